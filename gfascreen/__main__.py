@@ -1,0 +1,5 @@
+import sys
+
+from gfascreen.cli import main
+
+sys.exit(main())

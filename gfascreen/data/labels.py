@@ -1,0 +1,29 @@
+"""Glass-forming-ability labels and the Dmax convention used for training.
+
+``gfa_class`` is one of :data:`CLASSES`. ``dmax_mm`` (critical casting diameter, mm) is
+
+* 0 for a crystal (no glass even as a melt-spun ribbon),
+* :data:`RIBBON_DMAX_MM` for a glass obtained only as a melt-spun ribbon (the sources use
+  0.1, 0.15 and 0.2 mm for the same meaning; we use Xiong's 0.1 mm, the thickness scale of
+  a melt-spun ribbon, for every source),
+* the measured value for a cast bulk glass; bulk glasses without a measured Dmax keep the
+  class ``bmg`` and get no Dmax (NaN), so they are used for classification only.
+"""
+
+from __future__ import annotations
+
+CLASSES: tuple[str, ...] = ("crystal", "ribbon", "bmg")
+CLASS_RANK: dict[str, int] = {c: i for i, c in enumerate(CLASSES)}
+#: Placeholder Dmax (mm) for a ribbon-only glass, the same for every source.
+RIBBON_DMAX_MM: float = 0.1
+#: Sources whose measured Dmax disagree by more than this factor are flagged.
+CONFLICT_FACTOR: float = 2.0
+
+
+def label_dmax(gfa_class: str, measured_mm: float | None) -> float | None:
+    """Training Dmax (mm) for a class and an optional measured value."""
+    if gfa_class == "crystal":
+        return 0.0
+    if gfa_class == "ribbon":
+        return RIBBON_DMAX_MM
+    return measured_mm

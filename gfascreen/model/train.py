@@ -1,0 +1,345 @@
+"""K-fold training of the OP-image ResNet50 ensemble (one member per fold).
+
+A run directory holds ``config.json``, ``folds.parquet``, one ``member_K.safetensors``
+per finished fold, ``ckpt_K.ckpt`` while a fold trains (tensors only, loaded with
+``weights_only=True``), ``oof_K.parquet`` (out-of-fold predictions) and, when every fold
+is done, ``oof.parquet``, ``metrics.json`` and the ensemble ``manifest.json``.
+``--resume`` continues from the last finished epoch; the result equals an uninterrupted
+run because every epoch's shuffling and Mixup draws come from a generator seeded by
+(seed, fold, epoch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from gfascreen.data.build import table_elements, write_parquet_atomic
+from gfascreen.data.labels import CLASSES
+from gfascreen.errors import GfaError
+from gfascreen.featurize import OPImageFeaturizer, Vocabulary
+from gfascreen.model.folds import assign_folds
+from gfascreen.model.metrics import regression_report
+from gfascreen.model.network import resnet50_op
+from gfascreen.model.smoothing import TargetBins, lds_weights
+from gfascreen.model.targets import from_target, to_target
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.json``)."""
+
+    folds: int = 5
+    grouping: str = "random"
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    lds: bool = True
+    fds: bool = True
+    mixup: float = 0.0
+    class_head: bool = True
+    class_weight: float = 0.2
+    patience: int = 4
+    val_fraction: float = 0.1
+    min_count: int = 20
+    order: str = "z"
+    seed: int = 0
+    init: str = "scratch"
+    max_rows: int | None = None
+    max_steps: int | None = None
+    coords: bool = True
+    only_folds: list[int] | None = field(default=None)
+    device: str = "auto"
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        d = torch.device(device)
+    except RuntimeError:
+        raise GfaError(f"--device {device!r} is not a torch device (try cpu or cuda)") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise GfaError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
+    return d
+
+
+def prepare_table(table: pd.DataFrame, config: TrainConfig) -> tuple[pd.DataFrame, Vocabulary]:
+    """In-domain rows (every element in the vocabulary) and the vocabulary itself."""
+    vocab = Vocabulary.from_table(table, config.min_count, config.order)
+    els = table_elements(table)
+    outside = [e for e in els if e not in vocab.elements]
+    keep = (table[outside] <= 0).all(axis=1) if outside else pd.Series(True, index=table.index)
+    t = table[keep].reset_index(drop=True)
+    if config.max_rows is not None and len(t) > config.max_rows:
+        t = t.sample(config.max_rows, random_state=config.seed).sort_values("composition")
+        t = t.reset_index(drop=True)
+    return t, vocab
+
+
+def table_hash(path: str | os.PathLike) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _epoch_generator(config: TrainConfig, fold: int, epoch: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(config.seed * 1_000_003 + fold * 1009 + epoch)
+    return g
+
+
+@torch.inference_mode()
+def predict_member(model, feat: OPImageFeaturizer, x: torch.Tensor, batch_size: int = 256
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Transformed-target predictions and class probabilities of one model."""
+    model.eval()
+    regs, probs = [], []
+    for i in range(0, len(x), batch_size):
+        img = feat.images(x[i:i + batch_size].to(feat.device))
+        img = img.contiguous(memory_format=torch.channels_last)
+        with _autocast(feat.device):
+            out = model(img)
+        regs.append(out["reg"].float().cpu())
+        if "logits" in out:
+            probs.append(torch.softmax(out["logits"].float(), 1).cpu())
+    reg = torch.cat(regs).numpy() if regs else np.zeros(0)
+    return reg, (torch.cat(probs).numpy() if probs else None)
+
+
+def _r2(y: np.ndarray, p: np.ndarray) -> float:
+    ss = float(((y - y.mean()) ** 2).sum())
+    return 1.0 - float(((y - p) ** 2).sum()) / ss if ss > 0 else float("nan")
+
+
+class FoldTrainer:
+    """Trains one fold's member with early stopping, checkpointing every epoch."""
+
+    def __init__(self, config: TrainConfig, vocab: Vocabulary, out: Path, fold: int,
+                 device: torch.device, progress: bool = True):
+        self.c, self.vocab, self.out, self.fold = config, vocab, out, fold
+        self.device, self.progress = device, progress
+        self.feat = OPImageFeaturizer(vocab, device=device, coords=config.coords)
+
+    def fit(self, x: torch.Tensor, y: np.ndarray, cls: np.ndarray, x_val: torch.Tensor,
+            y_val: np.ndarray, resume: bool) -> tuple[dict, dict]:
+        c = self.c
+        torch.manual_seed(c.seed * 7919 + self.fold)
+        model = resnet50_op(self.feat.out_channels, c.class_head, c.fds, c.init).to(self.device)
+        model = model.to(memory_format=torch.channels_last)
+        steps = max(1, int(np.ceil(len(x) / c.batch_size)))
+        opt = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * steps,
+                                                    pct_start=0.15)
+        yt = torch.as_tensor(y, dtype=torch.float32)
+        has_y = torch.isfinite(yt)
+        w = np.ones(len(y))
+        if c.lds:
+            w[np.isfinite(y)] = lds_weights(y[np.isfinite(y)], TargetBins())
+        wt = torch.as_tensor(w, dtype=torch.float32)
+        ct = torch.as_tensor(cls, dtype=torch.long)
+        ckpt = self.out / f"ckpt_{self.fold}.ckpt"
+        best_path = self.out / f".best_{self.fold}.safetensors"
+        state = {"epoch": 0, "best": -float("inf"), "bad": 0, "history": []}
+        if resume and ckpt.exists():
+            saved = torch.load(ckpt, map_location=self.device, weights_only=True)
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["opt"])
+            sched.load_state_dict(saved["sched"])
+            state = json.loads(saved["state"])
+        bar = tqdm(total=c.epochs, initial=state["epoch"], desc=f"fold {self.fold}",
+                   disable=not self.progress, unit="epoch")
+        while state["epoch"] < c.epochs and state["bad"] < c.patience:
+            epoch = state["epoch"]
+            t0 = time.time()
+            loss = self._epoch(model, opt, sched, x, yt, has_y, wt, ct, epoch)
+            pv, _ = predict_member(model, self.feat, x_val)
+            score = _r2(y_val, pv)
+            if score > state["best"]:
+                state["best"], state["bad"] = score, 0
+                save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
+                          str(best_path))
+            else:
+                state["bad"] += 1
+            state["epoch"] = epoch + 1
+            state["history"].append({"epoch": epoch + 1, "loss": loss, "val_r2_log": score,
+                                     "seconds": round(time.time() - t0, 1)})
+            tmp = ckpt.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "state": json.dumps(state)}, tmp)
+            os.replace(tmp, ckpt)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", val_r2_log=f"{score:.3f}")
+        bar.close()
+        from safetensors.torch import load_file
+
+        best = load_file(str(best_path))
+        return best, state
+
+    def _epoch(self, model, opt, sched, x, yt, has_y, wt, ct, epoch: int) -> float:
+        c = self.c
+        model.train()
+        g = _epoch_generator(c, self.fold, epoch)
+        perm = torch.randperm(len(x), generator=g)
+        total, n = 0.0, 0
+        for bi, i in enumerate(range(0, len(x), c.batch_size)):
+            if c.max_steps is not None and bi >= c.max_steps:
+                break
+            idx = perm[i:i + c.batch_size]
+            if len(idx) < 2:
+                continue
+            xb = x[idx].to(self.device)
+            yb, mb, wb, cb = (t[idx].to(self.device) for t in (yt, has_y, wt, ct))
+            img = self.feat.images(xb)
+            lam = 1.0
+            if c.mixup > 0:
+                draw = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
+                lam = float(np.random.default_rng(draw).beta(c.mixup, c.mixup))
+                j = torch.randperm(len(idx), generator=g).to(self.device)
+                img = lam * img + (1 - lam) * img[j]
+            img = img.contiguous(memory_format=torch.channels_last)
+            with _autocast(self.device):
+                out = model(img, yb if c.fds else None)
+            reg = out["reg"].float()
+
+            def reg_loss(target, mask, weight, reg=reg):
+                m = mask.float() * weight
+                err = (reg - torch.nan_to_num(target)) ** 2
+                return (m * err).sum() / mask.float().sum().clamp_min(1.0)
+
+            loss = reg_loss(yb, mb, wb)
+            if c.mixup > 0:
+                loss = lam * loss + (1 - lam) * reg_loss(yb[j], mb[j], wb[j])
+            if "logits" in out:
+                logits = out["logits"].float()
+                ce = F.cross_entropy(logits, cb)
+                if c.mixup > 0:
+                    ce = lam * ce + (1 - lam) * F.cross_entropy(logits, cb[j])
+                loss = loss + c.class_weight * ce
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched.last_epoch < sched.total_steps - 1:
+                sched.step()
+            if model.fds is not None:
+                model.fds.accumulate(out["features"][mb], yb[mb])
+            total += float(loss.detach()) * len(idx)
+            n += len(idx)
+        if model.fds is not None:
+            model.fds.update()
+        return total / max(n, 1)
+
+
+def fractions_of(table: pd.DataFrame, vocab: Vocabulary) -> torch.Tensor:
+    return OPImageFeaturizer(vocab).fractions(table)
+
+
+def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: TrainConfig,
+             resume: bool = False, progress: bool = True) -> dict | None:
+    """Train (or resume) a K-fold ensemble into ``out``; returns metrics when complete."""
+    from gfascreen.model.ensemble import write_manifest
+
+    out = Path(out)
+    table_path = Path(table_path)
+    if not table_path.is_file():
+        raise GfaError(f"training table {table_path} not found; build it with "
+                       "`gfascreen data build --out train.parquet`")
+    cfg_path = out / "config.json"
+    if cfg_path.exists() and not resume:
+        raise GfaError(f"{out} already holds a training run; pass --resume to continue it "
+                       "or choose another --out")
+    if resume and cfg_path.exists():
+        saved = json.loads(cfg_path.read_text())
+        only = config.only_folds
+        config = TrainConfig(**{**saved, "only_folds": only})
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        table = pd.read_parquet(table_path)
+    except Exception as exc:
+        raise GfaError(f"cannot read training table {table_path}: {exc}") from None
+    need = {"composition", "gfa_class", "dmax_mm", "system"}
+    if not need <= set(table.columns):
+        raise GfaError(f"{table_path} lacks columns {sorted(need - set(table.columns))}")
+    device = resolve_device(config.device)
+    t, vocab = prepare_table(table, config)
+    folds = assign_folds(t, config.folds, config.grouping, config.seed)
+    if not cfg_path.exists():
+        cfg_path.write_text(json.dumps(asdict(config), indent=2))
+        write_parquet_atomic(pd.DataFrame({"composition": t["composition"], "fold": folds}),
+                             out / "folds.parquet")
+        (out / "vocabulary.json").write_text(json.dumps(vocab.to_dict(), indent=2))
+    x_all = fractions_of(t, vocab)
+    y_all = to_target(t["dmax_mm"].to_numpy(dtype=float))
+    cls_all = t["gfa_class"].astype(str).map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    todo = config.only_folds if config.only_folds is not None else range(config.folds)
+    for k in todo:
+        member = out / f"member_{k}.safetensors"
+        if member.exists():
+            continue
+        t0 = time.time()
+        train_idx = np.flatnonzero(folds != k)
+        test_idx = np.flatnonzero(folds == k)
+        rng = np.random.default_rng(config.seed + k)
+        reg_train = train_idx[np.isfinite(y_all[train_idx])]
+        n_val = max(1, int(round(config.val_fraction * len(reg_train))))
+        val_idx = rng.choice(reg_train, size=n_val, replace=False)
+        fit_idx = np.setdiff1d(train_idx, val_idx)
+        trainer = FoldTrainer(config, vocab, out, k, device, progress)
+        best, state = trainer.fit(x_all[fit_idx], y_all[fit_idx], cls_all[fit_idx],
+                                  x_all[val_idx], y_all[val_idx], resume)
+        model = resnet50_op(trainer.feat.out_channels, config.class_head, config.fds).to(device)
+        model.load_state_dict(best)
+        model = model.to(memory_format=torch.channels_last)
+        reg, prob = predict_member(model, trainer.feat, x_all[test_idx])
+        oof = pd.DataFrame({
+            "composition": t["composition"].to_numpy()[test_idx],
+            "system": t["system"].to_numpy()[test_idx],
+            "fold": k,
+            "gfa_class": t["gfa_class"].astype(str).to_numpy()[test_idx],
+            "dmax_mm": t["dmax_mm"].to_numpy()[test_idx],
+            "pred_log": reg,
+            "pred_mm": from_target(reg),
+        })
+        if prob is not None:
+            for i, c in enumerate(CLASSES):
+                oof[f"p_{c}"] = prob[:, i]
+            oof["pred_class"] = [CLASSES[i] for i in prob.argmax(1)]
+        write_parquet_atomic(oof, out / f"oof_{k}.parquet")
+        tmp = member.with_name(f".{member.name}.tmp")
+        save_file({k2: v.contiguous() for k2, v in best.items()}, str(tmp),
+                  metadata={"fold": str(k), "epochs": str(state["epoch"])})
+        os.replace(tmp, member)
+        info = {"fold": k, "wall_s": round(time.time() - t0, 1), "device": str(device),
+                "history": state["history"], "best_val_r2_log": state["best"],
+                "n_fit": int(len(fit_idx)), "n_val": int(n_val), "n_test": int(len(test_idx))}
+        (out / f"member_{k}.json").write_text(json.dumps(info, indent=2))
+        (out / f"ckpt_{k}.ckpt").unlink(missing_ok=True)
+        (out / f".best_{k}.safetensors").unlink(missing_ok=True)
+    done = [k for k in range(config.folds) if (out / f"member_{k}.safetensors").exists()]
+    if len(done) < config.folds:
+        return None
+    oof = pd.concat([pd.read_parquet(out / f"oof_{k}.parquet") for k in range(config.folds)])
+    oof = oof.sort_values("composition").reset_index(drop=True)
+    write_parquet_atomic(oof, out / "oof.parquet")
+    metrics = regression_report(oof)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_manifest(out, config, vocab, table_path, len(t), metrics)
+    return metrics

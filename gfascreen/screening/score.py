@@ -1,0 +1,40 @@
+"""Score one chunk of lattice points with an ensemble (runs inside a Dask task)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gfascreen.model.ensemble import Ensemble
+
+_CACHE: dict[tuple[str, str], Ensemble] = {}
+_LOCK = threading.Lock()
+
+
+def load_cached(model: str, device: str) -> Ensemble:
+    """Each process (a local run, or each Dask worker) loads an ensemble once."""
+    key = (str(model), str(device))
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = Ensemble.load(model, device=device)
+        return _CACHE[key]
+
+
+def score_chunk(units: np.ndarray, elements: list[str], step: float, model: str, device: str
+                ) -> pd.DataFrame:
+    """Lattice units ``(n, k)`` -> table with at.% columns, ``system`` and predictions."""
+    ens = load_cached(model, device)
+    vocab = ens.vocabulary
+    x = torch.zeros(len(units), len(vocab), dtype=torch.float32)
+    total = units.sum(1, keepdims=True).astype(np.float64)
+    frac = torch.as_tensor(units / total, dtype=torch.float32)
+    for j, el in enumerate(elements):
+        x[:, vocab.index(el)] = frac[:, j]
+    pred = ens.predict_fractions(x)
+    cols = {el: units[:, j] * step for j, el in enumerate(elements)}
+    df = pd.DataFrame(cols)
+    df["system"] = "-".join(elements)
+    return pd.concat([df, pred], axis=1)

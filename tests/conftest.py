@@ -1,0 +1,90 @@
+"""Shared fixtures: a tiny training table built from a few formulas, and a tiny ensemble
+trained for two steps on it (the suite never trains for real)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gfascreen.data.build import element_columns, write_parquet_atomic
+from gfascreen.data.parse import alloy_system, composition_key, normalise, parse_formula
+
+torch.set_num_threads(1)
+
+DATA_FILES = ["xiong2020_dmax.csv", "xiong2020_gfa.csv", "forrest2022_gfa.csv",
+              "ward2018_metallic_glasses.csv.xz"]
+
+
+def data_dir() -> Path | None:
+    """Where the raw data lives for data tests ($GFASCREEN_DATA_DIR, ../shared/datasets,
+    or the user cache), else None."""
+    from gfascreen.data.sources import cache_dir
+
+    here = Path(__file__).resolve().parents[1]
+    for d in [os.environ.get("GFASCREEN_DATA_DIR"), here.parent / "shared" / "datasets",
+              cache_dir()]:
+        if d and all((Path(d) / f).is_file() for f in DATA_FILES):
+            return Path(d)
+    return None
+
+
+@pytest.fixture(scope="session")
+def raw_dir() -> Path:
+    d = data_dir()
+    if d is None:
+        pytest.skip("raw data sets not found: set GFASCREEN_DATA_DIR to a directory holding "
+                    "them (CI uses ../shared/datasets)")
+    return d
+
+
+def make_table(n: int = 120, seed: int = 0) -> pd.DataFrame:
+    """A synthetic training table in the format of `gfascreen data build`, over La-Co-Al,
+    Al-Co-Zr and Cu-Zr-Al, with a smooth made-up Dmax."""
+    rng = np.random.default_rng(seed)
+    systems = [("La", "Co", "Al"), ("Al", "Co", "Zr"), ("Cu", "Zr", "Al"), ("Cu", "Zr")]
+    recs = []
+    seen = set()
+    while len(recs) < n:
+        els = systems[rng.integers(len(systems))]
+        amt = rng.dirichlet(np.ones(len(els))) * 100
+        at = normalise(parse_formula("".join(f"{e}{a:.1f}" for e, a in zip(els, amt,
+                                                                             strict=True))))
+        key = composition_key(at)
+        if key in seen:
+            continue
+        seen.add(key)
+        score = at.get("Zr", 0) * at.get("Cu", 0) / 400 + at.get("La", 0) * at.get("Al", 0) / 500
+        cls = "bmg" if score > 3 else ("ribbon" if score > 1 else "crystal")
+        dmax = {"crystal": 0.0, "ribbon": 0.1}.get(cls, float(score))
+        recs.append({"composition": key, "system": alloy_system(at), "n_elements": len(at),
+                     "gfa_class": cls, "dmax_mm": dmax, "sources": "synthetic",
+                     "n_source_rows": 1, "class_conflict": False, "dmax_conflict": False,
+                     "provenance": "[]", **at})
+    t = pd.DataFrame(recs)
+    els = element_columns([c for c in t.columns if c in ("La", "Co", "Al", "Zr", "Cu")])
+    t[els] = t[els].fillna(0.0)
+    return t[[c for c in t.columns if c not in els] + els].sort_values("composition"
+                                                                       ).reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_table(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("data") / "train.parquet"
+    write_parquet_atomic(make_table(), p)
+    return p
+
+
+@pytest.fixture(scope="session")
+def tiny_ensemble(tiny_table, tmp_path_factory) -> Path:
+    from gfascreen.model.train import TrainConfig, train_cv
+
+    out = tmp_path_factory.mktemp("ens") / "run"
+    cfg = TrainConfig(folds=2, epochs=1, max_steps=2, batch_size=16, min_count=1,
+                      lds=True, fds=True)
+    train_cv(tiny_table, out, cfg, progress=False)
+    return out

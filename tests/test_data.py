@@ -1,0 +1,107 @@
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from gfascreen.data.build import build_table, table_elements
+from gfascreen.data.parse import composition_key, normalise, parse_formula
+from gfascreen.data.sources import fetch
+from gfascreen.errors import GfaError
+
+
+@pytest.mark.parametrize("formula, expected", [
+    ("Al25Co20La55", {"Al": 25, "Co": 20, "La": 55}),
+    ("La55Al25Co20", {"Al": 25, "Co": 20, "La": 55}),
+    ("Cu0.46Zr0.54", {"Cu": 46, "Zr": 54}),
+    ("Al0B18Co82", {"B": 18, "Co": 82}),
+    ("(Zr0.62Cu0.23Fe0.05Al0.10)93Ag7", {"Zr": 57.66, "Cu": 21.39, "Fe": 4.65, "Al": 9.3,
+                                         "Ag": 7}),
+    ("(Ce10La90)68Al10Cu20Co2", {"Ce": 6.8, "La": 61.2, "Al": 10, "Cu": 20, "Co": 2}),
+    ("[(Fe0.8Co0.2)0.75B0.2Si0.05]96Nb4", {"Fe": 57.6, "Co": 14.4, "B": 19.2, "Si": 4.8,
+                                           "Nb": 4}),
+    ("La57.6Al17.5(CuNi)24.9", {"La": 57.6, "Al": 17.5, "Cu": 12.45, "Ni": 12.45}),
+])
+def test_parse_formula(formula, expected):
+    got = parse_formula(formula)
+    assert set(got) == set(expected)
+    for el, v in expected.items():
+        assert got[el] == pytest.approx(v, abs=1e-9)
+    assert sum(got.values()) == pytest.approx(100)
+
+
+@pytest.mark.parametrize("bad", ["Al40Cu60T", "Fe56Co7Nu7", "Mo52Cr14Fel4P12B8",
+                                 "Fe72Mo4B24)96Dy4", "", "2.556", "Cu50Zr50%"])
+def test_bad_formulas_rejected(bad):
+    with pytest.raises(GfaError):
+        parse_formula(bad)
+
+
+def test_composition_key_merges_spellings():
+    a = composition_key(normalise(parse_formula("La55Al25Co20")))
+    b = composition_key(normalise(parse_formula("Al0.25Co0.2La0.55")))
+    assert a == b == "Al25Co20La55"
+
+
+def test_checksum_mismatch_is_clear(tmp_path):
+    (tmp_path / "forrest2022_gfa.csv").write_text("composition,Dmax,GFA\nCu50Zr50,0.1,Ribbon\n")
+    with pytest.raises(GfaError, match="checksum mismatch"):
+        fetch("forrest2022", tmp_path)
+
+
+def test_missing_file_offline_is_clear(tmp_path, monkeypatch):
+    monkeypatch.delenv("GFASCREEN_DATA_DIR", raising=False)
+    monkeypatch.setattr("gfascreen.data.sources.cache_dir", lambda: tmp_path / "cache")
+    with pytest.raises(GfaError, match="not found"):
+        fetch("ward2018", tmp_path, download=False)
+
+
+@pytest.fixture(scope="module")
+def built(raw_dir):
+    return build_table(raw_dir)
+
+
+def test_build_table_from_raw(built):
+    table, rejects = built
+    assert 6000 < len(table) < 7500
+    assert table["composition"].is_unique
+    els = table_elements(table)
+    assert len(els) > 50
+    assert (table[els].sum(axis=1) - 100).abs().max() < 1e-6
+    assert set(table["gfa_class"].astype(str)) == {"crystal", "ribbon", "bmg"}
+    assert (table.loc[table["gfa_class"] == "crystal", "dmax_mm"] == 0).all()
+    assert (table.loc[table["gfa_class"] == "ribbon", "dmax_mm"] == 0.1).all()
+    bmg = table[table["gfa_class"] == "bmg"]
+    assert 700 < bmg["dmax_mm"].notna().sum() < 1300
+    assert (table["sources"].str.len() > 0).all() and (table["provenance"].str.len() > 2).all()
+    assert table["dmax_mm"].max() == pytest.approx(72, abs=1)
+    assert set(rejects.columns) == {"source", "row", "raw_formula", "reason"}
+    assert "Al40Cu60T" in set(rejects["raw_formula"])
+
+
+def test_known_alloy_merged_with_provenance(built):
+    table, _ = built
+    row = table.set_index("composition").loc["Al25Co20La55"]
+    assert row["gfa_class"] == "bmg" and row["dmax_mm"] >= 1
+    assert len(row["sources"].split(";")) >= 2
+
+
+def test_cli_build_is_deterministic(raw_dir, tmp_path):
+    outs = []
+    for name in ("a.parquet", "b.parquet"):
+        r = subprocess.run([sys.executable, "-m", "gfascreen", "data", "build", "--data-dir",
+                            str(raw_dir), "--out", str(tmp_path / name)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert "unique compositions" in r.stdout and "rejected" in r.stdout
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]
+    assert len(pd.read_parquet(tmp_path / "a.rejects.parquet")) > 0
+
+
+def test_cli_missing_data_dir_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "gfascreen", "data", "build", "--data-dir",
+                        str(tmp_path / "nope"), "--out", str(tmp_path / "t.parquet")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
