@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,9 @@ def score_chunk(units: np.ndarray, elements: list[str], step: float, model: str,
                 ) -> pd.DataFrame:
     """Lattice units ``(n, k)`` -> table with at.% columns, ``system`` and predictions."""
     ens = load_cached(model, device)
+    delay = float(os.environ.get("GFASCREEN_SLOW_CHUNKS", "0"))
+    if delay > 0:  # debugging knob: make chunks slow, e.g. to test crash-and-resume
+        time.sleep(delay)
     vocab = ens.vocabulary
     x = torch.zeros(len(units), len(vocab), dtype=torch.float32)
     total = units.sum(1, keepdims=True).astype(np.float64)

@@ -1,0 +1,178 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gfascreen.errors import GfaError
+from gfascreen.model.ensemble import Ensemble
+from gfascreen.model.folds import assign_folds
+from gfascreen.model.network import resnet50_op
+from gfascreen.model.smoothing import FDS, TargetBins, lds_weights
+from gfascreen.model.targets import from_target, to_target
+from gfascreen.model.train import TrainConfig, train_cv
+from tests.conftest import make_table
+
+
+def test_target_roundtrip():
+    d = np.array([0, 0.1, 1, 10, 72.0])
+    np.testing.assert_allclose(from_target(to_target(d)), d, atol=1e-9)
+    assert to_target(np.array([0.0]))[0] == 0
+
+
+def test_network_shapes():
+    m = resnet50_op(3, class_head=True, fds=True).eval()
+    out = m(torch.rand(2, 3, 20, 20))
+    assert out["reg"].shape == (2,) and out["logits"].shape == (2, 3)
+    assert out["features"].shape == (2, 2048)
+
+
+def test_imagenet_init_without_weights_is_clear(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+
+    def offline(*a, **k):
+        raise OSError("offline")
+
+    import torchvision
+
+    monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", offline)
+    with pytest.raises(GfaError, match="ImageNet weights"):
+        resnet50_op(1, init="imagenet")
+
+
+def test_lds_weights_upweight_rare_targets():
+    y = np.r_[np.zeros(200), np.full(5, 1.5)]
+    w = lds_weights(y, TargetBins())
+    assert w[-1] > w[0] and w.mean() == pytest.approx(1.0)
+
+
+def test_fds_calibrates_only_in_training_and_known_labels():
+    fds = FDS(4, TargetBins(n_bins=4), kernel_size=3)
+    f = torch.randn(64, 4) * 3 + 1
+    y = torch.rand(64) * 2
+    fds.accumulate(f, y)
+    fds.update()
+    fds.update()
+    fds.train()
+    y2 = y.clone()
+    y2[0] = float("nan")
+    out = fds(f, y2)
+    assert torch.equal(out[0], f[0])
+    fds.eval()
+    assert torch.equal(fds(f, y), f)
+
+
+def test_folds_random_and_system():
+    t = make_table(80)
+    r = assign_folds(t, 4, "random")
+    assert set(r) == {0, 1, 2, 3}
+    s = assign_folds(t, 3, "system")
+    for _, g in pd.DataFrame({"sys": t["system"], "f": s}).groupby("sys"):
+        assert g["f"].nunique() == 1
+    with pytest.raises(GfaError):
+        assign_folds(pd.concat([t, t.head(1)]), 3)
+
+
+def test_tiny_training_end_to_end(tiny_ensemble, tiny_table):
+    run = tiny_ensemble
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert len(manifest["members"]) == 2
+    oof = pd.read_parquet(run / "oof.parquet")
+    assert oof["composition"].is_unique
+    assert set(oof["fold"]) == {0, 1}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"r2_mm", "r2_log", "mae_mm", "spearman"} <= set(metrics["all"])
+    assert "class" in metrics
+    ens = Ensemble.load(run, device="cpu")
+    pred = ens.predict(["Al25Co20La55", "Zr55Co29Al16"])
+    assert list(pred["composition"]) == ["Al25Co20La55", "Al16Co29Zr55"]
+    assert (pred["dmax_mm"] >= 0).all() and (pred["dmax_std"] >= 0).all()
+    assert {"p_crystal", "p_ribbon", "p_bmg", "in_domain"} <= set(pred.columns)
+    np.testing.assert_allclose(pred[["p_crystal", "p_ribbon", "p_bmg"]].sum(1), 1, rtol=1e-5)
+
+
+def test_training_is_reproducible_and_resumes(tiny_table, tmp_path):
+    cfg = TrainConfig(folds=2, epochs=2, max_steps=1, batch_size=16, min_count=1,
+                      only_folds=[0], mixup=0.2)
+    train_cv(tiny_table, tmp_path / "a", cfg, progress=False)
+    # An interrupted run: one epoch done (checkpoint), then resumed to the full budget.
+    short = TrainConfig(**{**cfg.__dict__, "epochs": 2})
+    (tmp_path / "b").mkdir()
+    from gfascreen.model import train as T
+
+    calls = {"n": 0}
+    orig = T.FoldTrainer._epoch
+
+    def crash_after_one(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return orig(self, *a, **k)
+
+    T.FoldTrainer._epoch = crash_after_one
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train_cv(tiny_table, tmp_path / "b", short, progress=False)
+    finally:
+        T.FoldTrainer._epoch = orig
+    assert (tmp_path / "b" / "ckpt_0.ckpt").exists()
+    train_cv(tiny_table, tmp_path / "b", short, resume=True, progress=False)
+    a = pd.read_parquet(tmp_path / "a" / "oof_0.parquet")
+    b = pd.read_parquet(tmp_path / "b" / "oof_0.parquet")
+    np.testing.assert_allclose(a["pred_log"], b["pred_log"], rtol=1e-4, atol=1e-5)
+
+
+def test_rerun_without_resume_refuses(tiny_ensemble, tiny_table):
+    with pytest.raises(GfaError, match="--resume"):
+        train_cv(tiny_table, tiny_ensemble, TrainConfig(folds=2), progress=False)
+
+
+def test_evaluate_with_baselines(tiny_ensemble, tiny_table):
+    from gfascreen.model.evaluate import evaluate_run
+
+    rep = evaluate_run(tiny_ensemble, baselines=True, data=tiny_table)
+    assert "random_forest+fractions" in rep["baselines"]
+    assert "r2_mm" in rep["baselines"]["gradient_boosting+fractions"]["all"]
+    assert (tiny_ensemble / "parity.png").stat().st_size > 1000
+    assert (tiny_ensemble / "parity.html").exists()
+
+
+def test_corrupt_member_refused(tiny_ensemble, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_ensemble, bad)
+    with open(bad / "member_0.safetensors", "r+b") as f:
+        f.seek(-10, 2)
+        f.write(b"0123456789")
+    with pytest.raises(GfaError, match="checksum"):
+        Ensemble.load(bad, device="cpu")
+    m = json.loads((bad / "manifest.json").read_text())
+    m["format_version"] = 99
+    (bad / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(GfaError, match="unsupported model format"):
+        Ensemble.load(bad, device="cpu")
+
+
+def test_cli_predict(tiny_ensemble, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "gfascreen", "predict", "Al25Co20La55",
+                        "--model", str(tiny_ensemble), "--device", "cpu"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "dmax_mm" in r.stdout and "in_domain" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "gfascreen", "predict", "Pd40Ni40P20",
+                        "--model", str(tiny_ensemble)], capture_output=True, text=True)
+    assert r.returncode == 2 and "Pd" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "gfascreen", "predict", "Al40Cu60T",
+                        "--model", str(tiny_ensemble)], capture_output=True, text=True)
+    assert r.returncode == 2 and "'T'" in r.stderr
+
+
+def test_cli_help_for_every_subcommand():
+    for cmd in ["data", "train", "evaluate", "predict", "screen", "report", "validate"]:
+        r = subprocess.run([sys.executable, "-m", "gfascreen", cmd, "--help"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and "usage" in r.stdout
