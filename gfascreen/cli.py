@@ -111,7 +111,7 @@ def _cmd_validate(a: argparse.Namespace) -> None:
     from gfascreen.screening.validate import validate
 
     print(validate(a.systems, step=a.step, model=a.model, data=a.data, out=a.out,
-                   device=a.device))
+                   device=a.device, holdout=a.holdout_system))
 
 
 # -- plumbing ---------------------------------------------------------------------------
@@ -221,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data", default="train.parquet")
     v.add_argument("--out", default="validation")
     v.add_argument("--device", default="auto")
+    v.add_argument("--holdout-system", action="store_true",
+                   help="retrain without each system's alloys first (costs a full training)")
     v.set_defaults(func=_cmd_validate)
     return p
 

@@ -33,6 +33,31 @@ def _load_run(run_dir: Path) -> tuple[pd.DataFrame, dict, dict]:
     return pd.read_parquet(run_dir), run, summary
 
 
+def find_training_table(data: str | Path | None = None) -> Path | None:
+    """The training table for the known-alloy overlay: ``data`` if given, else
+    ``./train.parquet``, else one built into the user cache from the raw data sets (found
+    as `gfascreen data build` finds them); None, with a note, when none can be had."""
+    from gfascreen.data.build import build_metadata, build_table, write_parquet_atomic
+    from gfascreen.data.sources import cache_dir
+
+    if data:
+        if not Path(data).is_file():
+            raise GfaError(f"--data {data} not found; build it with `gfascreen data build`")
+        return Path(data)
+    for p in (Path("train.parquet"), cache_dir().parent / "train.parquet"):
+        if p.is_file():
+            return p
+    try:
+        table, _ = build_table()
+    except GfaError as exc:
+        print(f"note: no training table, so no known alloys on the map ({exc})")
+        return None
+    p = cache_dir().parent / "train.parquet"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet_atomic(table, p, build_metadata())
+    return p
+
+
 def known_alloys(table: pd.DataFrame | None, elements: list[str]) -> pd.DataFrame:
     """Training-table rows made only of ``elements`` (and containing all of them)."""
     if table is None:
@@ -211,12 +236,8 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     df, run, summary = _load_run(run_dir)
     elements = run["grid"]["elements"]
     step = run["grid"]["step_at_pct"]
-    table = None
-    data_path = Path(data) if data else Path("train.parquet")
-    if data_path.is_file():
-        table = pd.read_parquet(data_path)
-    elif data:
-        raise GfaError(f"--data {data} not found")
+    data_path = find_training_table(data)
+    table = pd.read_parquet(data_path) if data_path else None
     known = known_alloys(table, elements)
     outdir = run_dir / "_report"
     outdir.mkdir(exist_ok=True)

@@ -1,0 +1,36 @@
+"""Analyse a screening run with pandas: top candidates and a cut along a binary edge.
+
+Usage: python examples/analyse_parquet.py RUN_DIR [--edge Co-Al]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("run_dir")
+    p.add_argument("--edge", default=None, help="binary edge, e.g. Co-Al (default: first two)")
+    p.add_argument("--top", type=int, default=10)
+    a = p.parse_args(argv)
+
+    df = pd.read_parquet(a.run_dir)  # the whole run, one line
+    elements = df["system"].iloc[0].split("-")
+
+    print(f"{len(df):,} compositions of {'-'.join(elements)}")
+    print(f"\nTop {a.top} in-domain candidates by predicted Dmax (mm):")
+    top = df[df["in_domain"]].nlargest(a.top, "dmax_mm")
+    print(top[elements + ["dmax_mm", "dmax_std"]].round(3).to_string(index=False))
+
+    x, y = (a.edge.split("-") if a.edge else elements[:2])
+    others = [e for e in elements if e not in (x, y)]
+    edge = df[(df[others] == 0).all(axis=1)].sort_values(x)
+    print(f"\nCut along the {x}-{y} edge ({len(edge)} points):")
+    print(edge[[x, y, "dmax_mm", "dmax_std"]].round(3).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
