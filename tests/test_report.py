@@ -60,15 +60,16 @@ def test_report_renders_offline_in_headless_chromium(ternary_run, tiny_table, tm
          "--window-size=1300,900", f"--screenshot={shot}", path.as_uri()],
         capture_output=True, text=True, timeout=120)
     assert shot.exists(), r.stderr[-2000:]
-    console_errors = [ln for ln in r.stderr.splitlines()
-                      if "CONSOLE" in ln and ("Error" in ln or "error" in ln)]
-    assert not console_errors, console_errors
+    # Chromium logs every console message (log, warn, error, uncaught exceptions) as a
+    # CONSOLE line; a clean report logs none.
+    console = [ln for ln in r.stderr.splitlines() if ":CONSOLE" in ln]
+    assert not console, console
     from PIL import Image
 
     img = Image.open(shot).convert("L")
     lo, hi = img.getextrema()
     assert hi - lo > 100, "screenshot is blank"
-    assert len(set(img.resize((64, 64)).getdata())) > 20
+    assert len(set(img.resize((64, 64)).tobytes())) > 20
 
 
 def test_cli_report(ternary_run, tiny_table):

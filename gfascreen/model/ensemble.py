@@ -137,6 +137,7 @@ class Ensemble:
         self.featurizer = OPImageFeaturizer(vocabulary, channels=image.get("channels", 1),
                                             device=device, coords=image.get("coords", False))
         self.classes = manifest.get("classes")
+        self.runtime = "float"
 
     @property
     def id(self) -> str:
@@ -150,8 +151,32 @@ class Ensemble:
         return h.hexdigest()
 
     @classmethod
-    def load(cls, path: str | os.PathLike | None = "default", device: str = "auto"
-             ) -> Ensemble:
+    def load(cls, path: str | os.PathLike | None = "default", device: str = "auto",
+             runtime: str = "float") -> Ensemble:
+        """Load and verify an ensemble directory (``"default"``: the shipped model).
+
+        ``runtime="int8"`` quantizes the members for CPU inference (see
+        :mod:`gfascreen.model.runtime`); ``"float"`` keeps float32 (CUDA: bfloat16 autocast).
+        """
+        ens = cls._load(path, device)
+        if runtime == "float":
+            return ens
+        if runtime != "int8":
+            raise GfaError(f"--runtime {runtime!r}: choose float or int8")
+        if ens.device.type != "cpu":
+            raise GfaError("--runtime int8 is for CPU inference; use float on a GPU")
+        if ens.domain is None:
+            raise GfaError("int8 runtime needs the model's domain.safetensors for calibration")
+        from gfascreen.model.runtime import quantize_member
+
+        g = torch.Generator().manual_seed(0)
+        calib = ens.domain[torch.randperm(len(ens.domain), generator=g)[:1024]]
+        ens.members = [quantize_member(m, ens.featurizer, calib) for m in ens.members]
+        ens.runtime = "int8"
+        return ens
+
+    @classmethod
+    def _load(cls, path: str | os.PathLike | None, device: str) -> Ensemble:
         from gfascreen.model.train import resolve_device
 
         d = default_model_dir() if path in (None, "default") else Path(path)
@@ -208,7 +233,8 @@ class Ensemble:
             r, p = [], []
             for i in range(0, len(x), batch_size):
                 img = self.featurizer.images(x[i:i + batch_size].to(self.device))
-                img = img.contiguous(memory_format=torch.channels_last)
+                if self.runtime == "float":
+                    img = img.contiguous(memory_format=torch.channels_last)
                 with _autocast(self.device):
                     out = m(img)
                 r.append(out["reg"].float().cpu())

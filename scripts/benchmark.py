@@ -1,0 +1,165 @@
+"""Throughput benchmarks on this machine (not a test).
+
+Usage: python scripts/benchmark.py [--model DIR] [--quick] [--json out.json]
+
+Measures: grid generation and featurization (points/s), ResNet50 training and inference
+(images/s) for several execution variants with the largest change in log10(1+Dmax) each
+causes versus eager float32, and an end-to-end screening run compared with the model alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gfascreen.featurize import OPImageFeaturizer, Vocabulary
+from gfascreen.model.network import resnet50_op
+from gfascreen.screening.grid import CompositionGrid
+
+
+def timeit(fn, repeat: int = 3) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def bench_grid() -> dict:
+    out = {}
+    for system, step in [("La-Co-Al", 0.5), ("Zr-Cu-Al-Ni", 1)]:
+        g = CompositionGrid(system, step)
+        s = timeit(lambda g=g: sum(len(c) for c in g.units_chunks(4096)), 2)
+        out[f"{system} step {step:g}"] = {"points": len(g), "points_per_s": round(len(g) / s)}
+    return out
+
+
+def bench_featurize(n_vocab: int) -> dict:
+    vocab = Vocabulary.from_elements(
+        ["H", "Li", "Be", "B", "C", "Mg", "Al", "Si", "P", "Ca", "Ti", "V", "Cr", "Mn", "Fe",
+         "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "Sr", "Y", "Zr", "Nb", "Mo", "Pd", "Ag", "Sn",
+         "Ba", "La", "Ce", "Pr", "Nd", "Sm", "Gd", "Tb", "Dy", "Er", "Yb", "Hf", "Ta", "W",
+         "Pt", "Au"][:n_vocab])
+    f = OPImageFeaturizer(vocab, coords=True)
+    x = torch.rand(1_000_000, n_vocab)
+    s = timeit(lambda: f.transform(x[:200_000]), 2)
+    return {"points_per_s": round(200_000 / s), "vocab": n_vocab}
+
+
+def _variants(model: torch.nn.Module, example: torch.Tensor) -> dict:
+    cl = model.to(memory_format=torch.channels_last)
+    v = {
+        "eager fp32 NCHW": (model, lambda x: x, contextlib.nullcontext),
+        "channels-last fp32": (cl, lambda x: x.contiguous(memory_format=torch.channels_last),
+                               contextlib.nullcontext),
+        "channels-last bf16 autocast": (
+            cl, lambda x: x.contiguous(memory_format=torch.channels_last),
+            lambda: torch.autocast("cpu", dtype=torch.bfloat16)),
+    }
+    return v
+
+
+def bench_inference(n_vocab: int, batch: int, repeat: int) -> dict:
+    torch.manual_seed(0)
+    net = resnet50_op(3, class_head=True).eval()
+    x = torch.rand(batch, 3, n_vocab, n_vocab)
+    ref = None
+    res = {}
+    with torch.inference_mode():
+        for name, (m, prep, ctx) in _variants(net, x).items():
+            xi = prep(x)
+
+            def run(m=m, xi=xi, ctx=ctx):
+                with ctx():
+                    return m(xi)["reg"].float()
+
+            s = timeit(run, repeat)
+            out = run()
+            if ref is None:
+                ref = out
+            res[name] = {"images_per_s": round(batch / s, 1),
+                         "max_abs_diff_output": float((out - ref).abs().max())}
+    return res
+
+
+def bench_training(n_vocab: int, batch: int, steps: int) -> dict:
+    res = {}
+    for name, ctx in [("channels-last fp32", contextlib.nullcontext),
+                      ("channels-last bf16 autocast",
+                       lambda: torch.autocast("cpu", dtype=torch.bfloat16))]:
+        torch.manual_seed(0)
+        net = resnet50_op(3, class_head=True).to(memory_format=torch.channels_last).train()
+        opt = torch.optim.AdamW(net.parameters(), 1e-3)
+        x = torch.rand(batch, 3, n_vocab, n_vocab).contiguous(memory_format=torch.channels_last)
+        y = torch.rand(batch)
+
+        def step(net=net, opt=opt, x=x, y=y, ctx=ctx):
+            with ctx():
+                loss = ((net(x)["reg"].float() - y) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        step()
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        res[name] = {"images_per_s": round(batch * steps / (time.perf_counter() - t), 1)}
+    return res
+
+
+def bench_end_to_end(model: str) -> dict:
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.screening.run import ScreenConfig, screen
+
+    ens = Ensemble.load(model, device="cpu")
+    grid = CompositionGrid("La-Co-Al", 2)
+    with tempfile.TemporaryDirectory() as d:
+        t = time.perf_counter()
+        screen(ScreenConfig(system="La-Co-Al", step=2, out=str(Path(d) / "run"), model=model,
+                            device="cpu", progress=False))
+        e2e = time.perf_counter() - t
+    units = np.concatenate(list(grid.units_chunks(10**9)))
+    x = torch.zeros(len(units), len(ens.vocabulary))
+    for j, el in enumerate(grid.elements):
+        x[:, ens.vocabulary.index(el)] = torch.as_tensor(units[:, j] / grid.units)
+    t = time.perf_counter()
+    ens.predict_fractions(x)
+    alone = time.perf_counter() - t
+    return {"points": len(grid), "members": len(ens.members), "end_to_end_s": round(e2e, 2),
+            "model_alone_s": round(alone, 2),
+            "overhead_fraction": round((e2e - alone) / e2e, 3),
+            "end_to_end_points_per_s": round(len(grid) / e2e, 1)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--model", default=None, help="ensemble for the end-to-end run")
+    p.add_argument("--vocab", type=int, default=42)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--json", default=None)
+    a = p.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    r = {"threads": torch.get_num_threads(), "torch": torch.__version__,
+         "grid": bench_grid(), "featurize": bench_featurize(a.vocab),
+         "inference": bench_inference(a.vocab, 256, 2 if a.quick else 5),
+         "training": bench_training(a.vocab, 64, 3 if a.quick else 10)}
+    if a.model:
+        r["end_to_end"] = bench_end_to_end(a.model)
+    text = json.dumps(r, indent=2)
+    print(text)
+    if a.json:
+        Path(a.json).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""The default ensemble shipped inside the package: loads offline, matches its checksums,
+respects the size budget, and answers for the README's example alloys."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from gfascreen.model.ensemble import Ensemble, default_model_dir, sha256_file
+
+DEFAULT = default_model_dir()
+pytestmark = pytest.mark.skipif(not (DEFAULT / "manifest.json").exists(),
+                                reason="no default model shipped in this checkout yet")
+
+
+def test_manifest_checksums_and_sizes():
+    man = json.loads((DEFAULT / "manifest.json").read_text())
+    assert len(man["members"]) >= 5
+    for m in man["members"]:
+        f = DEFAULT / m["file"]
+        assert sha256_file(f) == m["sha256"]
+        assert f.stat().st_size <= 25_000_000
+    assert man["quantization_check"]["max_abs_diff_log10_1p_dmax"] <= 0.01
+    assert (DEFAULT / "MODEL_CARD.md").read_text().count("R²") >= 4
+
+
+def test_predict_from_shipped_ensemble_offline():
+    r = subprocess.run([sys.executable, "-m", "gfascreen", "predict", "Al25Co20La55",
+                        "Zr55Co29Al16", "--device", "cpu"], capture_output=True, text=True,
+                       env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+                            "NO_PROXY": "*", "http_proxy": "http://127.0.0.1:9",
+                            "https_proxy": "http://127.0.0.1:9"})
+    assert r.returncode == 0, r.stderr
+    assert "Al25Co20La55" in r.stdout and "dmax_std" in r.stdout and "in_domain" in r.stdout
+
+
+def test_shipped_ensemble_loads():
+    ens = Ensemble.load("default", device="cpu")
+    res = ens.predict(["Al25Co20La55"])
+    assert res["in_domain"].iloc[0]
+    assert 0 <= res["dmax_mm"].iloc[0] < 100
