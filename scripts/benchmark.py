@@ -144,7 +144,7 @@ def bench_end_to_end(model: str) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default=None, help="ensemble for the end-to-end run")
-    p.add_argument("--vocab", type=int, default=42)
+    p.add_argument("--vocab", type=int, default=43)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", default=None)
     a = p.parse_args()

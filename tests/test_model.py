@@ -176,3 +176,33 @@ def test_cli_help_for_every_subcommand():
         r = subprocess.run([sys.executable, "-m", "gfascreen", cmd, "--help"],
                            capture_output=True, text=True)
         assert r.returncode == 0 and "usage" in r.stdout
+
+
+def test_cli_train_and_evaluate(tiny_table, tmp_path):
+    out = tmp_path / "cli"
+    base = [sys.executable, "-m", "gfascreen"]
+    r = subprocess.run(base + ["train", "--data", str(tiny_table), "--out", str(out),
+                               "--folds", "2", "--epochs", "1", "--max-steps", "1",
+                               "--batch-size", "8", "--min-count", "1", "--no-fds",
+                               "--grouping", "system", "--quiet"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "r2_mm" in r.stdout
+    r = subprocess.run(base + ["evaluate", str(out), "--no-baselines"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["model"]["all"]["n"] > 0
+    r = subprocess.run(base + ["train", "--data", str(tmp_path / "missing.parquet"),
+                               "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_pack_records_quantization_error(tiny_ensemble, tiny_table, tmp_path):
+    from gfascreen.model.pack import pack_ensemble
+
+    q = pack_ensemble(tiny_ensemble, tmp_path / "packed", tiny_table, model_id="tiny")
+    assert q["compositions"] > 0 and q["max_abs_diff_log10_1p_dmax"] >= 0
+    ens = Ensemble.load(tmp_path / "packed", device="cpu")
+    assert ens.id == "tiny" and ens.manifest["quant"] == "int8-per-channel"
+    full = (tiny_ensemble / "member_0.safetensors").stat().st_size
+    assert (tmp_path / "packed" / "member_0.safetensors").stat().st_size < 0.3 * full

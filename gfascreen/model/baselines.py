@@ -8,6 +8,8 @@ mm after inverting the transform, exactly as for the network.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
@@ -42,8 +44,22 @@ def _models(seed: int) -> dict:
     }
 
 
+def cached_magpie(t: pd.DataFrame, elements: list[str], cache: Path | None) -> np.ndarray | None:
+    """Magpie features, reusing ``cache`` (a Parquet file) when it holds the same rows."""
+    if cache is not None and cache.is_file():
+        c = pd.read_parquet(cache)
+        if c["composition"].tolist() == t["composition"].tolist():
+            return c.drop(columns="composition").to_numpy(dtype=float)
+    m = magpie_features(t, elements)
+    if m is not None and cache is not None:
+        df = pd.DataFrame(m, columns=[f"magpie_{i}" for i in range(m.shape[1])])
+        df.insert(0, "composition", t["composition"].to_numpy())
+        df.to_parquet(cache, index=False)
+    return m
+
+
 def run_baselines(table: pd.DataFrame, folds: np.ndarray, elements: list[str],
-                  seed: int = 0, magpie: bool = True) -> dict:
+                  seed: int = 0, magpie: bool = True, cache: Path | None = None) -> dict:
     """Out-of-fold metrics of each baseline on the given folds (rows with a Dmax)."""
     mask = table["dmax_mm"].notna().to_numpy()
     t = table[mask].reset_index(drop=True)
@@ -51,7 +67,7 @@ def run_baselines(table: pd.DataFrame, folds: np.ndarray, elements: list[str],
     y = to_target(t["dmax_mm"].to_numpy(dtype=float))
     feats = {"fractions": t[elements].to_numpy(dtype=float) / 100.0}
     if magpie:
-        m = magpie_features(t, [e for e in elements if (t[e] > 0).any()])
+        m = cached_magpie(t, [e for e in elements if (t[e] > 0).any()], cache)
         if m is not None:
             feats["magpie"] = m
     out = {}

@@ -73,6 +73,7 @@ def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path |
         if not np.array_equal(folds["composition"].to_numpy(), t["composition"].to_numpy()):
             raise GfaError(f"{data_path} is not the table {run} was trained on")
         report["baselines"] = run_baselines(t, folds["fold"].to_numpy(),
-                                            list(vocab.elements), seed=config.seed)
+                                            list(vocab.elements), seed=config.seed,
+                                            cache=data_path.with_suffix(".magpie.parquet"))
     (run / "evaluation.json").write_text(json.dumps(report, indent=2))
     return report
