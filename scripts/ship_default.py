@@ -111,7 +111,8 @@ in log10(1+Dmax) (mean {q['mean_abs_diff_log10_1p_dmax']:.5f}); {q['max_abs_diff
 
 ## Do not trust it for
 - Alloys with an element outside the list above (refused), or far from every training
-  alloy (`in_domain` = False: fewer than 3 training alloys within 20 at.% L1).
+  alloy (`in_domain` = False: fewer than {man['domain']['min_neighbours']} training alloys
+  within {man['domain']['radius_at_pct']:g} at.% L1 distance).
 - Absolute Dmax of the largest glass formers: the tail above ~20 mm holds a few dozen
   alloys, and the ensemble underestimates it (see the parity plot in the run directory).
 - Processing effects (purity, casting method, fluxing): the labels mix them.

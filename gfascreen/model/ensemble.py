@@ -32,7 +32,7 @@ from gfascreen.model.targets import from_target
 FORMAT = "gfascreen-ensemble"
 FORMAT_VERSION = 1
 #: A composition is in domain when this many training alloys lie within DOMAIN_RADIUS.
-DOMAIN_MIN_NEIGHBOURS = 3
+DOMAIN_MIN_NEIGHBOURS = 2
 #: L1 distance between compositions in at.% (sum of |differences|; 20 = 10 at.% moved).
 DOMAIN_RADIUS_AT_PCT = 20.0
 

@@ -172,6 +172,10 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
     import matplotlib.pyplot as plt
     import ternary
 
+    if step < 1.0:
+        # Static figures at 1 at.% keep the SVG small; every 1 at.% point is on the grid.
+        on = np.all(np.isclose(df[elements].to_numpy() % 1.0, 0.0), axis=1)
+        df, step = df[on], 1.0
     scale = int(round(100 / step))
     paths = []
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.3))
@@ -190,16 +194,18 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
                 pts = [(r[elements[0]] / step, r[elements[1]] / step, r[elements[2]] / step)
                        for _, r in g.iterrows()]
                 m = {"crystal": "x", "ribbon": "D", "bmg": "o"}.get(str(cls), "o")
-                tax.scatter(pts, marker=m, s=18, facecolors="none" if m != "x" else None,
-                            edgecolors="white" if m != "x" else None,
-                            color="red" if m == "x" else None, label=str(cls), zorder=5)
+                style = ({"color": "red"} if m == "x"
+                         else {"facecolors": "white", "edgecolors": "black"})
+                tax.scatter(pts, marker=m, s=22, label=f"known {cls}", zorder=5,
+                            linewidths=1.0, **style)
             tax.legend(fontsize=7, loc="upper right")
         tax.boundary(linewidth=1.0)
         tax.left_axis_label(f"{elements[2]} (at.%)", fontsize=9)
         tax.right_axis_label(f"{elements[1]} (at.%)", fontsize=9)
         tax.bottom_axis_label(f"{elements[0]} (at.%)", fontsize=9)
-        tax.ticks(axis="lbr", multiple=scale // 5, linewidth=1, fontsize=7,
-                  offset=0.02)
+        tax.ticks(axis="lbr", ticks=[f"{v:g}" for v in range(0, 101, 20)],
+                  locations=[scale * v / 100 for v in range(0, 101, 20)], linewidth=1,
+                  fontsize=7, offset=0.02)
         tax.clear_matplotlib_ticks()
         tax.get_axes().axis("off")
         ax.set_title(title, fontsize=10)
