@@ -90,17 +90,22 @@ def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
                  log_color: bool) -> go.Figure:
     a, b, c = elements
     fig = make_subplots(rows=1, cols=2, specs=[[{"type": "ternary"}, {"type": "ternary"}]],
-                        subplot_titles=("Predicted Dmax (mm)", "Ensemble spread (mm)"))
+                        horizontal_spacing=0.12)
+    per_side = 100.0 / max(float(df[a].diff().abs().replace(0, np.nan).min() or 1.0), 1e-9)
+    msize = float(np.clip(1.25 * 420 / per_side, 2.5, 14))
     hover = _hover(df, elements)
     zval = np.log10(df["dmax_mm"] + 0.01) if log_color else df["dmax_mm"]
-    ctitle = "log10 Dmax (mm)" if log_color else "Dmax (mm)"
+    ctitle = "predicted log10 Dmax (mm)" if log_color else "predicted Dmax (mm)"
     for col, (values, title, cscale, x) in enumerate(
-            [(zval, ctitle, "Viridis", 0.43), (df["dmax_std"], "spread (mm)", "Magma", 1.0)],
+            [(zval, ctitle, "Viridis", 0.43),
+             (df["dmax_std"], "ensemble spread (mm)", "Magma", 1.0)],
             start=1):
         fig.add_trace(go.Scatterternary(
             a=df[a], b=df[b], c=df[c], mode="markers", hovertext=hover, hoverinfo="text",
-            marker={"color": values, "colorscale": cscale, "size": 4, "symbol": "triangle-up",
-                    "colorbar": {"title": title, "x": x, "len": 0.8}},
+            marker={"color": values, "colorscale": cscale, "size": msize,
+                    "symbol": "hexagon",
+                    "colorbar": {"title": {"text": title, "side": "right"}, "x": x,
+                                 "len": 0.8}},
             name="grid", showlegend=False), row=1, col=col)
     if len(known):
         for cls, g in known.groupby("gfa_class", observed=True):
