@@ -78,3 +78,17 @@ def test_cli_report(ternary_run, tiny_table):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert Path(r.stdout.split("report: ")[1].strip()).exists()
+
+
+def test_validate_summary(tiny_ensemble, tiny_table, tmp_path):
+    import json
+
+    from gfascreen.screening.validate import validate
+
+    text = validate(["La-Co-Al", "Al-Co-Zr"], step=10, model=str(tiny_ensemble),
+                    data=tiny_table, out=tmp_path / "val", device="cpu")
+    assert "| La-Co-Al |" in text and "| Al-Co-Zr |" in text
+    res = json.loads((tmp_path / "val" / "summary.json").read_text())
+    assert res[0]["n_known"] > 0 and "spearman" in res[0]
+    assert "l1_distance_pred_max_to_best_known_at_pct" in res[0]
+    assert (tmp_path / "val" / "screen_La-Co-Al_step10" / "_report" / "report.html").exists()
