@@ -36,7 +36,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
 
     cfg = TrainConfig(folds=a.folds, grouping=a.grouping, epochs=a.epochs,
                       batch_size=a.batch_size, lr=a.lr, lds=a.lds, fds=a.fds, mixup=a.mixup,
-                      class_head=a.class_head, min_count=a.min_count, order=a.order,
+                      class_head=a.class_head, coords=a.coords, min_count=a.min_count,
+                      order=a.order,
                       seed=a.seed, init=a.init, max_rows=a.max_rows, max_steps=a.max_steps,
                       patience=a.patience, device=a.device)
     metrics = train_cv(a.data, a.out, cfg, resume=a.resume, progress=not a.quiet)
@@ -174,10 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=2e-3)
-    _bool_flag(t, "lds", True, "label distribution smoothing loss weights")
-    _bool_flag(t, "fds", True, "feature distribution smoothing")
+    t.add_argument("--lr", type=float, default=1e-3)
+    _bool_flag(t, "lds", False, "label distribution smoothing loss weights")
+    _bool_flag(t, "fds", False, "feature distribution smoothing")
     _bool_flag(t, "class-head", True, "joint crystal/ribbon/bmg classification head")
+    _bool_flag(t, "coords", False, "add row/column coordinate channels (CoordConv)")
     t.add_argument("--mixup", type=float, default=0.0, help="Mixup Beta alpha (0 = off)")
     t.add_argument("--min-count", type=int, default=20,
                    help="keep elements found in at least this many alloys")

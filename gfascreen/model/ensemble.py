@@ -63,6 +63,7 @@ def write_manifest(out: Path, config, vocab: Vocabulary, table_path: Path, n_row
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
+        "id": out.resolve().name,
         "vocabulary": vocab.to_dict(),
         "image": {"kind": "outer_product", "channels": 1, "size": len(vocab),
                   "coords": bool(getattr(config, "coords", False))},

@@ -42,16 +42,16 @@ class TrainConfig:
 
     folds: int = 5
     grouping: str = "random"
-    epochs: int = 12
+    epochs: int = 10
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 1e-4
-    lds: bool = True
-    fds: bool = True
+    lds: bool = False
+    fds: bool = False
     mixup: float = 0.0
     class_head: bool = True
     class_weight: float = 0.2
-    patience: int = 4
+    patience: int = 3
     val_fraction: float = 0.1
     min_count: int = 20
     order: str = "z"
@@ -59,7 +59,7 @@ class TrainConfig:
     init: str = "scratch"
     max_rows: int | None = None
     max_steps: int | None = None
-    coords: bool = True
+    coords: bool = False
     only_folds: list[int] | None = field(default=None)
     device: str = "auto"
 
