@@ -19,6 +19,14 @@ from gfascreen.model.pack import pack_ensemble
 DEFAULT = Path(__file__).resolve().parents[1] / "gfascreen" / "models" / "default"
 
 
+def cached_evaluation(run: str, data: str) -> dict:
+    """``evaluation.json`` of a run if it is newer than its predictions, else evaluate."""
+    ev, oof = Path(run, "evaluation.json"), Path(run, "oof.parquet")
+    if ev.exists() and ev.stat().st_mtime > oof.stat().st_mtime:
+        return json.loads(ev.read_text())
+    return evaluate_run(run, data=data)
+
+
 def fmt_block(b: dict) -> str:
     return (f"R² {b['r2_mm']:.3f} (mm), R² {b['r2_log']:.3f} (log10(1+Dmax)), "
             f"MAE {b['mae_mm']:.3f} mm, RMSE {b['rmse_mm']:.3f} mm, Spearman {b['spearman']:.3f}"
@@ -44,12 +52,17 @@ def main() -> None:
     p.add_argument("--system", default="runs/system5")
     p.add_argument("--data", default="train.parquet")
     p.add_argument("--out", default=str(DEFAULT))
+    p.add_argument("--skip-pack", action="store_true",
+                   help="reuse the packed members already in --out (only rewrite the card)")
     a = p.parse_args()
-    ev_r = evaluate_run(a.random, data=a.data)
-    ev_s = evaluate_run(a.system, data=a.data) if Path(a.system, "oof.parquet").exists() \
+    ev_r = cached_evaluation(a.random, a.data)
+    ev_s = cached_evaluation(a.system, a.data) if Path(a.system, "oof.parquet").exists() \
         else None
-    q = pack_ensemble(a.random, a.out, a.data, model_id="gfascreen-default-v1")
     out = Path(a.out)
+    if a.skip_pack:
+        q = json.loads((out / "manifest.json").read_text())["quantization_check"]
+    else:
+        q = pack_ensemble(a.random, a.out, a.data, model_id="gfascreen-default-v1")
     man = json.loads((out / "manifest.json").read_text())
     man["evaluation"] = {"random": ev_r, "system": ev_s}
     timing = [json.loads(Path(a.random, f"member_{m['fold']}.json").read_text())
