@@ -111,12 +111,17 @@ def default_model_dir() -> Path:
 def _dequantize(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out = {}
     for k, v in state.items():
-        if k.endswith(".__scale"):
+        if k.endswith((".__scale", ".__group")):
             continue
         scale = state.get(k + ".__scale")
         if scale is not None:
-            shape = [-1] + [1] * (v.ndim - 1)
-            out[k] = v.float() * scale.float().view(shape)
+            # int8 weights, one scale per output channel and per group of inputs.
+            flat = v.float().reshape(v.shape[0], -1)
+            n_in, n_groups = flat.shape[1], scale.shape[1]
+            group = int(state[k + ".__group"][0])
+            flat = torch.nn.functional.pad(flat, (0, n_groups * group - n_in))
+            flat = flat.reshape(v.shape[0], n_groups, group) * scale.float().unsqueeze(2)
+            out[k] = flat.reshape(v.shape[0], -1)[:, :n_in].reshape(v.shape)
         elif v.dtype in (torch.float16, torch.bfloat16):
             out[k] = v.float()
         else:

@@ -1,8 +1,8 @@
 """Pack a trained run into a compact, shippable ensemble.
 
-Convolution and linear weights become int8 with one float32 scale per output channel
-(symmetric, absmax); batch-norm parameters and buffers become float16. The packed members
-are checked against the full-precision ones on every in-domain composition of the
+Convolution and linear weights become int8 with one float16 scale per output channel and
+group of 64 inputs (symmetric, absmax); batch-norm parameters and buffers become float16.
+The packed members are checked against the full-precision ones on every in-domain composition of the
 training table, and the largest difference in log10(1+Dmax) is recorded in the manifest.
 """
 
@@ -21,16 +21,26 @@ from safetensors.torch import load_file, save_file
 from gfascreen.errors import GfaError
 from gfascreen.model.ensemble import Ensemble, sha256_file
 
+#: Weights share one int8 scale per output channel and per group of this many inputs.
+GROUP = 64
 
-def quantize_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+
+def quantize_state(state: dict[str, torch.Tensor], group: int = GROUP
+                   ) -> dict[str, torch.Tensor]:
+    """int8 weights with a float16 scale per (output channel, group of ``group`` inputs);
+    everything else float16 (integers unchanged)."""
     out = {}
     for k, v in state.items():
         if v.is_floating_point() and v.ndim >= 2 and v.shape[0] > 1 and v.numel() > 256:
             flat = v.float().reshape(v.shape[0], -1)
-            scale = flat.abs().amax(1).clamp_min(1e-12) / 127.0
-            q = torch.round(flat / scale[:, None]).clamp(-127, 127).to(torch.int8)
-            out[k] = q.reshape(v.shape).contiguous()
-            out[k + ".__scale"] = scale.contiguous()
+            n_in = flat.shape[1]
+            pad = (-n_in) % group
+            g = torch.nn.functional.pad(flat, (0, pad)).reshape(v.shape[0], -1, group)
+            scale = (g.abs().amax(2, keepdim=True).clamp_min(1e-12) / 127.0).half()
+            q = torch.round(g / scale.float()).clamp(-127, 127).to(torch.int8)
+            out[k] = q.reshape(v.shape[0], -1)[:, :n_in].reshape(v.shape).contiguous()
+            out[k + ".__scale"] = scale.squeeze(2).contiguous()
+            out[k + ".__group"] = torch.tensor([group], dtype=torch.int32)
         elif v.is_floating_point():
             out[k] = v.to(torch.float16).contiguous()
         else:

@@ -167,7 +167,11 @@ class FoldTrainer:
             state = json.loads(saved["state"])
         bar = tqdm(total=c.epochs, initial=state["epoch"], desc=f"fold {self.fold}",
                    disable=not self.progress, unit="epoch")
-        while state["epoch"] < c.epochs and state["bad"] < c.patience:
+        # Early stopping only once the one-cycle schedule has passed its peak and half the
+        # budget is spent: validation scores swing during the high-learning-rate phase.
+        min_epochs = (c.epochs + 1) // 2
+        while state["epoch"] < c.epochs and not (
+                state["epoch"] >= min_epochs and state["bad"] >= c.patience):
             epoch = state["epoch"]
             t0 = time.time()
             loss = self._epoch(model, opt, sched, x, yt, has_y, wt, ct, epoch)
