@@ -178,11 +178,12 @@ class FoldTrainer:
             pv, _ = predict_member(model, self.feat, x_val)
             score = _r2(y_val, pv)
             if score > state["best"]:
-                state["best"], state["bad"] = score, 0
+                state["best"] = score
+                state["bad"] = 0
                 save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
                           str(best_path))
-            else:
-                state["bad"] += 1
+            elif epoch + 1 > min_epochs:
+                state["bad"] += 1  # patience runs only after the first half of the budget
             state["epoch"] = epoch + 1
             state["history"].append({"epoch": epoch + 1, "loss": loss, "val_r2_log": score,
                                      "seconds": round(time.time() - t0, 1)})
