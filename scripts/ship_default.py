@@ -21,8 +21,9 @@ DEFAULT = Path(__file__).resolve().parents[1] / "gfascreen" / "models" / "defaul
 
 def cached_evaluation(run: str, data: str) -> dict:
     """``evaluation.json`` of a run if it is newer than its predictions, else evaluate."""
-    ev, oof = Path(run, "evaluation.json"), Path(run, "oof.parquet")
-    if ev.exists() and ev.stat().st_mtime > oof.stat().st_mtime:
+    ev = Path(run, "evaluation.json")
+    parts = list(Path(run).glob("oof_*.parquet"))
+    if ev.exists() and all(ev.stat().st_mtime > p.stat().st_mtime for p in parts):
         return json.loads(ev.read_text())
     return evaluate_run(run, data=data)
 
@@ -56,7 +57,7 @@ def main() -> None:
                    help="reuse the packed members already in --out (only rewrite the card)")
     a = p.parse_args()
     ev_r = cached_evaluation(a.random, a.data)
-    ev_s = cached_evaluation(a.system, a.data) if Path(a.system, "oof.parquet").exists() \
+    ev_s = cached_evaluation(a.system, a.data) if list(Path(a.system).glob("oof_*.parquet")) \
         else None
     out = Path(a.out)
     if a.skip_pack:
@@ -108,8 +109,11 @@ Prediction = mean of the members in mm; spread = their standard deviation.
 {table(ev_r)}
 """
     if ev_s:
+        lso_epochs = json.loads(Path(a.system, "config.json").read_text())["epochs"]
+        lso_what = (f"{len(ev_s['folds_scored'])} of {ev_s['folds_total']} folds grouped by "
+                    f"system scored, {lso_epochs} epochs per member")
         card += f"""
-## Leave-alloy-system-out (5 folds grouped by system; not shipped)
+## Leave-alloy-system-out ({lso_what}; not shipped)
 - All: {fmt_block(ev_s['model']['all'])}
 - Bulk glasses only: {fmt_block(ev_s['model']['bmg'])}
 

@@ -52,13 +52,21 @@ def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path |
     """Metrics (and baselines on the same folds) for a finished run; writes
     ``evaluation.json``, ``parity.html`` and ``parity.png`` into the run directory."""
     run = Path(run_dir)
-    if not (run / "oof.parquet").is_file():
-        raise GfaError(f"{run} has no oof.parquet: training is unfinished (resume it with "
-                       "`gfascreen train --resume --out DIR`) or this is not a run directory")
-    oof = pd.read_parquet(run / "oof.parquet")
-    report = {"model": regression_report(oof)}
+    parts = sorted(run.glob("oof_*.parquet"))
+    if (run / "oof.parquet").is_file():
+        oof = pd.read_parquet(run / "oof.parquet")
+    elif parts:
+        # An unfinished run: score the folds that are done, and say so.
+        oof = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    else:
+        raise GfaError(f"{run} has no out-of-fold predictions: train it first (or resume it "
+                       "with `gfascreen train --resume --out DIR`)")
     cfg = json.loads((run / "config.json").read_text())
-    parity_plot(oof, run, f"{run.name}: out-of-fold, {cfg['folds']}-fold {cfg['grouping']}")
+    done = sorted(int(f) for f in oof["fold"].unique())
+    report = {"model": regression_report(oof), "folds_scored": done,
+              "folds_total": cfg["folds"]}
+    parity_plot(oof, run, f"{run.name}: out-of-fold, {cfg['folds']}-fold {cfg['grouping']}"
+                + ("" if len(done) == cfg["folds"] else f" ({len(done)} folds scored)"))
     if baselines:
         from gfascreen.model.baselines import run_baselines
         from gfascreen.model.train import TrainConfig, prepare_table
@@ -74,6 +82,7 @@ def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path |
             raise GfaError(f"{data_path} is not the table {run} was trained on")
         report["baselines"] = run_baselines(t, folds["fold"].to_numpy(),
                                             list(vocab.elements), seed=config.seed,
-                                            cache=data_path.with_suffix(".magpie.parquet"))
+                                            cache=data_path.with_suffix(".magpie.parquet"),
+                                            test_folds=done)
     (run / "evaluation.json").write_text(json.dumps(report, indent=2))
     return report
