@@ -64,19 +64,20 @@ def _check_out(out: Path) -> None:
 
 
 class _TaskProgress(Callback):
-    def __init__(self, bar: tqdm, sizes: dict[str, int]):
+    """Advances the progress bar as each part-writing task finishes."""
+
+    def __init__(self, bar: tqdm):
         super().__init__()
-        self.bar, self.sizes = bar, sizes
+        self.bar = bar
 
     def _posttask(self, key, result, dsk, state, worker_id):
-        name = key[0] if isinstance(key, tuple) else key
-        if name in self.sizes:
-            self.bar.update(self.sizes[name])
+        if isinstance(result, tuple) and len(result) == 2 and result[0] == "part-written":
+            self.bar.update(result[1])
 
 
-def _write_part(df: pd.DataFrame, path: Path, meta: dict) -> int:
+def _write_part(df: pd.DataFrame, path: Path, meta: dict) -> tuple[str, int]:
     write_parquet_atomic(df, path, meta)
-    return len(df)
+    return ("part-written", len(df))
 
 
 def screen(cfg: ScreenConfig) -> Path:
@@ -136,7 +137,7 @@ def screen(cfg: ScreenConfig) -> Path:
     if cfg.scheduler:
         _run_distributed(cfg, grid, out, done, meta, bar, device)
     else:
-        tasks, sizes = [], {}
+        tasks = []
         for i, units in enumerate(grid.units_chunks(cfg.chunk_size)):
             if i in done:
                 continue
@@ -145,9 +146,8 @@ def screen(cfg: ScreenConfig) -> Path:
                 units, grid.elements, grid.step, cfg.model, device)
             tasks.append(dask.delayed(_write_part, name=f"write-{i}", pure=False)(
                 df, out / part_name(i), meta))
-            sizes[f"write-{i}"] = len(units)
         # One worker thread: torch already uses every core inside a chunk.
-        with _TaskProgress(bar, sizes):
+        with _TaskProgress(bar):
             dask.compute(*tasks, scheduler="threads", num_workers=1)
     bar.close()
     wall = time.time() - t0
@@ -176,7 +176,7 @@ def _run_distributed(cfg, grid, out, done, meta, bar, device) -> None:
                               "cpu" if device == "cpu" else "auto", pure=False)
             futures[f] = i
         for f in as_completed(futures):
-            n = _write_part(f.result(), out / part_name(futures[f]), meta)
+            _, n = _write_part(f.result(), out / part_name(futures[f]), meta)
             bar.update(n)
     finally:
         client.close()
