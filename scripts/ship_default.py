@@ -131,7 +131,7 @@ in log10(1+Dmax) (mean {q['mean_abs_diff_log10_1p_dmax']:.5f}); {q['max_abs_diff
   alloy (`in_domain` = False: fewer than {man['domain']['min_neighbours']} training alloys
   within {man['domain']['radius_at_pct']:g} at.% L1 distance).
 - Absolute Dmax of the largest glass formers: the tail above ~20 mm holds a few dozen
-  alloys, and the ensemble underestimates it (see the parity plot in the run directory).
+  alloys, and the ensemble underestimates it (docs/parity-random5.png in the repository).
 - Processing effects (purity, casting method, fluxing): the labels mix them.
 - Dmax of ribbon-only glasses is a placeholder (0.1 mm), not a measurement.
 """
