@@ -19,9 +19,10 @@ from gfascreen.errors import GfaError
 # -- data -------------------------------------------------------------------------------
 def _cmd_data_build(a: argparse.Namespace) -> None:
     from gfascreen.data.build import build_metadata, build_table, summary, write_parquet_atomic
+    from gfascreen.screening.run import check_writable
 
     out = Path(a.out)
-    _check_writable(out.parent)
+    check_writable(out.parent)
     table, rejects = build_table(a.data_dir, a.sources)
     write_parquet_atomic(table, out, build_metadata(a.sources))
     rej_path = out.with_name(out.stem + ".rejects.parquet")
@@ -116,17 +117,6 @@ def _cmd_validate(a: argparse.Namespace) -> None:
 
 
 # -- plumbing ---------------------------------------------------------------------------
-def _check_writable(d: Path) -> None:
-    import os
-
-    d = d if str(d) else Path(".")
-    probe = d
-    while not probe.exists():
-        probe = probe.parent
-    if not os.access(probe, os.W_OK):
-        raise GfaError(f"cannot write to {d}: permission denied; choose another --out")
-
-
 def _add_screen_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--system", required=True, help="dash-separated elements, e.g. La-Co-Al")
     p.add_argument("--step", type=float, default=1.0, help="grid step in at.%% (default 1)")

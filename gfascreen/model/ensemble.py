@@ -288,13 +288,9 @@ class Ensemble:
             compositions = [compositions]
         rows = []
         for c in compositions:
-            at = normalise(parse_formula(c)) if isinstance(c, str) else normalise(dict(c))
-            outside = [e for e in at if e not in self.vocabulary.elements]
-            if outside:
-                raise GfaError(
-                    f"{c}: element(s) {', '.join(outside)} never seen in training; the model "
-                    f"covers {' '.join(self.vocabulary.elements)}")
-            rows.append(at)
+            rows.append(normalise(parse_formula(c)) if isinstance(c, str)
+                        else normalise(dict(c)))
+        # The featurizer refuses (and names) elements outside the vocabulary.
         x = self.featurizer.fractions(rows)
         df = self.predict_fractions(x)
         df.insert(0, "composition", [composition_key(a) for a in rows])

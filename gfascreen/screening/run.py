@@ -54,7 +54,8 @@ def default_out(elements: list[str], step: float) -> Path:
     return Path(f"screen_{'-'.join(elements)}_step{step:g}")
 
 
-def _check_out(out: Path) -> None:
+def check_writable(out: Path) -> None:
+    """Fail before any work if ``out`` cannot be created or written."""
     probe = out
     while not probe.exists():
         probe = probe.parent
@@ -90,7 +91,7 @@ def screen(cfg: ScreenConfig) -> Path:
     if cfg.chunk_size < 1:
         raise GfaError(f"--chunk-size must be positive, got {cfg.chunk_size}")
     out = Path(cfg.out) if cfg.out else default_out(grid.elements, cfg.step)
-    _check_out(out)
+    check_writable(out)
     ens = load_cached(cfg.model, cfg.device)
     unknown = [e for e in grid.elements if e not in ens.vocabulary.elements]
     if unknown:
