@@ -72,18 +72,19 @@ def _fmt_comp(row, elements) -> str:
 
 
 def _hover(df: pd.DataFrame, elements: list[str]) -> list[str]:
+    """Hover text per grid point: composition (at.%), Dmax ± spread (mm), class odds."""
+    def fmt(col: str, spec: str) -> pd.Series:
+        return df[col].map(spec.format)
+
+    s = pd.Series("", index=df.index)
+    for k, e in enumerate(elements):
+        s = s + ("" if k == 0 else " ") + e + fmt(e, "{:g}")
+    s = s + "<br>Dmax " + fmt("dmax_mm", "{:.2f}") + " ± " + fmt("dmax_std", "{:.2f}") + " mm"
     probs = [c for c in df.columns if c.startswith("p_")]
-    out = []
-    for r in df.itertuples(index=False):
-        d = r._asdict()
-        s = " ".join(f"{e}{d[e]:g}" for e in elements)
-        s += f"<br>Dmax {d['dmax_mm']:.2f} ± {d['dmax_std']:.2f} mm"
-        if probs:
-            s += "<br>" + ", ".join(f"{p[2:]} {d[p]:.2f}" for p in probs)
-        if not d["in_domain"]:
-            s += "<br>(out of domain)"
-        out.append(s)
-    return out
+    for k, p in enumerate(probs):
+        s = s + ("<br>" if k == 0 else ", ") + p[2:] + " " + fmt(p, "{:.2f}")
+    s = s + np.where(df["in_domain"].to_numpy(dtype=bool), "", "<br>(out of domain)")
+    return s.tolist()
 
 
 def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
@@ -186,11 +187,9 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.3))
     for ax, col, title in [(axes[0], "dmax_mm", "Predicted Dmax (mm)"),
                            (axes[1], "dmax_std", "Ensemble spread (mm)")]:
-        data = {}
-        for r in df.itertuples(index=False):
-            d = r._asdict()
-            i, j = int(round(d[elements[0]] / step)), int(round(d[elements[1]] / step))
-            data[(i, j)] = float(d[col])
+        ij = np.rint(df[elements[:2]].to_numpy(dtype=float) / step).astype(int)
+        data = dict(zip(map(tuple, ij.tolist()), df[col].to_numpy(dtype=float).tolist(),
+                        strict=True))
         _, tax = ternary.figure(ax=ax, scale=scale)
         tax.heatmap(data, style="triangular", cmap="viridis" if col == "dmax_mm" else "magma",
                     colorbar=True, cbarlabel=title)
