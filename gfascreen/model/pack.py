@@ -27,6 +27,9 @@ GROUP = 128
 #: Layers kept in float16: the stem and the first stage carry most of the quantization
 #: error (measured layer by layer on a trained member) and hold under 1 % of the weights.
 KEEP_FLOAT16 = ("trunk.conv1.", "trunk.layer1.", "trunk.layer2.0.")
+#: What the manifest and each member's metadata say about the storage.
+_KEPT = ",".join(k.removeprefix("trunk.").rstrip(".") for k in KEEP_FLOAT16)
+QUANT = f"int8-group{GROUP}+fp16({_KEPT})"
 
 
 def quantize_state(state: dict[str, torch.Tensor], group: int = GROUP,
@@ -62,11 +65,11 @@ def pack_ensemble(run_dir: str | Path, out_dir: str | Path, data: str | Path,
     for m in manifest["members"]:
         q = quantize_state(load_file(str(run / m["file"])))
         tmp = out / f".{m['file']}.tmp"
-        save_file(q, str(tmp), metadata={"quant": "int8-per-channel"})
+        save_file(q, str(tmp), metadata={"quant": QUANT})
         os.replace(tmp, out / m["file"])
         m["sha256"] = sha256_file(out / m["file"])
     shutil.copy2(run / "domain.safetensors", out / "domain.safetensors")
-    manifest["quant"] = "int8-per-channel"
+    manifest["quant"] = QUANT
     manifest["id"] = model_id
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     full = Ensemble.load(run, device="cpu")
