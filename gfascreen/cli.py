@@ -40,7 +40,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
                       class_head=a.class_head, coords=a.coords, min_count=a.min_count,
                       order=a.order,
                       seed=a.seed, init=a.init, max_rows=a.max_rows, max_steps=a.max_steps,
-                      patience=a.patience, device=a.device)
+                      patience=a.patience, amp=a.amp, device=a.device)
     metrics = train_cv(a.data, a.out, cfg, resume=a.resume, progress=not a.quiet)
     if metrics is None:
         print(f"training stopped before every fold finished; resume with --resume --out {a.out}")
@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bool_flag(t, "fds", False, "feature distribution smoothing")
     _bool_flag(t, "class-head", True, "joint crystal/ribbon/bmg classification head")
     _bool_flag(t, "coords", False, "add row/column coordinate channels (CoordConv)")
+    _bool_flag(t, "amp", True, "bf16 autocast in training (CUDA; CPUs with native bf16)")
     t.add_argument("--mixup", type=float, default=0.0, help="Mixup Beta alpha (0 = off)")
     t.add_argument("--min-count", type=int, default=20,
                    help="keep elements found in at least this many alloys")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from gfascreen.model.evaluate import evaluate_run
-from gfascreen.model.pack import pack_ensemble
+from gfascreen.model.pack import GROUP, pack_ensemble
 
 DEFAULT = Path(__file__).resolve().parents[1] / "gfascreen" / "models" / "default"
 
@@ -74,6 +74,8 @@ def main() -> None:
     table_rows = pd.read_parquet(a.data)
     counts = table_rows["gfa_class"].value_counts().to_dict()
     els = man["vocabulary"]["elements"]
+    flags = " ".join(("--" if cfg.get(k) else "--no-") + k for k in ("lds", "fds", "coords", "amp"))
+    flags += f" --mixup {cfg['mixup']}"
     card = f"""# Model card: {man['id']}
 
 ResNet50 (torchvision, trained from scratch) regressing log10(1 + Dmax/mm) from outer-product
@@ -90,12 +92,12 @@ Prediction = mean of the members in mm; spread = their standard deviation.
   Elements in fewer than {man['vocabulary']['min_count']} training alloys are out of domain.
 
 ## Training
-- Command: `bash scripts/train_default.sh` (= `gfascreen train --folds 5 --epochs
-  {cfg['epochs']} --lr {cfg['lr']} {'--lds' if cfg['lds'] else '--no-lds'}
-  {'--fds' if cfg['fds'] else '--no-fds'} --mixup {cfg['mixup']}` with coordinate channels
-  {'on' if cfg['coords'] else 'off'}), seed {cfg['seed']}, batch {cfg['batch_size']}, AdamW,
-  one-cycle schedule, early stopping (patience {cfg['patience']}) on a 10 % inner
-  validation split of each fold's training part.
+- Command: `bash scripts/train_default.sh`, i.e.
+  `gfascreen train --folds {cfg['folds']} --epochs {cfg['epochs']} --lr {cfg['lr']} {flags}`
+  (`--amp`: bf16 autocast in the training forward pass, fp32 weights and optimiser);
+  seed {cfg['seed']}, batch {cfg['batch_size']}, AdamW, one-cycle schedule, early stopping
+  (patience {cfg['patience']}, counted only in the second half of the budget) on a 10 %
+  inner validation split of each fold's training part.
 - Init: scratch (this machine has no ImageNet weights and no network to fetch them).
 - Wall time per member (s): {man['training_wall_s']} on {platform.processor() or 'x86_64'}
   CPU, 2 cores, no GPU.
@@ -121,10 +123,12 @@ Prediction = mean of the members in mm; spread = their standard deviation.
 """
     card += f"""
 ## Compact storage
-Conv/linear weights int8 with one float32 scale per output channel, batch-norm in float16:
-members of {q['member_mb']} MB. Largest difference from full precision over all
-{q['compositions']} in-domain training compositions: {q['max_abs_diff_log10_1p_dmax']:.4f}
-in log10(1+Dmax) (mean {q['mean_abs_diff_log10_1p_dmax']:.5f}); {q['max_abs_diff_mm']:.3f} mm.
+Conv/linear weights int8 with one float16 scale per output channel and group of
+{GROUP} inputs; the stem, the first stage and the first block of the second stage, and
+every batch-norm, in float16 (`{man['quant']}`): members of {q['member_mb']} MB.
+Largest difference from full precision over all {q['compositions']} in-domain training
+compositions: {q['max_abs_diff_log10_1p_dmax']:.4f} in log10(1+Dmax) (mean
+{q['mean_abs_diff_log10_1p_dmax']:.5f}); {q['max_abs_diff_mm']:.3f} mm.
 
 ## Do not trust it for
 - Alloys with an element outside the list above (refused), or far from every training

@@ -60,6 +60,7 @@ class TrainConfig:
     max_rows: int | None = None
     max_steps: int | None = None
     coords: bool = False
+    amp: bool = True
     only_folds: list[int] | None = field(default=None)
     device: str = "auto"
 
@@ -98,6 +99,18 @@ def table_hash(path: str | os.PathLike) -> str:
 def _autocast(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _train_autocast(device: torch.device, amp: bool):
+    """bf16 autocast for the training forward pass: always on CUDA; on CPU only with
+    ``amp`` and a CPU with native bf16 (AVX512-BF16/AMX), where it measured 1.5x faster
+    than fp32 on 2 cores. Weights, optimiser state and the loss stay fp32; predictions
+    (validation, out-of-fold, screening) run in fp32 on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if amp and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -221,7 +234,7 @@ class FoldTrainer:
                 j = torch.randperm(len(idx), generator=g).to(self.device)
                 img = lam * img + (1 - lam) * img[j]
             img = img.contiguous(memory_format=torch.channels_last)
-            with _autocast(self.device):
+            with _train_autocast(self.device, c.amp):
                 out = model(img, yb if c.fds else None)
             reg = out["reg"].float()
 
@@ -274,6 +287,7 @@ def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: Trai
     if resume and cfg_path.exists():
         saved = json.loads(cfg_path.read_text())
         only = config.only_folds
+        saved.setdefault("amp", False)  # runs saved before the option existed were fp32
         config = TrainConfig(**{**saved, "only_folds": only})
     out.mkdir(parents=True, exist_ok=True)
     try:
