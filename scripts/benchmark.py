@@ -23,6 +23,9 @@ from gfascreen.featurize import OPImageFeaturizer, Vocabulary
 from gfascreen.model.network import resnet50_op
 from gfascreen.screening.grid import CompositionGrid
 
+#: Input channels of the shipped model (one OP image; coordinate channels are off).
+CHANNELS = 1
+
 
 def timeit(fn, repeat: int = 3) -> float:
     fn()
@@ -49,7 +52,7 @@ def bench_featurize(n_vocab: int) -> dict:
          "Co", "Ni", "Cu", "Zn", "Ga", "Ge", "Sr", "Y", "Zr", "Nb", "Mo", "Pd", "Ag", "Sn",
          "Ba", "La", "Ce", "Pr", "Nd", "Sm", "Gd", "Tb", "Dy", "Er", "Yb", "Hf", "Ta", "W",
          "Pt", "Au"][:n_vocab])
-    f = OPImageFeaturizer(vocab, coords=True)
+    f = OPImageFeaturizer(vocab)
     x = torch.rand(1_000_000, n_vocab)
     s = timeit(lambda: f.transform(x[:200_000]), 2)
     return {"points_per_s": round(200_000 / s), "vocab": n_vocab}
@@ -70,8 +73,8 @@ def _variants(model: torch.nn.Module, example: torch.Tensor) -> dict:
 
 def bench_inference(n_vocab: int, batch: int, repeat: int) -> dict:
     torch.manual_seed(0)
-    net = resnet50_op(3, class_head=True).eval()
-    x = torch.rand(batch, 3, n_vocab, n_vocab)
+    net = resnet50_op(CHANNELS, class_head=True).eval()
+    x = torch.rand(batch, CHANNELS, n_vocab, n_vocab)
     ref = None
     res = {}
     with torch.inference_mode():
@@ -97,9 +100,10 @@ def bench_training(n_vocab: int, batch: int, steps: int) -> dict:
                       ("channels-last bf16 autocast",
                        lambda: torch.autocast("cpu", dtype=torch.bfloat16))]:
         torch.manual_seed(0)
-        net = resnet50_op(3, class_head=True).to(memory_format=torch.channels_last).train()
+        net = resnet50_op(CHANNELS, class_head=True).to(memory_format=torch.channels_last).train()
         opt = torch.optim.AdamW(net.parameters(), 1e-3)
-        x = torch.rand(batch, 3, n_vocab, n_vocab).contiguous(memory_format=torch.channels_last)
+        x = torch.rand(batch, CHANNELS, n_vocab, n_vocab)
+        x = x.contiguous(memory_format=torch.channels_last)
         y = torch.rand(batch)
 
         def step(net=net, opt=opt, x=x, y=y, ctx=ctx):
