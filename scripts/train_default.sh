@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 EPOCHS=${EPOCHS:-10}
 EPOCHS_LSO=${EPOCHS_LSO:-$EPOCHS}
-# AMP=1: bf16 autocast in training (1.5x faster on this CPU). The shipped ensemble is fp32;
+# AMP=1: bf16 autocast in training (~1.25x per epoch on this CPU). The shipped ensemble is fp32;
 # `EPOCHS=14 AMP=1 RUNS=runs/amp14` gave the same out-of-fold R² (README, "Longer training").
 AMP=${AMP:-0}
 RUNS=${RUNS:-runs}
