@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from gfascreen.model.evaluate import evaluate_run
-from gfascreen.model.pack import GROUP, pack_ensemble
+from gfascreen.model.pack import GROUP, QUANT, pack_ensemble
 
 DEFAULT = Path(__file__).resolve().parents[1] / "gfascreen" / "models" / "default"
 
@@ -66,6 +66,9 @@ def main() -> None:
         else None
     if a.skip_pack:
         q = shipped["quantization_check"]
+        if shipped.get("quant") != QUANT:  # an older name for the same storage
+            shipped["quant"] = QUANT
+            (out / "manifest.json").write_text(json.dumps(shipped, indent=2))
     else:
         q = pack_ensemble(a.random, a.out, a.data, model_id="gfascreen-default-v1")
     man = json.loads((out / "manifest.json").read_text())
