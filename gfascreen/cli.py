@@ -93,7 +93,8 @@ def _cmd_screen(a: argparse.Namespace) -> None:
     from gfascreen.screening.run import ScreenConfig, screen
 
     cfg = ScreenConfig(system=a.system, step=a.step, out=a.out, model=a.model, device=a.device,
-                       scheduler=a.scheduler, chunk_size=a.chunk_size, bounds=a.bounds,
+                       precision=a.precision, scheduler=a.scheduler, chunk_size=a.chunk_size,
+                       bounds=a.bounds,
                        resume=a.resume, max_points=a.max_points, include_edges=not a.interior,
                        progress=not a.quiet)
     out = screen(cfg)
@@ -123,6 +124,9 @@ def _add_screen_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="output directory (default ./screen_SYSTEM_step)")
     p.add_argument("--model", default="default", help="ensemble directory (default: shipped)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: ~2x faster on CPUs with AVX512-BF16/AMX, answers within 0.01 "
+                        "in log10(1+Dmax) of fp32 on the shipped model (GPUs use bf16 always)")
     p.add_argument("--scheduler", default=None,
                    help="address of a Dask distributed scheduler (default: local threads)")
     p.add_argument("--chunk-size", type=int, default=4096, help="points per chunk")

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from gfascreen.errors import GfaError
 from gfascreen.screening.run import ScreenConfig, screen
@@ -113,3 +114,20 @@ def test_quaternary_run(tiny_ensemble, tmp_path):
     out = screen(_cfg(tiny_ensemble, tmp_path / "q", system="Zr-Cu-Al-La", step=10,
                       chunk_size=100))
     assert len(pd.read_parquet(out)) == 286
+
+
+def test_precision_bf16_recorded_and_checked_on_resume(reference_run, tiny_ensemble, tmp_path):
+    with pytest.raises(GfaError, match="--precision"):
+        screen(_cfg(tiny_ensemble, tmp_path / "bad", precision="fp16"))
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("this CPU has no native bf16")
+    out = screen(_cfg(tiny_ensemble, tmp_path / "bf", precision="bf16"))
+    a, b = pd.read_parquet(reference_run), pd.read_parquet(out)
+    assert len(a) == len(b)
+    assert np.abs(a["log_dmax"].to_numpy() - b["log_dmax"].to_numpy()).max() < 0.1
+    import pyarrow.parquet as pq
+
+    meta = json.loads(pq.read_schema(out / "part-00000.parquet").metadata[b"gfascreen"])
+    assert meta["model"]["precision"] == "bf16"
+    with pytest.raises(GfaError, match="different model"):
+        screen(_cfg(tiny_ensemble, out, resume=True))  # fp32 on a bf16 run

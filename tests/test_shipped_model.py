@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from gfascreen.model.ensemble import Ensemble, default_model_dir, sha256_file
 
@@ -42,3 +43,15 @@ def test_shipped_ensemble_loads():
     res = ens.predict(["Al25Co20La55"])
     assert res["in_domain"].iloc[0]
     assert 0 <= res["dmax_mm"].iloc[0] < 100
+
+
+@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+                    reason="this CPU has no native bf16")
+def test_bf16_precision_stays_within_0_01_of_fp32():
+    fp32 = Ensemble.load("default", device="cpu")
+    bf16 = Ensemble.load("default", device="cpu", runtime="bf16")
+    x = fp32.domain[torch.randperm(len(fp32.domain), generator=torch.Generator().manual_seed(1))
+                    [:300]]
+    a, b = fp32.predict_fractions(x), bf16.predict_fractions(x)
+    diff = (a["log_dmax"] - b["log_dmax"]).abs()
+    assert 0 < diff.max() <= 0.01  # bf16 really ran (not identical), and stayed close

@@ -37,6 +37,7 @@ class ScreenConfig:
     out: str | None = None
     model: str = "default"
     device: str = "auto"
+    precision: str = "fp32"
     scheduler: str | None = None
     chunk_size: int = 4096
     bounds: str | None = None
@@ -92,7 +93,7 @@ def screen(cfg: ScreenConfig) -> Path:
         raise GfaError(f"--chunk-size must be positive, got {cfg.chunk_size}")
     out = Path(cfg.out) if cfg.out else default_out(grid.elements, cfg.step)
     check_writable(out)
-    ens = load_cached(cfg.model, cfg.device)
+    ens = load_cached(cfg.model, cfg.device, cfg.precision)
     unknown = [e for e in grid.elements if e not in ens.vocabulary.elements]
     if unknown:
         raise GfaError(f"the model never saw {', '.join(unknown)} in training; it covers "
@@ -105,6 +106,8 @@ def screen(cfg: ScreenConfig) -> Path:
                   "metrics": ens.manifest.get("metrics", {}).get("all", {}),
                   "data_sha256": ens.manifest.get("data", {}).get("sha256")},
     }
+    if cfg.precision != "fp32":  # recorded (and checked on --resume) when not the default
+        request["model"]["precision"] = cfg.precision
     run_json = out / "_run.json"
     if run_json.exists():
         if not cfg.resume:
@@ -144,7 +147,7 @@ def screen(cfg: ScreenConfig) -> Path:
                 continue
             name = f"score-{i}"
             df = dask.delayed(score_chunk, name=name, pure=False)(
-                units, grid.elements, grid.step, cfg.model, device)
+                units, grid.elements, grid.step, cfg.model, device, cfg.precision)
             tasks.append(dask.delayed(_write_part, name=f"write-{i}", pure=False)(
                 df, out / part_name(i), meta))
         # One worker thread: torch already uses every core inside a chunk.
@@ -174,7 +177,8 @@ def _run_distributed(cfg, grid, out, done, meta, bar, device) -> None:
             if i in done:
                 continue
             f = client.submit(score_chunk, units, grid.elements, grid.step, cfg.model,
-                              "cpu" if device == "cpu" else "auto", pure=False)
+                              "cpu" if device == "cpu" else "auto", cfg.precision,
+                              pure=False)
             futures[f] = i
         for f in as_completed(futures):
             _, n = _write_part(f.result(), out / part_name(futures[f]), meta)
