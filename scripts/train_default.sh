@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the default ensemble (random 5-fold) and the leave-system-out run, resumable.
 # Long-tail options: the ablation (scripts/ablation.py, fold 0, judged on inner-validation
-# R² only; table in gfascreen/models/default/MODEL_CARD.md) found LDS, FDS, LDS+FDS, Mixup
+# R² only; table in README.md, "Ablation") found LDS, FDS, LDS+FDS, Mixup
 # and coordinate channels all worse than none of them at this budget, so all are off.
 # The leave-system-out run uses the same recipe as the shipped random run.
 # Usage: bash scripts/train_default.sh   (re-run the same command to resume)

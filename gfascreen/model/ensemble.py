@@ -163,7 +163,7 @@ class Ensemble:
 
         ``"float"`` keeps float32 (CUDA: bfloat16 autocast); ``"bf16"`` runs the members
         under bfloat16 autocast on a CPU with native bf16 too (measured on the shipped model
-        over its 6,874 training compositions: 1.95-2.02x on AVX512-BF16, answers within 0.012 in
+        over its 6,874 training compositions: 1.95-2.13x on AVX512-BF16, answers within 0.012 in
         log10(1+Dmax) of float32, mean 0.0017);
         ``runtime="int8"`` quantizes the members for CPU inference (see
         :mod:`gfascreen.model.runtime`; measured, not recommended).
@@ -172,7 +172,9 @@ class Ensemble:
         if runtime == "float":
             return ens
         if runtime == "bf16":
-            if ens.device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            from gfascreen.model.train import cpu_has_bf16
+
+            if ens.device.type == "cpu" and not cpu_has_bf16():
                 raise GfaError("--precision bf16 needs a CPU with native bf16 (AVX512-BF16 or "
                                "AMX) or a GPU; use --precision fp32 here")
             ens.runtime = "bf16"
@@ -242,7 +244,7 @@ class Ensemble:
     @torch.inference_mode()
     def predict_fractions(self, x: torch.Tensor, batch_size: int = 256) -> pd.DataFrame:
         """Score a ``(B, N)`` fraction tensor (vocabulary order, rows sum to 1)."""
-        from gfascreen.model.train import _autocast
+        from gfascreen.model.train import autocast
 
         regs, probs = [], []
         for m in self.members:
@@ -251,10 +253,7 @@ class Ensemble:
                 img = self.featurizer.images(x[i:i + batch_size].to(self.device))
                 if self.runtime in ("float", "bf16"):
                     img = img.contiguous(memory_format=torch.channels_last)
-                ctx = (torch.autocast("cpu", dtype=torch.bfloat16)
-                       if self.runtime == "bf16" and self.device.type == "cpu"
-                       else _autocast(self.device))
-                with ctx:
+                with autocast(self.device, cpu_bf16=self.runtime == "bf16"):
                     out = m(img)
                 r.append(out["reg"].float().cpu())
                 if "logits" in out:

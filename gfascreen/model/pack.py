@@ -56,6 +56,32 @@ def quantize_state(state: dict[str, torch.Tensor], group: int = GROUP,
     return out
 
 
+def prediction_difference(ref: Ensemble, other: Ensemble, data: str | Path) -> dict:
+    """How far ``other`` strays from ``ref`` over every in-domain composition of the
+    training table ``data`` (the one ``ref`` was trained on): largest and mean absolute
+    difference in log10(1+Dmax), largest in mm, and each ensemble's scoring time (s)."""
+    import time
+
+    from gfascreen.model.train import TrainConfig, prepare_table
+
+    cfg = TrainConfig(**{**ref.manifest["config"], "max_rows": None})
+    t, vocab = prepare_table(pd.read_parquet(data), cfg)
+    if tuple(vocab.elements) != tuple(ref.vocabulary.elements):
+        raise GfaError(f"{data} is not the table the model was trained on")
+    x = ref.featurizer.fractions(t)
+    t0 = time.perf_counter()
+    a = ref.predict_fractions(x)
+    t1 = time.perf_counter()
+    b = other.predict_fractions(x)
+    t2 = time.perf_counter()
+    diff = np.abs(a["log_dmax"].to_numpy() - b["log_dmax"].to_numpy())
+    diff_mm = np.abs(a["dmax_mm"].to_numpy() - b["dmax_mm"].to_numpy())
+    return {"compositions": int(len(t)), "max_abs_diff_log10_1p_dmax": float(diff.max()),
+            "mean_abs_diff_log10_1p_dmax": float(diff.mean()),
+            "max_abs_diff_mm": float(diff_mm.max()),
+            "seconds": [round(t1 - t0, 2), round(t2 - t1, 2)]}
+
+
 def pack_ensemble(run_dir: str | Path, out_dir: str | Path, data: str | Path,
                   model_id: str = "gfascreen-default") -> dict:
     """Quantize every member of ``run_dir`` into ``out_dir`` and verify the difference."""
@@ -72,23 +98,9 @@ def pack_ensemble(run_dir: str | Path, out_dir: str | Path, data: str | Path,
     manifest["quant"] = QUANT
     manifest["id"] = model_id
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    full = Ensemble.load(run, device="cpu")
-    packed = Ensemble.load(out, device="cpu")
-    table = pd.read_parquet(data)
-    from gfascreen.model.train import TrainConfig, prepare_table
-
-    cfg = TrainConfig(**{**manifest["config"], "max_rows": None})
-    t, vocab = prepare_table(table, cfg)
-    if tuple(vocab.elements) != tuple(full.vocabulary.elements):
-        raise GfaError(f"{data} is not the table the model was trained on")
-    x = full.featurizer.fractions(t)
-    a = full.predict_fractions(x)
-    b = packed.predict_fractions(x)
-    diff = np.abs(a["log_dmax"].to_numpy() - b["log_dmax"].to_numpy())
-    diff_mm = np.abs(a["dmax_mm"].to_numpy() - b["dmax_mm"].to_numpy())
-    q = {"compositions": int(len(t)), "max_abs_diff_log10_1p_dmax": float(diff.max()),
-         "mean_abs_diff_log10_1p_dmax": float(diff.mean()),
-         "max_abs_diff_mm": float(diff_mm.max()),
+    q = prediction_difference(Ensemble.load(run, device="cpu"),
+                              Ensemble.load(out, device="cpu"), data)
+    q = {**q,
          "member_mb": [round((out / m["file"]).stat().st_size / 1e6, 2)
                        for m in manifest["members"]]}
     manifest["quantization_check"] = q

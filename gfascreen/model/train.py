@@ -96,30 +96,33 @@ def table_hash(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _autocast(device: torch.device):
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def autocast(device: torch.device, cpu_bf16: bool = False):
+    """The one place precision is chosen: bf16 autocast always on CUDA; on CPU only when
+    ``cpu_bf16`` is asked for and the CPU has native bf16; float32 otherwise."""
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if cpu_bf16 and cpu_has_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-#: Below this image side, CPU bf16 stays off: oneDNN's bf16 backward pass returned NaN
-#: gradients for 5- and 8-pixel images (stride-2 convolutions on 1x1 maps; measured),
-#: never for 20 or 43.
+#: Below this image side, CPU bf16 stays off in training: oneDNN's bf16 backward pass
+#: returned NaN gradients for 5- and 8-pixel images (stride-2 convolutions on 1x1 maps;
+#: measured), never for 20 or 43.
 MIN_SIDE_CPU_BF16 = 16
 
 
 def _train_autocast(device: torch.device, amp: bool, side: int):
-    """bf16 autocast for the training forward pass: always on CUDA; on CPU only with
-    ``amp``, a CPU with native bf16 (AVX512-BF16/AMX) and images of at least
-    ``MIN_SIDE_CPU_BF16`` pixels. On this project's 2-core AVX512-BF16 CPU a training step
-    measured 1.4-1.6x faster than fp32, a whole epoch (N = 43) ~1.25x (35-38 s vs 44-48 s).
-    Weights, optimiser state and the loss stay fp32; predictions (validation, out-of-fold,
-    screening) run in fp32 on CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if amp and side >= MIN_SIDE_CPU_BF16 and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """Precision of the training forward pass (``--amp``), see :func:`autocast`; on CPU
+    only for images of at least ``MIN_SIDE_CPU_BF16`` pixels. On this project's 2-core
+    AVX512-BF16 CPU a training step measured 1.4-1.6x faster than fp32, a whole epoch
+    (N = 43) ~1.25x (35-38 s vs 44-48 s). Weights, optimiser state and the loss stay fp32."""
+    return autocast(device, cpu_bf16=amp and side >= MIN_SIDE_CPU_BF16)
 
 
 def _epoch_generator(config: TrainConfig, fold: int, epoch: int) -> torch.Generator:
@@ -137,7 +140,7 @@ def predict_member(model, feat: OPImageFeaturizer, x: torch.Tensor, batch_size: 
     for i in range(0, len(x), batch_size):
         img = feat.images(x[i:i + batch_size].to(feat.device))
         img = img.contiguous(memory_format=torch.channels_last)
-        with _autocast(feat.device):
+        with autocast(feat.device):
             out = model(img)
         regs.append(out["reg"].float().cpu())
         if "logits" in out:
@@ -187,6 +190,8 @@ class FoldTrainer:
             opt.load_state_dict(saved["opt"])
             sched.load_state_dict(saved["sched"])
             state = json.loads(saved["state"])
+            if state["history"]:
+                self.skipped = state["history"][-1].get("skipped_steps", 0)
         bar = tqdm(total=c.epochs, initial=state["epoch"], desc=f"fold {self.fold}",
                    disable=not self.progress, unit="epoch")
         # Early stopping only once the one-cycle schedule has passed its peak and half the
