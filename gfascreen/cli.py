@@ -1,5 +1,5 @@
-"""Command line: ``gfascreen {data,train,evaluate,predict,screen,report,validate}`` and
-``screen`` (an alias of ``gfascreen screen``).
+"""Command line: gfascreen data | train | evaluate | predict | screen | report | validate,
+and screen (an alias of gfascreen screen).
 
 Every user error (:class:`~gfascreen.errors.GfaError`) is printed as one line on stderr
 with exit status 2, never as a traceback.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 from gfascreen import __version__
@@ -18,11 +19,11 @@ from gfascreen.errors import GfaError
 
 # -- data -------------------------------------------------------------------------------
 def _cmd_data_build(a: argparse.Namespace) -> None:
-    from gfascreen.data.build import build_metadata, build_table, summary, write_parquet_atomic
-    from gfascreen.screening.run import check_writable
+    from gfascreen.data.build import build_metadata, build_table, summary
+    from gfascreen.tableio import check_parent_exists, write_parquet_atomic
 
     out = Path(a.out)
-    check_writable(out.parent)
+    check_parent_exists(out, "--out")
     table, rejects = build_table(a.data_dir, a.sources)
     write_parquet_atomic(table, out, build_metadata(a.sources))
     rej_path = out.with_name(out.stem + ".rejects.parquet")
@@ -35,12 +36,7 @@ def _cmd_data_build(a: argparse.Namespace) -> None:
 def _cmd_train(a: argparse.Namespace) -> None:
     from gfascreen.model.train import TrainConfig, train_cv
 
-    cfg = TrainConfig(folds=a.folds, grouping=a.grouping, epochs=a.epochs,
-                      batch_size=a.batch_size, lr=a.lr, lds=a.lds, fds=a.fds, mixup=a.mixup,
-                      class_head=a.class_head, coords=a.coords, min_count=a.min_count,
-                      order=a.order,
-                      seed=a.seed, init=a.init, max_rows=a.max_rows, max_steps=a.max_steps,
-                      patience=a.patience, amp=a.amp, device=a.device)
+    cfg = _config_from_args(TrainConfig, a)
     metrics = train_cv(a.data, a.out, cfg, resume=a.resume, progress=not a.quiet)
     if metrics is None:
         print(f"training stopped before every fold finished; resume with --resume --out {a.out}")
@@ -55,52 +51,82 @@ def _cmd_evaluate(a: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2))
 
 
+def _read_formula_file(path: str, column: str | None) -> list:
+    """Formulas from a CSV/text file (one per row, first column unless ``column``)."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise GfaError(f"--input {path} is empty; give one formula per line") from None
+    except UnicodeDecodeError:
+        raise GfaError(f"--input {path} is not UTF-8 text; save it as UTF-8 CSV") from None
+    except (OSError, pd.errors.ParserError) as exc:
+        raise GfaError(f"cannot read --input {path}: {exc}") from None
+    col = column or df.columns[0]
+    if col not in df.columns:
+        raise GfaError(f"--input {path} has no column {col!r} (it has {list(df.columns)})")
+    return df[col].tolist()
+
+
+def _write_table(res, out: Path) -> None:
+    """Write predictions in the format the extension names (.csv, .parquet, .json)."""
+    from gfascreen.tableio import write_parquet_atomic
+
+    if out.suffix == ".parquet":
+        write_parquet_atomic(res, out)
+        return
+    tmp = out.with_name(f".{out.name}.tmp")
+    if out.suffix == ".json":
+        res.to_json(tmp, orient="records", indent=1)
+    else:
+        res.to_csv(tmp, index=False)
+    tmp.replace(out)
+
+
 def _cmd_predict(a: argparse.Namespace) -> None:
     import pandas as pd
 
     from gfascreen.model.ensemble import Ensemble
+    from gfascreen.tableio import check_parent_exists
 
-    formulas = list(a.formulas)
-    if a.input:
-        try:
-            df = pd.read_csv(a.input)
-        except (OSError, pd.errors.ParserError) as exc:
-            raise GfaError(f"cannot read --input {a.input}: {exc}") from None
-        col = a.column or df.columns[0]
-        if col not in df.columns:
-            raise GfaError(f"--input {a.input} has no column {col!r}")
-        formulas += df[col].astype(str).tolist()
+    if a.output:
+        if Path(a.output).suffix not in (".csv", ".parquet", ".json"):
+            raise GfaError(f"--output {a.output}: name a .csv, .parquet or .json file")
+        check_parent_exists(a.output, "--output")
+    formulas = list(a.formulas) + (_read_formula_file(a.input, a.column) if a.input else [])
     if not formulas:
         raise GfaError("give formulas (e.g. Al25Co20La55) or --input file.csv")
     ens = Ensemble.load(a.model, device=a.device)
-    res = ens.predict(formulas)
+    res = ens.predict(formulas, strict=a.strict, confidence=a.confidence)
+    skipped = int((~res["in_vocabulary"]).sum())
+    if skipped == len(res):
+        raise GfaError(f"no input could be scored; {res['reason'].iloc[0]}")
+    if ens.calibration is None:
+        print("note: this model carries no calibration; dmax_lo/dmax_hi are NaN",
+              file=sys.stderr)
     if a.output:
-        out = Path(a.output)
-        if out.suffix == ".parquet":
-            res.to_parquet(out, index=False)
-        else:
-            res.to_csv(out, index=False)
-        print(f"wrote {len(res)} predictions to {out}")
+        _write_table(res, Path(a.output))
+        print(f"wrote {len(res)} predictions to {a.output}")
     else:
-        import pandas as pd
-
-        with pd.option_context("display.max_columns", None, "display.width", 200):
-            print(res.round(4).to_string(index=False))
+        with pd.option_context("display.max_columns", None, "display.width", 220):
+            print(res.drop(columns=["log_dmax", "log_dmax_std"]).round(3).to_string(index=False))
+    if skipped:
+        print(f"gfascreen: {skipped} of {len(res)} inputs could not be scored (see the "
+              "reason column)", file=sys.stderr)
 
 
 # -- screen / report / validate ---------------------------------------------------------
 def _cmd_screen(a: argparse.Namespace) -> None:
     from gfascreen.screening.run import ScreenConfig, screen
 
-    cfg = ScreenConfig(system=a.system, step=a.step, out=a.out, model=a.model, device=a.device,
-                       precision=a.precision, scheduler=a.scheduler, chunk_size=a.chunk_size,
-                       bounds=a.bounds,
-                       resume=a.resume, max_points=a.max_points, include_edges=not a.interior,
-                       progress=not a.quiet)
+    cfg = _config_from_args(ScreenConfig, a, include_edges=not a.interior,
+                            progress=not a.quiet)
     out = screen(cfg)
     if a.report:
         from gfascreen.screening.report import write_report
 
+        print("writing the report ...", file=sys.stderr, flush=True)
         print(f"report: {write_report(out)}")
 
 
@@ -111,45 +137,100 @@ def _cmd_report(a: argparse.Namespace) -> None:
 
 
 def _cmd_validate(a: argparse.Namespace) -> None:
-    from gfascreen.screening.validate import validate
+    from gfascreen import validation
 
-    print(validate(a.systems, step=a.step, model=a.model, data=a.data, out=a.out,
-                   device=a.device, holdout=a.holdout_system))
+    if a.blind:
+        print(validation.validate_blind(a.systems, model=a.model, out=a.out))
+        return
+    print(validation.validate(a.systems or ["La-Co-Al", "Al-Co-Zr"], step=a.step,
+                              model=a.model, data=a.data, out=a.out, device=a.device,
+                              holdout=a.holdout_system))
 
 
-# -- plumbing ---------------------------------------------------------------------------
+# -- options from the config dataclasses -------------------------------------------------
+def _config_from_args(cls, a: argparse.Namespace, **override):
+    """A config dataclass from the parsed options of the same names."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{**{k: v for k, v in vars(a).items() if k in names}, **override})
+
+
+def _add_config_args(p: argparse.ArgumentParser, cls, helps: dict[str, str],
+                     skip: tuple[str, ...] = ()) -> None:
+    """One option per field of ``cls``, its default taken from the dataclass (so defaults
+    live in one place); booleans become --flag / --no-flag."""
+    defaults = cls(**{f.name: None for f in fields(cls)
+                      if f.default is MISSING and f.default_factory is MISSING})
+    for f in fields(cls):
+        if f.name in skip:
+            continue
+        default = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        h = helps.get(f.name, "")
+        if isinstance(default, bool):
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                           default=default, help=h)
+        elif default is None:
+            p.add_argument(flag, dest=f.name, default=None, help=h)
+        else:
+            p.add_argument(flag, dest=f.name, type=type(default), default=default,
+                           help=f"{h} (default {default})" if h and "default" not in h else h)
+
+
 def _add_screen_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--system", required=True, help="dash-separated elements, e.g. La-Co-Al")
-    p.add_argument("--step", type=float, default=1.0, help="grid step in at.%% (default 1)")
-    p.add_argument("--out", default=None, help="output directory (default ./screen_SYSTEM_step)")
-    p.add_argument("--model", default="default", help="ensemble directory (default: shipped)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    from gfascreen.screening.run import HELP, ScreenConfig
+
+    p.add_argument("--system", required=True, help=HELP["system"])
+    _add_config_args(p, ScreenConfig, HELP,
+                     skip=("system", "include_edges", "progress", "resume", "precision"))
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="bf16: ~2x faster on CPUs with AVX512-BF16/AMX; answers differ from "
-                        "fp32 by up to 0.012 in log10(1+Dmax) on the shipped model (GPUs use "
-                        "bf16 always)")
-    p.add_argument("--scheduler", default=None,
-                   help="address of a Dask distributed scheduler (default: local threads)")
-    p.add_argument("--chunk-size", type=int, default=4096, help="points per chunk")
-    p.add_argument("--bounds", default=None,
-                   help="per-element at.%% bounds, e.g. 'Zr:40-70,Al:0-20'")
+                   help=HELP["precision"])
+    p.add_argument("--resume", action="store_true", help=HELP["resume"])
     p.add_argument("--interior", action="store_true",
                    help="leave out pure elements and binaries (default: whole closed simplex)")
-    p.add_argument("--max-points", type=int, default=2_000_000,
-                   help="refuse grids larger than this (default 2,000,000)")
-    p.add_argument("--resume", action="store_true", help="skip chunks already written")
     p.add_argument("--report", action="store_true", help="write the HTML report afterwards")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_screen)
 
 
-def _bool_flag(p: argparse.ArgumentParser, name: str, default: bool, help: str) -> None:
-    p.add_argument(f"--{name}", dest=name.replace("-", "_"),
-                   action=argparse.BooleanOptionalAction, default=default, help=help)
+TRAIN_HELP = {
+    "folds": "K of K-fold cross-validation; one member per fold",
+    "grouping": "random K-fold, or system (leave-alloy-system-out)",
+    "epochs": "epoch budget per member", "patience": "early-stopping patience (epochs)",
+    "batch_size": "images per optimiser step", "lr": "peak learning rate (one-cycle)",
+    "lds": "label distribution smoothing loss weights",
+    "fds": "feature distribution smoothing", "mixup": "Mixup Beta alpha (0 = off)",
+    "class_head": "joint crystal/ribbon/bmg classification head",
+    "coords": "add row/column coordinate channels (CoordConv)",
+    "amp": "bf16 autocast in training (CUDA; CPUs with native bf16); the shipped recipe is fp32",
+    "min_count": "keep elements found in at least this many alloys",
+    "order": "element order: z (atomic number) or mendeleev",
+    "init": "scratch, imagenet, or a weights file", "max_rows": "train on a random subset",
+    "max_steps": "batches per epoch cap", "device": "auto, cpu, cuda ...",
+}
+
+
+def _add_train_args(t: argparse.ArgumentParser) -> None:
+    from gfascreen.model.train import TrainConfig
+
+    t.add_argument("--data", default="train.parquet", help="training table from `data build`")
+    t.add_argument("--out", required=True, help="run directory (becomes the model)")
+    _add_config_args(t, TrainConfig, TRAIN_HELP,
+                     skip=("only_folds", "max_rows", "max_steps", "grouping", "order"))
+    t.add_argument("--grouping", choices=["random", "system"], default="random",
+                   help=TRAIN_HELP["grouping"])
+    t.add_argument("--order", choices=["z", "mendeleev"], default="z", help=TRAIN_HELP["order"])
+    t.add_argument("--max-rows", type=int, default=None, help=TRAIN_HELP["max_rows"])
+    t.add_argument("--max-steps", type=int, default=None, help=TRAIN_HELP["max_steps"])
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=_cmd_train)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gfascreen", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="gfascreen",
+        description="Composition-space screening of bulk metallic glasses: predicted Dmax "
+                    "(critical casting diameter, mm) from a ResNet50 OP-image ensemble.")
     p.add_argument("--version", action="version", version=f"gfascreen {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -161,63 +242,51 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sources", nargs="+", default=None, help="subset of sources (default all)")
     b.set_defaults(func=_cmd_data_build)
 
-    t = sub.add_parser("train", help="K-fold training of the ResNet50 ensemble")
-    t.add_argument("--data", default="train.parquet", help="training table from `data build`")
-    t.add_argument("--out", required=True, help="run directory (becomes the ensemble)")
-    t.add_argument("--folds", type=int, default=5)
-    t.add_argument("--grouping", choices=["random", "system"], default="random",
-                   help="random K-fold, or leave-alloy-system-out")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=1e-3)
-    _bool_flag(t, "lds", False, "label distribution smoothing loss weights")
-    _bool_flag(t, "fds", False, "feature distribution smoothing")
-    _bool_flag(t, "class-head", True, "joint crystal/ribbon/bmg classification head")
-    _bool_flag(t, "coords", False, "add row/column coordinate channels (CoordConv)")
-    _bool_flag(t, "amp", True, "bf16 autocast in training (CUDA; CPUs with native bf16)")
-    t.add_argument("--mixup", type=float, default=0.0, help="Mixup Beta alpha (0 = off)")
-    t.add_argument("--min-count", type=int, default=20,
-                   help="keep elements found in at least this many alloys")
-    t.add_argument("--order", choices=["z", "mendeleev"], default="z", help="element order")
-    t.add_argument("--init", default="scratch", help="scratch, imagenet, or a weights file")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--max-rows", type=int, default=None, help="train on a random subset")
-    t.add_argument("--max-steps", type=int, default=None, help="batches per epoch cap")
-    t.add_argument("--device", default="auto")
-    t.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    t.add_argument("--quiet", action="store_true")
-    t.set_defaults(func=_cmd_train)
+    _add_train_args(sub.add_parser("train", help="K-fold training of the ResNet50 ensemble"))
 
-    e = sub.add_parser("evaluate", help="metrics, parity plot and baselines for a run")
+    e = sub.add_parser("evaluate", help="metrics, screening metrics and baselines for a run")
     e.add_argument("run_dir")
     e.add_argument("--data", default=None, help="training table (for baselines)")
-    _bool_flag(e, "baselines", True, "random forest / gradient boosting on the same folds")
+    e.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
+                   help="random forest / gradient boosting on the same folds")
     e.set_defaults(func=_cmd_evaluate)
 
-    pr = sub.add_parser("predict", help="predict Dmax (mm) for formulas")
+    pr = sub.add_parser("predict", help="predict Dmax (mm) for formulas, one row per input")
     pr.add_argument("formulas", nargs="*", help="e.g. Al25Co20La55 Zr55Co29Al16")
-    pr.add_argument("--input", default=None, help="CSV with a column of formulas")
+    pr.add_argument("--input", default=None, help="CSV or text file with a column of formulas")
     pr.add_argument("--column", default=None, help="formula column of --input (default first)")
-    pr.add_argument("--output", default=None, help="write CSV or .parquet instead of printing")
-    pr.add_argument("--model", default="default")
-    pr.add_argument("--device", default="auto")
+    pr.add_argument("--output", default=None,
+                    help="write .csv, .parquet or .json (by extension) instead of printing")
+    pr.add_argument("--model", default="default",
+                    help="model directory (default: the shipped ensemble)")
+    pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    pr.add_argument("--confidence", type=float, default=0.9,
+                    help="coverage of the calibrated interval dmax_lo..dmax_hi (default 0.9)")
+    pr.add_argument("--strict", action="store_true",
+                    help="refuse the whole batch if any input cannot be scored")
     pr.set_defaults(func=_cmd_predict)
 
     _add_screen_args(sub.add_parser("screen", help="score every composition of a system"))
 
     r = sub.add_parser("report", help="HTML/PNG/SVG maps of a screening run")
     r.add_argument("run_dir")
-    r.add_argument("--data", default=None, help="training table for the known-alloy overlay")
+    r.add_argument("--data", default=None,
+                   help="training table for the known-alloy overlay (default: the alloys the "
+                        "model carries)")
     r.add_argument("--log-color", action="store_true", help="log colour scale for Dmax")
     r.set_defaults(func=_cmd_report)
 
     v = sub.add_parser("validate", help="maps and rank agreement for known systems")
-    v.add_argument("--systems", nargs="+", default=["La-Co-Al", "Al-Co-Zr"])
-    v.add_argument("--step", type=float, default=1.0)
-    v.add_argument("--model", default="default")
-    v.add_argument("--data", default="train.parquet")
-    v.add_argument("--out", default="validation")
+    v.add_argument("--systems", nargs="+", default=None,
+                   help="systems to check (default La-Co-Al Al-Co-Zr; with --blind the five "
+                        "reference systems)")
+    v.add_argument("--blind", action="store_true",
+                   help="from the model's kept leave-system-out predictions (no retraining)")
+    v.add_argument("--step", type=float, default=1.0, help="grid step in at.%%")
+    v.add_argument("--model", default="default", help="model directory")
+    v.add_argument("--data", default=None,
+                   help="training table (default: the alloys the model carries)")
+    v.add_argument("--out", default="validation", help="output directory")
     v.add_argument("--device", default="auto")
     v.add_argument("--holdout-system", action="store_true",
                    help="retrain without each system's alloys first (costs a full training)")
@@ -233,7 +302,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         print(f"gfascreen: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("gfascreen: interrupted (finished parts are kept; rerun with --resume)",
+        print("\ngfascreen: interrupted (finished parts are kept; rerun with --resume)",
               file=sys.stderr)
         return 130
     return 0

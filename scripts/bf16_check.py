@@ -1,6 +1,6 @@
 """Speed and accuracy of ``--precision bf16`` against fp32 on an ensemble (not a test).
 
-Scores every in-domain composition of the training table with both precisions
+Scores every training alloy the model carries with both precisions
 (:func:`gfascreen.model.pack.prediction_difference`, the check the packer runs) and prints
 member-images/s and the largest change in log10(1+Dmax) and in mm.
 
@@ -18,10 +18,9 @@ from gfascreen.model.pack import prediction_difference
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model", default="default")
-    p.add_argument("--data", default="train.parquet")
     a = p.parse_args()
     fp32 = Ensemble.load(a.model, device="cpu")
-    d = prediction_difference(fp32, Ensemble.load(a.model, device="cpu", runtime="bf16"), a.data)
+    d = prediction_difference(fp32, Ensemble.load(a.model, device="cpu", precision="bf16"))
     n = d["compositions"] * len(fp32.members)
     s32, s16 = d["seconds"]
     print(f"{d['compositions']} compositions x {len(fp32.members)} members: fp32 {n / s32:.0f} "

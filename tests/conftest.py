@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from gfascreen.data.build import element_columns, write_parquet_atomic
+from gfascreen.data.build import element_columns
 from gfascreen.data.parse import alloy_system, composition_key, normalise, parse_formula
+from gfascreen.tableio import write_parquet_atomic
 
 torch.set_num_threads(1)
 

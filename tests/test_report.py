@@ -83,7 +83,7 @@ def test_cli_report(ternary_run, tiny_table):
 def test_validate_summary(tiny_ensemble, tiny_table, tmp_path):
     import json
 
-    from gfascreen.screening.validate import validate
+    from gfascreen.validation import validate
 
     text = validate(["La-Co-Al", "Al-Co-Zr"], step=10, model=str(tiny_ensemble),
                     data=tiny_table, out=tmp_path / "val", device="cpu")

@@ -66,11 +66,14 @@ def test_guardrails(tiny_ensemble, tmp_path):
 
 def test_sigkill_then_resume_equals_uninterrupted(reference_run, tiny_ensemble, tmp_path):
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "gfascreen", "screen", "--system", "La-Co-Al", "--step", "5",
-           "--model", str(tiny_ensemble), "--device", "cpu", "--chunk-size", "50",
-           "--out", str(out), "--quiet"]
-    env = {**os.environ, "GFASCREEN_SLOW_CHUNKS": "1.0"}
-    p = subprocess.Popen(cmd, env=env)
+    args = ["screen", "--system", "La-Co-Al", "--step", "5", "--model", str(tiny_ensemble),
+            "--device", "cpu", "--chunk-size", "50", "--out", str(out), "--quiet"]
+    # Slow chunks (1 s each) by patching the scorer in the child, so the kill lands mid-run.
+    slow = ("import sys, time; from gfascreen.screening import score; f = score.score_chunk; "
+            "score.score_chunk = lambda *a, **k: (time.sleep(1.0), f(*a, **k))[1]; "
+            "from gfascreen.cli import main; sys.exit(main(sys.argv[1:]))")
+    cmd = [sys.executable, "-c", slow, *args]
+    p = subprocess.Popen(cmd)
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("part-*.parquet")):
         time.sleep(0.1)
@@ -78,7 +81,8 @@ def test_sigkill_then_resume_equals_uninterrupted(reference_run, tiny_ensemble, 
     p.wait()
     parts = list(out.glob("part-*.parquet"))
     assert 1 <= len(parts) < 5, "the run should have been killed part-way"
-    r = subprocess.run(cmd + ["--resume"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "gfascreen", *args, "--resume"],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     a = pd.read_parquet(reference_run).sort_values(["La", "Co"]).reset_index(drop=True)
     b = pd.read_parquet(out).sort_values(["La", "Co"]).reset_index(drop=True)

@@ -49,7 +49,7 @@ def test_shipped_ensemble_loads():
                     reason="this CPU has no native bf16")
 def test_bf16_precision_stays_close_to_fp32():
     fp32 = Ensemble.load("default", device="cpu")
-    bf16 = Ensemble.load("default", device="cpu", runtime="bf16")
+    bf16 = Ensemble.load("default", device="cpu", precision="bf16")
     x = fp32.domain[torch.randperm(len(fp32.domain), generator=torch.Generator().manual_seed(1))
                     [:300]]
     a, b = fp32.predict_fractions(x), bf16.predict_fractions(x)

@@ -1,11 +1,18 @@
-"""Raw data sets -> one curated training table (:func:`build_table`)."""
+"""Raw data sets -> one curated training table (:func:`build_table`).
 
-from gfascreen.data.build import build_table, table_elements, write_parquet_atomic
-from gfascreen.data.labels import CLASSES, RIBBON_DMAX_MM
-from gfascreen.data.parse import alloy_system, composition_key, normalise, parse_formula
-from gfascreen.data.sources import SOURCES, fetch
+Names are resolved on first use, so importing a light module of this package (``parse``,
+``labels``) does not load the builder."""
 
-__all__ = [
-    "CLASSES", "RIBBON_DMAX_MM", "SOURCES", "alloy_system", "build_table", "composition_key",
-    "fetch", "normalise", "parse_formula", "table_elements", "write_parquet_atomic",
-]
+from importlib import import_module
+
+_WHERE = {"build_table": "build", "CLASSES": "labels", "RIBBON_DMAX_MM": "labels",
+          "alloy_system": "parse", "composition_key": "parse", "normalise": "parse",
+          "parse_formula": "parse", "SOURCES": "sources", "fetch": "sources"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"gfascreen.data.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'gfascreen.data' has no attribute {name!r}")

@@ -36,6 +36,7 @@ from gfascreen.data.labels import CLASS_RANK, CLASSES, CONFLICT_FACTOR, label_dm
 from gfascreen.data.parse import alloy_system, composition_key, normalise, parse_formula
 from gfascreen.data.sources import SOURCES, fetch
 from gfascreen.errors import GfaError
+from gfascreen.tableio import table_elements
 
 REJECT_COLUMNS = ["source", "row", "raw_formula", "reason"]
 
@@ -228,36 +229,6 @@ def build_table(
     table["gfa_class"] = pd.Categorical(table["gfa_class"], categories=list(CLASSES))
     rej = pd.DataFrame.from_records(rejects, columns=REJECT_COLUMNS)
     return table, rej
-
-
-def table_elements(table: pd.DataFrame) -> list[str]:
-    """The at.% element columns of a training or screening table, in column order."""
-    out = []
-    for c in table.columns:
-        try:
-            Element(c)
-        except (ValueError, KeyError):
-            continue
-        if len(c) <= 2:
-            out.append(c)
-    return out
-
-
-def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike, metadata: dict | None = None
-                         ) -> None:
-    """Write ``df`` to Parquet via a temporary file and a rename (never half-written)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    t = pa.Table.from_pandas(df, preserve_index=False)
-    if metadata:
-        meta = dict(t.schema.metadata or {})
-        meta.update({b"gfascreen": json.dumps(metadata, sort_keys=True).encode()})
-        t = t.replace_schema_metadata(meta)
-    pq.write_table(t, tmp)
-    os.replace(tmp, path)
 
 
 def summary(table: pd.DataFrame, rejects: pd.DataFrame) -> str:

@@ -8,7 +8,7 @@ spatial structure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -56,60 +56,101 @@ class OPImageFeaturizer:
         return [f"{a}*{b}" for a in els for b in els]
 
     # -- fractions -------------------------------------------------------------
-    def fractions(self, compositions) -> torch.Tensor:
-        """``(B, N)`` fraction tensor (rows sum to 1) from formulas, dicts, an at.% table,
-        or a ``(B, N)`` tensor/array of amounts in vocabulary order."""
-        n = len(self.vocabulary)
+    # Every composition reaches the network through these converters: a user's formulas
+    # and dicts, a training table's at.% columns, a screening grid's lattice units. They
+    # all end in :meth:`from_amounts`, which normalises in float64 and casts once, so the
+    # same composition gives the same tensor whichever way it came in.
+    def fractions(self, compositions, elements: Sequence[str] | None = None) -> torch.Tensor:
+        """``(B, N)`` fraction tensor (rows sum to 1, vocabulary order).
+
+        Accepts formulas or ``{element: amount}`` dicts (any units), a table with at.%
+        element columns, a ``(B, k)`` array of amounts over ``elements`` (e.g. a grid's
+        lattice units), or a ``(B, N)`` tensor/array in vocabulary order. Raises
+        :class:`GfaError` naming the first composition it cannot use."""
+        if isinstance(compositions, pd.DataFrame):
+            return self.from_table(compositions)
         if isinstance(compositions, torch.Tensor | np.ndarray):
-            x = torch.as_tensor(compositions, dtype=self.dtype, device=self.device)
-            if x.ndim != 2 or x.shape[1] != n:
-                raise GfaError(f"fraction tensor must have shape (B, {n}), got {tuple(x.shape)}")
-        elif isinstance(compositions, pd.DataFrame):
-            from gfascreen.data.build import table_elements
+            return self.from_amounts(compositions, elements)
+        amounts, reasons = self.parse(compositions)
+        bad = [r for r in reasons if r is not None]
+        if bad:
+            raise GfaError(bad[0])
+        return self.from_amounts(amounts)
 
-            els = [e for e in table_elements(compositions)
-                   if (compositions[e] > 0).any()]
-            for e in els:
-                self.vocabulary.index(e)
-            x = torch.zeros(len(compositions), n, dtype=self.dtype)
-            for e in els:
-                x[:, self.vocabulary.index(e)] = torch.as_tensor(
-                    compositions[e].to_numpy(dtype=np.float64), dtype=self.dtype)
-            x = x.to(self.device)
+    def from_table(self, table: pd.DataFrame) -> torch.Tensor:
+        """Fractions from a table's at.% element columns (training tables, screen output)."""
+        from gfascreen.tableio import table_elements
+
+        els = [e for e in table_elements(table) if (table[e] > 0).any()]
+        return self.from_amounts(table[els].to_numpy(dtype=np.float64), els)
+
+    def from_amounts(self, amounts, elements: Sequence[str] | None = None) -> torch.Tensor:
+        """Fractions from a ``(B, k)`` array of non-negative amounts over ``elements``
+        (default: the vocabulary, ``k = N``): normalised in float64, then cast."""
+        n = len(self.vocabulary)
+        if isinstance(amounts, torch.Tensor):
+            amounts = amounts.detach().cpu().double().numpy()
+        a = np.asarray(amounts, dtype=np.float64)
+        if elements is None:
+            if a.ndim != 2 or a.shape[1] != n:
+                raise GfaError(f"fraction tensor must have shape (B, {n}), got {a.shape}")
+            full = a
         else:
-            if isinstance(compositions, str | Mapping):
-                compositions = [compositions]
-            x = torch.as_tensor(self._rows(compositions), dtype=self.dtype, device=self.device)
-        if torch.any(x < 0) or not torch.all(torch.isfinite(x)):
+            if a.ndim != 2 or a.shape[1] != len(elements):
+                raise GfaError(f"amounts must have shape (B, {len(elements)}) for elements "
+                               f"{list(elements)}, got {a.shape}")
+            full = np.zeros((len(a), n))
+            for j, el in enumerate(elements):
+                full[:, self.vocabulary.index(el)] += a[:, j]
+        if np.any(full < 0) or not np.all(np.isfinite(full)):
             raise GfaError("compositions must be finite and non-negative")
-        total = x.sum(dim=1, keepdim=True)
-        if torch.any(total <= 0):
+        total = full.sum(axis=1, keepdims=True)
+        if np.any(total <= 0):
             raise GfaError("every composition needs at least one element with a positive amount")
-        return x / total
+        return torch.as_tensor(full / total, dtype=self.dtype).to(self.device)
 
-    def _rows(self, compositions: Iterable[CompositionLike]) -> np.ndarray:
+    def parse(self, compositions: Iterable[CompositionLike] | CompositionLike
+              ) -> tuple[np.ndarray, list[str | None]]:
+        """Amounts ``(B, N)`` in vocabulary order and, per input, ``None`` or the reason it
+        cannot be scored (its row is then zero). Never raises for one bad row."""
+        if isinstance(compositions, str | Mapping):
+            compositions = [compositions]
+        compositions = list(compositions)
+        rows = np.zeros((len(compositions), len(self.vocabulary)))
+        reasons: list[str | None] = []
+        for i, c in enumerate(compositions):
+            try:
+                rows[i] = self._row(c)
+                reasons.append(None)
+            except GfaError as exc:
+                reasons.append(str(exc))
+        return rows, reasons
+
+    def _row(self, c: CompositionLike) -> np.ndarray:
         from gfascreen.data.parse import parse_formula
 
-        rows = []
-        for c in compositions:
-            if isinstance(c, str):
-                amounts = parse_formula(c)
-            elif isinstance(c, Mapping):
-                amounts = dict(c)
-            else:
-                raise GfaError(f"cannot read a composition from {type(c).__name__}: {c!r}")
-            outside = [el for el in amounts if el not in self.vocabulary.elements]
-            if outside:
-                raise GfaError(
-                    f"{c}: element(s) {', '.join(repr(e) for e in outside)} outside the "
-                    f"model's vocabulary ({' '.join(self.vocabulary.elements)})")
-            row = np.zeros(len(self.vocabulary))
-            for el, v in amounts.items():
+        if isinstance(c, str):
+            amounts = parse_formula(c)
+        elif isinstance(c, Mapping):
+            amounts = dict(c)
+        else:
+            raise GfaError(f"cannot read a composition from {type(c).__name__} {c!r}; "
+                           "give a formula such as Al25Co20La55")
+        outside = [el for el in amounts if el not in self.vocabulary.elements]
+        if outside:
+            raise GfaError(
+                f"{c}: element(s) {', '.join(repr(e) for e in outside)} outside the "
+                f"model's vocabulary ({' '.join(self.vocabulary.elements)})")
+        row = np.zeros(len(self.vocabulary))
+        for el, v in amounts.items():
+            try:
                 row[self.vocabulary.index(el)] += float(v)
-            rows.append(row)
-        if not rows:
-            return np.zeros((0, len(self.vocabulary)))
-        return np.stack(rows)
+            except (TypeError, ValueError):
+                raise GfaError(f"{c}: amount {v!r} of {el} is not a number") from None
+        if not np.all(np.isfinite(row)) or np.any(row < 0) or row.sum() <= 0 \
+                or not np.isfinite(row.sum()):
+            raise GfaError(f"{c}: amounts must be finite, non-negative and not all zero")
+        return row
 
     # -- images ----------------------------------------------------------------
     def images(self, fractions: torch.Tensor) -> torch.Tensor:

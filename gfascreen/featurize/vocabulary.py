@@ -53,7 +53,7 @@ class Vocabulary:
     def from_table(cls, table: pd.DataFrame, min_count: int = MIN_COUNT,
                    order: str = "z") -> Vocabulary:
         """Elements present (at.% > 0) in at least ``min_count`` rows of a training table."""
-        from gfascreen.data.build import table_elements
+        from gfascreen.tableio import table_elements
 
         els = table_elements(table)
         counts = (table[els] > 0).sum()

@@ -1,7 +1,19 @@
-"""OP image -> Dmax: the ResNet50 network, K-fold training, the ensemble, evaluation."""
+"""OP image -> Dmax: the saved ensemble (inference), the network, training, evaluation.
 
-from gfascreen.model.ensemble import Ensemble
-from gfascreen.model.network import OPResNet, resnet50_op
-from gfascreen.model.train import TrainConfig, train_cv
+Importing this package loads nothing heavy; ``gfascreen.model.Ensemble`` (inference) and
+``gfascreen.model.train_cv`` (training) are resolved on first use, so scoring never
+imports training code.
+"""
 
-__all__ = ["Ensemble", "OPResNet", "TrainConfig", "resnet50_op", "train_cv"]
+from importlib import import_module
+
+_WHERE = {"Ensemble": "ensemble", "OPResNet": "network", "resnet50_op": "network",
+          "TrainConfig": "train", "train_cv": "train"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"gfascreen.model.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'gfascreen.model' has no attribute {name!r}")

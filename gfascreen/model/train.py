@@ -11,7 +11,6 @@ run because every epoch's shuffling and Mixup draws come from a generator seeded
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -25,15 +24,24 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from gfascreen.data.build import table_elements, write_parquet_atomic
 from gfascreen.data.labels import CLASSES
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer, Vocabulary
 from gfascreen.model.folds import assign_folds
 from gfascreen.model.metrics import regression_report
 from gfascreen.model.network import resnet50_op
+from gfascreen.model.precision import autocast, resolve_device
+from gfascreen.model.saved import (
+    Manifest,
+    library_versions,
+    sha256_file,
+    write_known_alloys,
+    write_manifest,
+)
 from gfascreen.model.smoothing import TargetBins, lds_weights
+from gfascreen.model.targets import NAME as TARGET_NAME
 from gfascreen.model.targets import from_target, to_target
+from gfascreen.tableio import table_elements, write_parquet_atomic
 
 
 @dataclass
@@ -60,21 +68,9 @@ class TrainConfig:
     max_rows: int | None = None
     max_steps: int | None = None
     coords: bool = False
-    amp: bool = True
+    amp: bool = False
     only_folds: list[int] | None = field(default=None)
     device: str = "auto"
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        d = torch.device(device)
-    except RuntimeError:
-        raise GfaError(f"--device {device!r} is not a torch device (try cpu or cuda)") from None
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise GfaError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
-    return d
 
 
 def prepare_table(table: pd.DataFrame, config: TrainConfig) -> tuple[pd.DataFrame, Vocabulary]:
@@ -88,27 +84,6 @@ def prepare_table(table: pd.DataFrame, config: TrainConfig) -> tuple[pd.DataFram
         t = t.sample(config.max_rows, random_state=config.seed).sort_values("composition")
         t = t.reset_index(drop=True)
     return t, vocab
-
-
-def table_hash(path: str | os.PathLike) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX)."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def autocast(device: torch.device, cpu_bf16: bool = False):
-    """The one place precision is chosen: bf16 autocast always on CUDA; on CPU only when
-    ``cpu_bf16`` is asked for and the CPU has native bf16; float32 otherwise."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if cpu_bf16 and cpu_has_bf16():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 #: Below this image side, CPU bf16 stays off in training: oneDNN's bf16 backward pass
@@ -292,17 +267,10 @@ class FoldTrainer:
         return total / max(n, 1)
 
 
-def fractions_of(table: pd.DataFrame, vocab: Vocabulary) -> torch.Tensor:
-    return OPImageFeaturizer(vocab).fractions(table)
-
-
-def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: TrainConfig,
-             resume: bool = False, progress: bool = True) -> dict | None:
-    """Train (or resume) a K-fold ensemble into ``out``; returns metrics when complete."""
-    from gfascreen.model.ensemble import write_manifest
-
-    out = Path(out)
-    table_path = Path(table_path)
+def _open_run(table_path: Path, out: Path, config: TrainConfig, resume: bool
+              ) -> tuple[pd.DataFrame, TrainConfig]:
+    """Check the inputs and the run directory; returns the table and the run's config
+    (the saved one when resuming)."""
     if not table_path.is_file():
         raise GfaError(f"training table {table_path} not found; build it with "
                        "`gfascreen data build --out train.parquet`")
@@ -312,10 +280,8 @@ def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: Trai
                        "or choose another --out")
     if resume and cfg_path.exists():
         saved = json.loads(cfg_path.read_text())
-        only = config.only_folds
         saved.setdefault("amp", False)  # runs saved before the option existed were fp32
-        config = TrainConfig(**{**saved, "only_folds": only})
-    out.mkdir(parents=True, exist_ok=True)
+        config = TrainConfig(**{**saved, "only_folds": config.only_folds})
     try:
         table = pd.read_parquet(table_path)
     except Exception as exc:
@@ -323,68 +289,123 @@ def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: Trai
     need = {"composition", "gfa_class", "dmax_mm", "system"}
     if not need <= set(table.columns):
         raise GfaError(f"{table_path} lacks columns {sorted(need - set(table.columns))}")
+    out.mkdir(parents=True, exist_ok=True)
+    return table, config
+
+
+def _split_fold(folds: np.ndarray, y: np.ndarray, k: int, config: TrainConfig
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit, inner-validation and test indices of fold ``k`` (validation: a seeded share
+    of the training part's rows with a Dmax; never the test fold)."""
+    train_idx = np.flatnonzero(folds != k)
+    test_idx = np.flatnonzero(folds == k)
+    rng = np.random.default_rng(config.seed + k)
+    reg_train = train_idx[np.isfinite(y[train_idx])]
+    n_val = max(1, int(round(config.val_fraction * len(reg_train))))
+    val_idx = rng.choice(reg_train, size=n_val, replace=False)
+    return np.setdiff1d(train_idx, val_idx), val_idx, test_idx
+
+
+def _oof_table(t: pd.DataFrame, idx: np.ndarray, k: int, reg: np.ndarray,
+               prob: np.ndarray | None) -> pd.DataFrame:
+    """Out-of-fold predictions of fold ``k``'s member on its test rows ``idx``."""
+    oof = pd.DataFrame({
+        "composition": t["composition"].to_numpy()[idx],
+        "system": t["system"].to_numpy()[idx],
+        "fold": k,
+        "gfa_class": t["gfa_class"].astype(str).to_numpy()[idx],
+        "dmax_mm": t["dmax_mm"].to_numpy()[idx],
+        "pred_log": reg,
+        "pred_mm": from_target(reg),
+    })
+    if prob is not None:
+        for i, c in enumerate(CLASSES):
+            oof[f"p_{c}"] = prob[:, i]
+        oof["pred_class"] = [CLASSES[i] for i in prob.argmax(1)]
+    return oof
+
+
+def _train_fold(k: int, data: dict, out: Path, config: TrainConfig, device: torch.device,
+                resume: bool, progress: bool) -> None:
+    """Train fold ``k``'s member, write its out-of-fold predictions, weights and log."""
+    t0 = time.time()
+    t, vocab, x, y, cls = (data[n] for n in ("table", "vocab", "x", "y", "cls"))
+    fit_idx, val_idx, test_idx = _split_fold(data["folds"], y, k, config)
+    trainer = FoldTrainer(config, vocab, out, k, device, progress)
+    best, state = trainer.fit(x[fit_idx], y[fit_idx], cls[fit_idx], x[val_idx], y[val_idx],
+                              resume)
+    model = resnet50_op(trainer.feat.out_channels, config.class_head, config.fds).to(device)
+    model.load_state_dict(best)
+    model = model.to(memory_format=torch.channels_last)
+    reg, prob = predict_member(model, trainer.feat, x[test_idx])
+    write_parquet_atomic(_oof_table(t, test_idx, k, reg, prob), out / f"oof_{k}.parquet")
+    member = out / f"member_{k}.safetensors"
+    tmp = member.with_name(f".{member.name}.tmp")
+    save_file({k2: v.contiguous() for k2, v in best.items()}, str(tmp),
+              metadata={"fold": str(k), "epochs": str(state["epoch"])})
+    os.replace(tmp, member)
+    info = {"fold": k, "wall_s": round(time.time() - t0, 1), "device": str(device),
+            "history": state["history"], "best_val_r2_log": state["best"],
+            "n_fit": int(len(fit_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx))}
+    (out / f"member_{k}.json").write_text(json.dumps(info, indent=2))
+    (out / f"ckpt_{k}.ckpt").unlink(missing_ok=True)
+    (out / f".best_{k}.safetensors").unlink(missing_ok=True)
+
+
+def write_model(out: Path, config: TrainConfig, vocab: Vocabulary, table_path: Path,
+                t: pd.DataFrame, metrics: dict) -> Manifest:
+    """Turn a finished run directory into a model directory: the known training alloys
+    and the typed manifest (what :class:`~gfascreen.model.ensemble.Ensemble` loads)."""
+    members = sorted(out.glob("member_*.safetensors"), key=lambda p: int(p.stem.split("_")[1]))
+    manifest = Manifest(
+        id=out.resolve().name,
+        vocabulary=vocab.to_dict(),
+        image={"kind": "outer_product", "channels": 1, "size": len(vocab),
+               "coords": bool(config.coords)},
+        target=TARGET_NAME,
+        architecture={"name": "resnet50", "class_head": config.class_head, "fds": config.fds},
+        members=[{"file": p.name, "fold": int(p.stem.split("_")[1]), "sha256": sha256_file(p)}
+                 for p in members],
+        classes=list(CLASSES) if config.class_head else None,
+        config=asdict(config),
+        folds={"k": config.folds, "grouping": config.grouping, "seed": config.seed},
+        data={"table": table_path.name, "sha256": sha256_file(table_path), "rows": len(t)},
+        metrics=metrics,
+        versions=library_versions(),
+        known_alloys=write_known_alloys(out, t, list(vocab.elements)),
+    )
+    write_manifest(out, manifest)
+    return manifest
+
+
+def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: TrainConfig,
+             resume: bool = False, progress: bool = True) -> dict | None:
+    """Train (or resume) a K-fold ensemble into ``out``; returns metrics when complete."""
+    out, table_path = Path(out), Path(table_path)
+    table, config = _open_run(table_path, out, config, resume)
     device = resolve_device(config.device)
     t, vocab = prepare_table(table, config)
     folds = assign_folds(t, config.folds, config.grouping, config.seed)
-    if not cfg_path.exists():
-        cfg_path.write_text(json.dumps(asdict(config), indent=2))
+    if not (out / "config.json").exists():
+        (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
         write_parquet_atomic(pd.DataFrame({"composition": t["composition"], "fold": folds}),
                              out / "folds.parquet")
         (out / "vocabulary.json").write_text(json.dumps(vocab.to_dict(), indent=2))
-    x_all = fractions_of(t, vocab)
-    y_all = to_target(t["dmax_mm"].to_numpy(dtype=float))
-    cls_all = t["gfa_class"].astype(str).map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    data = {"table": t, "vocab": vocab, "folds": folds,
+            "x": OPImageFeaturizer(vocab).from_table(t),
+            "y": to_target(t["dmax_mm"].to_numpy(dtype=float)),
+            "cls": t["gfa_class"].astype(str).map({c: i for i, c in enumerate(CLASSES)}
+                                                  ).to_numpy()}
     todo = config.only_folds if config.only_folds is not None else range(config.folds)
     for k in todo:
-        member = out / f"member_{k}.safetensors"
-        if member.exists():
-            continue
-        t0 = time.time()
-        train_idx = np.flatnonzero(folds != k)
-        test_idx = np.flatnonzero(folds == k)
-        rng = np.random.default_rng(config.seed + k)
-        reg_train = train_idx[np.isfinite(y_all[train_idx])]
-        n_val = max(1, int(round(config.val_fraction * len(reg_train))))
-        val_idx = rng.choice(reg_train, size=n_val, replace=False)
-        fit_idx = np.setdiff1d(train_idx, val_idx)
-        trainer = FoldTrainer(config, vocab, out, k, device, progress)
-        best, state = trainer.fit(x_all[fit_idx], y_all[fit_idx], cls_all[fit_idx],
-                                  x_all[val_idx], y_all[val_idx], resume)
-        model = resnet50_op(trainer.feat.out_channels, config.class_head, config.fds).to(device)
-        model.load_state_dict(best)
-        model = model.to(memory_format=torch.channels_last)
-        reg, prob = predict_member(model, trainer.feat, x_all[test_idx])
-        oof = pd.DataFrame({
-            "composition": t["composition"].to_numpy()[test_idx],
-            "system": t["system"].to_numpy()[test_idx],
-            "fold": k,
-            "gfa_class": t["gfa_class"].astype(str).to_numpy()[test_idx],
-            "dmax_mm": t["dmax_mm"].to_numpy()[test_idx],
-            "pred_log": reg,
-            "pred_mm": from_target(reg),
-        })
-        if prob is not None:
-            for i, c in enumerate(CLASSES):
-                oof[f"p_{c}"] = prob[:, i]
-            oof["pred_class"] = [CLASSES[i] for i in prob.argmax(1)]
-        write_parquet_atomic(oof, out / f"oof_{k}.parquet")
-        tmp = member.with_name(f".{member.name}.tmp")
-        save_file({k2: v.contiguous() for k2, v in best.items()}, str(tmp),
-                  metadata={"fold": str(k), "epochs": str(state["epoch"])})
-        os.replace(tmp, member)
-        info = {"fold": k, "wall_s": round(time.time() - t0, 1), "device": str(device),
-                "history": state["history"], "best_val_r2_log": state["best"],
-                "n_fit": int(len(fit_idx)), "n_val": int(n_val), "n_test": int(len(test_idx))}
-        (out / f"member_{k}.json").write_text(json.dumps(info, indent=2))
-        (out / f"ckpt_{k}.ckpt").unlink(missing_ok=True)
-        (out / f".best_{k}.safetensors").unlink(missing_ok=True)
-    done = [k for k in range(config.folds) if (out / f"member_{k}.safetensors").exists()]
-    if len(done) < config.folds:
+        if not (out / f"member_{k}.safetensors").exists():
+            _train_fold(k, data, out, config, device, resume, progress)
+    if any(not (out / f"member_{k}.safetensors").exists() for k in range(config.folds)):
         return None
     oof = pd.concat([pd.read_parquet(out / f"oof_{k}.parquet") for k in range(config.folds)])
     oof = oof.sort_values("composition").reset_index(drop=True)
     write_parquet_atomic(oof, out / "oof.parquet")
     metrics = regression_report(oof)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    write_manifest(out, config, vocab, table_path, len(t), metrics)
+    write_model(out, config, vocab, table_path, t, metrics)
     return metrics

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,47 +25,41 @@ MARKERS = {"crystal": "x", "ribbon": "diamond-open", "bmg": "circle"}
 
 
 def _load_run(run_dir: Path) -> tuple[pd.DataFrame, dict, dict]:
+    from gfascreen.screening.run import read_run_table
+
     if not (run_dir / "_run.json").is_file():
         raise GfaError(f"{run_dir} is not a screening run (no _run.json); run `screen` first")
     if not (run_dir / "_summary.json").is_file():
         raise GfaError(f"{run_dir} is unfinished; complete it with `screen ... --resume`")
-    run = json.loads((run_dir / "_run.json").read_text())
-    summary = json.loads((run_dir / "_summary.json").read_text())
-    return pd.read_parquet(run_dir), run, summary
+    try:
+        run = json.loads((run_dir / "_run.json").read_text())
+        summary = json.loads((run_dir / "_summary.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise GfaError(f"{run_dir}: _run.json or _summary.json is damaged") from None
+    return read_run_table(run_dir), run, summary
 
 
-def find_training_table(data: str | Path | None = None) -> Path | None:
-    """The training table for the known-alloy overlay: ``data`` if given, else
-    ``./train.parquet``, else one built into the user cache from the raw data sets (found
-    as `gfascreen data build` finds them); None, with a note, when none can be had."""
-    from gfascreen.data.build import build_metadata, build_table, write_parquet_atomic
-    from gfascreen.data.sources import cache_dir
+def known_alloys(run: dict, elements: list[str], data: str | Path | None = None
+                 ) -> tuple[pd.DataFrame, str]:
+    """Known alloys of the system and where they come from: the training alloys the model
+    carries (offline, no training table needed), or the table ``data`` when given."""
+    from gfascreen.model.saved import ModelDir
 
+    system = "-".join(sorted(elements))
     if data:
         if not Path(data).is_file():
             raise GfaError(f"--data {data} not found; build it with `gfascreen data build`")
-        return Path(data)
-    for p in (Path("train.parquet"), cache_dir().parent / "train.parquet"):
-        if p.is_file():
-            return p
-    try:
-        table, _ = build_table()
-    except GfaError as exc:
-        print(f"note: no training table, so no known alloys on the map ({exc})")
-        return None
-    p = cache_dir().parent / "train.parquet"
-    p.parent.mkdir(parents=True, exist_ok=True)
-    write_parquet_atomic(table, p, build_metadata())
-    return p
-
-
-def known_alloys(table: pd.DataFrame | None, elements: list[str]) -> pd.DataFrame:
-    """Training-table rows made only of ``elements`` (and containing all of them)."""
-    if table is None:
-        return pd.DataFrame()
-    system = "-".join(sorted(elements))
-    k = table[table["system"] == system].copy()
-    return k
+        table, source = pd.read_parquet(data), f"the training table {Path(data).name}"
+    else:
+        try:
+            table = ModelDir(run["model"]["path"]).known_alloys()
+        except GfaError as exc:
+            print(f"note: no known alloys on the map ({exc})", file=sys.stderr)
+            return pd.DataFrame(), "no source (the run's model could not be opened)"
+        if table is None:
+            return pd.DataFrame(), "no source (the model carries no training alloys)"
+        source = f"the {len(table):,} training alloys the model carries"
+    return table[table["system"] == system].copy(), source
 
 
 def _fmt_comp(row, elements) -> str:
@@ -246,9 +241,7 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     df, run, summary = _load_run(run_dir)
     elements = run["grid"]["elements"]
     step = run["grid"]["step_at_pct"]
-    data_path = find_training_table(data)
-    table = pd.read_parquet(data_path) if data_path else None
-    known = known_alloys(table, elements)
+    known, known_source = known_alloys(run, elements, data)
     outdir = run_dir / "_report"
     outdir.mkdir(exist_ok=True)
     sections = []
@@ -292,7 +285,7 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
         body += [f"<h2>Known alloys of this system ({len(cmp)}): measured vs predicted</h2>",
                  table_html(cmp)]
     else:
-        body.append("<p>No alloy of this system is in the training table.</p>")
+        body.append(f"<p>No alloy of this system is among {html.escape(known_source)}.</p>")
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>gfascreen {html.escape('-'.join(elements))}</title><style>"
             "body{font-family:sans-serif;margin:2em;max-width:1200px}"

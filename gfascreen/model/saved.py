@@ -1,0 +1,306 @@
+"""The saved model: one directory, one typed manifest, one owner.
+
+A model directory holds
+
+- ``manifest.json``: a :class:`Manifest` (versioned; validated on load);
+- ``member_K.safetensors``: one file per fold member (no pickle), stored by the codec
+  named in ``Manifest.quant`` (float32, or int8 groups + float16, see :func:`encode_state`);
+- ``known_alloys.parquet``: the in-domain training alloys (at.% columns, system, class,
+  Dmax, provenance summary): the applicability domain, the known-alloy overlay of reports
+  and the reference set of ``validate``, so none of them needs the training table;
+- ``calibration.safetensors`` (optional): conformal scores for the Dmax intervals
+  (:mod:`gfascreen.model.calibration`);
+- ``lso_oof.parquet`` (optional): leave-system-out out-of-fold predictions of the same
+  recipe, for ``validate --blind`` and for recomputing the calibration;
+- ``MODEL_CARD.md``.
+
+Every file the manifest lists carries a SHA-256 that is checked before the file is read.
+Training (:mod:`gfascreen.model.train`) writes this directory; inference
+(:mod:`gfascreen.model.ensemble`) only reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gfascreen.errors import GfaError
+
+FORMAT = "gfascreen-ensemble"
+FORMAT_VERSION = 2
+#: A composition is in domain when this many training alloys lie within DOMAIN_RADIUS.
+DOMAIN_MIN_NEIGHBOURS = 2
+#: L1 distance between compositions in at.% (sum of |differences|; 20 = 10 at.% moved).
+DOMAIN_RADIUS_AT_PCT = 20.0
+#: Weights share one int8 scale per output channel and per group of this many inputs.
+GROUP = 128
+#: Layers kept in float16 when packing: the stem and the first stage carry most of the
+#: quantization error (measured layer by layer on a trained member), under 1 % of weights.
+KEEP_FLOAT16 = ("trunk.conv1.", "trunk.layer1.", "trunk.layer2.0.")
+_KEPT = ",".join(k.removeprefix("trunk.").rstrip(".") for k in KEEP_FLOAT16)
+#: The packed storage, as the manifest and each member's metadata name it.
+PACKED = f"int8-group{GROUP}+fp16({_KEPT})"
+KNOWN_ALLOYS = "known_alloys.parquet"
+#: Columns of ``known_alloys.parquet`` besides the at.% element columns.
+KNOWN_COLUMNS = ("composition", "system", "gfa_class", "dmax_mm", "sources", "n_source_rows")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def library_versions() -> dict:
+    import torchvision
+
+    from gfascreen import __version__
+
+    return {"gfascreen": __version__, "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+# -- the manifest ------------------------------------------------------------------------
+@dataclass
+class Manifest:
+    """What a model directory holds and how to rebuild its networks (``manifest.json``).
+
+    ``members``, ``known_alloys`` and ``calibration`` name files with their SHA-256;
+    ``extra`` keeps anything else a tool recorded (evaluations, wall times, the packing
+    check), written at the top level of the JSON."""
+
+    id: str
+    vocabulary: dict
+    image: dict
+    target: str
+    architecture: dict
+    members: list[dict]
+    classes: list[str] | None = None
+    quant: str = "float32"
+    config: dict = field(default_factory=dict)
+    folds: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    domain: dict = field(default_factory=lambda: {
+        "min_neighbours": DOMAIN_MIN_NEIGHBOURS, "radius_at_pct": DOMAIN_RADIUS_AT_PCT})
+    known_alloys: dict | None = None
+    calibration: dict | None = None
+    lso_oof: dict | None = None
+    extra: dict = field(default_factory=dict)
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+    _REQUIRED = {"id": str, "vocabulary": dict, "image": dict, "target": str,
+                 "architecture": dict, "members": list}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "manifest") -> Manifest:
+        """Validate and type a manifest dict; one-line :class:`GfaError` when it is off."""
+        if not isinstance(d, dict):
+            raise GfaError(f"{where} is not a JSON object")
+        if d.get("format") != FORMAT or d.get("format_version") != FORMAT_VERSION:
+            raise GfaError(f"{where}: unsupported model format {d.get('format')!r} version "
+                           f"{d.get('format_version')!r}; this gfascreen reads {FORMAT} "
+                           f"version {FORMAT_VERSION}")
+        for key, typ in cls._REQUIRED.items():
+            if not isinstance(d.get(key), typ):
+                raise GfaError(f"{where} lacks {key!r} (or it is not a {typ.__name__}); "
+                               "the model directory is damaged: re-pack or re-train it")
+        if not d["members"]:
+            raise GfaError(f"{where} lists no members")
+        for m in d["members"]:
+            _check_entry(m, where, "member")
+        for key in ("known_alloys", "calibration", "lso_oof"):
+            if d.get(key) is not None:
+                _check_entry(d[key], where, key)
+        if not {"class_head", "fds"} <= set(d["architecture"]):
+            raise GfaError(f"{where}: architecture needs class_head and fds")
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in d.items() if k in names and k != "extra"}
+        extra = {k: v for k, v in d.items() if k not in names}
+        return cls(**known, extra={**d.get("extra", {}), **extra})
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        extra = d.pop("extra")
+        return {"format": d.pop("format"), "format_version": d.pop("format_version"),
+                **d, **extra}
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.image.get("channels", 1)) + (2 if self.image.get("coords") else 0)
+
+
+def model_hash(manifest: Manifest) -> str:
+    """One hash for a model's weights: SHA-256 over its members' SHA-256s."""
+    h = hashlib.sha256()
+    for m in manifest.members:
+        h.update(m["sha256"].encode())
+    return h.hexdigest()
+
+
+def _check_entry(entry, where: str, what: str) -> None:
+    if not isinstance(entry, dict) or not entry.get("file") or not entry.get("sha256"):
+        raise GfaError(f"{where}: {what} entry {entry!r} needs a file name and its sha256; "
+                       "every file of a model is verified")
+    if Path(entry["file"]).name != entry["file"]:
+        raise GfaError(f"{where}: {what} file {entry['file']!r} must be a plain file name")
+
+
+# -- the packing codec, both directions --------------------------------------------------
+def encode_state(state: dict[str, torch.Tensor], group: int = GROUP,
+                 keep: tuple[str, ...] = KEEP_FLOAT16) -> dict[str, torch.Tensor]:
+    """Pack a float state dict: int8 weights with a float16 scale per (output channel,
+    group of ``group`` inputs); layers named in ``keep`` and all other floats float16."""
+    out = {}
+    for k, v in state.items():
+        if (v.is_floating_point() and v.ndim >= 2 and v.shape[0] > 1 and v.numel() > 256
+                and not k.startswith(keep)):
+            flat = v.float().reshape(v.shape[0], -1)
+            n_in = flat.shape[1]
+            pad = (-n_in) % group
+            g = torch.nn.functional.pad(flat, (0, pad)).reshape(v.shape[0], -1, group)
+            scale = (g.abs().amax(2, keepdim=True).clamp_min(1e-12) / 127.0).half()
+            q = torch.round(g / scale.float()).clamp(-127, 127).to(torch.int8)
+            out[k] = q.reshape(v.shape[0], -1)[:, :n_in].reshape(v.shape).contiguous()
+            out[k + ".__scale"] = scale.squeeze(2).contiguous()
+            out[k + ".__group"] = torch.tensor([group], dtype=torch.int32)
+        elif v.is_floating_point():
+            out[k] = v.to(torch.float16).contiguous()
+        else:
+            out[k] = v.contiguous()
+    return out
+
+
+def decode_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`encode_state` (and the identity on float32 states)."""
+    out = {}
+    for k, v in state.items():
+        if k.endswith((".__scale", ".__group")):
+            continue
+        scale = state.get(k + ".__scale")
+        if scale is not None:
+            flat = v.float().reshape(v.shape[0], -1)
+            n_in, n_groups = flat.shape[1], scale.shape[1]
+            group = int(state[k + ".__group"][0])
+            flat = torch.nn.functional.pad(flat, (0, n_groups * group - n_in))
+            flat = flat.reshape(v.shape[0], n_groups, group) * scale.float().unsqueeze(2)
+            out[k] = flat.reshape(v.shape[0], -1)[:, :n_in].reshape(v.shape)
+        elif v.dtype in (torch.float16, torch.bfloat16):
+            out[k] = v.float()
+        else:
+            out[k] = v
+    return out
+
+
+# -- the directory -----------------------------------------------------------------------
+def default_model_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+class ModelDir:
+    """A model directory on disk: its manifest, and each of its files read only after its
+    checksum matched. Reading never builds a network (see :class:`Ensemble` for that)."""
+
+    def __init__(self, path: str | os.PathLike | None = "default"):
+        self.is_default = path in (None, "default")
+        self.path = default_model_dir() if self.is_default else Path(path)
+        mpath = self.path / "manifest.json"
+        if not mpath.is_file():
+            if self.is_default:
+                raise GfaError("no default model is shipped in this install; train one with "
+                               "`gfascreen train` and pass --model DIR")
+            raise GfaError(f"--model {self.path}: no manifest.json there; point --model at a "
+                           "model directory written by `gfascreen train`")
+        try:
+            raw = json.loads(mpath.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise GfaError(f"{mpath} is not valid JSON ({exc})") from None
+        self.manifest = Manifest.from_dict(raw, str(mpath))
+
+    def verified(self, entry: dict) -> Path:
+        """The path of a listed file, after checking that it exists and matches its hash."""
+        f = self.path / entry["file"]
+        if not f.is_file():
+            raise GfaError(f"model file {f} is missing")
+        if sha256_file(f) != entry["sha256"]:
+            raise GfaError(f"model file {f} does not match its checksum in the manifest; "
+                           "the file is corrupt or was changed")
+        return f
+
+    def member_state(self, entry: dict) -> dict[str, torch.Tensor]:
+        """One member's float32 state dict (decoded from its storage)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        f = self.verified(entry)
+        try:
+            return decode_state(load_file(str(f)))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise GfaError(f"model member {f} is not a readable safetensors file ({exc})"
+                           ) from None
+
+    def known_alloys(self) -> pd.DataFrame | None:
+        """The training alloys the model carries (None for a model without them)."""
+        return self._parquet(self.manifest.known_alloys)
+
+    def lso_oof(self) -> pd.DataFrame | None:
+        """Kept leave-system-out out-of-fold predictions (None when not shipped)."""
+        return self._parquet(self.manifest.lso_oof)
+
+    def _parquet(self, entry: dict | None) -> pd.DataFrame | None:
+        if entry is None:
+            return None
+        f = self.verified(entry)
+        try:
+            return pd.read_parquet(f)
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise GfaError(f"model file {f} is not readable Parquet ({exc})") from None
+
+    def write_manifest(self, manifest: Manifest | None = None) -> None:
+        """Write (atomically) ``manifest`` or the current one."""
+        if manifest is not None:
+            self.manifest = manifest
+        write_manifest(self.path, self.manifest)
+
+    def entry(self, file: str, **info) -> dict:
+        """A manifest entry for a file of this directory, with its checksum."""
+        return {"file": file, "sha256": sha256_file(self.path / file), **info}
+
+
+def write_manifest(path: Path, manifest: Manifest) -> None:
+    tmp = path / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest.to_dict(), indent=2))
+    os.replace(tmp, path / "manifest.json")
+
+
+def known_alloys_table(table: pd.DataFrame, elements: list[str]) -> pd.DataFrame:
+    """The slice of a (prepared, in-domain) training table a model carries: identity,
+    labels, provenance summary and the at.% columns of its vocabulary."""
+    cols = [c for c in KNOWN_COLUMNS if c in table.columns]
+    els = [e for e in elements if e in table.columns]
+    out = table[cols + els].copy()
+    out["gfa_class"] = out["gfa_class"].astype(str)
+    return out.reset_index(drop=True)
+
+
+def write_known_alloys(path: Path, table: pd.DataFrame, elements: list[str]) -> dict:
+    """Write ``known_alloys.parquet`` into a model directory; returns its manifest entry."""
+    from gfascreen.tableio import write_parquet_atomic
+
+    known = known_alloys_table(table, elements)
+    write_parquet_atomic(known, path / KNOWN_ALLOYS)
+    return {"file": KNOWN_ALLOYS, "sha256": sha256_file(path / KNOWN_ALLOYS),
+            "rows": int(len(known))}

@@ -1,0 +1,202 @@
+"""Validation against experiments: screen known systems and compare with their alloys.
+
+Two workflows:
+
+- :func:`validate` screens each system with a model, writes its report, and compares the
+  known alloys (the training alloys the model carries, or ``--data``) with the predictions
+  at their exact compositions: Spearman rank agreement and the distance (L1, at.%) from
+  the predicted maximum to the best known glass former. The known alloys are in the
+  model's training data, so this checks consistency. ``holdout=True`` first retrains
+  without the system (costs a full training).
+- :func:`validate_blind` reads the leave-system-out out-of-fold predictions the model
+  keeps (``lso_oof.parquet``): each alloy predicted by the member that never saw its
+  system, with intervals calibrated on the other folds. No retraining, no grid.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from gfascreen.errors import GfaError
+from gfascreen.screening.grid import parse_system
+
+#: The systems the reference studies validated on: La-Co-Al and Al-Co-Zr (the seed study),
+#: Mg-Cu-Gd and Al-Cu-Zr (its follow-up), Ca-Mg-Zn (the same group's later work).
+REFERENCE_SYSTEMS = ("La-Co-Al", "Al-Co-Zr", "Mg-Cu-Gd", "Al-Cu-Zr", "Ca-Mg-Zn")
+
+
+def _holdout_model(model: str, data: Path, system: list[str], out: Path, device: str) -> str:
+    from gfascreen.model.saved import ModelDir
+    from gfascreen.model.train import TrainConfig, train_cv
+
+    cfg = TrainConfig(**{**ModelDir(model).manifest.config, "device": device,
+                         "only_folds": None})
+    table = pd.read_parquet(data)
+    key = "-".join(sorted(system))
+    tpath = out / f"train_without_{key}.parquet"
+    table[table["system"] != key].to_parquet(tpath, index=False)
+    run = out / f"model_without_{key}"
+    train_cv(tpath, run, cfg, resume=(run / "config.json").exists())
+    return str(run)
+
+
+def _known(model: str, data: str | Path | None, elements: list[str]) -> pd.DataFrame:
+    from gfascreen.model.saved import ModelDir
+
+    if data:
+        if not Path(data).is_file():
+            raise GfaError(f"--data {data} not found; build it with `gfascreen data build`")
+        table = pd.read_parquet(data)
+    else:
+        table = ModelDir(model).known_alloys()
+        if table is None:
+            raise GfaError(f"model {model} carries no training alloys; pass --data TABLE")
+    return table[table["system"] == "-".join(sorted(elements))]
+
+
+def _compare(known: pd.DataFrame, pred: pd.DataFrame, elements: list[str],
+             best_pred: pd.Series) -> dict:
+    cmp = pd.DataFrame({"composition": known["composition"].to_numpy(),
+                        "class": known["gfa_class"].astype(str).to_numpy(),
+                        "measured_mm": known["dmax_mm"].to_numpy(),
+                        "predicted_mm": pred["dmax_mm"].to_numpy(),
+                        "interval_lo_mm": pred["dmax_lo"].to_numpy(),
+                        "interval_hi_mm": pred["dmax_hi"].to_numpy(),
+                        "spread_mm": pred["dmax_std"].to_numpy()})
+    res: dict = {"table": cmp.round(3).to_dict(orient="records")}
+    m = cmp.dropna(subset=["measured_mm"])
+    if len(m) > 2 and m["measured_mm"].nunique() > 1:
+        res["spearman"] = float(spearmanr(m["measured_mm"], m["predicted_mm"]).statistic)
+    bmg = known[known["gfa_class"].astype(str) == "bmg"].dropna(subset=["dmax_mm"])
+    if len(bmg):
+        best = bmg.loc[bmg["dmax_mm"].idxmax()]
+        res["best_known"] = {"composition": best["composition"],
+                             "dmax_mm": float(best["dmax_mm"])}
+        res["l1_distance_pred_max_to_best_known_at_pct"] = float(np.abs(
+            np.array([best[e] for e in elements])
+            - np.array([best_pred[e] for e in elements])).sum())
+    return res
+
+
+def validate_system(system: str, step: float, model: str, data: str | Path | None, out: Path,
+                    device: str = "auto", holdout: bool = False) -> dict:
+    """Screen one system, write its report, compare with its known alloys."""
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.screening.report import write_report
+    from gfascreen.screening.run import ScreenConfig, read_run_table, screen
+
+    elements = parse_system(system)
+    out.mkdir(parents=True, exist_ok=True)
+    if holdout:
+        if not data or not Path(data).is_file():
+            raise GfaError("--holdout-system retrains, so it needs the training table: "
+                           "pass --data train.parquet")
+        model = _holdout_model(model, Path(data), elements, out, device)
+    known = _known(model, data, elements)
+    run_dir = out / f"screen_{'-'.join(elements)}_step{step:g}"
+    screen(ScreenConfig(system=system, step=step, out=str(run_dir), model=model, device=device,
+                        resume=(run_dir / "_run.json").exists(), progress=True))
+    report = write_report(run_dir, data=data)
+    grid = read_run_table(run_dir)
+    best_pred = grid.loc[grid["dmax_mm"].idxmax()]
+    res = {"system": system, "report": str(report), "n_known": int(len(known)),
+           "predicted_max": {e: float(best_pred[e]) for e in elements}
+           | {"dmax_mm": float(best_pred["dmax_mm"])}, "holdout": holdout}
+    if len(known):
+        pred = Ensemble.load(model, device=device).predict(known["composition"].tolist())
+        res |= _compare(known, pred, elements, best_pred)
+        pd.DataFrame(res["table"]).to_csv(run_dir / "_report" / "validation.csv", index=False)
+    return res
+
+
+def validate(systems: list[str], step: float = 1.0, model: str = "default",
+             data: str | Path | None = None, out: str | Path = "validation",
+             device: str = "auto", holdout: bool = False) -> str:
+    """Validate each system; writes ``summary.json`` and ``summary.md``, returns the table."""
+    out = Path(out)
+    results = [validate_system(s, step, model, data, out, device, holdout) for s in systems]
+    (out / "summary.json").write_text(json.dumps(results, indent=2))
+    lines = ["| system | known alloys | Spearman (measured vs predicted) | best known | "
+             "predicted maximum | L1 distance (at.%) |", "|---|---|---|---|---|---|"]
+    for r in results:
+        pm = r["predicted_max"]
+        pm_s = "".join(f"{e}{pm[e]:g}" for e in parse_system(r["system"])) + \
+            f" ({pm['dmax_mm']:.1f} mm)"
+        bk = r.get("best_known", {})
+        dist = r.get("l1_distance_pred_max_to_best_known_at_pct", float("nan"))
+        lines.append(f"| {r['system']} | {r['n_known']} | {r.get('spearman', float('nan')):.2f} | "
+                     f"{bk.get('composition', '-')} ({bk.get('dmax_mm', float('nan')):g} mm) | "
+                     f"{pm_s} | {dist:.0f} |")
+    text = "\n".join(lines)
+    (out / "summary.md").write_text(text + "\n")
+    return text
+
+
+# -- blind, from the kept leave-system-out predictions -------------------------------------
+def blind_table(oof: pd.DataFrame, systems: list[str], confidence: float = 0.9) -> pd.DataFrame:
+    """Per system: alloys, Spearman (measured vs blind prediction, rows with a Dmax), the
+    best measured alloy's rank among the system's alloys by prediction, and the coverage
+    of ``confidence`` intervals calibrated on the other leave-system-out folds."""
+    from gfascreen.model.calibration import Calibration, coverage
+    from gfascreen.model.targets import to_target
+
+    rows = []
+    for s in systems:
+        key = "-".join(sorted(parse_system(s)))
+        g = oof[(oof["system"] == key) & oof["dmax_mm"].notna()]
+        row = {"system": s, "alloys": int(len(g)), "spearman": np.nan, "best_known": "-",
+               "best_measured_mm": np.nan, "best_predicted_mm": np.nan, "best_rank": "-",
+               f"coverage_{round(100 * confidence)}": np.nan}
+        if len(g):
+            folds = g["fold"].unique()
+            rest = oof[~oof["fold"].isin(folds) & oof["dmax_mm"].notna()]
+            y = to_target(rest["dmax_mm"].to_numpy())
+            cal = Calibration().fit(y - rest["pred_log"].to_numpy(),
+                                    rest["sigma_log"].to_numpy())
+            lo, hi = cal.interval_log(g["pred_log"].to_numpy(), g["sigma_log"].to_numpy(),
+                                      confidence=confidence)
+            row[f"coverage_{round(100 * confidence)}"] = coverage(
+                to_target(g["dmax_mm"].to_numpy()), lo, hi)
+            if g["dmax_mm"].nunique() > 1 and len(g) > 2:
+                row["spearman"] = float(spearmanr(g["dmax_mm"], g["pred_mm"]).statistic)
+            best = g.loc[g["dmax_mm"].idxmax()]
+            rank = int((g["pred_mm"] > best["pred_mm"]).sum()) + 1
+            row |= {"best_known": best["composition"],
+                    "best_measured_mm": float(best["dmax_mm"]),
+                    "best_predicted_mm": float(best["pred_mm"]),
+                    "best_rank": f"{rank} of {len(g)}"}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def validate_blind(systems: list[str] | None = None, model: str = "default",
+                   out: str | Path | None = None, confidence: float = 0.9) -> str:
+    """Blind validation table (Markdown) from the model's kept leave-system-out predictions."""
+    from gfascreen.model.saved import ModelDir
+
+    oof = ModelDir(model).lso_oof()
+    if oof is None:
+        raise GfaError(f"model {model} keeps no leave-system-out predictions "
+                       "(lso_oof.parquet); run `validate` without --blind, or attach them "
+                       "with scripts/ship_default.py")
+    table = blind_table(oof, list(systems or REFERENCE_SYSTEMS), confidence)
+    text = table.to_markdown(index=False, floatfmt=".2f") if _has_tabulate() \
+        else table.to_string(index=False)
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        table.to_csv(Path(out) / "blind.csv", index=False)
+        (Path(out) / "blind.md").write_text(text + "\n")
+    return text
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,64 @@
+"""The inference path's shape: scoring never loads training code, and every way a
+composition comes in (a user's formula, a grid chunk, a training batch) meets the same
+converter and gives the same tensor."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+def test_inference_does_not_import_training_code():
+    code = ("import sys, gfascreen.model.ensemble, gfascreen.screening.score; "
+            "bad = [m for m in sys.modules if m in ('gfascreen.model.train', "
+            "'gfascreen.model.evaluate', 'gfascreen.model.baselines', 'gfascreen.data.build')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_formula_grid_chunk_and_training_batch_give_one_tensor(tiny_ensemble, tiny_table,
+                                                               monkeypatch):
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.model.train import FoldTrainer  # noqa: F401 (training batches: from_table)
+    from gfascreen.screening import score
+
+    ens = Ensemble.load(tiny_ensemble, device="cpu")
+    # 1. A user's formula, through Ensemble.predict.
+    seen = []
+    real = ens.predict_fractions
+    monkeypatch.setattr(ens, "predict_fractions", lambda x, *a, **k: seen.append(x) or real(x))
+    ens.predict(["La55Co20Al25"])
+    # 2. A grid chunk at 5 at.% (lattice units 11, 4, 5), through score_chunk.
+    monkeypatch.setattr(score, "load_cached", lambda *a, **k: ens)
+    score.score_chunk(np.array([[11, 4, 5]]), ["La", "Co", "Al"], 5.0, "m", "cpu")
+    # 3. A training batch: the training table's at.% columns, as train_cv reads them.
+    row = pd.DataFrame([{"composition": "Al25Co20La55", "La": 55.0, "Co": 20.0, "Al": 25.0,
+                         "Zr": 0.0}])
+    seen.append(ens.featurizer.from_table(row))
+    a, b, c = seen
+    assert a.dtype == b.dtype == c.dtype == torch.float32
+    assert torch.equal(a, b) and torch.equal(b, c)
+    assert abs(float(a.sum()) - 1) < 1e-6 and int((a > 0).sum()) == 3
+
+
+def test_report_and_validate_offline_without_training_table(tiny_ensemble, tmp_path,
+                                                            monkeypatch):
+    """Known alloys come from the model: no train.parquet anywhere, no download."""
+    from gfascreen.data import sources
+    from gfascreen.screening.report import write_report
+    from gfascreen.screening.run import ScreenConfig, screen
+    from gfascreen.validation import validate
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sources, "fetch", lambda *a, **k: (_ for _ in ()).throw(
+        AssertionError("tried to download")))
+    out = screen(ScreenConfig(system="La-Co-Al", step=10, out=str(tmp_path / "r"),
+                              model=str(tiny_ensemble), device="cpu", progress=False))
+    html = write_report(out).read_text()
+    assert "Known alloys of this system" in html
+    text = validate(["La-Co-Al"], step=10, model=str(tiny_ensemble), out=tmp_path / "v",
+                    device="cpu")
+    assert "| La-Co-Al |" in text and "| La-Co-Al | 0 |" not in text
