@@ -45,10 +45,12 @@ def _cmd_train(a: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:
-    from gfascreen.model.evaluate import evaluate_run
+    from gfascreen.model.evaluate import evaluate_run, report_text
 
-    report = evaluate_run(a.run_dir, baselines=a.baselines, data=a.data)
-    print(json.dumps(report, indent=2))
+    report = evaluate_run(a.run_dir, baselines=a.baselines, data=a.data,
+                          spread_model=a.spread_model)
+    print(report_text(report))
+    print(f"\nwritten: {Path(a.run_dir) / 'evaluation.json'}")
 
 
 def _read_formula_file(path: str, column: str | None) -> list:
@@ -247,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="metrics, screening metrics and baselines for a run")
     e.add_argument("run_dir")
     e.add_argument("--data", default=None, help="training table (for baselines)")
+    e.add_argument("--spread-model", default=None,
+                   help="model whose member spread is the difficulty for the calibration "
+                        "measurements (e.g. default); off when not given")
     e.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                    help="random forest / gradient boosting on the same folds")
     e.set_defaults(func=_cmd_evaluate)

@@ -1,7 +1,18 @@
-"""Evaluate the finished runs, pack the random-fold ensemble into the package, and write
-its model card.
+"""Evaluate, calibrate and document the shipped model (the default ensemble).
 
-Usage: python scripts/ship_default.py [--random runs/random5] [--system runs/system5]
+Steps (each reusing what is on disk):
+1. ``--pack``: pack a finished random-fold run into the package (``runs/random5``);
+   otherwise the packed members already shipped are kept.
+2. Random 5-fold evaluation: out-of-fold predictions recomputed from the shipped members
+   (member K predicts fold K of the same seeded split) into ``runs/default_random5``, then
+   ``gfascreen evaluate`` with baselines on the identical folds.
+3. Leave-system-out: ``gfascreen evaluate runs/system5 --spread-model default`` (baselines,
+   screening metrics, cross-conformal coverage); the calibration fitted on all of its
+   out-of-fold residuals and the predictions themselves (``lso_oof.parquet``) are attached
+   to the shipped model, with their checksums in the manifest.
+4. The model card.
+
+Usage: python scripts/ship_default.py [--pack] [--system runs/system5] [--data train.parquet]
 """
 
 from __future__ import annotations
@@ -11,21 +22,123 @@ import json
 import platform
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
 
-from gfascreen.model.evaluate import evaluate_run
-from gfascreen.model.pack import GROUP, QUANT, pack_ensemble
+from gfascreen.model.calibration import CALIBRATION_FILE, Calibration
+from gfascreen.model.ensemble import Ensemble
+from gfascreen.model.evaluate import (
+    calibration_table,
+    evaluate_run,
+    metrics_table,
+    screening_table,
+)
+from gfascreen.model.folds import assign_folds
+from gfascreen.model.saved import GROUP, ModelDir, default_model_dir
+from gfascreen.model.targets import from_target, to_target
+from gfascreen.model.train import TrainConfig, prepare_table
+from gfascreen.tableio import write_parquet_atomic
 
-DEFAULT = Path(__file__).resolve().parents[1] / "gfascreen" / "models" / "default"
+LSO_COLUMNS = ["composition", "system", "fold", "gfa_class", "dmax_mm", "pred_log", "pred_mm",
+               "p_crystal", "p_ribbon", "p_bmg", "sigma_log", "in_domain"]
 
 
-def cached_evaluation(run: str, data: str) -> dict:
-    """``evaluation.json`` of a run if it is newer than its predictions, else evaluate."""
-    ev = Path(run, "evaluation.json")
-    parts = list(Path(run).glob("oof_*.parquet"))
-    if ev.exists() and all(ev.stat().st_mtime > p.stat().st_mtime for p in parts):
+def cached_evaluation(run: Path, data: str, **kw) -> dict:
+    """``evaluation.json`` of a run if newer than its predictions, else evaluate."""
+    ev = run / "evaluation.json"
+    if ev.exists() and ev.stat().st_mtime > (run / "oof.parquet").stat().st_mtime:
         return json.loads(ev.read_text())
-    return evaluate_run(run, data=data)
+    return evaluate_run(run, data=data, **kw)
+
+
+def random_oof_run(model: str, data: str, out: Path) -> Path:
+    """A run directory holding the shipped members' random-fold out-of-fold predictions."""
+    ens = Ensemble.load(model, device="cpu")
+    cfg = TrainConfig(**{**ens.manifest.config, "max_rows": None})
+    t, _ = prepare_table(pd.read_parquet(data), cfg)
+    folds = assign_folds(t, cfg.folds, cfg.grouping, cfg.seed)
+    x = ens.featurizer.from_table(t)
+    reg = np.full(len(t), np.nan)
+    prob = np.zeros((len(t), len(ens.classes)))
+    for j, info in enumerate(ens.manifest.members):
+        sel = np.flatnonzero(folds == info["fold"])
+        r, p = ens.member_outputs(x[sel], members=[j])
+        reg[sel], prob[sel] = r[0].numpy(), p.numpy()
+    oof = pd.DataFrame({"composition": t["composition"], "system": t["system"], "fold": folds,
+                        "gfa_class": t["gfa_class"].astype(str), "dmax_mm": t["dmax_mm"],
+                        "pred_log": reg, "pred_mm": from_target(reg)})
+    for i, c in enumerate(ens.classes):
+        oof[f"p_{c}"] = prob[:, i]
+    oof["pred_class"] = [ens.classes[i] for i in prob.argmax(1)]
+    out.mkdir(parents=True, exist_ok=True)
+    write_parquet_atomic(oof, out / "oof.parquet")
+    write_parquet_atomic(pd.DataFrame({"composition": t["composition"], "fold": folds}),
+                         out / "folds.parquet")
+    (out / "config.json").write_text(json.dumps(ens.manifest.config, indent=2))
+    return out
+
+
+def choose_mode(cal: dict) -> str:
+    """Mondrian (in / out of domain) only if it brings both domains' 90 % coverage closer
+    to nominal than one pooled calibration does (measured cross-conformally)."""
+    def worst(mode: str) -> float:
+        return max(abs(cal[mode][g]["90"]["coverage"] - 0.9)
+                   for g in ("in_domain", "out_of_domain"))
+    return "mondrian" if worst("mondrian") < worst("normalised") else "normalised"
+
+
+def attach_lso(md: ModelDir, run: Path, ev: dict) -> dict:
+    """Fit the calibration on every leave-system-out residual; attach it and the kept
+    predictions to the model directory. Returns the manifest's calibration entry."""
+    oof = pd.read_parquet(run / "oof_calibration.parquet")
+    lso = oof[[c for c in LSO_COLUMNS if c in oof.columns]].reset_index(drop=True)
+    write_parquet_atomic(lso, md.path / "lso_oof.parquet")
+    d = lso[lso["dmax_mm"].notna()]
+    mode = choose_mode(ev["calibration"])
+    cal = Calibration(mondrian=mode == "mondrian", info={
+        "method": f"{mode} split-conformal (crepes), log10(1+Dmax), clipped at 0 mm",
+        "difficulty": "members' standard deviation of log10(1+Dmax) + beta",
+        "calibrated_on": f"{len(d)} leave-system-out out-of-fold residuals ({run.name})",
+        "cross_conformal": {g: {c: round(v["coverage"], 4) for c, v in blk.items()}
+                            for g, blk in ev["calibration"][mode].items()}})
+    cal.fit(to_target(d["dmax_mm"].to_numpy()) - d["pred_log"].to_numpy(),
+            d["sigma_log"].to_numpy(), d["in_domain"].to_numpy())
+    entry = cal.save(md.path / CALIBRATION_FILE)
+    m = md.manifest
+    m.calibration = md.entry(CALIBRATION_FILE, **{k: v for k, v in entry.items()
+                                                   if k != "file"})
+    m.lso_oof = md.entry("lso_oof.parquet", rows=int(len(lso)))
+    md.write_manifest(m)
+    return m.calibration
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--pack", default=None, help="random-fold run to pack (default: keep)")
+    p.add_argument("--system", default="runs/system5")
+    p.add_argument("--data", default="train.parquet")
+    p.add_argument("--out", default=str(default_model_dir()))
+    a = p.parse_args()
+    torch.set_num_threads(2)
+    if a.pack:
+        from gfascreen.model.pack import pack_ensemble
+
+        pack_ensemble(a.pack, a.out, model_id="gfascreen-default-v1")
+    md = ModelDir(a.out)
+    ev_r = cached_evaluation(random_oof_run(a.out, a.data, Path("runs/default_random5")),
+                             a.data)
+    ev_s = cached_evaluation(Path(a.system), a.data, spread_model=a.out)
+    if not (Path(a.system) / "oof_calibration.parquet").exists():
+        ev_s = evaluate_run(a.system, data=a.data, spread_model=a.out)
+    attach_lso(md, Path(a.system), ev_s)
+    md.manifest.extra["evaluation"] = {"random": ev_r, "system": ev_s}
+    md.manifest.extra["system_training_wall_s"] = [
+        json.loads(f.read_text())["wall_s"] for f in sorted(Path(a.system).glob("member_*.json"))]
+    md.write_manifest()
+    card = model_card(md, ev_r, ev_s, pd.read_parquet(a.data))
+    (md.path / "MODEL_CARD.md").write_text(card)
+    print(card)
 
 
 def fmt_block(b: dict) -> str:
@@ -34,136 +147,95 @@ def fmt_block(b: dict) -> str:
             f" (n = {b['n']})")
 
 
-def table(ev: dict) -> str:
-    rows = ["| model | R² mm | R² log | MAE mm | Spearman | R² mm, bmg only | fold-mean R² mm |",
-            "|---|---|---|---|---|---|---|"]
-    items = [("ResNet50 OP-image ensemble (this model)", ev["model"])]
-    items += list(ev.get("baselines", {}).items())
-    for name, r in items:
-        a, b = r["all"], r["bmg"]
-        fm = r.get("fold_mean", {}).get("r2_mm", float("nan"))
-        rows.append(f"| {name} | {a['r2_mm']:.3f} | {a['r2_log']:.3f} | {a['mae_mm']:.3f} | "
-                    f"{a['spearman']:.3f} | {b['r2_mm']:.3f} | {fm:.3f} |")
-    return "\n".join(rows)
-
-
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--random", default="runs/random5")
-    p.add_argument("--system", default="runs/system5")
-    p.add_argument("--data", default="train.parquet")
-    p.add_argument("--out", default=str(DEFAULT))
-    p.add_argument("--skip-pack", action="store_true",
-                   help="reuse the packed members already in --out (only rewrite the card)")
-    a = p.parse_args()
-    out = Path(a.out)
-    shipped = json.loads((out / "manifest.json").read_text())
-    # With --skip-pack and no random run on disk (a new session), the random-CV figures and
-    # wall times already recorded in the shipped manifest are kept as they are.
-    keep_random = a.skip_pack and not Path(a.random, "config.json").exists()
-    ev_r = shipped["evaluation"]["random"] if keep_random else cached_evaluation(a.random, a.data)
-    ev_s = cached_evaluation(a.system, a.data) if list(Path(a.system).glob("oof_*.parquet")) \
-        else None
-    if a.skip_pack:
-        man = shipped
-        man["quant"] = QUANT  # the same storage; older manifests named it differently
-    else:
-        pack_ensemble(a.random, a.out, a.data, model_id="gfascreen-default-v1")
-        man = json.loads((out / "manifest.json").read_text())
-    q = man["quantization_check"]
-    man["evaluation"] = {"random": ev_r, "system": ev_s}
-    if not keep_random:
-        timing = [json.loads(Path(a.random, f"member_{m['fold']}.json").read_text())
-                  for m in man["members"]]
-        man["training_wall_s"] = [t["wall_s"] for t in timing]
-    if ev_s:
-        man["system_training_wall_s"] = [
-            json.loads(p.read_text())["wall_s"]
-            for p in sorted(Path(a.system).glob("member_*.json"))]
-    (out / "manifest.json").write_text(json.dumps(man, indent=2))
-    cfg = man["config"]
-    table_rows = pd.read_parquet(a.data)
-    counts = table_rows["gfa_class"].value_counts().to_dict()
-    els = man["vocabulary"]["elements"]
+def model_card(md: ModelDir, ev_r: dict, ev_s: dict, table: pd.DataFrame) -> str:
+    m = md.manifest
+    cfg, q, cal = m.config, m.extra["quantization_check"], m.calibration
+    counts = table["gfa_class"].value_counts().to_dict()
+    els = m.vocabulary["elements"]
     flags = " ".join(("--" if cfg.get(k) else "--no-") + k for k in ("lds", "fds", "coords", "amp"))
-    flags += f" --mixup {cfg['mixup']}"
-    unseen = "" if not ev_s else (
-        f"- Systems with no training alloys: leave-system-out R² is "
-        f"{ev_s['model']['all']['r2_mm']:.2f} (mm), not {ev_r['model']['all']['r2_mm']:.2f};"
-        " read such\n  maps as a ranking hint.\n")
-    card = f"""# Model card: {man['id']}
+    cc = cal["cross_conformal"]
+    return f"""# Model card: {m.id}
 
 ResNet50 (torchvision, trained from scratch) regressing log10(1 + Dmax/mm) from outer-product
 composition images, with a joint crystal / ribbon / bulk-glass classification head;
-{len(man['members'])} members, one per fold of a random {cfg['folds']}-fold cross-validation.
-Prediction = mean of the members in mm; spread = their standard deviation.
+{len(m.members)} members, one per fold of a random {cfg['folds']}-fold cross-validation.
+Prediction = mean of the members in mm; spread = their standard deviation; the interval
+`dmax_lo`..`dmax_hi` is calibrated (below).
 
 ## Data
-- Training table: `{man['data']['table']}`, sha256 `{man['data']['sha256']}`, built by
+- Training table: `{m.data['table']}`, sha256 `{m.data['sha256']}`, built by
   `gfascreen data build` from Xiong 2020, Forrest & Greer 2022 and Ward 2018
-  ({len(table_rows)} unique compositions: {counts}); {man['data']['rows']} of them use only
-  the {len(els)} vocabulary elements and were used.
+  ({len(table)} unique compositions: {counts}); {m.data['rows']} of them use only
+  the {len(els)} vocabulary elements and were used. They ship with the model
+  (`known_alloys.parquet`): the applicability domain and the reports' known alloys.
 - Elements covered (order = atomic number, image rows/columns): {' '.join(els)}.
-  Elements in fewer than {man['vocabulary']['min_count']} training alloys are out of domain.
+  Elements in fewer than {m.vocabulary['min_count']} training alloys are out of domain.
 
 ## Training
-- Command: `bash scripts/train_default.sh`, i.e.
-  `gfascreen train --folds {cfg['folds']} --epochs {cfg['epochs']} --lr {cfg['lr']} {flags}`
-  (`--amp`: bf16 autocast in the training forward pass, fp32 weights and optimiser);
-  seed {cfg['seed']}, batch {cfg['batch_size']}, AdamW, one-cycle schedule, early stopping
-  (patience {cfg['patience']}, counted only in the second half of the budget) on a 10 %
-  inner validation split of each fold's training part.
-- Init: scratch (this machine has no ImageNet weights and no network to fetch them).
-- Longer training does not help: 14 epochs with `--amp` on the same folds gave R² 0.706 mm /
-  0.869 log (README, "Longer training"; `python scripts/compare_runs.py`).
-- Wall time per member (s): {man['training_wall_s']} on {platform.processor() or 'x86_64'}
+- `bash scripts/train_default.sh`, i.e. `gfascreen train --folds {cfg['folds']} --epochs
+  {cfg['epochs']} --lr {cfg['lr']} {flags} --mixup {cfg['mixup']}`; seed {cfg['seed']}, batch
+  {cfg['batch_size']}, AdamW, one-cycle schedule, early stopping (patience {cfg['patience']},
+  counted only in the second half of the budget) on a 10 % inner validation split of each
+  fold's training part. Init: scratch (no ImageNet weights offline).
+- Wall time per member (s): {m.extra.get('training_wall_s')} (random folds),
+  {m.extra.get('system_training_wall_s')} (leave-system-out), {platform.processor() or 'x86_64'}
   CPU, 2 cores, no GPU.
 
-## Out-of-fold metrics (random {cfg['folds']}-fold, rows with a Dmax)
+## Random {cfg['folds']}-fold (identical folds for every model; out of fold, rows with a Dmax)
+Recomputed from the shipped members (member K predicts fold K): `python scripts/ship_default.py`.
 - All: {fmt_block(ev_r['model']['all'])}
 - Bulk glasses only: {fmt_block(ev_r['model']['bmg'])}
-- Classification: accuracy {ev_r['model'].get('class', {}).get('accuracy', float('nan')):.3f},
-  macro F1 {ev_r['model'].get('class', {}).get('f1_macro', float('nan')):.3f}
 
-{table(ev_r)}
-"""
-    if ev_s:
-        lso_epochs = json.loads(Path(a.system, "config.json").read_text())["epochs"]
-        lso_what = (f"{len(ev_s['folds_scored'])} of {ev_s['folds_total']} folds grouped by "
-                    f"system scored, {lso_epochs} epochs per member")
-        card += f"""
-## Leave-alloy-system-out ({lso_what}; not shipped)
+{metrics_table(ev_r)}
+
+{screening_table(ev_r)}
+
+## Leave-alloy-system-out (same recipe retrained on folds grouped by system; not shipped)
+Every alloy system (its set of elements) lies wholly in one fold, so each prediction is for
+a system that member never saw (sub- and super-systems may be in its training part).
+`gfascreen evaluate runs/system5 --spread-model default`.
 - All: {fmt_block(ev_s['model']['all'])}
 - Bulk glasses only: {fmt_block(ev_s['model']['bmg'])}
-- Folds: every alloy system (its set of elements) lies wholly in one fold, so each
-  prediction is for a system none of that member's training alloys belong to (they may
-  include its sub- and super-systems, e.g. Cu-Zr when Cu-Zr-Al is held out).
-- Wall time per member (s): {man['system_training_wall_s']}
 
-{table(ev_s)}
-"""
-    card += f"""
+{metrics_table(ev_s)}
+
+{screening_table(ev_s)}
+
+## Calibrated intervals
+{cal['method']}; difficulty = {cal['difficulty']} (beta = {cal['beta']}), the spread being
+this model's members'; {cal['calibrated_on']}; Mondrian bins by domain: {cal['mondrian']}.
+Coverage measured cross-conformally (calibrated on four leave-system-out folds, measured on
+the fifth, in turn), 90 % intervals: all {cc['all']['90']:.3f}, bulk glasses
+{cc['bmg']['90']:.3f}, in domain {cc['in_domain']['90']:.3f}, out of domain
+{cc['out_of_domain']['90']:.3f}. In domain here means judged against the other folds' alloys.
+
+{calibration_table(ev_s)}
+
+Caveat: the spread used as difficulty is the shipped members' at each alloy, and every
+calibration alloy was in the training data of 4 of the 5 shipped members, so their spread
+there is smaller than at a new composition; intervals at new compositions are therefore
+wider (more conservative) than at the calibration alloys, not narrower.
+
 ## Compact storage
-Conv/linear weights int8 with one float16 scale per output channel and group of
-{GROUP} inputs; the stem, the first stage and the first block of the second stage, and
-every batch-norm, in float16 (`{man['quant']}`): members of {q['member_mb']} MB.
-Largest difference from full precision over all {q['compositions']} in-domain training
-compositions: {q['max_abs_diff_log10_1p_dmax']:.4f} in log10(1+Dmax) (mean
+Conv/linear weights int8 with one float16 scale per output channel and group of {GROUP}
+inputs; the stem, the first stage and the first block of the second stage, and every
+batch-norm, in float16 (`{m.quant}`): members of {q['member_mb']} MB. Largest difference
+from full precision over all {q['compositions']} training alloys:
+{q['max_abs_diff_log10_1p_dmax']:.4f} in log10(1+Dmax) (mean
 {q['mean_abs_diff_log10_1p_dmax']:.5f}); {q['max_abs_diff_mm']:.3f} mm.
 
 ## Do not trust it for
 - Alloys with an element outside the list above (refused), or far from every training
-  alloy (`in_domain` = False: fewer than {man['domain']['min_neighbours']} training alloys
-  within {man['domain']['radius_at_pct']:g} at.% L1 distance).
+  alloy (`in_domain` = False: fewer than {m.domain['min_neighbours']} training alloys within
+  {m.domain['radius_at_pct']:g} at.% L1 distance).
 - Absolute Dmax of the largest glass formers: the tail above ~20 mm holds a few dozen
-  alloys, and the ensemble underestimates it (docs/parity-random5.png in the repository);
-  the ten worst out-of-fold errors (Pd40Cu30Ni10P20, Vit1, Pd40Ni40P20, …) make over half
-  of the squared error in mm, so R² in mm says more about those alloys than about the rest.
-{unseen}- Processing effects (purity, casting method, fluxing): the labels mix them.
+  alloys and the ensemble underestimates it (docs/parity-random5.png).
+- Systems with no training alloys: leave-system-out R² is
+  {ev_s['model']['all']['r2_mm']:.2f} (mm), not {ev_r['model']['all']['r2_mm']:.2f}; read such maps
+  as a ranking hint, with the calibrated interval rather than the spread.
+- Processing effects (purity, casting method, fluxing): the labels mix them.
 - Dmax of ribbon-only glasses is a placeholder (0.1 mm), not a measurement.
 """
-    (out / "MODEL_CARD.md").write_text(card)
-    print(card)
 
 
 if __name__ == "__main__":

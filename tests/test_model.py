@@ -136,6 +136,9 @@ def test_evaluate_with_baselines(tiny_ensemble, tiny_table):
     rep = evaluate_run(tiny_ensemble, baselines=True, data=tiny_table)
     assert "random_forest+fractions" in rep["baselines"]
     assert "r2_mm" in rep["baselines"]["gradient_boosting+fractions"]["all"]
+    for r in [rep["model"], *rep["baselines"].values()]:
+        assert "auc_glass_vs_crystal" in r["screening"]
+        assert 0 <= r["screening"]["auc_glass_vs_crystal"] <= 1
     assert (tiny_ensemble / "parity.png").stat().st_size > 1000
     assert (tiny_ensemble / "parity.html").exists()
 
@@ -188,10 +191,14 @@ def test_cli_train_and_evaluate(tiny_table, tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "r2_mm" in r.stdout
-    r = subprocess.run(base + ["evaluate", str(out), "--no-baselines"],
-                       capture_output=True, text=True)
+    r = subprocess.run(base + ["evaluate", str(out), "--no-baselines", "--spread-model",
+                               str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["model"]["all"]["n"] > 0
+    assert "within-system Spearman" in r.stdout and "90 % coverage" in r.stdout
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert ev["model"]["all"]["n"] > 0 and "within_system" in ev["model"]["screening"]
+    cov = ev["calibration"]["normalised"]["all"]["90"]["coverage"]
+    assert 0 <= cov <= 1
     r = subprocess.run(base + ["train", "--data", str(tmp_path / "missing.parquet"),
                                "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr

@@ -3,7 +3,8 @@
 Random forest and gradient boosting (scikit-learn) on raw fractions (at.% over the
 model's vocabulary) and on Magpie composition features (matminer's ``ElementProperty``
 "magpie" preset, Ward et al. 2016), predicting ``log10(1+Dmax)``; scores are computed in
-mm after inverting the transform, exactly as for the network.
+mm after inverting the transform, exactly as for the network. A classifier of the same
+family (crystal / ribbon / bmg, all rows) gives the baselines' glass-vs-crystal scores.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
+from gfascreen.data.labels import CLASSES
 from gfascreen.model.metrics import regression_report
+from gfascreen.model.screening_metrics import screening_report
 from gfascreen.model.targets import from_target, to_target
 
 
@@ -35,12 +38,19 @@ def magpie_features(table: pd.DataFrame, elements: list[str]) -> np.ndarray:
 
 
 def _models(seed: int) -> dict:
+    """Regressor and classifier of each baseline family."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
     return {
-        "random_forest": lambda: RandomForestRegressor(n_estimators=300, n_jobs=2,
-                                                       random_state=seed, min_samples_leaf=1),
-        "gradient_boosting": lambda: HistGradientBoostingRegressor(max_iter=500,
-                                                                   learning_rate=0.05,
-                                                                   random_state=seed),
+        "random_forest": (
+            lambda: RandomForestRegressor(n_estimators=300, n_jobs=2, random_state=seed,
+                                          min_samples_leaf=1),
+            lambda: RandomForestClassifier(n_estimators=300, n_jobs=2, random_state=seed)),
+        "gradient_boosting": (
+            lambda: HistGradientBoostingRegressor(max_iter=500, learning_rate=0.05,
+                                                  random_state=seed),
+            lambda: HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05,
+                                                   random_state=seed)),
     }
 
 
@@ -58,32 +68,57 @@ def cached_magpie(t: pd.DataFrame, elements: list[str], cache: Path | None) -> n
     return m
 
 
+def _oof_regression(make, x: np.ndarray, y: np.ndarray, f: np.ndarray, test_folds) -> np.ndarray:
+    pred = np.full(len(y), np.nan)
+    has_y = np.isfinite(y)
+    for k in test_folds:
+        tr, te = (f != k) & has_y, (f == k) & has_y
+        pred[te] = make().fit(x[tr], y[tr]).predict(x[te])
+    return pred
+
+
+def _oof_classes(make, x: np.ndarray, cls: np.ndarray, f: np.ndarray, test_folds
+                 ) -> np.ndarray:
+    """Out-of-fold class probabilities (columns in :data:`CLASSES` order)."""
+    prob = np.full((len(cls), len(CLASSES)), np.nan)
+    for k in test_folds:
+        tr, te = f != k, f == k
+        m = make().fit(x[tr], cls[tr])
+        prob[np.ix_(te, m.classes_)] = m.predict_proba(x[te])
+    return np.nan_to_num(prob, nan=0.0)
+
+
 def run_baselines(table: pd.DataFrame, folds: np.ndarray, elements: list[str],
                   seed: int = 0, magpie: bool = True, cache: Path | None = None,
                   test_folds: list[int] | None = None) -> dict:
-    """Out-of-fold metrics of each baseline on the given folds (rows with a Dmax).
+    """Out-of-fold metrics of each baseline on the given folds: regression metrics on rows
+    with a Dmax, screening metrics (within-system ranking; glass-vs-crystal AUCs from a
+    classifier of the same family on all rows).
 
     ``test_folds`` restricts scoring to those folds (each still trained on all others), to
     compare with a run whose other folds are unfinished."""
-    mask = table["dmax_mm"].notna().to_numpy()
-    t = table[mask].reset_index(drop=True)
-    f = folds[mask]
+    t = table.reset_index(drop=True)
     y = to_target(t["dmax_mm"].to_numpy(dtype=float))
+    cls = t["gfa_class"].astype(str).map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
     feats = {"fractions": t[elements].to_numpy(dtype=float) / 100.0}
     if magpie:
         m = cached_magpie(t, [e for e in elements if (t[e] > 0).any()], cache)
         if m is not None:
             feats["magpie"] = m
+    todo = np.unique(folds) if test_folds is None else test_folds
+    scored = np.isin(folds, todo)
     out = {}
     for fname, x in feats.items():
-        for mname, make in _models(seed).items():
-            pred = np.full(len(t), np.nan)
-            for k in (np.unique(f) if test_folds is None else test_folds):
-                tr, te = f != k, f == k
-                model = make().fit(x[tr], y[tr])
-                pred[te] = model.predict(x[te])
-            oof = pd.DataFrame({"dmax_mm": t["dmax_mm"], "pred_mm": from_target(pred),
-                                "gfa_class": t["gfa_class"].astype(str), "fold": f})
-            oof = oof[np.isfinite(pred)]
-            out[f"{mname}+{fname}"] = regression_report(oof)
+        for mname, (reg, clf) in _models(seed).items():
+            pred = _oof_regression(reg, x, y, folds, todo)
+            prob = _oof_classes(clf, x, cls, folds, todo)
+            oof = pd.DataFrame({"system": t["system"], "dmax_mm": t["dmax_mm"],
+                                "pred_mm": from_target(pred),
+                                "gfa_class": t["gfa_class"].astype(str), "fold": folds})
+            for i, c in enumerate(CLASSES):
+                oof[f"p_{c}"] = prob[:, i]
+            oof = oof[scored]
+            rep = regression_report(oof[np.isfinite(pred[scored])])
+            rep["screening"] = screening_report(oof)
+            out[f"{mname}+{fname}"] = rep
     return out

@@ -103,11 +103,15 @@ class Ensemble:
 
     # -- prediction ---------------------------------------------------------------
     @torch.inference_mode()
-    def member_outputs(self, x: torch.Tensor, batch_size: int = 256
+    def member_outputs(self, x: torch.Tensor, batch_size: int = 256,
+                       members: list[int] | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-member log10(1+Dmax) ``(M, B)`` and mean class probabilities ``(B, C)``."""
+        """Per-member log10(1+Dmax) ``(M, B)`` and mean class probabilities ``(B, C)``
+        (of every member, or of the members at the indices ``members``)."""
         regs, probs = [], []
-        for m in self.members:
+        for j, m in enumerate(self.members):
+            if members is not None and j not in members:
+                continue
             r, p = [], []
             for i in range(0, len(x), batch_size):
                 img = self.featurizer.images(x[i:i + batch_size].to(self.device))

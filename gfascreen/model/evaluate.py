@@ -11,6 +11,8 @@ import pandas as pd
 
 from gfascreen.errors import GfaError
 from gfascreen.model.metrics import regression_report
+from gfascreen.model.screening_metrics import screening_report
+from gfascreen.tableio import write_parquet_atomic
 
 
 def parity_plot(oof: pd.DataFrame, out: Path, title: str) -> list[Path]:
@@ -47,42 +49,163 @@ def parity_plot(oof: pd.DataFrame, out: Path, title: str) -> list[Path]:
     return [html, png]
 
 
-def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path | None = None
-                 ) -> dict:
+def with_difficulty(oof: pd.DataFrame, spread_model: str, radius_at_pct: float = 20.0,
+                    min_neighbours: int = 2) -> pd.DataFrame:
+    """Add what calibration needs to out-of-fold predictions: ``sigma_log``, the spread
+    (log10(1+Dmax)) of ``spread_model``'s members at each composition (the difficulty a
+    screen with that model sees), and ``in_domain``, judged against the alloys of the
+    *other* folds only (what the predicting member was trained on)."""
+    import torch
+
+    from gfascreen.model.ensemble import Ensemble
+
+    ens = Ensemble.load(spread_model, device="cpu")
+    amounts, reasons = ens.featurizer.parse(oof["composition"].tolist())
+    if any(reasons):
+        raise GfaError(f"{spread_model} cannot score every alloy of the run: "
+                       f"{next(r for r in reasons if r)}")
+    x = ens.featurizer.from_amounts(amounts)
+    reg, _ = ens.member_outputs(x)
+    out = oof.copy()
+    out["sigma_log"] = reg.std(0, unbiased=False).numpy()
+    folds = oof["fold"].to_numpy()
+    dom = np.zeros(len(oof), dtype=bool)
+    for k in np.unique(folds):
+        te, tr = folds == k, folds != k
+        near = (torch.cdist(x[te], x[tr], p=1) <= radius_at_pct / 100 + 1e-6).sum(1)
+        dom[te] = (near >= min_neighbours).numpy()
+    out["in_domain"] = dom
+    return out
+
+
+def calibration_report(oof: pd.DataFrame) -> dict:
+    """Cross-conformal coverage (calibrate on all folds but one, measure on it) of plain
+    and Mondrian (in / out of domain) normalised conformal intervals, overall, on bulk
+    glasses and per domain."""
+    from gfascreen.model.calibration import cross_conformal
+    from gfascreen.model.targets import to_target
+
+    d = oof[oof["dmax_mm"].notna()]
+    y = to_target(d["dmax_mm"].to_numpy())
+    dom = d["in_domain"].to_numpy(dtype=bool)
+    groups = {"bmg": (d["gfa_class"] == "bmg").to_numpy(), "in_domain": dom,
+              "out_of_domain": ~dom}
+    return {mode: cross_conformal(y, d["pred_log"].to_numpy(), d["sigma_log"].to_numpy(),
+                                  d["fold"].to_numpy(), dom, mondrian=mode == "mondrian",
+                                  groups=groups)
+            for mode in ("normalised", "mondrian")}
+
+
+def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path | None = None,
+                 spread_model: str | None = None) -> dict:
     """Metrics (and baselines on the same folds) for a finished run; writes
-    ``evaluation.json``, ``parity.html`` and ``parity.png`` into the run directory."""
+    ``evaluation.json``, ``parity.html`` and ``parity.png`` into the run directory.
+    With ``spread_model`` also the calibration measurements (and ``oof_calibration.parquet``)."""
     run = Path(run_dir)
-    parts = sorted(run.glob("oof_*.parquet"))
-    if (run / "oof.parquet").is_file():
-        oof = pd.read_parquet(run / "oof.parquet")
-    elif parts:
-        # An unfinished run: score the folds that are done, and say so.
-        oof = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    else:
-        raise GfaError(f"{run} has no out-of-fold predictions: train it first (or resume it "
-                       "with `gfascreen train --resume --out DIR`)")
+    oof = _read_oof(run)
     cfg = json.loads((run / "config.json").read_text())
     done = sorted(int(f) for f in oof["fold"].unique())
     report = {"model": regression_report(oof), "folds_scored": done,
               "folds_total": cfg["folds"]}
+    report["model"]["screening"] = screening_report(oof)
+    if spread_model:
+        oof = with_difficulty(oof, spread_model)
+        write_parquet_atomic(oof, run / "oof_calibration.parquet")
+        report["calibration"] = calibration_report(oof)
+        report["calibration_spread_model"] = str(spread_model)
     parity_plot(oof, run, f"{run.name}: out-of-fold, {cfg['folds']}-fold {cfg['grouping']}"
                 + ("" if len(done) == cfg["folds"] else f" ({len(done)} folds scored)"))
     if baselines:
-        from gfascreen.model.baselines import run_baselines
-        from gfascreen.model.train import TrainConfig, prepare_table
-
-        data_path = Path(data) if data else Path("train.parquet")
-        if not data_path.is_file():
-            raise GfaError(f"baselines need the training table; {data_path} not found "
-                           "(pass --data or --no-baselines)")
-        config = TrainConfig(**cfg)
-        t, vocab = prepare_table(pd.read_parquet(data_path), config)
-        folds = pd.read_parquet(run / "folds.parquet")
-        if not np.array_equal(folds["composition"].to_numpy(), t["composition"].to_numpy()):
-            raise GfaError(f"{data_path} is not the table {run} was trained on")
-        report["baselines"] = run_baselines(t, folds["fold"].to_numpy(),
-                                            list(vocab.elements), seed=config.seed,
-                                            cache=data_path.with_suffix(".magpie.parquet"),
-                                            test_folds=done)
+        report["baselines"] = _baselines(run, cfg, data, done)
     (run / "evaluation.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _read_oof(run: Path) -> pd.DataFrame:
+    parts = sorted(run.glob("oof_[0-9]*.parquet"))
+    if (run / "oof.parquet").is_file():
+        return pd.read_parquet(run / "oof.parquet")
+    if parts:  # an unfinished run: score the folds that are done, and say so
+        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    raise GfaError(f"{run} has no out-of-fold predictions: train it first (or resume it "
+                   "with `gfascreen train --resume --out DIR`)")
+
+
+def _baselines(run: Path, cfg: dict, data: str | Path | None, done: list[int]) -> dict:
+    from gfascreen.model.baselines import run_baselines
+    from gfascreen.model.train import TrainConfig, prepare_table
+
+    data_path = Path(data) if data else Path("train.parquet")
+    if not data_path.is_file():
+        raise GfaError(f"baselines need the training table; {data_path} not found "
+                       "(pass --data or --no-baselines)")
+    config = TrainConfig(**cfg)
+    t, vocab = prepare_table(pd.read_parquet(data_path), config)
+    folds = pd.read_parquet(run / "folds.parquet")
+    if not np.array_equal(folds["composition"].to_numpy(), t["composition"].to_numpy()):
+        raise GfaError(f"{data_path} is not the table {run} was trained on")
+    return run_baselines(t, folds["fold"].to_numpy(), list(vocab.elements), seed=config.seed,
+                         cache=data_path.with_suffix(".magpie.parquet"), test_folds=done)
+
+
+# -- tables (printed by `gfascreen evaluate`, used by the model card) ------------------------
+def _f(v, spec: str = ".3f") -> str:
+    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
+
+
+def _rows(report: dict) -> list[tuple[str, dict]]:
+    return [("ResNet50 OP-image ensemble", report["model"]),
+            *report.get("baselines", {}).items()]
+
+
+def metrics_table(report: dict) -> str:
+    """Pooled regression metrics, ensemble and baselines (Markdown)."""
+    lines = ["| model | R² mm | R² log | MAE mm | Spearman | R² mm, bmg only | fold-mean R² mm |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in _rows(report):
+        a, b = r["all"], r.get("bmg", {})
+        lines.append(f"| {name} | {_f(a.get('r2_mm'))} | {_f(a.get('r2_log'))} | "
+                     f"{_f(a.get('mae_mm'))} | {_f(a.get('spearman'))} | "
+                     f"{_f(b.get('r2_mm'))} | {_f(r.get('fold_mean', {}).get('r2_mm'))} |")
+    return "\n".join(lines)
+
+
+def screening_table(report: dict) -> str:
+    """Within-system ranking and class AUCs, ensemble and baselines (Markdown)."""
+    lines = ["| model | systems | within-system Spearman (weighted mean) | median | "
+             "best alloy in top 20 % | AUC glass vs crystal | AUC bmg vs rest |",
+             "|---|---|---|---|---|---|---|"]
+    for name, r in _rows(report):
+        s = r.get("screening", {})
+        w = s.get("within_system", {})
+        lines.append(f"| {name} | {w.get('systems', 0)} | "
+                     f"{_f(w.get('spearman_weighted_mean'))} | {_f(w.get('spearman_median'))} | "
+                     f"{_f(w.get('best_in_top20_share'), '.2f')} | "
+                     f"{_f(s.get('auc_glass_vs_crystal'))} | {_f(s.get('auc_bmg_vs_rest'))} |")
+    return "\n".join(lines)
+
+
+def calibration_table(report: dict) -> str:
+    """Cross-conformal coverage and mean width per nominal level (Markdown)."""
+    cal = report.get("calibration")
+    if not cal:
+        return ""
+    lines = ["| intervals | rows | n | 68 % coverage | 90 % coverage | 95 % coverage | "
+             "90 % mean width (log) | 90 % mean width (mm) |", "|---|---|---|---|---|---|---|---|"]
+    for mode, blk in cal.items():
+        for group, r in blk.items():
+            w = r["90"]
+            lines.append(f"| {mode} | {group} | {w['n']} | {_f(r['68']['coverage'])} | "
+                         f"{_f(w['coverage'])} | {_f(r['95']['coverage'])} | "
+                         f"{_f(w['mean_width_log'])} | {_f(w['mean_width_mm'], '.2f')} |")
+    return "\n".join(lines)
+
+
+def report_text(report: dict) -> str:
+    """All tables of an evaluation, for the terminal."""
+    parts = ["Regression (rows with a Dmax, out of fold):", metrics_table(report), "",
+             "Screening:", screening_table(report)]
+    if report.get("calibration"):
+        parts += ["", "Calibration (cross-conformal, folds held out in turn):",
+                  calibration_table(report)]
+    return "\n".join(parts)
