@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--top", type=int, default=10)
     a = p.parse_args(argv)
 
-    df = pd.read_parquet(a.run_dir)  # the whole run, one line
+    df = pd.read_parquet(a.run_dir)  # the whole run, one line (parts only: _ names skipped)
     elements = df["system"].iloc[0].split("-")
 
     print(f"{len(df):,} compositions of {'-'.join(elements)}")
@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     top = df[df["in_domain"]].nlargest(a.top, "dmax_mm")
     print(top[elements + ["dmax_mm", "dmax_std"]].round(3).to_string(index=False))
 
-    x, y = (a.edge.split("-") if a.edge else elements[:2])
+    x, y, *rest = (a.edge.split("-") if a.edge else elements[:2]) + [""]
+    if rest != [""] or x not in elements or y not in elements or x == y:
+        raise SystemExit(f"error: --edge {a.edge!r}: name two elements of the run, e.g. "
+                         f"{elements[0]}-{elements[1]}")
     others = [e for e in elements if e not in (x, y)]
     edge = df[(df[others] == 0).all(axis=1)].sort_values(x)
     print(f"\nCut along the {x}-{y} edge ({len(edge)} points):")

@@ -58,7 +58,8 @@ def _read_formula_file(path: str, column: str | None) -> list:
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8",
+                         skip_blank_lines=False)
     except pd.errors.EmptyDataError:
         raise GfaError(f"--input {path} is empty; give one formula per line") from None
     except UnicodeDecodeError:
@@ -92,6 +93,8 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     from gfascreen.model.ensemble import Ensemble
     from gfascreen.tableio import check_parent_exists
 
+    if not 0 < a.confidence < 1:
+        raise GfaError(f"--confidence must lie between 0 and 1 (e.g. 0.9), got {a.confidence}")
     if a.output:
         if Path(a.output).suffix not in (".csv", ".parquet", ".json"):
             raise GfaError(f"--output {a.output}: name a .csv, .parquet or .json file")
@@ -305,6 +308,10 @@ def _run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         args.func(args)
     except GfaError as exc:
         print(f"gfascreen: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file-system refusal no check foresaw: still one line
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"gfascreen: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ngfascreen: interrupted (finished parts are kept; rerun with --resume)",

@@ -89,3 +89,24 @@ def tiny_ensemble(tiny_table, tmp_path_factory) -> Path:
                       lds=True, fds=True)
     train_cv(tiny_table, out, cfg, progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def calibrated_ensemble(tiny_ensemble, tmp_path_factory) -> Path:
+    """The tiny ensemble with a calibration attached (scores from synthetic residuals)."""
+    import shutil
+
+    from gfascreen.model.calibration import CALIBRATION_FILE, Calibration
+    from gfascreen.model.saved import ModelDir
+
+    d = tmp_path_factory.mktemp("cal") / "model"
+    shutil.copytree(tiny_ensemble, d)
+    rng = np.random.default_rng(0)
+    cal = Calibration(info={"method": "test", "calibrated_on": "synthetic"}).fit(
+        0.1 * rng.standard_normal(500), np.full(500, 0.05))
+    entry = cal.save(d / CALIBRATION_FILE)
+    md = ModelDir(d)
+    md.manifest.calibration = md.entry(CALIBRATION_FILE, **{k: v for k, v in entry.items()
+                                                            if k != "file"})
+    md.write_manifest()
+    return d

@@ -64,30 +64,67 @@ def test_guardrails(tiny_ensemble, tmp_path):
         ro.chmod(0o700)
 
 
-def test_sigkill_then_resume_equals_uninterrupted(reference_run, tiny_ensemble, tmp_path):
-    out = tmp_path / "killed"
-    args = ["screen", "--system", "La-Co-Al", "--step", "5", "--model", str(tiny_ensemble),
+SLOW = ("import sys, time; from gfascreen.screening import score; f = score.score_chunk; "
+        "score.score_chunk = lambda *a, **k: (time.sleep(1.0), f(*a, **k))[1]; "
+        "from gfascreen.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def _screen_args(model, out):
+    return ["screen", "--system", "La-Co-Al", "--step", "5", "--model", str(model),
             "--device", "cpu", "--chunk-size", "50", "--out", str(out), "--quiet"]
+
+
+def _wait_for(cond, p, limit=120.0):
+    deadline = time.time() + limit
+    while time.time() < deadline and not cond() and p.poll() is None:
+        time.sleep(0.05)
+
+
+KILL_POINTS = {
+    # before _run.json exists (interpreter still starting)
+    "before the run file": lambda out: True,
+    # _run.json written, first chunk being scored (slow chunks: 1 s each)
+    "mid-chunk": lambda out: (out / "_run.json").exists(),
+    # at least one part written, others pending
+    "between chunks": lambda out: bool(list(out.glob("part-*.parquet"))),
+}
+
+
+@pytest.mark.parametrize("when", list(KILL_POINTS))
+def test_sigkill_then_resume_equals_uninterrupted(when, reference_run, tiny_ensemble, tmp_path):
+    out = tmp_path / "killed"
+    args = _screen_args(tiny_ensemble, out)
     # Slow chunks (1 s each) by patching the scorer in the child, so the kill lands mid-run.
-    slow = ("import sys, time; from gfascreen.screening import score; f = score.score_chunk; "
-            "score.score_chunk = lambda *a, **k: (time.sleep(1.0), f(*a, **k))[1]; "
-            "from gfascreen.cli import main; sys.exit(main(sys.argv[1:]))")
-    cmd = [sys.executable, "-c", slow, *args]
-    p = subprocess.Popen(cmd)
-    deadline = time.time() + 120
-    while time.time() < deadline and not list(out.glob("part-*.parquet")):
-        time.sleep(0.1)
+    p = subprocess.Popen([sys.executable, "-c", SLOW, *args])
+    _wait_for(lambda: KILL_POINTS[when](out), p)
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
-    parts = list(out.glob("part-*.parquet"))
-    assert 1 <= len(parts) < 5, "the run should have been killed part-way"
+    assert len(list(out.glob("part-*.parquet"))) < 5, "the run should have been killed part-way"
     r = subprocess.run([sys.executable, "-m", "gfascreen", *args, "--resume"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     a = pd.read_parquet(reference_run).sort_values(["La", "Co"]).reset_index(drop=True)
     b = pd.read_parquet(out).sort_values(["La", "Co"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
-    assert not list(out.glob(".*.tmp"))
+    assert not list(out.glob(".*.tmp")) and not (out / "_lock").exists()
+
+
+def test_ctrl_c_leaves_a_resumable_run_and_says_how(reference_run, tiny_ensemble, tmp_path):
+    out = tmp_path / "int"
+    args = _screen_args(tiny_ensemble, out)
+    p = subprocess.Popen([sys.executable, "-c", SLOW, *args], stderr=subprocess.PIPE,
+                         text=True)
+    _wait_for(lambda: bool(list(out.glob("part-*.parquet"))), p)
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "--resume" in err
+    assert any(ln.startswith("interrupted") for ln in err.splitlines()), err
+    assert not (out / "_lock").exists()
+    r = subprocess.run([sys.executable, "-m", "gfascreen", *args, "--resume"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert len(pd.read_parquet(out)) == len(pd.read_parquet(reference_run))
 
 
 def test_local_cluster_matches_local_run(reference_run, tiny_ensemble, tmp_path):
@@ -135,3 +172,72 @@ def test_precision_bf16_recorded_and_checked_on_resume(reference_run, tiny_ensem
     assert meta["model"]["precision"] == "bf16"
     with pytest.raises(GfaError, match="different model"):
         screen(_cfg(tiny_ensemble, out, resume=True))  # fp32 on a bf16 run
+
+
+def test_calibrated_intervals_in_screen_and_predict(calibrated_ensemble, tmp_path):
+    from gfascreen.model.ensemble import Ensemble
+
+    out = screen(_cfg(calibrated_ensemble, tmp_path / "cal", confidence=0.9))
+    df = pd.read_parquet(out)
+    assert df["dmax_lo"].notna().all() and df["dmax_hi"].notna().all()
+    assert (df["dmax_lo"] <= df["dmax_mm"] + 1e-9).all()
+    assert (df["dmax_hi"] >= df["dmax_mm"] - 1e-9).all() and (df["dmax_lo"] >= 0).all()
+    import pyarrow.parquet as pq
+
+    meta = json.loads(pq.read_schema(out / "part-00000.parquet").metadata[b"gfascreen"])
+    assert meta["interval"]["confidence"] == 0.9 and meta["interval"]["method"] == "test"
+    with pytest.raises(GfaError, match="different interval"):
+        screen(_cfg(calibrated_ensemble, out, confidence=0.5, resume=True))
+    ens = Ensemble.load(calibrated_ensemble, device="cpu")
+    wide = ens.predict(["Al25Co20La55"], confidence=0.95)
+    narrow = ens.predict(["Al25Co20La55"], confidence=0.68)
+    assert (wide["dmax_hi"] - wide["dmax_lo"]).iloc[0] > (narrow["dmax_hi"]
+                                                         - narrow["dmax_lo"]).iloc[0]
+
+
+def test_uncalibrated_model_loads_and_says_so(reference_run):
+    df = pd.read_parquet(reference_run)
+    assert df["dmax_lo"].isna().all() and df["dmax_hi"].isna().all()
+    run = json.loads((reference_run / "_run.json").read_text())
+    assert run["interval"]["confidence"] is None and "no calibration" in run["interval"]["note"]
+
+
+def test_resume_heals_damaged_parts_and_stray_tmp(reference_run, tiny_ensemble, tmp_path,
+                                                  capsys):
+    import shutil
+
+    out = tmp_path / "heal"
+    shutil.copytree(reference_run, out)
+    (out / "_summary.json").unlink()
+    (out / "part-00001.parquet").write_bytes(b"PAR1 torn")
+    (out / "part-00003.parquet").unlink()
+    (out / "part-00003.parquet.tmp").write_bytes(b"half")
+    (out / ".part-00002.parquet.tmp").write_bytes(b"half")
+    screen(_cfg(tiny_ensemble, out, resume=True))
+    assert "part-00001.parquet is damaged" in capsys.readouterr().err
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
+    a = pd.read_parquet(reference_run).sort_values(["La", "Co"]).reset_index(drop=True)
+    b = pd.read_parquet(out).sort_values(["La", "Co"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_live_lock_refuses_a_second_writer_and_stale_lock_is_taken_over(tiny_ensemble,
+                                                                        tmp_path, capsys):
+    out = tmp_path / "locked"
+    out.mkdir()
+    (out / "_run.json").write_text("{}")  # a run begun by someone else
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / "_lock").write_text(json.dumps({"pid": sleeper.pid}))
+        from gfascreen.screening.run import RunLock
+
+        with pytest.raises(GfaError, match=f"being written by process {sleeper.pid}"):
+            with RunLock(out):
+                pass
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    with RunLock(out):  # the owner is dead now: stale, taken over
+        assert json.loads((out / "_lock").read_text())["pid"] == os.getpid()
+    assert "stale lock" in capsys.readouterr().err
+    assert not (out / "_lock").exists()

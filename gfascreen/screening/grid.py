@@ -62,10 +62,14 @@ def parse_bounds(bounds: str | dict | None, elements: list[str]) -> dict[str, tu
             try:
                 el, rng = part.split(":")
                 lo, hi = rng.split("-")
-                items[el.strip()] = (float(lo), float(hi))
+                lo_hi = (float(lo), float(hi))
             except ValueError:
                 raise GfaError(f"--bounds {bounds!r}: write e.g. 'Zr:40-70,Al:0-20' (at.%)"
                                ) from None
+            if el.strip() in items:
+                raise GfaError(f"--bounds {bounds!r}: {el.strip()} is bounded twice; give "
+                               "each element once")
+            items[el.strip()] = lo_hi
     for el, (lo, hi) in items.items():
         if el not in elements:
             raise GfaError(f"--bounds names {el}, which is not in the system {'-'.join(elements)}")

@@ -164,7 +164,11 @@ def _start_or_resume(out: Path, request: dict) -> dict:
                                                                        sort_keys=True):
                 raise GfaError(f"--resume: {out} was run with a different {key}; use a new --out")
         return {**request, "started": old.get("started")}
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GfaError(f"cannot create --out {out} ({exc.strerror}); choose another --out"
+                       ) from None
     request = {**request, "started": datetime.now(UTC).isoformat(timespec="seconds")}
     tmp = out / "._run.json.tmp"
     tmp.write_text(json.dumps(request, indent=2))
