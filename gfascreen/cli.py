@@ -1,4 +1,5 @@
-"""Command line: gfascreen data | train | evaluate | predict | screen | report | validate,
+"""Command line: gfascreen data | train | evaluate | predict | screen | report | suggest |
+validate,
 and screen (an alias of gfascreen screen).
 
 Every user error (:class:`~gfascreen.errors.GfaError`) is printed as one line on stderr
@@ -139,6 +140,29 @@ def _cmd_report(a: argparse.Namespace) -> None:
     from gfascreen.screening.report import write_report
 
     print(f"report: {write_report(a.run_dir, data=a.data, log_color=a.log_color)}")
+
+
+def _cmd_suggest(a: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from gfascreen.screening.suggest import suggest_run
+    from gfascreen.tableio import check_parent_exists
+
+    if a.output:
+        if Path(a.output).suffix not in (".csv", ".parquet", ".json"):
+            raise GfaError(f"--output {a.output}: name a .csv, .parquet or .json file")
+        check_parent_exists(a.output, "--output")
+    picks = suggest_run(a.run_dir, a.n, a.min_distance, a.out_of_domain)
+    if a.output:
+        _write_table(picks, Path(a.output))
+        print(f"wrote {len(picks)} suggestions to {a.output}")
+        return
+    with pd.option_context("display.max_colwidth", None, "display.width", 220):
+        print(picks[["pick", "composition", "score_mm", "dmax_mm", "dmax_lo", "dmax_hi",
+                     "in_domain"]].round(3).to_string(index=False))
+        print()
+        for _, r in picks.iterrows():
+            print(f"{r['pick']}. {r['composition']}: {r['reason']}")
 
 
 def _cmd_validate(a: argparse.Namespace) -> None:
@@ -283,6 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "model carries)")
     r.add_argument("--log-color", action="store_true", help="log colour scale for Dmax")
     r.set_defaults(func=_cmd_report)
+
+    sg = sub.add_parser("suggest", help="the next alloys to cast from a finished screen")
+    sg.add_argument("run_dir")
+    sg.add_argument("--n", type=int, default=5, help="how many compositions (default 5)")
+    sg.add_argument("--min-distance", type=float, default=5.0,
+                    help="at.%% that must move between any two picks (default 5)")
+    sg.add_argument("--out-of-domain", action="store_true",
+                    help="also pick where the model has no nearby training alloys")
+    sg.add_argument("--output", default=None, help="write .csv, .parquet or .json")
+    sg.set_defaults(func=_cmd_suggest)
 
     v = sub.add_parser("validate", help="maps and rank agreement for known systems")
     v.add_argument("--systems", nargs="+", default=None,

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from gfascreen.errors import GfaError
@@ -22,7 +24,7 @@ def test_ternary_report_is_self_contained(ternary_run, tiny_table):
     path = write_report(ternary_run, data=tiny_table)
     html = path.read_text()
     assert "plotly" in html and "<script src=\"http" not in html
-    assert "Top candidates" in html and "measured vs predicted" in html
+    assert "Next experiments" in html and "measured vs predicted" in html
     for ext in ("png", "svg"):
         assert (path.parent / f"map.{ext}").stat().st_size > 5000
     # The report sits where pandas does not look, so the dataset still reads back.
@@ -47,29 +49,83 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(_chromium() is None, reason="no chromium installed (.ci/run installs "
-                    "Debian's chromium so CI runs this)")
-def test_report_renders_offline_in_headless_chromium(ternary_run, tiny_table, tmp_path):
-    path = write_report(ternary_run, data=tiny_table)
-    shot = tmp_path / "shot.png"
-    r = subprocess.run(
+def _render(path: Path, tmp_path: Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
-         "--window-size=1300,900", f"--screenshot={shot}", path.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    assert shot.exists(), r.stderr[-2000:]
-    # Chromium logs every console message (log, warn, error, uncaught exceptions) as a
-    # CONSOLE line; a clean report logs none.
+         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", *flags,
+         path.as_uri()], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def shipped_reports(tmp_path_factory):
+    """The README's two systems, screened with the shipped model at 5 at.%."""
+    from gfascreen.model.saved import default_model_dir
+
+    if not (default_model_dir() / "manifest.json").exists():
+        pytest.skip("no shipped model")
+    base = tmp_path_factory.mktemp("shipped")
+    paths = {}
+    for system in ("La-Co-Al", "Al-Co-Zr"):
+        out = screen(ScreenConfig(system=system, step=5, out=str(base / system), device="cpu",
+                                  progress=False))
+        paths[system] = write_report(out)
+    return paths
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no chromium installed (.ci/run installs "
+                    "Debian's chromium so CI runs this)")
+@pytest.mark.parametrize("system", ["La-Co-Al", "Al-Co-Zr"])
+def test_report_renders_in_headless_chromium(system, shipped_reports, tmp_path):
+    """Rendered (scripts run), the page shows the domain shading, distinct known-alloy
+    markers and the suggestion table, and logs no console message."""
+    path = shipped_reports[system]
+    r = _render(path, tmp_path, "--dump-dom")
+    assert r.returncode == 0, r.stderr[-2000:]
+    dom = r.stdout
     console = [ln for ln in r.stderr.splitlines() if ":CONSOLE" in ln]
     assert not console, console
+    assert "class=\"main-svg\"" in dom  # plotly drew the figure
+    assert "out of domain (pale)" in dom  # legend entry of the shaded region
+    for name in ("known: bulk glass, measured Dmax", "measured Dmax (mm)"):
+        assert name in dom, name
+    assert "Next experiments: 5 compositions to cast" in dom
+    shot = tmp_path / "shot.png"
+    _render(path, tmp_path, "--window-size=1300,900", f"--screenshot={shot}")
     from PIL import Image
 
     img = Image.open(shot).convert("L")
     lo, hi = img.getextrema()
     assert hi - lo > 100, "screenshot is blank"
     assert len(set(img.resize((64, 64)).tobytes())) > 20
+
+
+def test_suggest_spacing_domain_and_determinism(shipped_reports, tiny_ensemble, tmp_path):
+    from gfascreen.screening.suggest import suggest_run
+
+    run = shipped_reports["La-Co-Al"].parent.parent
+    picks = suggest_run(run, n=5, min_distance=5)
+    again = suggest_run(run, n=5, min_distance=5)
+    pd.testing.assert_frame_equal(picks, again)
+    assert len(picks) == 5 and picks["in_domain"].all()
+    comp = picks[["La", "Co", "Al"]].to_numpy()
+    for i in range(len(comp)):
+        for j in range(i):
+            assert np.abs(comp[i] - comp[j]).sum() / 2 >= 5 - 1e-9
+    assert picks["score_mm"].is_monotonic_decreasing
+    assert picks["reason"].str.contains("rank").all()
+    anywhere = suggest_run(run, n=5, min_distance=0, out_of_domain=True)
+    assert anywhere["score_mm"].iloc[0] >= picks["score_mm"].iloc[0]
+    # A quaternary run, through the CLI, to a file a lab can open.
+    q = screen(ScreenConfig(system="Zr-Cu-Al-La", step=10, out=str(tmp_path / "q"),
+                            model=str(tiny_ensemble), device="cpu", progress=False))
+    r = subprocess.run([sys.executable, "-m", "gfascreen", "suggest", str(q), "--n", "3",
+                        "--output", str(tmp_path / "picks.csv"), "--out-of-domain"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    qp = pd.read_csv(tmp_path / "picks.csv")
+    assert len(qp) == 3 and {"Zr", "Cu", "Al", "La", "reason"} <= set(qp.columns)
 
 
 def test_cli_report(ternary_run, tiny_table):

@@ -24,7 +24,7 @@ from gfascreen.errors import GfaError
 MARKERS = {"crystal": "x", "ribbon": "diamond-open", "bmg": "circle"}
 
 
-def _load_run(run_dir: Path) -> tuple[pd.DataFrame, dict, dict]:
+def load_run(run_dir: Path) -> tuple[pd.DataFrame, dict, dict]:
     from gfascreen.screening.run import read_run_table
 
     if not (run_dir / "_run.json").is_file():
@@ -66,99 +66,167 @@ def _fmt_comp(row, elements) -> str:
     return "".join(f"{e}{row[e]:.4g}" for e in elements if row[e] > 0)
 
 
-def _hover(df: pd.DataFrame, elements: list[str]) -> list[str]:
-    """Hover text per grid point: composition (at.%), Dmax ± spread (mm), class odds."""
+DOMAIN_RULE = "out of domain (pale): fewer than 2 training alloys within 20 at.% (L1)"
+#: Known-alloy markers: bulk glasses with a measured Dmax get their own colour scale.
+KNOWN_STYLE = {
+    "bmg": {"symbol": "circle", "name": "bulk glass, measured Dmax"},
+    "bmg_nodmax": {"symbol": "circle-open", "name": "bulk glass, no measured Dmax",
+                   "color": "black"},
+    "ribbon": {"symbol": "diamond", "name": "ribbon-only glass", "color": "#555555"},
+    "crystal": {"symbol": "x", "name": "crystal", "color": "#d62728"},
+}
+
+
+def _has_interval(df: pd.DataFrame) -> bool:
+    return "dmax_hi" in df.columns and bool(np.isfinite(df["dmax_hi"]).all())
+
+
+def _hover(df: pd.DataFrame, elements: list[str], confidence: float | None) -> list[str]:
+    """Hover text per grid point: composition (at.%), Dmax and its interval (mm), spread,
+    class odds, domain."""
     def fmt(col: str, spec: str) -> pd.Series:
         return df[col].map(spec.format)
 
     s = pd.Series("", index=df.index)
     for k, e in enumerate(elements):
         s = s + ("" if k == 0 else " ") + e + fmt(e, "{:g}")
-    s = s + "<br>Dmax " + fmt("dmax_mm", "{:.2f}") + " ± " + fmt("dmax_std", "{:.2f}") + " mm"
+    s = s + "<br>Dmax " + fmt("dmax_mm", "{:.2f}") + " mm"
+    if _has_interval(df):
+        s = s + f", {round(100 * (confidence or 0.9))} % interval " + fmt("dmax_lo", "{:.2f}") \
+            + "-" + fmt("dmax_hi", "{:.2f}") + " mm"
+    s = s + "<br>member spread " + fmt("dmax_std", "{:.2f}") + " mm"
     probs = [c for c in df.columns if c.startswith("p_")]
     for k, p in enumerate(probs):
         s = s + ("<br>" if k == 0 else ", ") + p[2:] + " " + fmt(p, "{:.2f}")
-    s = s + np.where(df["in_domain"].to_numpy(dtype=bool), "", "<br>(out of domain)")
+    s = s + np.where(df["in_domain"].to_numpy(dtype=bool), "",
+                     "<br><b>out of domain</b>: no nearby training alloys")
     return s.tolist()
 
 
-def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
-                 log_color: bool) -> go.Figure:
+def _known_groups(known: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    cls = known["gfa_class"].astype(str)
+    groups = [("bmg", known[(cls == "bmg") & known["dmax_mm"].notna()]),
+              ("bmg_nodmax", known[(cls == "bmg") & known["dmax_mm"].isna()]),
+              ("ribbon", known[cls == "ribbon"]), ("crystal", known[cls == "crystal"])]
+    return [(k, g) for k, g in groups if len(g)]
+
+
+def _known_traces(known: pd.DataFrame, elements: list[str]) -> list[go.Scatterternary]:
+    """Known alloys, numbered as in the table under the map (labels offset, no jitter)."""
     a, b, c = elements
+    traces = []
+    for key, g in _known_groups(known):
+        st = KNOWN_STYLE[key]
+        txt = [f"#{r['label']} {r['composition']}<br>{st['name']}"
+               + ("" if pd.isna(r["dmax_mm"]) else f", measured Dmax {r['dmax_mm']:g} mm")
+               for _, r in g.iterrows()]
+        marker = {"symbol": st["symbol"], "size": 11, "line": {"width": 1.5, "color": "black"}}
+        if key == "bmg":
+            marker |= {"color": g["dmax_mm"], "colorscale": "Reds", "cmin": 0,
+                       "cmax": float(max(known["dmax_mm"].max(), 1e-6)),
+                       "colorbar": {"title": {"text": "measured Dmax (mm)", "side": "right"},
+                                    "x": -0.12, "len": 0.5, "y": 0.3}}
+        else:
+            marker |= {"color": st["color"]}
+            if key == "crystal":
+                marker["line"] = {"width": 1, "color": st["color"]}
+        traces.append(go.Scatterternary(
+            a=g[a], b=g[b], c=g[c], mode="markers+text", text=g["label"].astype(str),
+            textposition="top right", textfont={"size": 10}, hovertext=txt, hoverinfo="text",
+            name=f"known: {st['name']} ({len(g)})", marker=marker))
+    return traces
+
+
+def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
+                 log_color: bool, confidence: float | None) -> go.Figure:
+    a, b, c = elements
+    interval = _has_interval(df)
+    right_title = (f"{round(100 * (confidence or 0.9))} % interval width (mm)" if interval
+                   else "member spread (mm; no calibrated interval)")
     fig = make_subplots(rows=1, cols=2, specs=[[{"type": "ternary"}, {"type": "ternary"}]],
-                        horizontal_spacing=0.12)
+                        horizontal_spacing=0.16,
+                        subplot_titles=["predicted Dmax", right_title])
     per_side = 100.0 / max(float(df[a].diff().abs().replace(0, np.nan).min() or 1.0), 1e-9)
     msize = float(np.clip(1.25 * 420 / per_side, 2.5, 14))
-    hover = _hover(df, elements)
+    hover = np.array(_hover(df, elements, confidence), dtype=object)
     zval = np.log10(df["dmax_mm"] + 0.01) if log_color else df["dmax_mm"]
     ctitle = "predicted log10 Dmax (mm)" if log_color else "predicted Dmax (mm)"
+    width = (df["dmax_hi"] - df["dmax_lo"]) if interval else df["dmax_std"]
+    dom = df["in_domain"].to_numpy(dtype=bool)
     for col, (values, title, cscale, x) in enumerate(
-            [(zval, ctitle, "Viridis", 0.43),
-             (df["dmax_std"], "ensemble spread (mm)", "Magma", 1.0)],
-            start=1):
-        fig.add_trace(go.Scatterternary(
-            a=df[a], b=df[b], c=df[c], mode="markers", hovertext=hover, hoverinfo="text",
-            marker={"color": values, "colorscale": cscale, "size": msize,
-                    "symbol": "hexagon",
-                    "colorbar": {"title": {"text": title, "side": "right"}, "x": x,
-                                 "len": 0.8}},
-            name="grid", showlegend=False), row=1, col=col)
-    if len(known):
-        for cls, g in known.groupby("gfa_class", observed=True):
-            txt = [f"{r['composition']}<br>{cls}, measured Dmax "
-                   + ("n/a" if pd.isna(r["dmax_mm"]) else f"{r['dmax_mm']:g} mm")
-                   for _, r in g.iterrows()]
+            [(zval, ctitle, "Viridis", 0.42), (width, right_title, "Magma", 1.0)], start=1):
+        rng = {"cmin": float(np.nanmin(values)), "cmax": float(np.nanmax(values))}
+        for inside in (True, False):
+            sel = dom if inside else ~dom
+            if not sel.any():
+                continue
             fig.add_trace(go.Scatterternary(
-                a=g[a], b=g[b], c=g[c], mode="markers", hovertext=txt, hoverinfo="text",
-                name=f"known {cls} ({len(g)})",
-                marker={"symbol": MARKERS.get(str(cls), "circle"), "size": 9,
-                        "color": g["dmax_mm"].fillna(0) if cls == "bmg" else "white",
-                        "colorscale": "Viridis", "cmin": float(df["dmax_mm"].min()),
-                        "cmax": float(max(df["dmax_mm"].max(), 1e-6)),
-                        "line": {"width": 1.5, "color": "black" if cls != "crystal" else "red"}}),
-                row=1, col=1)
-    for i in (1, 2):
-        key = "ternary" if i == 1 else "ternary2"
-        fig.layout[key].update(
-            aaxis={"title": f"{a} (at.%)", "min": 0, "ticksuffix": ""},
-            baxis={"title": f"{b} (at.%)"}, caxis={"title": f"{c} (at.%)"}, sum=100)
-    fig.update_layout(height=560, legend={"orientation": "h", "y": -0.1},
-                      margin={"l": 40, "r": 40, "t": 60, "b": 40})
+                a=df[a][sel], b=df[b][sel], c=df[c][sel], mode="markers",
+                hovertext=hover[sel], hoverinfo="text", opacity=1.0 if inside else 0.3,
+                marker={"color": values[sel], "colorscale": cscale, "size": msize,
+                        "symbol": "hexagon", "line": {"width": 0}, **rng,
+                        "colorbar": {"title": {"text": title, "side": "right"}, "x": x,
+                                     "len": 0.8}} if inside else
+                {"color": values[sel], "colorscale": cscale, "size": msize,
+                 "symbol": "hexagon", "line": {"width": 0}, **rng, "showscale": False},
+                name=DOMAIN_RULE if not inside else "in domain",
+                legendgroup="domain", showlegend=not inside and col == 1), row=1, col=col)
+    if len(known):
+        for t in _known_traces(known, elements):
+            fig.add_trace(t, row=1, col=1)
+    ticks = {"tickvals": [20, 40, 60, 80], "ticks": "outside"}
+    for key in ("ternary", "ternary2"):
+        fig.layout[key].update(aaxis={"title": f"{a} (at.%)", **ticks},
+                               baxis={"title": f"{b} (at.%)", **ticks},
+                               caxis={"title": f"{c} (at.%)", **ticks}, sum=100)
+    fig.update_layout(height=620, legend={"orientation": "h", "y": -0.12},
+                      margin={"l": 110, "r": 60, "t": 80, "b": 60})
     return fig
 
 
-def _quaternary_figs(df: pd.DataFrame, elements: list[str], log_color: bool) -> list[go.Figure]:
+def _quaternary_figs(df: pd.DataFrame, elements: list[str], log_color: bool,
+                     confidence: float | None) -> list[go.Figure]:
+    """A tetrahedron of the upper half of predicted Dmax (in-domain points coloured,
+    out-of-domain points grey) and four ternary slices (out of domain pale)."""
     a, b, c, d = elements[:4]
     # Barycentric -> 3D coordinates of a regular tetrahedron.
     verts = np.array([[0, 0, 0], [1, 0, 0], [0.5, np.sqrt(3) / 2, 0],
                       [0.5, np.sqrt(3) / 6, np.sqrt(2 / 3)]])
-    w = df[[a, b, c, d]].to_numpy() / 100.0
-    xyz = w @ verts
-    sub = df["dmax_mm"] >= df["dmax_mm"].quantile(0.5)
+    xyz = (df[[a, b, c, d]].to_numpy() / 100.0) @ verts
+    upper = (df["dmax_mm"] >= df["dmax_mm"].quantile(0.5)).to_numpy()
+    dom = df["in_domain"].to_numpy(dtype=bool)
     zval = np.log10(df["dmax_mm"] + 0.01) if log_color else df["dmax_mm"]
-    tet = go.Figure(go.Scatter3d(
-        x=xyz[sub, 0], y=xyz[sub, 1], z=xyz[sub, 2], mode="markers",
-        hovertext=np.array(_hover(df, elements))[sub.to_numpy()], hoverinfo="text",
-        marker={"size": 2, "color": zval[sub], "colorscale": "Viridis",
-                "colorbar": {"title": "Dmax (mm)"}}))
+    hover = np.array(_hover(df, elements, confidence), dtype=object)
+    tet = go.Figure()
+    for inside in (True, False):
+        sel = upper & (dom if inside else ~dom)
+        marker = ({"size": 2, "color": zval[sel], "colorscale": "Viridis",
+                   "colorbar": {"title": "Dmax (mm)"}} if inside
+                  else {"size": 2, "color": "#bbbbbb"})
+        tet.add_trace(go.Scatter3d(x=xyz[sel, 0], y=xyz[sel, 1], z=xyz[sel, 2], mode="markers",
+                                   hovertext=hover[sel], hoverinfo="text", marker=marker,
+                                   name="in domain" if inside else DOMAIN_RULE))
     for v, name in zip(verts, elements[:4], strict=True):
         tet.add_trace(go.Scatter3d(x=[v[0]], y=[v[1]], z=[v[2]], mode="text", text=[name],
                                    showlegend=False))
     tet.update_layout(title=f"Upper half of predicted Dmax inside the {'-'.join(elements)} "
-                      "tetrahedron", height=600, showlegend=False)
+                      "tetrahedron (grey: out of domain)", height=600,
+                      legend={"orientation": "h"})
     figs = [tet]
     levels = sorted(df[d].unique())
     picks = [lv for lv in levels if lv > 0][:: max(1, len(levels) // 4)][:4]
     for lv in picks:
-        s = df[np.isclose(df[d], lv)]
+        on = np.isclose(df[d], lv)
+        s = df[on]
         rest = 100.0 - lv
         f = go.Figure(go.Scatterternary(
             a=s[a] / rest * 100, b=s[b] / rest * 100, c=s[c] / rest * 100, mode="markers",
-            hovertext=_hover(s, elements), hoverinfo="text",
+            hovertext=hover[on], hoverinfo="text",
             marker={"color": s["dmax_mm"], "colorscale": "Viridis", "size": 5,
+                    "opacity": np.where(s["in_domain"].to_numpy(bool), 1.0, 0.3),
                     "colorbar": {"title": "Dmax (mm)"}}))
         f.update_layout(title=f"Slice at {d} = {lv:g} at.% (axes: share of the remaining "
-                        f"{rest:g} at.%)", height=480,
+                        f"{rest:g} at.%; pale: out of domain)", height=480,
                         ternary={"aaxis": {"title": a}, "baxis": {"title": b},
                                  "caxis": {"title": c}})
         figs.append(f)
@@ -166,7 +234,11 @@ def _quaternary_figs(df: pd.DataFrame, elements: list[str], log_color: bool) -> 
 
 
 def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], step: float,
-                 outdir: Path) -> list[Path]:
+                 outdir: Path, confidence: float | None) -> list[Path]:
+    """PNG/SVG maps with the HTML's orientation (first element at the top, second bottom
+    left, third bottom right); out-of-domain cells dotted grey."""
+    import warnings
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,33 +250,40 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
         on = np.all(np.isclose(df[elements].to_numpy() % 1.0, 0.0), axis=1)
         df, step = df[on], 1.0
     scale = int(round(100 / step))
+    a, b, c = elements
+    # python-ternary's point (i, j, k): i grows to the bottom right, j to the top, k to
+    # the bottom left.
+    def ijk(t: pd.DataFrame) -> np.ndarray:
+        return t[[c, a, b]].to_numpy(dtype=float) / step
+
+    right = (f"{round(100 * (confidence or 0.9))} % interval width (mm)" if _has_interval(df)
+             else "Member spread (mm)")
+    width = (df["dmax_hi"] - df["dmax_lo"]) if _has_interval(df) else df["dmax_std"]
     paths = []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.3))
-    for ax, col, title in [(axes[0], "dmax_mm", "Predicted Dmax (mm)"),
-                           (axes[1], "dmax_std", "Ensemble spread (mm)")]:
-        ij = np.rint(df[elements[:2]].to_numpy(dtype=float) / step).astype(int)
-        data = dict(zip(map(tuple, ij.tolist()), df[col].to_numpy(dtype=float).tolist(),
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
+    for ax, values, title, cmap in [(axes[0], df["dmax_mm"], "Predicted Dmax (mm)", "viridis"),
+                                    (axes[1], width, right, "magma")]:
+        pts = np.rint(ijk(df)).astype(int)
+        data = dict(zip(map(tuple, pts[:, :2].tolist()), values.to_numpy(dtype=float).tolist(),
                         strict=True))
         _, tax = ternary.figure(ax=ax, scale=scale)
-        tax.heatmap(data, style="triangular", cmap="viridis" if col == "dmax_mm" else "magma",
-                    colorbar=True, cbarlabel=title)
-        if col == "dmax_mm" and len(known):
-            for cls, g in known.groupby("gfa_class", observed=True):
-                pts = [(r[elements[0]] / step, r[elements[1]] / step, r[elements[2]] / step)
-                       for _, r in g.iterrows()]
-                m = {"crystal": "x", "ribbon": "D", "bmg": "o"}.get(str(cls), "o")
-                style = ({"color": "red"} if m == "x"
-                         else {"facecolors": "white", "edgecolors": "black"})
-                tax.scatter(pts, marker=m, s=22, label=f"known {cls}", zorder=5,
-                            linewidths=1.0, **style)
-            tax.legend(fontsize=7, loc="upper right")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            tax.heatmap(data, style="triangular", cmap=cmap, colorbar=True, cbarlabel=title)
+            out = ~df["in_domain"].to_numpy(dtype=bool)
+            if out.any():
+                tax.scatter(ijk(df[out]).tolist(), marker=".", s=2, color="#bbbbbb",
+                            label="out of domain", zorder=4)
+            if ax is axes[0] and len(known):
+                _static_known(tax, known, ijk)
         tax.boundary(linewidth=1.0)
-        tax.left_axis_label(f"{elements[2]} (at.%)", fontsize=9)
-        tax.right_axis_label(f"{elements[1]} (at.%)", fontsize=9)
-        tax.bottom_axis_label(f"{elements[0]} (at.%)", fontsize=9)
-        tax.ticks(axis="lbr", ticks=[f"{v:g}" for v in range(0, 101, 20)],
-                  locations=[scale * v / 100 for v in range(0, 101, 20)], linewidth=1,
-                  fontsize=7, offset=0.02)
+        tax.right_axis_label(f"{a} (at.%)", fontsize=9, offset=0.16)
+        tax.left_axis_label(f"{b} (at.%)", fontsize=9, offset=0.16)
+        tax.bottom_axis_label(f"{c} (at.%)", fontsize=9, offset=0.06)
+        tax.ticks(axis="lbr", ticks=[f"{v:g}" for v in range(20, 100, 20)],
+                  locations=[scale * v / 100 for v in range(20, 100, 20)], linewidth=1,
+                  fontsize=7, offset=0.025)
+        tax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(-0.05, 1.02))
         tax.clear_matplotlib_ticks()
         tax.get_axes().axis("off")
         ax.set_title(title, fontsize=10)
@@ -217,6 +296,16 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
     return paths
 
 
+def _static_known(tax, known: pd.DataFrame, ijk) -> None:
+    style = {"bmg": {"marker": "o", "facecolors": "#d62728", "edgecolors": "black"},
+             "bmg_nodmax": {"marker": "o", "facecolors": "none", "edgecolors": "black"},
+             "ribbon": {"marker": "D", "color": "#555555"},
+             "crystal": {"marker": "x", "color": "#d62728"}}
+    for key, g in _known_groups(known):
+        tax.scatter(ijk(g).tolist(), s=24, label=KNOWN_STYLE[key]["name"], zorder=5,
+                    linewidths=1.0, **style[key])
+
+
 def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], step: float
                    ) -> pd.DataFrame:
     """Measured vs predicted for known alloys (nearest grid point)."""
@@ -227,68 +316,103 @@ def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], s
     for _, r in known.iterrows():
         v = np.array([r[e] for e in elements])
         i = int(np.abs(grid - v).sum(1).argmin())
-        out.append({"composition": r["composition"], "class": str(r["gfa_class"]),
-                    "measured_mm": r["dmax_mm"], "predicted_mm": df["dmax_mm"].iloc[i],
-                    "spread_mm": df["dmax_std"].iloc[i],
+        out.append({"#": r["label"], "composition": r["composition"],
+                    "class": str(r["gfa_class"]), "measured_mm": r["dmax_mm"],
+                    "predicted_mm": df["dmax_mm"].iloc[i],
+                    "interval_mm": (f"{df['dmax_lo'].iloc[i]:.2f}-{df['dmax_hi'].iloc[i]:.2f}"
+                                    if _has_interval(df) else "-"),
+                    "spread_mm": df["dmax_std"].iloc[i], "in_domain": df["in_domain"].iloc[i],
                     "grid_point": _fmt_comp(df.iloc[i], elements)})
-    return pd.DataFrame(out).sort_values("measured_mm", ascending=False, na_position="last")
+    return pd.DataFrame(out)
 
 
-def write_report(run_dir: str | Path, data: str | Path | None = None,
-                 log_color: bool = False) -> Path:
-    """Write ``run_dir/_report/report.html`` (+ PNG/SVG maps for ternaries)."""
-    run_dir = Path(run_dir)
-    df, run, summary = _load_run(run_dir)
-    elements = run["grid"]["elements"]
-    step = run["grid"]["step_at_pct"]
-    known, known_source = known_alloys(run, elements, data)
-    outdir = run_dir / "_report"
-    outdir.mkdir(exist_ok=True)
-    sections = []
-    if len(elements) == 3:
-        figs = [_ternary_fig(df, known, elements, log_color)]
-    elif len(elements) == 4:
-        figs = _quaternary_figs(df, elements, log_color)
-    else:
-        figs = []
-    for i, f in enumerate(figs):
-        sections.append(f.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False))
-    if len(elements) == 3:
-        _static_maps(df, known, elements, step, outdir)
-    cmp = _compare_known(df, known, elements, step)
-    top = df.sort_values("dmax_mm", ascending=False).head(10)
-    df = df.assign(optimistic=df["dmax_mm"] + df["dmax_std"])
-    explore = df.sort_values("optimistic", ascending=False).head(10)
+def _number_known(known: pd.DataFrame) -> pd.DataFrame:
+    """Known alloys sorted by measured Dmax (unmeasured last), numbered 1.. for the map."""
+    if not len(known):
+        return known
+    k = known.sort_values(["dmax_mm", "composition"], ascending=[False, True],
+                          na_position="last").reset_index(drop=True)
+    return k.assign(label=np.arange(1, len(k) + 1))
+
+
+def _table_html(t: pd.DataFrame) -> str:
+    return t.to_html(index=False, float_format=lambda v: f"{v:.3g}", border=0, classes="tbl",
+                     escape=True)
+
+
+def _header(elements, step, df, run, summary) -> str:
     m = run["model"].get("metrics", {})
-
-    def table_html(t: pd.DataFrame) -> str:
-        return t.to_html(index=False, float_format=lambda v: f"{v:.3g}", border=0,
-                         classes="tbl")
-
-    cols = elements + ["dmax_mm", "dmax_std"] + [c for c in df.columns if c.startswith("p_")] \
-        + ["in_domain"]
-    head = (f"<h1>{html.escape('-'.join(elements))}: predicted glass-forming ability</h1>"
+    iv = run.get("interval", {})
+    how = html.escape(f"{iv.get('method')}; {iv.get('calibrated_on')}")
+    iv_text = (f"Intervals: {round(100 * iv['confidence'])} % calibrated ({how})."
+               if iv.get("confidence") else "No calibrated interval: the model carries none; "
+               "the right map shows the raw member spread, which is not an error bar.")
+    return (f"<h1>{html.escape('-'.join(elements))}: predicted glass-forming ability</h1>"
             f"<p>Grid: step {step:g} at.%, {len(df):,} compositions. Model "
             f"<code>{html.escape(str(run['model']['id']))}</code> "
             f"(hash {run['model']['hash'][:12]}), training data sha256 "
             f"{str(run['model'].get('data_sha256'))[:12]}. "
             f"Out-of-fold R² {m.get('r2_mm', float('nan')):.3f} "
-            f"(mm), {m.get('r2_log', float('nan')):.3f} (log10(1+Dmax)). "
+            f"(mm), {m.get('r2_log', float('nan')):.3f} (log10(1+Dmax)), random folds; on "
+            "systems absent from training expect less (see the model card). "
             f"Screened {html.escape(str(run.get('started')))}; report written "
-            f"{datetime.now(UTC).isoformat(timespec='seconds')}. "
-            f"{100 * summary['in_domain_fraction']:.1f}% of the grid is in domain.</p>")
-    body = [head, *sections,
-            "<h2>Top candidates (highest predicted Dmax)</h2>", table_html(top[cols]),
-            "<h2>Next experiments (highest mean + spread)</h2>",
-            table_html(explore[cols + ["optimistic"]])]
+            f"{datetime.now(UTC).isoformat(timespec='seconds')}.</p>"
+            f"<p><b>Domain:</b> {100 * summary['in_domain_fraction']:.1f}% of the grid is in "
+            f"domain; {html.escape(DOMAIN_RULE)}. {iv_text}</p>")
+
+
+def write_report(run_dir: str | Path, data: str | Path | None = None,
+                 log_color: bool = False, n_suggest: int = 5) -> Path:
+    """Write ``run_dir/_report/report.html`` (+ PNG/SVG maps for ternaries)."""
+    from gfascreen.screening.suggest import suggest
+
+    run_dir = Path(run_dir)
+    df, run, summary = load_run(run_dir)
+    elements = run["grid"]["elements"]
+    step = run["grid"]["step_at_pct"]
+    confidence = run.get("interval", {}).get("confidence")
+    known, known_source = known_alloys(run, elements, data)
+    known = _number_known(known)
+    outdir = run_dir / "_report"
+    outdir.mkdir(exist_ok=True)
+    if len(elements) == 3:
+        figs = [_ternary_fig(df, known, elements, log_color, confidence)]
+        _static_maps(df, known, elements, step, outdir, confidence)
+    elif len(elements) == 4:
+        figs = _quaternary_figs(df, elements, log_color, confidence)
+    else:
+        figs = []
+    sections = [f.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False)
+                for i, f in enumerate(figs)]
+    cmp = _compare_known(df, known, elements, step)
+    cols = elements + ["dmax_mm", "dmax_lo", "dmax_hi", "dmax_std"] \
+        + [c for c in df.columns if c.startswith("p_")] + ["in_domain"]
+    top = df[df["in_domain"]].sort_values("dmax_mm", ascending=False).head(10)
+    try:
+        picks = suggest(df, elements, n=n_suggest)
+    except GfaError as exc:
+        picks = pd.DataFrame()
+        pick_note = f"<p>{html.escape(str(exc))}</p>"
+    else:
+        pick_note = ("<p>Spaced at least 5 at.% apart, in domain, ranked by the upper "
+                     "confidence score; the same table comes from <code>gfascreen suggest "
+                     f"{html.escape(str(run_dir))}</code>.</p>")
+    body = [_header(elements, step, df, run, summary), *sections,
+            f"<h2>Next experiments: {len(picks)} compositions to cast</h2>", pick_note]
+    if len(picks):
+        body.append(_table_html(picks[["pick", "composition", "score_mm", "dmax_mm",
+                                       "dmax_lo", "dmax_hi", "reason"]]))
+    body += ["<h2>Top predicted Dmax (in domain; neighbouring grid points)</h2>",
+             _table_html(top[cols])]
     if len(cmp):
-        body += [f"<h2>Known alloys of this system ({len(cmp)}): measured vs predicted</h2>",
-                 table_html(cmp)]
+        body += [f"<h2>Known alloys of this system ({len(cmp)}, from "
+                 f"{html.escape(known_source)}): measured vs predicted</h2>",
+                 "<p># = the number beside the marker on the map.</p>", _table_html(cmp)]
     else:
         body.append(f"<p>No alloy of this system is among {html.escape(known_source)}.</p>")
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>gfascreen {html.escape('-'.join(elements))}</title><style>"
-            "body{font-family:sans-serif;margin:2em;max-width:1200px}"
+            "body{font-family:sans-serif;margin:2em;max-width:1250px}"
             ".tbl{border-collapse:collapse;font-size:13px}.tbl td,.tbl th{padding:2px 8px;"
             "border-bottom:1px solid #ddd}</style></head><body>" + "\n".join(body)
             + "</body></html>")
@@ -298,4 +422,6 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     tmp.replace(out)
     if len(cmp):
         cmp.to_csv(outdir / "known_alloys.csv", index=False)
+    if len(picks):
+        picks.to_csv(outdir / "suggestions.csv", index=False)
     return out
