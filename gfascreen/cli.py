@@ -235,6 +235,8 @@ TRAIN_HELP = {
     "order": "element order: z (atomic number) or mendeleev",
     "init": "scratch, imagenet, or a weights file", "max_rows": "train on a random subset",
     "max_steps": "batches per epoch cap", "device": "auto, cpu, cuda ...",
+    "target": "regression target: log1p = log10(1+Dmax) (shipped) or floor = log10(Dmax+0.01)",
+    "stem": "resnet (7x7/2 conv + max-pool, shipped) or no-maxpool",
 }
 
 

@@ -264,3 +264,26 @@ def test_non_finite_gradients_skip_the_step_then_stop(tiny_table, tmp_path, monk
                       only_folds=[0], class_head=False)
     with pytest.raises(GfaError, match="non-finite"):
         train_cv(tiny_table, tmp_path / "b", cfg, progress=False)
+
+
+def test_floor_target_and_stem_options_round_trip(tiny_table, tmp_path):
+    from gfascreen.model.targets import from_target, to_target
+
+    assert from_target(to_target(np.array([0.0, 0.1, 5.0]), "floor"), "floor") == \
+        pytest.approx([0.0, 0.1, 5.0])
+    assert to_target(np.array([0.0]), "floor")[0] == pytest.approx(-2.0)
+    cfg = TrainConfig(folds=2, epochs=1, max_steps=1, batch_size=16, min_count=1,
+                      target="floor", stem="no-maxpool")
+    train_cv(tiny_table, tmp_path / "f", cfg, progress=False)
+    ens = Ensemble.load(tmp_path / "f", device="cpu")
+    assert ens.manifest.target == "log10(dmax_mm+0.01)"
+    assert ens.manifest.architecture["stem"] == "no-maxpool"
+    assert isinstance(ens.members[0].trunk.maxpool, torch.nn.Identity)
+    res = ens.predict(["Al25Co20La55", "Cu50Zr50"])
+    # The log columns are log10(1 + Dmax/mm) whatever the training target.
+    reg, _ = ens.member_outputs(ens.featurizer.fractions(["Al25Co20La55", "Cu50Zr50"]))
+    mm = from_target(reg, "floor")
+    assert res["log_dmax"].to_numpy() == pytest.approx(to_target(mm).mean(0).numpy(), abs=1e-5)
+    assert (res["dmax_mm"] >= 0).all()
+    with pytest.raises(GfaError, match="--target"):
+        train_cv(tiny_table, tmp_path / "g", TrainConfig(target="cube"), progress=False)

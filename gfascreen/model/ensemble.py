@@ -21,7 +21,7 @@ from gfascreen.model.calibration import DEFAULT_CONFIDENCE, Calibration
 from gfascreen.model.network import OPResNet, resnet50_op
 from gfascreen.model.precision import autocast, check_precision, resolve_device
 from gfascreen.model.saved import ModelDir, default_model_dir, model_hash, sha256_file
-from gfascreen.model.targets import from_target
+from gfascreen.model.targets import from_target, kind_of, to_target
 
 #: Prediction columns, with units (screen and predict write these; p_* per class).
 COLUMNS = {
@@ -85,9 +85,13 @@ class Ensemble:
         arch = md.manifest.architecture
         members = []
         for entry in md.manifest.members:
-            net = resnet50_op(md.manifest.in_channels, arch["class_head"], arch["fds"])
+            # Built on the meta device and given the decoded tensors themselves
+            # (assign=True): no random initialisation, no second copy of the weights.
+            with torch.device("meta"):
+                net = resnet50_op(md.manifest.in_channels, arch["class_head"], arch["fds"],
+                                  stem=arch.get("stem", "resnet"))
             try:
-                net.load_state_dict(md.member_state(entry))
+                net.load_state_dict(md.member_state(entry), assign=True)
             except RuntimeError as exc:
                 raise GfaError(f"model member {entry['file']} does not fit the architecture "
                                f"in the manifest ({str(exc).splitlines()[0]})") from None
@@ -103,7 +107,7 @@ class Ensemble:
 
     # -- prediction ---------------------------------------------------------------
     @torch.inference_mode()
-    def member_outputs(self, x: torch.Tensor, batch_size: int = 256,
+    def member_outputs(self, x: torch.Tensor, batch_size: int = 128,
                        members: list[int] | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Per-member log10(1+Dmax) ``(M, B)`` and mean class probabilities ``(B, C)``
@@ -128,11 +132,14 @@ class Ensemble:
         return torch.stack(regs), prob
 
     def predict_fractions(self, x: torch.Tensor, confidence: float = DEFAULT_CONFIDENCE,
-                          batch_size: int = 256) -> pd.DataFrame:
+                          batch_size: int = 128) -> pd.DataFrame:
         """Score a ``(B, N)`` fraction tensor (vocabulary order, rows sum to 1); columns
         as in :data:`COLUMNS`."""
         reg, prob = self.member_outputs(x, batch_size)
-        mm = from_target(reg)
+        kind = kind_of(self.manifest.target)
+        mm = from_target(reg, kind)
+        if kind != "log1p":  # the log columns are log10(1 + Dmax/mm) for every model
+            reg = to_target(mm)
         many = len(self.members) > 1
         df = pd.DataFrame({
             "dmax_mm": mm.mean(0).numpy(),

@@ -13,6 +13,9 @@ from gfascreen.errors import GfaError
 from gfascreen.model.smoothing import FDS, TargetBins
 
 N_CLASSES = 3
+#: ``resnet``: torchvision's stem (7x7 stride-2 convolution + max-pool); ``no-maxpool``
+#: drops the max-pool (4x the pixels in every later stage, ~2.5x the cost).
+STEMS = ("resnet", "no-maxpool")
 
 
 class OPResNet(nn.Module):
@@ -20,10 +23,15 @@ class OPResNet(nn.Module):
     a crystal/ribbon/bmg classification head trained jointly; optional FDS on the
     features."""
 
-    def __init__(self, in_channels: int = 1, class_head: bool = True, fds: bool = False):
+    def __init__(self, in_channels: int = 1, class_head: bool = True, fds: bool = False,
+                 stem: str = "resnet"):
         super().__init__()
+        if stem not in STEMS:
+            raise GfaError(f"--stem {stem!r}: choose {' or '.join(STEMS)}")
         trunk = torchvision.models.resnet50(weights=None)
         trunk.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        if stem == "no-maxpool":  # a 43-px image reaches the first stage at 22 px, not 11
+            trunk.maxpool = nn.Identity()
         trunk.fc = nn.Identity()
         self.trunk = trunk
         self.fds = FDS(2048, TargetBins()) if fds else None
@@ -56,14 +64,14 @@ def _imagenet_state() -> dict:
 
 
 def resnet50_op(in_channels: int = 1, class_head: bool = True, fds: bool = False,
-                init: str = "scratch") -> OPResNet:
+                init: str = "scratch", stem: str = "resnet") -> OPResNet:
     """Return a ready ResNet50 for OP images.
 
     ``init`` is ``"scratch"`` (random), ``"imagenet"`` (torchvision's weights from the local
     torch cache; the RGB filters of ``conv1`` are averaged into ``in_channels``), or a
     path to a ``.safetensors`` file from a previous gfascreen model (trunk weights only).
     """
-    model = OPResNet(in_channels, class_head, fds)
+    model = OPResNet(in_channels, class_head, fds, stem)
     if init == "scratch":
         return model
     if init == "imagenet":

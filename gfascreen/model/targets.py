@@ -1,8 +1,12 @@
-"""Target transform: the network regresses ``log10(1 + Dmax/mm)``.
+"""Target transforms: what the network regresses, and back to Dmax in mm.
 
-Dmax spans 0-72 mm and is long-tailed; the transform maps crystals to 0, ribbons
-(0.1 mm) to 0.041, a 1 mm rod to 0.30 and 72 mm to 1.86, and is exactly invertible.
-"log-Dmax" in all reported metrics means this quantity.
+``log1p`` (default, the shipped model): ``log10(1 + Dmax/mm)``. Dmax spans 0-72 mm and is
+long-tailed; the transform maps crystals to 0, ribbons (0.1 mm) to 0.041, a 1 mm rod to
+0.30 and 72 mm to 1.86, and is exactly invertible. "log-Dmax" in all reported metrics
+means this quantity.
+
+``floor``: ``log10(Dmax/mm + 0.01)``, which pulls crystals (-2) apart from ribbon glasses
+(-0.96), so the loss sees "can it form a glass here at all" (an issue-14 hypothesis).
 """
 
 from __future__ import annotations
@@ -11,17 +15,30 @@ import numpy as np
 import torch
 
 NAME = "log10(1+dmax_mm)"
+#: ``--target`` choices and the name each model records in its manifest.
+TARGETS = {"log1p": NAME, "floor": "log10(dmax_mm+0.01)"}
+FLOOR_MM = 0.01
 
 
-def to_target(dmax_mm):
+def kind_of(name: str) -> str:
+    """The ``--target`` kind of a manifest's target name."""
+    for k, v in TARGETS.items():
+        if v == name:
+            return k
+    raise ValueError(f"unknown target {name!r}")
+
+
+def to_target(dmax_mm, kind: str = "log1p"):
     """Dmax (mm) -> training target."""
+    off = 1.0 if kind == "log1p" else FLOOR_MM
     if isinstance(dmax_mm, torch.Tensor):
-        return torch.log10(1.0 + dmax_mm)
-    return np.log10(1.0 + np.asarray(dmax_mm, dtype=np.float64))
+        return torch.log10(off + dmax_mm)
+    return np.log10(off + np.asarray(dmax_mm, dtype=np.float64))
 
 
-def from_target(y):
+def from_target(y, kind: str = "log1p"):
     """Training target -> Dmax (mm), clipped at 0."""
+    off = 1.0 if kind == "log1p" else FLOOR_MM
     if isinstance(y, torch.Tensor):
-        return torch.clamp(10.0 ** y - 1.0, min=0.0)
-    return np.clip(10.0 ** np.asarray(y, dtype=np.float64) - 1.0, 0.0, None)
+        return torch.clamp(10.0 ** y - off, min=0.0)
+    return np.clip(10.0 ** np.asarray(y, dtype=np.float64) - off, 0.0, None)

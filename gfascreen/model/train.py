@@ -39,8 +39,7 @@ from gfascreen.model.saved import (
     write_manifest,
 )
 from gfascreen.model.smoothing import TargetBins, lds_weights
-from gfascreen.model.targets import NAME as TARGET_NAME
-from gfascreen.model.targets import from_target, to_target
+from gfascreen.model.targets import TARGETS, from_target, to_target
 from gfascreen.tableio import table_elements, write_parquet_atomic
 
 
@@ -69,6 +68,8 @@ class TrainConfig:
     max_steps: int | None = None
     coords: bool = False
     amp: bool = False
+    target: str = "log1p"
+    stem: str = "resnet"
     only_folds: list[int] | None = field(default=None)
     device: str = "auto"
 
@@ -143,7 +144,8 @@ class FoldTrainer:
             y_val: np.ndarray, resume: bool) -> tuple[dict, dict]:
         c = self.c
         torch.manual_seed(c.seed * 7919 + self.fold)
-        model = resnet50_op(self.feat.out_channels, c.class_head, c.fds, c.init).to(self.device)
+        model = resnet50_op(self.feat.out_channels, c.class_head, c.fds, c.init,
+                            stem=c.stem).to(self.device)
         model = model.to(memory_format=torch.channels_last)
         steps = max(1, int(np.ceil(len(x) / c.batch_size)))
         opt = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
@@ -307,16 +309,18 @@ def _split_fold(folds: np.ndarray, y: np.ndarray, k: int, config: TrainConfig
 
 
 def _oof_table(t: pd.DataFrame, idx: np.ndarray, k: int, reg: np.ndarray,
-               prob: np.ndarray | None) -> pd.DataFrame:
-    """Out-of-fold predictions of fold ``k``'s member on its test rows ``idx``."""
+               prob: np.ndarray | None, target: str = "log1p") -> pd.DataFrame:
+    """Out-of-fold predictions of fold ``k``'s member on its test rows ``idx``
+    (``pred_log`` is log10(1 + Dmax/mm) whatever the training target)."""
+    mm = from_target(reg, target)
     oof = pd.DataFrame({
         "composition": t["composition"].to_numpy()[idx],
         "system": t["system"].to_numpy()[idx],
         "fold": k,
         "gfa_class": t["gfa_class"].astype(str).to_numpy()[idx],
         "dmax_mm": t["dmax_mm"].to_numpy()[idx],
-        "pred_log": reg,
-        "pred_mm": from_target(reg),
+        "pred_log": reg if target == "log1p" else to_target(mm),
+        "pred_mm": mm,
     })
     if prob is not None:
         for i, c in enumerate(CLASSES):
@@ -334,11 +338,13 @@ def _train_fold(k: int, data: dict, out: Path, config: TrainConfig, device: torc
     trainer = FoldTrainer(config, vocab, out, k, device, progress)
     best, state = trainer.fit(x[fit_idx], y[fit_idx], cls[fit_idx], x[val_idx], y[val_idx],
                               resume)
-    model = resnet50_op(trainer.feat.out_channels, config.class_head, config.fds).to(device)
+    model = resnet50_op(trainer.feat.out_channels, config.class_head, config.fds,
+                        stem=config.stem).to(device)
     model.load_state_dict(best)
     model = model.to(memory_format=torch.channels_last)
     reg, prob = predict_member(model, trainer.feat, x[test_idx])
-    write_parquet_atomic(_oof_table(t, test_idx, k, reg, prob), out / f"oof_{k}.parquet")
+    write_parquet_atomic(_oof_table(t, test_idx, k, reg, prob, config.target),
+                         out / f"oof_{k}.parquet")
     member = out / f"member_{k}.safetensors"
     tmp = member.with_name(f".{member.name}.tmp")
     save_file({k2: v.contiguous() for k2, v in best.items()}, str(tmp),
@@ -362,8 +368,9 @@ def write_model(out: Path, config: TrainConfig, vocab: Vocabulary, table_path: P
         vocabulary=vocab.to_dict(),
         image={"kind": "outer_product", "channels": 1, "size": len(vocab),
                "coords": bool(config.coords)},
-        target=TARGET_NAME,
-        architecture={"name": "resnet50", "class_head": config.class_head, "fds": config.fds},
+        target=TARGETS[config.target],
+        architecture={"name": "resnet50", "class_head": config.class_head, "fds": config.fds,
+                      "stem": config.stem},
         members=[{"file": p.name, "fold": int(p.stem.split("_")[1]), "sha256": sha256_file(p)}
                  for p in members],
         classes=list(CLASSES) if config.class_head else None,
@@ -382,6 +389,8 @@ def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: Trai
              resume: bool = False, progress: bool = True) -> dict | None:
     """Train (or resume) a K-fold ensemble into ``out``; returns metrics when complete."""
     out, table_path = Path(out), Path(table_path)
+    if config.target not in TARGETS:
+        raise GfaError(f"--target {config.target!r}: choose {' or '.join(TARGETS)}")
     table, config = _open_run(table_path, out, config, resume)
     device = resolve_device(config.device)
     t, vocab = prepare_table(table, config)
@@ -393,7 +402,7 @@ def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: Trai
         (out / "vocabulary.json").write_text(json.dumps(vocab.to_dict(), indent=2))
     data = {"table": t, "vocab": vocab, "folds": folds,
             "x": OPImageFeaturizer(vocab).from_table(t),
-            "y": to_target(t["dmax_mm"].to_numpy(dtype=float)),
+            "y": to_target(t["dmax_mm"].to_numpy(dtype=float), config.target),
             "cls": t["gfa_class"].astype(str).map({c: i for i, c in enumerate(CLASSES)}
                                                   ).to_numpy()}
     todo = config.only_folds if config.only_folds is not None else range(config.folds)
