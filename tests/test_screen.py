@@ -241,3 +241,34 @@ def test_live_lock_refuses_a_second_writer_and_stale_lock_is_taken_over(tiny_ens
         assert json.loads((out / "_lock").read_text())["pid"] == os.getpid()
     assert "stale lock" in capsys.readouterr().err
     assert not (out / "_lock").exists()
+
+
+@pytest.mark.slow
+def test_distributed_worker_dies_mid_run(reference_run, tiny_ensemble, tmp_path):
+    """A LocalCluster (worker processes, loopback) whose worker is killed mid-run: the
+    scheduler reschedules its tasks on the restarted worker and the table is the same."""
+    import threading
+
+    from distributed import Client, LocalCluster
+
+    out = tmp_path / "dist-kill"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, protocol="tcp",
+                      host="127.0.0.1", dashboard_address=None) as cluster, \
+            Client(cluster.scheduler_address) as client:
+        done = {}
+        t = threading.Thread(target=lambda: done.update(out=screen(_cfg(
+            tiny_ensemble, out, scheduler=cluster.scheduler_address, chunk_size=10))))
+        t.start()
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(out.glob("part-*.parquet")):
+            time.sleep(0.05)
+        assert list(out.glob("part-*.parquet")), "no part written"
+        pids = client.run(os.getpid)
+        assert len(list(out.glob("part-*.parquet"))) < 24, "killed too late to matter"
+        for pid in pids.values():
+            os.kill(pid, signal.SIGKILL)  # the nanny restarts it
+        t.join(timeout=240)
+        assert not t.is_alive() and "out" in done
+    a = pd.read_parquet(reference_run).sort_values(["La", "Co"]).reset_index(drop=True)
+    b = pd.read_parquet(out).sort_values(["La", "Co"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
