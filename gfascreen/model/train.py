@@ -130,6 +130,22 @@ def _r2(y: np.ndarray, p: np.ndarray) -> float:
     return 1.0 - float(((y - p) ** 2).sum()) / ss if ss > 0 else float("nan")
 
 
+@dataclass
+class _Batches:
+    """A fold's training tensors: fractions, target (NaN = class only), loss weights and
+    class indices."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    has_y: torch.Tensor
+    w: torch.Tensor
+    cls: torch.Tensor
+
+    def take(self, idx: torch.Tensor, device: torch.device) -> _Batches:
+        return _Batches(*(t[idx].to(device) for t in (self.x, self.y, self.has_y, self.w,
+                                                      self.cls)))
+
+
 class FoldTrainer:
     """Trains one fold's member with early stopping, checkpointing every epoch."""
 
@@ -140,35 +156,50 @@ class FoldTrainer:
         self.feat = OPImageFeaturizer(vocab, device=device, coords=config.coords)
         self.skipped = 0  # optimiser steps skipped for non-finite gradients
 
-    def fit(self, x: torch.Tensor, y: np.ndarray, cls: np.ndarray, x_val: torch.Tensor,
-            y_val: np.ndarray, resume: bool) -> tuple[dict, dict]:
+    def _batches(self, x: torch.Tensor, y: np.ndarray, cls: np.ndarray) -> _Batches:
+        w = np.ones(len(y))
+        if self.c.lds:
+            w[np.isfinite(y)] = lds_weights(y[np.isfinite(y)], TargetBins())
+        yt = torch.as_tensor(y, dtype=torch.float32)
+        return _Batches(x, yt, torch.isfinite(yt), torch.as_tensor(w, dtype=torch.float32),
+                        torch.as_tensor(cls, dtype=torch.long))
+
+    def _setup(self, n_rows: int):
         c = self.c
         torch.manual_seed(c.seed * 7919 + self.fold)
         model = resnet50_op(self.feat.out_channels, c.class_head, c.fds, c.init,
                             stem=c.stem).to(self.device)
         model = model.to(memory_format=torch.channels_last)
-        steps = max(1, int(np.ceil(len(x) / c.batch_size)))
+        steps = max(1, int(np.ceil(n_rows / c.batch_size)))
         opt = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * steps,
                                                     pct_start=0.15)
-        yt = torch.as_tensor(y, dtype=torch.float32)
-        has_y = torch.isfinite(yt)
-        w = np.ones(len(y))
-        if c.lds:
-            w[np.isfinite(y)] = lds_weights(y[np.isfinite(y)], TargetBins())
-        wt = torch.as_tensor(w, dtype=torch.float32)
-        ct = torch.as_tensor(cls, dtype=torch.long)
+        return model, opt, sched
+
+    def _restore(self, ckpt: Path, model, opt, sched) -> dict:
+        saved = torch.load(ckpt, map_location=self.device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        sched.load_state_dict(saved["sched"])
+        state = json.loads(saved["state"])
+        if state["history"]:
+            self.skipped = state["history"][-1].get("skipped_steps", 0)
+        return state
+
+    def fit(self, x: torch.Tensor, y: np.ndarray, cls: np.ndarray, x_val: torch.Tensor,
+            y_val: np.ndarray, resume: bool) -> tuple[dict, dict]:
+        """Train with early stopping on ``(x_val, y_val)``; returns the best weights and
+        the training state (epochs, history)."""
+        from safetensors.torch import load_file
+
+        c = self.c
+        model, opt, sched = self._setup(len(x))
+        data = self._batches(x, y, cls)
         ckpt = self.out / f"ckpt_{self.fold}.ckpt"
         best_path = self.out / f".best_{self.fold}.safetensors"
         state = {"epoch": 0, "best": -float("inf"), "bad": 0, "history": []}
         if resume and ckpt.exists():
-            saved = torch.load(ckpt, map_location=self.device, weights_only=True)
-            model.load_state_dict(saved["model"])
-            opt.load_state_dict(saved["opt"])
-            sched.load_state_dict(saved["sched"])
-            state = json.loads(saved["state"])
-            if state["history"]:
-                self.skipped = state["history"][-1].get("skipped_steps", 0)
+            state = self._restore(ckpt, model, opt, sched)
         bar = tqdm(total=c.epochs, initial=state["epoch"], desc=f"fold {self.fold}",
                    disable=not self.progress, unit="epoch")
         # Early stopping only once the one-cycle schedule has passed its peak and half the
@@ -178,7 +209,7 @@ class FoldTrainer:
                 state["epoch"] >= min_epochs and state["bad"] >= c.patience):
             epoch = state["epoch"]
             t0 = time.time()
-            loss = self._epoch(model, opt, sched, x, yt, has_y, wt, ct, epoch)
+            loss = self._epoch(model, opt, sched, data, epoch)
             pv, _ = predict_member(model, self.feat, x_val)
             score = _r2(y_val, pv)
             if score > state["best"]:
@@ -192,34 +223,72 @@ class FoldTrainer:
             state["history"].append({"epoch": epoch + 1, "loss": loss, "val_r2_log": score,
                                      "seconds": round(time.time() - t0, 1),
                                      "skipped_steps": self.skipped})
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "state": json.dumps(state)}, tmp)
-            os.replace(tmp, ckpt)
+            self._checkpoint(ckpt, model, opt, sched, state)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", val_r2_log=f"{score:.3f}")
         bar.close()
-        from safetensors.torch import load_file
+        return load_file(str(best_path)), state
 
-        best = load_file(str(best_path))
-        return best, state
+    @staticmethod
+    def _checkpoint(ckpt: Path, model, opt, sched, state: dict) -> None:
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "state": json.dumps(state)}, tmp)
+        os.replace(tmp, ckpt)
 
-    def _epoch(self, model, opt, sched, x, yt, has_y, wt, ct, epoch: int) -> float:
+    def _loss(self, out: dict, b: _Batches, lam: float, j: torch.Tensor | None) -> torch.Tensor:
+        """Weighted squared error on rows with a Dmax (+ class cross-entropy), mixed by
+        ``lam`` with the permuted rows ``j`` under Mixup."""
+        c = self.c
+        reg = out["reg"].float()
+
+        def reg_loss(target, mask, weight):
+            m = mask.float() * weight
+            err = (reg - torch.nan_to_num(target)) ** 2
+            return (m * err).sum() / mask.float().sum().clamp_min(1.0)
+
+        loss = reg_loss(b.y, b.has_y, b.w)
+        if j is not None:
+            loss = lam * loss + (1 - lam) * reg_loss(b.y[j], b.has_y[j], b.w[j])
+        if "logits" in out:
+            logits = out["logits"].float()
+            ce = F.cross_entropy(logits, b.cls)
+            if j is not None:
+                ce = lam * ce + (1 - lam) * F.cross_entropy(logits, b.cls[j])
+            loss = loss + c.class_weight * ce
+        return loss
+
+    def _step(self, model, opt, loss: torch.Tensor, epoch: int, n_rows: int) -> None:
+        """Backward and update; a step with a non-finite gradient is skipped (as torch's
+        GradScaler does), counted, and fatal once it is no longer rare."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
+        if torch.isfinite(norm):
+            opt.step()
+            return
+        opt.zero_grad(set_to_none=True)
+        self.skipped += 1
+        if self.skipped > max(3, 0.01 * (epoch + 1) * n_rows / self.c.batch_size):
+            raise GfaError(
+                f"fold {self.fold}: {self.skipped} training steps had non-finite "
+                "gradients; training diverged (try a lower --lr, or --no-amp)")
+
+    def _epoch(self, model, opt, sched, data: _Batches, epoch: int) -> float:
         c = self.c
         model.train()
         g = _epoch_generator(c, self.fold, epoch)
-        perm = torch.randperm(len(x), generator=g)
+        perm = torch.randperm(len(data.x), generator=g)
         total, n = 0.0, 0
-        for bi, i in enumerate(range(0, len(x), c.batch_size)):
+        for bi, i in enumerate(range(0, len(data.x), c.batch_size)):
             if c.max_steps is not None and bi >= c.max_steps:
                 break
             idx = perm[i:i + c.batch_size]
             if len(idx) < 2:
                 continue
-            xb = x[idx].to(self.device)
-            yb, mb, wb, cb = (t[idx].to(self.device) for t in (yt, has_y, wt, ct))
-            img = self.feat.images(xb)
-            lam = 1.0
+            b = data.take(idx, self.device)
+            img = self.feat.images(b.x)
+            lam, j = 1.0, None
             if c.mixup > 0:
                 draw = int(torch.randint(0, 2**31 - 1, (1,), generator=g))
                 lam = float(np.random.default_rng(draw).beta(c.mixup, c.mixup))
@@ -227,41 +296,13 @@ class FoldTrainer:
                 img = lam * img + (1 - lam) * img[j]
             img = img.contiguous(memory_format=torch.channels_last)
             with _train_autocast(self.device, c.amp, img.shape[-1]):
-                out = model(img, yb if c.fds else None)
-            reg = out["reg"].float()
-
-            def reg_loss(target, mask, weight, reg=reg):
-                m = mask.float() * weight
-                err = (reg - torch.nan_to_num(target)) ** 2
-                return (m * err).sum() / mask.float().sum().clamp_min(1.0)
-
-            loss = reg_loss(yb, mb, wb)
-            if c.mixup > 0:
-                loss = lam * loss + (1 - lam) * reg_loss(yb[j], mb[j], wb[j])
-            if "logits" in out:
-                logits = out["logits"].float()
-                ce = F.cross_entropy(logits, cb)
-                if c.mixup > 0:
-                    ce = lam * ce + (1 - lam) * F.cross_entropy(logits, cb[j])
-                loss = loss + c.class_weight * ce
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            # A step with a non-finite gradient is skipped (as torch's GradScaler does),
-            # counted, and fatal once it is no longer rare.
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
-            if torch.isfinite(norm):
-                opt.step()
-            else:
-                opt.zero_grad(set_to_none=True)
-                self.skipped += 1
-                if self.skipped > max(3, 0.01 * (epoch + 1) * len(x) / c.batch_size):
-                    raise GfaError(
-                        f"fold {self.fold}: {self.skipped} training steps had non-finite "
-                        "gradients; training diverged (try a lower --lr, or --no-amp)")
+                out = model(img, b.y if c.fds else None)
+            loss = self._loss(out, b, lam, j)
+            self._step(model, opt, loss, epoch, len(data.x))
             if sched.last_epoch < sched.total_steps - 1:
                 sched.step()
             if model.fds is not None:
-                model.fds.accumulate(out["features"][mb], yb[mb])
+                model.fds.accumulate(out["features"][b.has_y], b.y[b.has_y])
             total += float(loss.detach()) * len(idx)
             n += len(idx)
         if model.fds is not None:
