@@ -138,12 +138,16 @@ def validate(systems: list[str], step: float = 1.0, model: str = "default",
 
 
 # -- blind, from the kept leave-system-out predictions -------------------------------------
-def blind_table(oof: pd.DataFrame, systems: list[str], confidence: float = 0.9) -> pd.DataFrame:
+def blind_table(oof: pd.DataFrame, systems: list[str], confidence: float = 0.9,
+                beta: float = 0.01, binning: str = "none") -> pd.DataFrame:
     """Per system: alloys, Spearman (measured vs blind prediction, rows with a Dmax), the
     best measured alloy's rank among the system's alloys by prediction, and the coverage
     of ``confidence`` intervals calibrated on the other leave-system-out folds."""
-    from gfascreen.model.calibration import Calibration, coverage
+    from gfascreen.model.calibration import Calibration, coverage, mondrian_bins
     from gfascreen.model.targets import to_target
+
+    def bins(t: pd.DataFrame):
+        return mondrian_bins(binning, t["in_domain"], t["p_bmg"])
 
     rows = []
     for s in systems:
@@ -156,10 +160,10 @@ def blind_table(oof: pd.DataFrame, systems: list[str], confidence: float = 0.9) 
             folds = g["fold"].unique()
             rest = oof[~oof["fold"].isin(folds) & oof["dmax_mm"].notna()]
             y = to_target(rest["dmax_mm"].to_numpy())
-            cal = Calibration().fit(y - rest["pred_log"].to_numpy(),
-                                    rest["sigma_log"].to_numpy())
+            cal = Calibration(beta=beta, binning=binning).fit(
+                y - rest["pred_log"].to_numpy(), rest["sigma_log"].to_numpy(), bins(rest))
             lo, hi = cal.interval_log(g["pred_log"].to_numpy(), g["sigma_log"].to_numpy(),
-                                      confidence=confidence)
+                                      bins(g), confidence)
             row[f"coverage_{round(100 * confidence)}"] = coverage(
                 to_target(g["dmax_mm"].to_numpy()), lo, hi)
             if g["dmax_mm"].nunique() > 1 and len(g) > 2:
@@ -179,12 +183,15 @@ def validate_blind(systems: list[str] | None = None, model: str = "default",
     """Blind validation table (Markdown) from the model's kept leave-system-out predictions."""
     from gfascreen.model.saved import ModelDir
 
-    oof = ModelDir(model).lso_oof()
+    md = ModelDir(model)
+    oof = md.lso_oof()
     if oof is None:
         raise GfaError(f"model {model} keeps no leave-system-out predictions "
                        "(lso_oof.parquet); run `validate` without --blind, or attach them "
                        "with scripts/ship_default.py")
-    table = blind_table(oof, list(systems or REFERENCE_SYSTEMS), confidence)
+    cal = md.manifest.calibration or {}
+    table = blind_table(oof, list(systems or REFERENCE_SYSTEMS), confidence,
+                        beta=float(cal.get("beta", 0.01)), binning=cal.get("binning", "none"))
     text = table.to_markdown(index=False, floatfmt=".2f") if _has_tabulate() \
         else table.to_string(index=False)
     if out:

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gfascreen.errors import GfaError
 from gfascreen.model.calibration import Calibration, coverage, cross_conformal
 from gfascreen.model.screening_metrics import glass_auc, within_system
 
@@ -64,18 +65,22 @@ def test_intervals_clip_at_zero_mm_and_mondrian_bins():
     sigma = np.full(n, 0.1)
     dom = rng.random(n) < 0.5
     y = np.where(dom, 0.1, 0.5) * rng.standard_normal(n)  # out of domain: 5x the error
-    cal = Calibration(beta=0.0, mondrian=True).fit(y, sigma, dom)
-    lo, hi = cal.interval_log(np.zeros(2), np.full(2, 0.1), np.array([True, False]))
+    cal = Calibration(beta=0.0, binning="domain").fit(y, sigma, dom.astype(int))
+    lo, hi = cal.interval_log(np.zeros(2), np.full(2, 0.1), np.array([1, 0]))
     assert (lo >= 0).all()
     assert hi[1] == pytest.approx(5 * hi[0], rel=0.15)
-    lo_mm, hi_mm = cal.interval_mm(np.zeros(1), np.full(1, 0.1), np.array([True]))
+    lo_mm, hi_mm = cal.interval_mm(np.zeros(1), np.full(1, 0.1), np.array([1]))
     assert lo_mm[0] == 0.0 and hi_mm[0] > 0
     assert coverage(np.array([0.0, 1.0, np.nan]), np.zeros(3), np.full(3, 0.5)) == 0.5
+    from gfascreen.model.calibration import mondrian_bins
+
+    assert mondrian_bins("none", dom) is None
+    assert mondrian_bins("domain+bmg", [True, False, True], [0.9, 0.9, 0.1]).tolist() == [3, 2, 1]
+    with pytest.raises(GfaError, match="needs each prediction's bin"):
+        cal.interval_log(np.zeros(1), np.ones(1))
 
 
 def test_calibration_roundtrip_and_refusals(tmp_path):
-    from gfascreen.errors import GfaError
-
     cal = Calibration(beta=0.02, info={"method": "test"}).fit(np.linspace(-1, 1, 50),
                                                                 np.ones(50))
     entry = cal.save(tmp_path / "c.safetensors")

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from gfascreen.model.ensemble import Ensemble, default_model_dir, sha256_file
+from gfascreen.model.saved import ModelDir
 
 DEFAULT = default_model_dir()
 pytestmark = pytest.mark.skipif(not (DEFAULT / "manifest.json").exists(),
@@ -24,6 +25,8 @@ def test_manifest_checksums_and_sizes():
         assert sha256_file(f) == m["sha256"]
         assert f.stat().st_size <= 25_000_000
     assert man["quantization_check"]["max_abs_diff_log10_1p_dmax"] <= 0.01
+    for key in ("known_alloys", "calibration", "lso_oof"):
+        assert sha256_file(DEFAULT / man[key]["file"]) == man[key]["sha256"], key
     assert (DEFAULT / "MODEL_CARD.md").read_text().count("R²") >= 4
 
 
@@ -36,6 +39,7 @@ def test_predict_from_shipped_ensemble_offline():
                             "https_proxy": "http://127.0.0.1:9"})
     assert r.returncode == 0, r.stderr
     assert "Al25Co20La55" in r.stdout and "dmax_std" in r.stdout and "in_domain" in r.stdout
+    assert "dmax_lo" in r.stdout and "dmax_hi" in r.stdout and "NaN" not in r.stdout
 
 
 def test_shipped_ensemble_loads():
@@ -57,3 +61,33 @@ def test_bf16_precision_stays_close_to_fp32():
     # bf16 really ran (not identical) and stayed close: 0.012 at most over all 6,874
     # training compositions (measured); 300 of them must stay within 0.015.
     assert 0 < diff.max() <= 0.015
+
+
+def test_known_alloy_predictions_are_pinned():
+    """The shipped members' answers for two README alloys (fp32, CPU), measured when the
+    model was shipped; a change in loading, decoding or featurizing moves them."""
+    ens = Ensemble.load("default", device="cpu")
+    res = ens.predict(["Al25Co20La55", "Zr55Co29Al16"])
+    assert res["dmax_mm"].tolist() == pytest.approx([4.478, 5.658], abs=0.01)
+    assert res["dmax_std"].tolist() == pytest.approx([1.701, 0.411], abs=0.01)
+    lo, hi = res["dmax_lo"].to_numpy(), res["dmax_hi"].to_numpy()
+    assert (lo < res["dmax_mm"]).all() and (hi > res["dmax_mm"]).all() and (lo >= 0).all()
+
+
+def test_shipped_calibration_covers_its_leave_system_out_alloys():
+    """Recomputed, not read: the 90 % intervals, calibrated on four leave-system-out folds,
+    cover 85-95 % of the fifth fold's alloys (pooled over the five folds)."""
+    from gfascreen.model.calibration import cross_conformal, mondrian_bins
+    from gfascreen.model.targets import to_target
+
+    md = ModelDir("default")
+    cal = md.manifest.calibration
+    oof = md.lso_oof()
+    d = oof[oof["dmax_mm"].notna()]
+    res = cross_conformal(to_target(d["dmax_mm"].to_numpy()), d["pred_log"].to_numpy(),
+                          d["sigma_log"].to_numpy(), d["fold"].to_numpy(),
+                          mondrian_bins(cal["binning"], d["in_domain"], d["p_bmg"]),
+                          beta=cal["beta"], binning=cal["binning"],
+                          groups={"bmg": (d["gfa_class"] == "bmg").to_numpy()})
+    assert 0.85 <= res["all"]["90"]["coverage"] <= 0.95
+    assert 0.85 <= res["bmg"]["90"]["coverage"] <= 0.95

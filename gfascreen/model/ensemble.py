@@ -17,7 +17,7 @@ import torch
 
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer, Vocabulary
-from gfascreen.model.calibration import DEFAULT_CONFIDENCE, Calibration
+from gfascreen.model.calibration import DEFAULT_CONFIDENCE, Calibration, mondrian_bins
 from gfascreen.model.network import OPResNet, resnet50_op
 from gfascreen.model.precision import autocast, check_precision, resolve_device
 from gfascreen.model.saved import ModelDir, default_model_dir, model_hash, sha256_file
@@ -150,8 +150,11 @@ class Ensemble:
         df["in_domain"] = self.in_domain(x)
         lo = hi = np.full(len(x), np.nan)
         if self.calibration is not None:
-            lo, hi = self.calibration.interval_mm(df["log_dmax"], df["log_dmax_std"],
-                                                  df["in_domain"], confidence)
+            p_bmg = prob[:, self.classes.index("bmg")].numpy() if prob is not None \
+                and "bmg" in self.classes else None
+            bins = mondrian_bins(self.calibration.binning, df["in_domain"], p_bmg)
+            lo, hi = self.calibration.interval_mm(df["log_dmax"], df["log_dmax_std"], bins,
+                                                  confidence)
         df.insert(2, "dmax_lo", lo)
         df.insert(3, "dmax_hi", hi)
         if prob is not None:
