@@ -45,18 +45,20 @@ def test_perfectly_calibrated_case_is_nominal():
     their nominal rates on held-out folds, and be wider where sigma is larger."""
     rng = np.random.default_rng(0)
     n = 20000
-    sigma = rng.uniform(0.05, 0.5, n)
-    pred = rng.uniform(1.0, 2.0, n)  # far from the 0 clip
+    sigma = rng.uniform(0.02, 0.15, n)
+    pred = rng.uniform(0.8, 1.2, n)  # far from the clips at 0 and 100 mm (log 2.004)
     y = pred + sigma * rng.standard_normal(n)
     folds = rng.integers(0, 5, n)
     res = cross_conformal(y, pred, sigma, folds, beta=0.0)
     for c in ("68", "90", "95"):
         assert res["all"][c]["coverage"] == pytest.approx(int(c) / 100, abs=0.015)
     cal = Calibration(beta=0.0).fit(y - pred, sigma)
-    lo, hi = cal.interval_log(np.array([1.5, 1.5]), np.array([0.1, 0.4]), confidence=0.9)
-    assert (hi - lo)[1] == pytest.approx(4 * (hi - lo)[0])
+    lo, hi = cal.interval_log(np.array([1.0, 1.0]), np.array([0.05, 0.15]), confidence=0.9)
+    assert (hi - lo)[1] == pytest.approx(3 * (hi - lo)[0])
     # ±1.645 sigma for a Gaussian at 90 %.
-    assert (hi - lo)[0] / 2 == pytest.approx(1.645 * 0.1, rel=0.05)
+    assert (hi - lo)[0] / 2 == pytest.approx(1.645 * 0.05, rel=0.05)
+    capped = cal.interval_mm(np.array([1.9]), np.array([0.5]))[1]
+    assert capped[0] == pytest.approx(100.0)  # the upper bound stops at CAP_MM
 
 
 def test_intervals_clip_at_zero_mm_and_mondrian_bins():
