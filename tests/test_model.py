@@ -197,7 +197,7 @@ def test_cli_train_and_evaluate(tiny_table, tmp_path):
     assert "within-system Spearman" in r.stdout and "90 % coverage" in r.stdout
     ev = json.loads((out / "evaluation.json").read_text())
     assert ev["model"]["all"]["n"] > 0 and "within_system" in ev["model"]["screening"]
-    cov = ev["calibration"]["normalised"]["all"]["90"]["coverage"]
+    cov = ev["calibration"]["domain+bmg, beta 0.03"]["all"]["90"]["coverage"]
     assert 0 <= cov <= 1
     r = subprocess.run(base + ["train", "--data", str(tmp_path / "missing.parquet"),
                                "--out", str(tmp_path / "x")], capture_output=True, text=True)
