@@ -133,9 +133,7 @@ def bench_end_to_end(model: str) -> dict:
                             device="cpu", progress=False))
         e2e = time.perf_counter() - t
     units = np.concatenate(list(grid.units_chunks(10**9)))
-    x = torch.zeros(len(units), len(ens.vocabulary))
-    for j, el in enumerate(grid.elements):
-        x[:, ens.vocabulary.index(el)] = torch.as_tensor(units[:, j] / grid.units)
+    x = ens.featurizer.from_amounts(units, grid.elements)
     t = time.perf_counter()
     ens.predict_fractions(x)
     alone = time.perf_counter() - t
@@ -143,6 +141,25 @@ def bench_end_to_end(model: str) -> dict:
             "model_alone_s": round(alone, 2),
             "overhead_fraction": round((e2e - alone) / e2e, 3),
             "end_to_end_points_per_s": round(len(grid) / e2e, 1)}
+
+
+def bench_screen_memory(model: str) -> dict:
+    """Peak resident memory (MB) of a whole `screen` process at two grid sizes (La-Co-Al at
+    5 and 1 at.%: 231 and 5,151 points), each in a fresh process."""
+    import resource
+    import subprocess
+    import sys
+
+    out = {}
+    with tempfile.TemporaryDirectory() as d:
+        for step in (5, 1):  # smaller first: RUSAGE_CHILDREN keeps the maximum so far
+            subprocess.run([sys.executable, "-m", "gfascreen", "screen", "--system",
+                            "La-Co-Al", "--step", str(step), "--model", model, "--device",
+                            "cpu", "--quiet", "--out", str(Path(d) / f"s{step}")],
+                           check=True, capture_output=True)
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            out[f"La-Co-Al step {step}: peak MB"] = round(peak)
+    return out
 
 
 def main() -> None:
@@ -159,6 +176,7 @@ def main() -> None:
          "training": bench_training(a.vocab, 64, 3 if a.quick else 10)}
     if a.model:
         r["end_to_end"] = bench_end_to_end(a.model)
+        r["screen_memory"] = bench_screen_memory(a.model)
     text = json.dumps(r, indent=2)
     print(text)
     if a.json:
