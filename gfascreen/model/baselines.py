@@ -107,15 +107,16 @@ def run_baselines(table: pd.DataFrame, folds: np.ndarray, elements: list[str],
             feats["magpie"] = m
     todo = np.unique(folds) if test_folds is None else test_folds
     scored = np.isin(folds, todo)
+    several_classes = len(np.unique(cls)) > 1  # a bulk-glass-only table has one
     out = {}
     for fname, x in feats.items():
         for mname, (reg, clf) in _models(seed).items():
             pred = _oof_regression(reg, x, y, folds, todo)
-            prob = _oof_classes(clf, x, cls, folds, todo)
+            prob = _oof_classes(clf, x, cls, folds, todo) if several_classes else None
             oof = pd.DataFrame({"system": t["system"], "dmax_mm": t["dmax_mm"],
                                 "pred_mm": from_target(pred),
                                 "gfa_class": t["gfa_class"].astype(str), "fold": folds})
-            for i, c in enumerate(CLASSES):
+            for i, c in enumerate(CLASSES if prob is not None else []):
                 oof[f"p_{c}"] = prob[:, i]
             oof = oof[scored]
             rep = regression_report(oof[np.isfinite(pred[scored])])
