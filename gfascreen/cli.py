@@ -152,7 +152,7 @@ def _cmd_suggest(a: argparse.Namespace) -> None:
         if Path(a.output).suffix not in (".csv", ".parquet", ".json"):
             raise GfaError(f"--output {a.output}: name a .csv, .parquet or .json file")
         check_parent_exists(a.output, "--output")
-    picks = suggest_run(a.run_dir, a.n, a.min_distance, a.out_of_domain)
+    picks = suggest_run(a.run_dir, a.n, a.min_distance, a.out_of_domain, a.ucb)
     if a.output:
         _write_table(picks, Path(a.output))
         print(f"wrote {len(picks)} suggestions to {a.output}")
@@ -315,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--n", type=int, default=5, help="how many compositions (default 5)")
     sg.add_argument("--min-distance", type=float, default=5.0,
                     help="at.%% that must move between any two picks (default 5)")
+    sg.add_argument("--ucb", type=float, default=0.68,
+                    help="confidence of the interval whose upper bound ranks the picks "
+                         "(default 0.68; 0.9 favours the most uncertain points)")
     sg.add_argument("--out-of-domain", action="store_true",
                     help="also pick where the model has no nearby training alloys")
     sg.add_argument("--output", default=None, help="write .csv, .parquet or .json")

@@ -115,6 +115,7 @@ def test_suggest_spacing_domain_and_determinism(shipped_reports, tiny_ensemble, 
             assert np.abs(comp[i] - comp[j]).sum() / 2 >= 5 - 1e-9
     assert picks["score_mm"].is_monotonic_decreasing
     assert picks["reason"].str.contains("rank").all()
+    assert picks["reason"].str.contains("68 % calibrated interval").all()
     anywhere = suggest_run(run, n=5, min_distance=0, out_of_domain=True)
     assert anywhere["score_mm"].iloc[0] >= picks["score_mm"].iloc[0]
     # A quaternary run, through the CLI, to a file a lab can open.

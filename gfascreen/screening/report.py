@@ -364,7 +364,7 @@ def _header(elements, step, df, run, summary) -> str:
 def write_report(run_dir: str | Path, data: str | Path | None = None,
                  log_color: bool = False, n_suggest: int = 5) -> Path:
     """Write ``run_dir/_report/report.html`` (+ PNG/SVG maps for ternaries)."""
-    from gfascreen.screening.suggest import suggest
+    from gfascreen.screening.suggest import run_calibration, suggest
 
     run_dir = Path(run_dir)
     df, run, summary = load_run(run_dir)
@@ -389,7 +389,7 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
         + [c for c in df.columns if c.startswith("p_")] + ["in_domain"]
     top = df[df["in_domain"]].sort_values("dmax_mm", ascending=False).head(10)
     try:
-        picks = suggest(df, elements, n=n_suggest)
+        picks = suggest(df, elements, n=n_suggest, calibration=run_calibration(run))
     except GfaError as exc:
         picks = pd.DataFrame()
         pick_note = f"<p>{html.escape(str(exc))}</p>"
