@@ -158,49 +158,53 @@ def _rows(report: dict) -> list[tuple[str, dict]]:
             *report.get("baselines", {}).items()]
 
 
+def _markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
 def metrics_table(report: dict) -> str:
     """Pooled regression metrics, ensemble and baselines (Markdown)."""
-    lines = ["| model | R² mm | R² log | MAE mm | Spearman | R² mm, bmg only | fold-mean R² mm |",
-             "|---|---|---|---|---|---|---|"]
+    rows = []
     for name, r in _rows(report):
         a, b = r["all"], r.get("bmg", {})
-        lines.append(f"| {name} | {_f(a.get('r2_mm'))} | {_f(a.get('r2_log'))} | "
-                     f"{_f(a.get('mae_mm'))} | {_f(a.get('spearman'))} | "
-                     f"{_f(b.get('r2_mm'))} | {_f(r.get('fold_mean', {}).get('r2_mm'))} |")
-    return "\n".join(lines)
+        rows.append([name, _f(a.get("r2_mm")), _f(a.get("r2_log")), _f(a.get("mae_mm")),
+                     _f(a.get("spearman")), _f(b.get("r2_mm")),
+                     _f(r.get("fold_mean", {}).get("r2_mm"))])
+    return _markdown(["model", "R² mm", "R² log", "MAE mm", "Spearman", "R² mm, bmg only",
+                      "fold-mean R² mm"], rows)
 
 
 def screening_table(report: dict) -> str:
     """Within-system ranking and class AUCs, ensemble and baselines (Markdown)."""
-    lines = ["| model | systems | within-system Spearman (weighted mean) | median | "
-             "best alloy in top 20 % | AUC glass vs crystal | AUC bmg vs rest |",
-             "|---|---|---|---|---|---|---|"]
+    rows = []
     for name, r in _rows(report):
         s = r.get("screening", {})
         w = s.get("within_system", {})
-        lines.append(f"| {name} | {w.get('systems', 0)} | "
-                     f"{_f(w.get('spearman_weighted_mean'))} | {_f(w.get('spearman_median'))} | "
-                     f"{_f(w.get('best_in_top20_share'), '.2f')} | "
-                     f"{_f(s.get('auc_glass_vs_crystal'))} | {_f(s.get('auc_bmg_vs_rest'))} |")
-    return "\n".join(lines)
+        rows.append([name, str(w.get("systems", 0)), _f(w.get("spearman_weighted_mean")),
+                     _f(w.get("spearman_median")), _f(w.get("best_in_top20_share"), ".2f"),
+                     _f(s.get("auc_glass_vs_crystal")), _f(s.get("auc_bmg_vs_rest"))])
+    return _markdown(["model", "systems", "within-system Spearman (weighted mean)", "median",
+                      "best alloy in top 20 %", "AUC glass vs crystal", "AUC bmg vs rest"],
+                     rows)
 
 
 def calibration_table(report: dict) -> str:
-    """Cross-conformal coverage and mean width per nominal level (Markdown)."""
+    """Cross-conformal coverage and interval widths per nominal level (Markdown)."""
     cal = report.get("calibration")
     if not cal:
         return ""
-    lines = ["| Mondrian binning | rows | n | 68 % coverage | 90 % coverage | 95 % coverage | "
-             "90 % width (log), mean / 95th pct | 90 % median width (mm) |",
-             "|---|---|---|---|---|---|---|---|"]
+    rows = []
     for mode, blk in cal.items():
         for group, r in blk.items():
             w = r["90"]
-            lines.append(f"| {mode} | {group} | {w['n']} | {_f(r['68']['coverage'])} | "
-                         f"{_f(w['coverage'])} | {_f(r['95']['coverage'])} | "
-                         f"{_f(w['mean_width_log'])} / {_f(w['q95_width_log'])} | "
-                         f"{_f(w['median_width_mm'], '.2f')} |")
-    return "\n".join(lines)
+            rows.append([mode, group, str(w["n"]), _f(r["68"]["coverage"]), _f(w["coverage"]),
+                         _f(r["95"]["coverage"]),
+                         f"{_f(w['mean_width_log'])} / {_f(w['q95_width_log'])}",
+                         _f(w["median_width_mm"], ".2f")])
+    return _markdown(["Mondrian binning", "rows", "n", "68 % coverage", "90 % coverage",
+                      "95 % coverage", "90 % width (log), mean / 95th pct",
+                      "90 % median width (mm)"], rows)
 
 
 def report_text(report: dict) -> str:
