@@ -14,10 +14,13 @@ EPOCHS_LSO=${EPOCHS_LSO:-$EPOCHS}
 # `EPOCHS=14 AMP=1 RUNS=runs/amp14` gave the same out-of-fold R² (README, "Longer training").
 AMP=${AMP:-0}
 RUNS=${RUNS:-runs}
+# TARGET=floor / ORDER=mendeleev: the issue-14 switches (README, "Hypothesis screen").
+TARGET=${TARGET:-log1p}
+ORDER=${ORDER:-z}
 # ONLY=random or ONLY=system trains just one of the two runs.
 ONLY=${ONLY:-random system}
 [[ -f train.parquet ]] || $PY -m gfascreen data build --out train.parquet
-$PY - "$EPOCHS" "$EPOCHS_LSO" "$RUNS" "$AMP" "$ONLY" <<'PY'
+$PY - "$EPOCHS" "$EPOCHS_LSO" "$RUNS" "$AMP" "$ONLY" "$TARGET" "$ORDER" <<'PY'
 import sys
 from pathlib import Path
 
@@ -30,7 +33,8 @@ epochs = {"random": int(sys.argv[1]), "system": int(sys.argv[2])}
 runs = Path(sys.argv[3])
 amp = sys.argv[4] == "1"
 only = sys.argv[5].split()
-flags = {"lds": False, "fds": False, "mixup": 0.0, "coords": False}
+flags = {"lds": False, "fds": False, "mixup": 0.0, "coords": False,
+         "target": sys.argv[6], "order": sys.argv[7]}
 for out, grouping in [(runs / "random5", "random"), (runs / "system5", "system")]:
     if grouping not in only:
         continue
