@@ -65,7 +65,12 @@ def with_difficulty(oof: pd.DataFrame, spread_model: str, radius_at_pct: float =
         raise GfaError(f"{spread_model} cannot score every alloy of the run: "
                        f"{next(r for r in reasons if r)}")
     x = ens.featurizer.from_amounts(amounts)
+    from gfascreen.model.targets import from_target, kind_of, to_target
+
     reg, _ = ens.member_outputs(x)
+    kind = kind_of(ens.manifest.target)
+    if kind != "log1p":  # the spread is taken in log10(1 + Dmax/mm) for every model
+        reg = to_target(from_target(reg, kind))
     out = oof.copy()
     out["sigma_log"] = reg.std(0, unbiased=False).numpy()
     folds = oof["fold"].to_numpy()
