@@ -73,6 +73,15 @@ def _read_formula_file(path: str, column: str | None) -> list:
     return df[col].tolist()
 
 
+def _check_output(path: str) -> None:
+    """An output table's format (by extension) and directory, checked before any work."""
+    from gfascreen.tableio import check_parent_exists
+
+    if Path(path).suffix not in (".csv", ".parquet", ".json"):
+        raise GfaError(f"--output {path}: name a .csv, .parquet or .json file")
+    check_parent_exists(path, "--output")
+
+
 def _write_table(res, out: Path) -> None:
     """Write predictions in the format the extension names (.csv, .parquet, .json)."""
     from gfascreen.tableio import write_parquet_atomic
@@ -92,14 +101,11 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     import pandas as pd
 
     from gfascreen.model.ensemble import Ensemble
-    from gfascreen.tableio import check_parent_exists
 
     if not 0 < a.confidence < 1:
         raise GfaError(f"--confidence must lie between 0 and 1 (e.g. 0.9), got {a.confidence}")
     if a.output:
-        if Path(a.output).suffix not in (".csv", ".parquet", ".json"):
-            raise GfaError(f"--output {a.output}: name a .csv, .parquet or .json file")
-        check_parent_exists(a.output, "--output")
+        _check_output(a.output)
     formulas = list(a.formulas) + (_read_formula_file(a.input, a.column) if a.input else [])
     if not formulas:
         raise GfaError("give formulas (e.g. Al25Co20La55) or --input file.csv")
@@ -146,12 +152,9 @@ def _cmd_suggest(a: argparse.Namespace) -> None:
     import pandas as pd
 
     from gfascreen.screening.suggest import suggest_run
-    from gfascreen.tableio import check_parent_exists
 
     if a.output:
-        if Path(a.output).suffix not in (".csv", ".parquet", ".json"):
-            raise GfaError(f"--output {a.output}: name a .csv, .parquet or .json file")
-        check_parent_exists(a.output, "--output")
+        _check_output(a.output)
     picks = suggest_run(a.run_dir, a.n, a.min_distance, a.out_of_domain, a.ucb)
     if a.output:
         _write_table(picks, Path(a.output))

@@ -192,18 +192,9 @@ def validate_blind(systems: list[str] | None = None, model: str = "default",
     cal = md.manifest.calibration or {}
     table = blind_table(oof, list(systems or REFERENCE_SYSTEMS), confidence,
                         beta=float(cal.get("beta", 0.01)), binning=cal.get("binning", "none"))
-    text = table.to_markdown(index=False, floatfmt=".2f") if _has_tabulate() \
-        else table.to_string(index=False)
+    text = table.to_markdown(index=False, floatfmt=".2f")  # tabulate comes with pymatgen
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
         table.to_csv(Path(out) / "blind.csv", index=False)
         (Path(out) / "blind.md").write_text(text + "\n")
     return text
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True

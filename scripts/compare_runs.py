@@ -18,20 +18,17 @@ import pandas as pd
 import torch
 
 from gfascreen.model.ensemble import Ensemble, default_model_dir
+from gfascreen.model.evaluate import member_oof
 from gfascreen.model.metrics import regression_report
 from gfascreen.model.targets import from_target, to_target
-from gfascreen.model.train import predict_member
 
 
 def ensemble_oof(path: str, oof: pd.DataFrame, data: str) -> pd.DataFrame:
     """Out-of-fold predictions of an ensemble for the rows and folds of ``oof``."""
     ens = Ensemble.load(path, device="cpu")
     table = pd.read_parquet(data).set_index("composition")
-    x = ens.featurizer.fractions(table.loc[oof["composition"]].reset_index())
-    pred = np.full(len(oof), np.nan)
-    for member, info in zip(ens.members, ens.manifest["members"], strict=True):
-        sel = np.flatnonzero(oof["fold"].to_numpy() == info["fold"])
-        pred[sel], _ = predict_member(member, ens.featurizer, x[sel])
+    x = ens.featurizer.from_table(table.loc[oof["composition"]].reset_index())
+    pred, _ = member_oof(ens, x, oof["fold"].to_numpy())
     out = oof.copy()
     out["pred_log"], out["pred_mm"] = pred, from_target(pred)
     return out

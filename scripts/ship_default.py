@@ -22,7 +22,6 @@ import json
 import platform
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -32,6 +31,7 @@ from gfascreen.model.evaluate import (
     calibration_report,
     calibration_table,
     evaluate_run,
+    member_oof,
     metrics_table,
     screening_table,
 )
@@ -62,13 +62,7 @@ def random_oof_run(model: str, data: str, out: Path) -> Path:
     cfg = TrainConfig(**{**ens.manifest.config, "max_rows": None})
     t, _ = prepare_table(pd.read_parquet(data), cfg)
     folds = assign_folds(t, cfg.folds, cfg.grouping, cfg.seed)
-    x = ens.featurizer.from_table(t)
-    reg = np.full(len(t), np.nan)
-    prob = np.zeros((len(t), len(ens.classes)))
-    for j, info in enumerate(ens.manifest.members):
-        sel = np.flatnonzero(folds == info["fold"])
-        r, p = ens.member_outputs(x[sel], members=[j])
-        reg[sel], prob[sel] = r[0].numpy(), p.numpy()
+    reg, prob = member_oof(ens, ens.featurizer.from_table(t), folds)
     oof = pd.DataFrame({"composition": t["composition"], "system": t["system"], "fold": folds,
                         "gfa_class": t["gfa_class"].astype(str), "dmax_mm": t["dmax_mm"],
                         "pred_log": reg, "pred_mm": from_target(reg)})

@@ -37,7 +37,19 @@ COLUMNS = {
     "in_domain": "at least 2 training alloys within 20 at.% (L1) of the composition",
 }
 
-__all__ = ["COLUMNS", "Ensemble", "default_model_dir", "sha256_file"]
+__all__ = ["COLUMNS", "Ensemble", "default_model_dir", "domain_mask", "sha256_file"]
+
+
+def domain_mask(x: torch.Tensor, reference: torch.Tensor, radius_at_pct: float,
+                min_neighbours: int) -> np.ndarray:
+    """True where at least ``min_neighbours`` rows of ``reference`` lie within
+    ``radius_at_pct`` at.% (L1) of a row of ``x`` (both fraction tensors), in blocks."""
+    radius = radius_at_pct / 100.0 + 1e-6
+    out = [np.zeros(0, dtype=bool)]
+    for i in range(0, len(x), 4096):
+        dist = torch.cdist(x[i:i + 4096].float().cpu(), reference.float().cpu(), p=1)
+        out.append(((dist <= radius).sum(1) >= min_neighbours).numpy())
+    return np.concatenate(out)
 
 
 class Ensemble:
@@ -134,46 +146,36 @@ class Ensemble:
     def predict_fractions(self, x: torch.Tensor, confidence: float = DEFAULT_CONFIDENCE,
                           batch_size: int = 128) -> pd.DataFrame:
         """Score a ``(B, N)`` fraction tensor (vocabulary order, rows sum to 1); columns
-        as in :data:`COLUMNS`."""
+        as in :data:`COLUMNS`, in that order."""
         reg, prob = self.member_outputs(x, batch_size)
         kind = kind_of(self.manifest.target)
         mm = from_target(reg, kind)
         if kind != "log1p":  # the log columns are log10(1 + Dmax/mm) for every model
             reg = to_target(mm)
         many = len(self.members) > 1
-        df = pd.DataFrame({
-            "dmax_mm": mm.mean(0).numpy(),
-            "dmax_std": mm.std(0, unbiased=False).numpy() if many else np.zeros(len(x)),
-            "log_dmax": reg.mean(0).numpy(),
-            "log_dmax_std": reg.std(0, unbiased=False).numpy() if many else np.zeros(len(x)),
-        })
-        df["in_domain"] = self.in_domain(x)
+        zeros = np.zeros(len(x))
+        mean_log = reg.mean(0).numpy()
+        std_log = reg.std(0, unbiased=False).numpy() if many else zeros
+        probs = {f"p_{c}": prob[:, i].numpy() for i, c in enumerate(self.classes or [])} \
+            if prob is not None else {}
+        dom = self.in_domain(x)
         lo = hi = np.full(len(x), np.nan)
         if self.calibration is not None:
-            p_bmg = prob[:, self.classes.index("bmg")].numpy() if prob is not None \
-                and "bmg" in self.classes else None
-            bins = mondrian_bins(self.calibration.binning, df["in_domain"], p_bmg)
-            lo, hi = self.calibration.interval_mm(df["log_dmax"], df["log_dmax_std"], bins,
-                                                  confidence)
-        df.insert(2, "dmax_lo", lo)
-        df.insert(3, "dmax_hi", hi)
-        if prob is not None:
-            for i, c in enumerate(self.classes):
-                df.insert(len(df.columns) - 1, f"p_{c}", prob[:, i].numpy())
-        return df
+            bins = mondrian_bins(self.calibration.binning, dom, probs.get("p_bmg"))
+            lo, hi = self.calibration.interval_mm(mean_log, std_log, bins, confidence)
+        return pd.DataFrame({
+            "dmax_mm": mm.mean(0).numpy(),
+            "dmax_std": mm.std(0, unbiased=False).numpy() if many else zeros,
+            "dmax_lo": lo, "dmax_hi": hi, "log_dmax": mean_log, "log_dmax_std": std_log,
+            **probs, "in_domain": dom})
 
     def in_domain(self, x: torch.Tensor) -> np.ndarray:
         """True where at least ``min_neighbours`` training alloys lie within ``radius`` at.%
         (L1) of a composition."""
         if self.domain is None:
             return np.ones(len(x), dtype=bool)
-        radius = float(self.manifest.domain["radius_at_pct"]) / 100.0
-        k = int(self.manifest.domain["min_neighbours"])
-        out = [np.zeros(0, dtype=bool)]
-        for i in range(0, len(x), 4096):
-            dist = torch.cdist(x[i:i + 4096].float().cpu(), self.domain, p=1)
-            out.append(((dist <= radius + 1e-6).sum(1) >= k).numpy())
-        return np.concatenate(out)
+        return domain_mask(x, self.domain, float(self.manifest.domain["radius_at_pct"]),
+                           int(self.manifest.domain["min_neighbours"]))
 
     def predict(self, compositions, strict: bool = False,
                 confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
@@ -191,12 +193,11 @@ class Ensemble:
             raise GfaError(next(r for r in reasons if r))
         ok = np.array([r is None for r in reasons], dtype=bool)
         x = self.featurizer.from_amounts(amounts[ok]) if ok.any() else None
-        if x is not None:
-            scored = self.predict_fractions(x, confidence).set_axis(np.flatnonzero(ok))
-            df = scored.reindex(range(len(compositions)))
-        else:
-            df = pd.DataFrame(np.nan, index=range(len(compositions)),
-                              columns=self._empty_columns())
+        cols = [c for c in COLUMNS if not c.startswith("p_")][:-1] \
+            + [f"p_{c}" for c in (self.classes or [])] + ["in_domain"]
+        scored = (self.predict_fractions(x, confidence).set_axis(np.flatnonzero(ok))
+                  if x is not None else pd.DataFrame(columns=cols))
+        df = scored.reindex(range(len(compositions)))
         df["in_domain"] = df["in_domain"].astype("boolean").fillna(False).astype(bool)
         els = self.vocabulary.elements
         keys = [composition_key({els[j]: 100 * v / row.sum() for j, v in enumerate(row)
@@ -207,7 +208,3 @@ class Ensemble:
         df["in_vocabulary"] = ok
         df["reason"] = [r or "" for r in reasons]
         return df
-
-    def _empty_columns(self) -> list[str]:
-        cols = ["dmax_mm", "dmax_std", "dmax_lo", "dmax_hi", "log_dmax", "log_dmax_std"]
-        return cols + [f"p_{c}" for c in (self.classes or [])] + ["in_domain"]

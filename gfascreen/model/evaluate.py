@@ -55,9 +55,7 @@ def with_difficulty(oof: pd.DataFrame, spread_model: str, radius_at_pct: float =
     (log10(1+Dmax)) of ``spread_model``'s members at each composition (the difficulty a
     screen with that model sees), and ``in_domain``, judged against the alloys of the
     *other* folds only (what the predicting member was trained on)."""
-    import torch
-
-    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.model.ensemble import Ensemble, domain_mask
 
     ens = Ensemble.load(spread_model, device="cpu")
     amounts, reasons = ens.featurizer.parse(oof["composition"].tolist())
@@ -77,10 +75,23 @@ def with_difficulty(oof: pd.DataFrame, spread_model: str, radius_at_pct: float =
     dom = np.zeros(len(oof), dtype=bool)
     for k in np.unique(folds):
         te, tr = folds == k, folds != k
-        near = (torch.cdist(x[te], x[tr], p=1) <= radius_at_pct / 100 + 1e-6).sum(1)
-        dom[te] = (near >= min_neighbours).numpy()
+        dom[te] = domain_mask(x[te], x[tr], radius_at_pct, min_neighbours)
     out["in_domain"] = dom
     return out
+
+
+def member_oof(ens, x, folds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Out-of-fold log10(1+Dmax) and class probabilities of an ensemble whose member
+    trained without fold K predicts the rows of fold K (``folds``)."""
+    reg = np.full(len(x), np.nan)
+    prob = np.zeros((len(x), len(ens.classes))) if ens.classes else None
+    for j, info in enumerate(ens.manifest.members):
+        sel = np.flatnonzero(folds == info["fold"])
+        r, p = ens.member_outputs(x[sel], members=[j])
+        reg[sel] = r[0].numpy()
+        if prob is not None and p is not None:
+            prob[sel] = p.numpy()
+    return reg, prob
 
 
 def calibration_report(oof: pd.DataFrame) -> dict:

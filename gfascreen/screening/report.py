@@ -21,8 +21,6 @@ from plotly.subplots import make_subplots
 
 from gfascreen.errors import GfaError
 
-MARKERS = {"crystal": "x", "ribbon": "diamond-open", "bmg": "circle"}
-
 
 def load_run(run_dir: Path) -> tuple[pd.DataFrame, dict, dict]:
     from gfascreen.screening.run import read_run_table

@@ -229,8 +229,7 @@ def _heal(out: Path, grid: CompositionGrid, chunk_size: int) -> set[int]:
     that are unreadable or of the wrong length (they are redone), and says so."""
     import pyarrow.parquet as pq
 
-    for tmp in list(out.glob(".part-*.tmp")) + list(out.glob("part-*.tmp")) \
-            + list(out.glob("part-*.parquet.tmp")):
+    for tmp in [*out.glob(".part-*.tmp"), *out.glob("part-*.tmp")]:
         tmp.unlink(missing_ok=True)
     n_chunks = grid.n_chunks(chunk_size)
     done = set()
