@@ -240,6 +240,8 @@ TRAIN_HELP = {
     "max_steps": "batches per epoch cap", "device": "auto, cpu, cuda ...",
     "target": "regression target: log1p = log10(1+Dmax) (shipped) or floor = log10(Dmax+0.01)",
     "stem": "resnet (7x7/2 conv + max-pool, shipped) or no-maxpool",
+    "pairs": "physics channels x_i x_j f(i,j), comma-separated: hmix (mixing enthalpy), "
+             "size (atomic-size mismatch), chi (electronegativity difference); default none",
 }
 
 

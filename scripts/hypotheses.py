@@ -9,7 +9,7 @@ the shipped model's fold-0 member (random) and ``runs/system5`` fold 0 (leave-sy
 trained with the same settings. The "hurdle" row re-reads the shipped recipe's predictions
 as P(glass) x Dmax (no training). Resumable: rerun to continue.
 
-Usage: python scripts/hypotheses.py [--rows order target target+order stem]
+Usage: python scripts/hypotheses.py [--rows order target target+order target+pairs stem]
            [--data train.parquet]
 """
 
@@ -32,7 +32,10 @@ SWITCHES = {"order": ("element order: Mendeleev number", {"order": "mendeleev"})
             "target": ("target log10(Dmax + 0.01 mm)", {"target": "floor"}),
             "stem": ("stem without max-pool", {"stem": "no-maxpool"}),
             "target+order": ("target log10(Dmax + 0.01 mm) + Mendeleev order",
-                             {"target": "floor", "order": "mendeleev"})}
+                             {"target": "floor", "order": "mendeleev"}),
+            "target+pairs": ("target log10(Dmax + 0.01 mm) + physics channels "
+                             "(mixing enthalpy, size mismatch, electronegativity difference)",
+                             {"target": "floor", "pairs": "hmix,size,chi"})}
 RECIPE = {"folds": 5, "epochs": 10, "patience": 3, "lr": 1e-3, "amp": False, "lds": False,
           "fds": False, "mixup": 0.0, "coords": False, "only_folds": [0]}
 

@@ -12,7 +12,8 @@ Steps (each reusing what is on disk):
    to the shipped model, with their checksums in the manifest.
 4. The model card.
 
-Usage: python scripts/ship_default.py [--pack] [--system runs/system5] [--data train.parquet]
+Usage: python scripts/ship_default.py [--pack RUN [--id ID]] [--system runs/system5]
+           [--random-oof runs/default_random5] [--data train.parquet]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from gfascreen.model.evaluate import (
     screening_table,
 )
 from gfascreen.model.folds import assign_folds
-from gfascreen.model.saved import GROUP, ModelDir, default_model_dir
+from gfascreen.model.saved import GROUP, ModelDir, default_model_dir, model_hash
 from gfascreen.model.targets import from_target, to_target
 from gfascreen.model.train import TrainConfig, prepare_table
 from gfascreen.tableio import write_parquet_atomic
@@ -55,10 +56,12 @@ def cached_evaluation(run: Path, data: str, **kw) -> dict:
 
 def random_oof_run(model: str, data: str, out: Path) -> Path:
     """A run directory holding the shipped members' random-fold out-of-fold predictions
-    (kept when already there: the members they come from are fixed)."""
-    if (out / "oof.parquet").exists():
-        return out
+    (kept when already there and made by the same members: ``model_hash.txt``)."""
     ens = Ensemble.load(model, device="cpu")
+    stamp = out / "model_hash.txt"
+    if (out / "oof.parquet").exists() and stamp.exists() \
+            and stamp.read_text().strip() == model_hash(ens.manifest):
+        return out
     cfg = TrainConfig(**{**ens.manifest.config, "max_rows": None})
     t, _ = prepare_table(pd.read_parquet(data), cfg)
     folds = assign_folds(t, cfg.folds, cfg.grouping, cfg.seed)
@@ -74,6 +77,7 @@ def random_oof_run(model: str, data: str, out: Path) -> Path:
     write_parquet_atomic(pd.DataFrame({"composition": t["composition"], "fold": folds}),
                          out / "folds.parquet")
     (out / "config.json").write_text(json.dumps(ens.manifest.config, indent=2))
+    stamp.write_text(model_hash(ens.manifest))
     return out
 
 
@@ -123,21 +127,24 @@ def main() -> None:
     p.add_argument("--system", default="runs/system5")
     p.add_argument("--data", default="train.parquet")
     p.add_argument("--out", default=str(default_model_dir()))
+    p.add_argument("--id", default="gfascreen-default-v2", help="model id when packing")
+    p.add_argument("--random-oof", default="runs/default_random5",
+                   help="where the shipped members' random-fold predictions are kept")
     a = p.parse_args()
     torch.set_num_threads(2)
     if a.pack:
         from gfascreen.model.pack import pack_ensemble
 
-        pack_ensemble(a.pack, a.out, model_id="gfascreen-default-v1")
+        pack_ensemble(a.pack, a.out, model_id=a.id)
     md = ModelDir(a.out)
-    ev_r = cached_evaluation(random_oof_run(a.out, a.data, Path("runs/default_random5")),
-                             a.data)
+    ev_r = cached_evaluation(random_oof_run(a.out, a.data, Path(a.random_oof)), a.data)
     ev_s = cached_evaluation(Path(a.system), a.data, spread_model=a.out)
     if not (Path(a.system) / "oof_calibration.parquet").exists():
         ev_s = evaluate_run(a.system, data=a.data, spread_model=a.out)
     # Cheap, so always recomputed from the kept predictions (every binning).
     ev_s["calibration"] = calibration_report(
         pd.read_parquet(Path(a.system) / "oof_calibration.parquet"))
+    ev_s["run"] = str(a.system)
     Path(a.system, "evaluation.json").write_text(json.dumps(ev_s, indent=2))
     attach_lso(md, Path(a.system), ev_s)
     md.manifest.extra["evaluation"] = {"random": ev_r, "system": ev_s}
@@ -155,17 +162,27 @@ def fmt_block(b: dict) -> str:
             f" (n = {b['n']})")
 
 
+def _image_text(image: dict) -> str:
+    pairs = list(image.get("pairs") or {})
+    return "one channel x xᵀ" + (f" plus physics channels x_i x_j f(i, j) for {', '.join(pairs)}"
+                                 if pairs else "")
+
+
 def model_card(md: ModelDir, ev_r: dict, ev_s: dict, table: pd.DataFrame) -> str:
     m = md.manifest
     cfg, q, cal = m.config, m.extra["quantization_check"], m.calibration
     counts = table["gfa_class"].value_counts().to_dict()
     els = m.vocabulary["elements"]
     flags = " ".join(("--" if cfg.get(k) else "--no-") + k for k in ("lds", "fds", "coords", "amp"))
+    flags += "".join(f" --{k} {cfg[k]}" for k in ("target", "order", "stem", "pairs")
+                     if cfg.get(k))
     cc = cal["cross_conformal"]
+    order = "atomic number" if cfg.get("order", "z") == "z" else "Mendeleev number"
     return f"""# Model card: {m.id}
 
-ResNet50 (torchvision, trained from scratch) regressing log10(1 + Dmax/mm) from outer-product
-composition images, with a joint crystal / ribbon / bulk-glass classification head;
+ResNet50 (torchvision, trained from scratch) regressing {m.target.replace('dmax_mm', 'Dmax/mm')}
+from outer-product composition images ({_image_text(m.image)}), with a joint crystal / ribbon /
+bulk-glass classification head;
 {len(m.members)} members, one per fold of a random {cfg['folds']}-fold cross-validation.
 Prediction = mean of the members in mm; spread = their standard deviation; the interval
 `dmax_lo`..`dmax_hi` is calibrated (below).
@@ -176,7 +193,7 @@ Prediction = mean of the members in mm; spread = their standard deviation; the i
   ({len(table)} unique compositions: {counts}); {m.data['rows']} of them use only
   the {len(els)} vocabulary elements and were used. They ship with the model
   (`known_alloys.parquet`): the applicability domain and the reports' known alloys.
-- Elements covered (order = atomic number, image rows/columns): {' '.join(els)}.
+- Elements covered (order = {order}, image rows/columns): {' '.join(els)}.
   Elements in fewer than {m.vocabulary['min_count']} training alloys are out of domain.
 
 ## Training
@@ -201,7 +218,7 @@ Recomputed from the shipped members (member K predicts fold K): `python scripts/
 ## Leave-alloy-system-out (same recipe retrained on folds grouped by system; not shipped)
 Every alloy system (its set of elements) lies wholly in one fold, so each prediction is for
 a system that member never saw (sub- and super-systems may be in its training part).
-`gfascreen evaluate runs/system5 --spread-model default`.
+`gfascreen evaluate {ev_s.get('run', 'runs/system5')} --spread-model default`.
 - All: {fmt_block(ev_s['model']['all'])}
 - Bulk glasses only: {fmt_block(ev_s['model']['bmg'])}
 

@@ -65,6 +65,29 @@ def test_channels_and_coords():
     assert img[0, 3, 4, 0] == 1.0 and img[0, 4, 0, 4] == 1.0
 
 
+def test_pair_matrices_and_physics_channels():
+    from gfascreen.featurize.pairs import pair_matrix, parse_pairs
+
+    els = VOCAB.elements
+    for name in ("hmix", "size", "chi"):
+        f = pair_matrix(name, els)
+        assert f.shape == (5, 5) and np.allclose(f, f.T) and np.all(np.diag(f) == 0)
+        assert np.abs(f).max() == pytest.approx(1.0)
+    h = pair_matrix("hmix", els)
+    i, j = els.index("Al"), els.index("Zr")
+    assert h[i, j] < 0  # Al-Zr mixes exothermically (-44 kJ/mol, Takeuchi & Inoue)
+    feat = OPImageFeaturizer(VOCAB, pairs={"hmix": h, "size": pair_matrix("size", els)})
+    img = feat.transform("Al50Zr50")
+    assert img.shape == (1, 3, 5, 5) and feat.out_channels == 3
+    assert img[0, 1, i, j].item() == pytest.approx(0.25 * h[i, j], abs=1e-6)
+    assert torch.all(img[0, 1].diagonal() == 0)
+    assert parse_pairs("hmix, chi") == ["hmix", "chi"] and parse_pairs("") == []
+    with pytest.raises(GfaError, match="unknown pair quantity"):
+        parse_pairs("hmix,vec")
+    with pytest.raises(GfaError, match="5x5"):
+        OPImageFeaturizer(VOCAB, pairs={"hmix": np.zeros((4, 4))})
+
+
 def test_unknown_element_is_named():
     with pytest.raises(GfaError, match="'Pd'"):
         OPImageFeaturizer(VOCAB).transform("Pd40Ni40P20")

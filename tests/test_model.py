@@ -287,3 +287,18 @@ def test_floor_target_and_stem_options_round_trip(tiny_table, tmp_path):
     assert (res["dmax_mm"] >= 0).all()
     with pytest.raises(GfaError, match="--target"):
         train_cv(tiny_table, tmp_path / "g", TrainConfig(target="cube"), progress=False)
+
+
+def test_physics_channels_travel_with_the_model(tiny_table, tmp_path):
+    cfg = TrainConfig(folds=2, epochs=1, max_steps=1, batch_size=16, min_count=1,
+                      pairs="hmix,chi")
+    train_cv(tiny_table, tmp_path / "p", cfg, progress=False)
+    ens = Ensemble.load(tmp_path / "p", device="cpu")
+    assert list(ens.manifest.image["pairs"]) == ["hmix", "chi"]
+    assert ens.manifest.in_channels == 3 == ens.members[0].trunk.conv1.in_channels
+    x = ens.featurizer.fractions(["Al25Co20La55"])
+    img = ens.featurizer.images(x)
+    assert img.shape[1] == 3 and img[0, 1].abs().sum() > 0
+    assert ens.predict(["Al25Co20La55"])["dmax_mm"].notna().all()
+    with pytest.raises(GfaError, match="unknown pair quantity"):
+        train_cv(tiny_table, tmp_path / "q", TrainConfig(pairs="vec"), progress=False)

@@ -31,6 +31,12 @@ class OPImageFeaturizer:
         Number of identical channels ``C`` (1 by default; 3 to feed an RGB network).
     device, dtype:
         Where and in which precision the images are made.
+    coords:
+        Append two coordinate channels (row and column position).
+    pairs:
+        Physics channels ``{name: (N, N) matrix}``: one channel ``x_i x_j f(i, j)`` each,
+        after the others (:mod:`gfascreen.featurize.pairs` makes the matrices; a saved
+        model carries them).
     """
 
     citations = (
@@ -41,7 +47,7 @@ class OPImageFeaturizer:
 
     def __init__(self, vocabulary: Vocabulary, channels: int = 1,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
-                 coords: bool = False):
+                 coords: bool = False, pairs: Mapping[str, Sequence] | None = None):
         if channels < 1:
             raise GfaError(f"channels must be at least 1, got {channels}")
         self.vocabulary = vocabulary
@@ -49,6 +55,14 @@ class OPImageFeaturizer:
         self.coords = coords
         self.device = torch.device(device)
         self.dtype = dtype
+        self.pair_names = list(pairs or {})
+        n = len(vocabulary)
+        self._pairs = (torch.stack([torch.as_tensor(np.asarray(pairs[k], dtype=np.float64))
+                                    for k in self.pair_names]).to(self.device, dtype)
+                       if self.pair_names else None)
+        if self._pairs is not None and self._pairs.shape[1:] != (n, n):
+            raise GfaError(f"pair matrices must be {n}x{n} (the vocabulary), got "
+                           f"{tuple(self._pairs.shape[1:])}")
 
     def feature_labels(self) -> list[str]:
         """Pixel labels ``"El_i*El_j"`` in row-major order (one channel)."""
@@ -161,6 +175,9 @@ class OPImageFeaturizer:
             img = img.expand(-1, self.channels, -1, -1)
         if self.coords:
             img = torch.cat([img, self._coord_planes(len(img), img.device, img.dtype)], dim=1)
+        if self._pairs is not None:
+            pairs = self._pairs.to(img.device, img.dtype)
+            img = torch.cat([img, img[:, :1] * pairs.unsqueeze(0)], dim=1)
         return img
 
     def _coord_planes(self, b: int, device, dtype) -> torch.Tensor:
@@ -174,7 +191,7 @@ class OPImageFeaturizer:
     @property
     def out_channels(self) -> int:
         """Channels of the images this featurizer makes."""
-        return self.channels + (2 if self.coords else 0)
+        return self.channels + (2 if self.coords else 0) + len(self.pair_names)
 
     def transform(self, compositions) -> torch.Tensor:
         """OP images ``(B, C, N, N)`` on ``self.device`` for any accepted input."""

@@ -67,7 +67,8 @@ class Ensemble:
         self.calibration = calibration
         self.featurizer = OPImageFeaturizer(
             self.vocabulary, channels=int(self.manifest.image.get("channels", 1)),
-            device=device, coords=bool(self.manifest.image.get("coords", False)))
+            device=device, coords=bool(self.manifest.image.get("coords", False)),
+            pairs=self.manifest.image.get("pairs"))
         self.classes = self.manifest.classes
         known = model_dir.known_alloys()
         self.known_alloys = known

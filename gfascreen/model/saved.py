@@ -140,7 +140,8 @@ class Manifest:
 
     @property
     def in_channels(self) -> int:
-        return int(self.image.get("channels", 1)) + (2 if self.image.get("coords") else 0)
+        return (int(self.image.get("channels", 1)) + (2 if self.image.get("coords") else 0)
+                + len(self.image.get("pairs") or {}))
 
 
 def model_hash(manifest: Manifest) -> str:

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from gfascreen.data.labels import CLASSES
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer, Vocabulary
+from gfascreen.featurize.pairs import pair_matrices, parse_pairs
 from gfascreen.model.folds import assign_folds
 from gfascreen.model.metrics import regression_report
 from gfascreen.model.network import resnet50_op
@@ -70,6 +71,7 @@ class TrainConfig:
     amp: bool = False
     target: str = "log1p"
     stem: str = "resnet"
+    pairs: str = ""
     only_folds: list[int] | None = field(default=None)
     device: str = "auto"
 
@@ -153,7 +155,9 @@ class FoldTrainer:
                  device: torch.device, progress: bool = True):
         self.c, self.vocab, self.out, self.fold = config, vocab, out, fold
         self.device, self.progress = device, progress
-        self.feat = OPImageFeaturizer(vocab, device=device, coords=config.coords)
+        self.feat = OPImageFeaturizer(vocab, device=device, coords=config.coords,
+                                      pairs=pair_matrices(parse_pairs(config.pairs),
+                                                          vocab.elements))
         self.skipped = 0  # optimiser steps skipped for non-finite gradients
 
     def _batches(self, x: torch.Tensor, y: np.ndarray, cls: np.ndarray) -> _Batches:
@@ -399,6 +403,12 @@ def _train_fold(k: int, data: dict, out: Path, config: TrainConfig, device: torc
     (out / f".best_{k}.safetensors").unlink(missing_ok=True)
 
 
+def _pairs_entry(config: TrainConfig, vocab: Vocabulary) -> dict:
+    """The physics channels' matrices for the manifest (absent when there are none)."""
+    names = parse_pairs(config.pairs)
+    return {"pairs": pair_matrices(names, vocab.elements)} if names else {}
+
+
 def write_model(out: Path, config: TrainConfig, vocab: Vocabulary, table_path: Path,
                 t: pd.DataFrame, metrics: dict) -> Manifest:
     """Turn a finished run directory into a model directory: the known training alloys
@@ -408,7 +418,7 @@ def write_model(out: Path, config: TrainConfig, vocab: Vocabulary, table_path: P
         id=out.resolve().name,
         vocabulary=vocab.to_dict(),
         image={"kind": "outer_product", "channels": 1, "size": len(vocab),
-               "coords": bool(config.coords)},
+               "coords": bool(config.coords), **_pairs_entry(config, vocab)},
         target=TARGETS[config.target],
         architecture={"name": "resnet50", "class_head": config.class_head, "fds": config.fds,
                       "stem": config.stem},
@@ -432,6 +442,7 @@ def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: Trai
     out, table_path = Path(out), Path(table_path)
     if config.target not in TARGETS:
         raise GfaError(f"--target {config.target!r}: choose {' or '.join(TARGETS)}")
+    parse_pairs(config.pairs)
     table, config = _open_run(table_path, out, config, resume)
     device = resolve_device(config.device)
     t, vocab = prepare_table(table, config)
