@@ -302,3 +302,26 @@ def test_physics_channels_travel_with_the_model(tiny_table, tmp_path):
     assert ens.predict(["Al25Co20La55"])["dmax_mm"].notna().all()
     with pytest.raises(GfaError, match="unknown pair quantity"):
         train_cv(tiny_table, tmp_path / "q", TrainConfig(pairs="vec"), progress=False)
+
+
+def test_pretrain_descriptors_and_trunk_reused_by_init(tmp_path):
+    from safetensors.torch import load_file
+
+    from gfascreen.featurize import Vocabulary
+    from gfascreen.model.network import resnet50_op
+    from gfascreen.model.pretrain import PretrainConfig, descriptors, pretrain
+
+    vocab = Vocabulary.from_elements(["Zr", "Al", "Co", "La", "Cu"])
+    x = np.zeros((1, 5))
+    x[0, vocab.elements.index("Cu")] = x[0, vocab.elements.index("Zr")] = 0.5
+    d = descriptors(x, vocab.elements)[0]
+    assert d[-2] == pytest.approx(-23.0)  # ΔH_mix of Cu50Zr50: 4 x 0.25 x (-23 kJ/mol)
+    assert d[-1] == pytest.approx(100 * np.sqrt(0.5 * (1 - 1.35 / 1.45) ** 2
+                                                 + 0.5 * (1 - 1.55 / 1.45) ** 2))
+    out = tmp_path / "pre.safetensors"
+    info = pretrain(vocab, out, PretrainConfig(n_compositions=64, epochs=1, batch_size=32),
+                    progress=False)
+    assert info["history"][0]["loss"] > 0 and np.isfinite(info["history"][0]["val_r2_mean"])
+    model = resnet50_op(1, init=str(out))
+    saved = load_file(str(out))
+    torch.testing.assert_close(model.trunk.conv1.weight, saved["trunk.conv1.weight"])

@@ -43,7 +43,7 @@ def parse_pairs(spec: str | Sequence[str] | None) -> list[str]:
     return names
 
 
-def _raw(name: str, elements: Sequence[str]) -> np.ndarray:
+def raw_pair_matrix(name: str, elements: Sequence[str]) -> np.ndarray:
     from pymatgen.core import Element
 
     els = [Element(e) for e in elements]
@@ -72,7 +72,7 @@ def _raw(name: str, elements: Sequence[str]) -> np.ndarray:
 def pair_matrix(name: str, elements: Sequence[str]) -> np.ndarray:
     """``(N, N)`` matrix of quantity ``name`` over ``elements`` (vocabulary order), scaled
     to a largest absolute value of 1, symmetric, zero diagonal."""
-    f = _raw(name, elements)
+    f = raw_pair_matrix(name, elements)
     np.fill_diagonal(f, 0.0)
     scale = np.abs(f).max()
     return f / scale if scale > 0 else f
