@@ -107,7 +107,7 @@ def attach_lso(md: ModelDir, run: Path, ev: dict) -> dict:
         "method": f"normalised split-conformal (crepes), Mondrian bins: {binning}; "
                   f"log10(1+Dmax), clipped at 0 and {CAP_MM:g} mm",
         "difficulty": "members' standard deviation of log10(1+Dmax) + beta",
-        "calibrated_on": f"{len(d)} leave-system-out out-of-fold residuals ({run.name})",
+        "calibrated_on": f"{len(d)} leave-system-out out-of-fold residuals ({run})",
         "cross_conformal": {g: {c: round(v["coverage"], 4) for c, v in blk.items()}
                             for g, blk in ev["calibration"][key].items()}})
     cal.fit(to_target(d["dmax_mm"].to_numpy()) - d["pred_log"].to_numpy(),
@@ -136,6 +136,11 @@ def main() -> None:
         from gfascreen.model.pack import pack_ensemble
 
         pack_ensemble(a.pack, a.out, model_id=a.id)
+        md = ModelDir(a.out)
+        md.manifest.extra["training_wall_s"] = [
+            json.loads(f.read_text())["wall_s"]
+            for f in sorted(Path(a.pack).glob("member_*.json"))]
+        md.write_manifest()
     md = ModelDir(a.out)
     ev_r = cached_evaluation(random_oof_run(a.out, a.data, Path(a.random_oof)), a.data)
     ev_s = cached_evaluation(Path(a.system), a.data, spread_model=a.out)

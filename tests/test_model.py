@@ -285,6 +285,13 @@ def test_floor_target_and_stem_options_round_trip(tiny_table, tmp_path):
     mm = from_target(reg, "floor")
     assert res["log_dmax"].to_numpy() == pytest.approx(to_target(mm).mean(0).numpy(), abs=1e-5)
     assert (res["dmax_mm"] >= 0).all()
+    # Out-of-fold predictions (packing check, ship_default) are log10(1+Dmax) too.
+    from gfascreen.model.evaluate import member_oof
+
+    oof, _ = member_oof(ens, ens.featurizer.fractions(["Al25Co20La55", "Cu50Zr50"]),
+                        np.array([0, 1]))
+    assert oof == pytest.approx([to_target(mm)[0, 0].item(), to_target(mm)[1, 1].item()],
+                                abs=1e-5)
     with pytest.raises(GfaError, match="--target"):
         train_cv(tiny_table, tmp_path / "g", TrainConfig(target="cube"), progress=False)
 
