@@ -130,7 +130,7 @@ def pretrain(vocab: Vocabulary, out: str | Path, config: PretrainConfig,
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         r2 = _held_out_r2(net, feat, xt[-n_val:], yt[-n_val:], dev)
         history.append({"epoch": epoch + 1, "loss": total / c.n_compositions,
                         "val_r2_mean": float(np.mean(r2)),
