@@ -9,7 +9,7 @@ compositions over the same vocabulary (:mod:`gfascreen.model.pretrain`). Resumab
 to continue.
 
 Usage: python scripts/small_data.py [--data train.parquet] [--steps 480] [--out runs/bmg5]
-           [--pretrain [--pre-n 20000 --pre-epochs 3]]
+           [--pretrain [--pre-n 20000 --pre-epochs 3 --pre-lr 1e-3]]
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def main() -> None:
     p.add_argument("--pretrain", action="store_true")
     p.add_argument("--pre-n", type=int, default=20000)
     p.add_argument("--pre-epochs", type=int, default=3)
+    p.add_argument("--pre-lr", type=float, default=1e-3,
+                   help="peak learning rate of the fine-tune from the pre-trained trunk")
     a = p.parse_args()
     torch.set_num_threads(2)
     out = Path(a.out)
@@ -65,11 +67,11 @@ def main() -> None:
                                                            epochs=a.pre_epochs))
             info["wall_s"] = round(time.perf_counter() - t0, 1)
             (out / "pretrain.json").write_text(json.dumps(info, indent=2))
-        run = out / "run_pretrained"
-        train_cv(path, run, replace(cfg, init=str(weights)),
+        run = out / ("run_pretrained" if a.pre_lr == 1e-3 else f"run_pretrained_lr{a.pre_lr:g}")
+        train_cv(path, run, replace(cfg, init=str(weights), lr=a.pre_lr),
                  resume=(run / "config.json").exists(), progress=False)
         ev = evaluate_run(run, data=path)
-        print("started from the pre-trained trunk:")
+        print(f"started from the pre-trained trunk (peak lr {a.pre_lr:g}):")
         print(metrics_table(ev))
 
 
