@@ -17,10 +17,12 @@ RUNS=${RUNS:-runs}
 # TARGET=floor / ORDER=mendeleev: the issue-14 switches (README, "Hypothesis screen").
 TARGET=${TARGET:-log1p}
 ORDER=${ORDER:-z}
+# PAIRS=hmix,size,chi: physics channels (README, "Hypothesis screen"); empty = none.
+PAIRS=${PAIRS:-}
 # ONLY=random or ONLY=system trains just one of the two runs.
 ONLY=${ONLY:-random system}
 [[ -f train.parquet ]] || $PY -m gfascreen data build --out train.parquet
-$PY - "$EPOCHS" "$EPOCHS_LSO" "$RUNS" "$AMP" "$ONLY" "$TARGET" "$ORDER" <<'PY'
+$PY - "$EPOCHS" "$EPOCHS_LSO" "$RUNS" "$AMP" "$ONLY" "$TARGET" "$ORDER" "$PAIRS" <<'PY'
 import sys
 from pathlib import Path
 
@@ -34,7 +36,7 @@ runs = Path(sys.argv[3])
 amp = sys.argv[4] == "1"
 only = sys.argv[5].split()
 flags = {"lds": False, "fds": False, "mixup": 0.0, "coords": False,
-         "target": sys.argv[6], "order": sys.argv[7]}
+         "target": sys.argv[6], "order": sys.argv[7], "pairs": sys.argv[8]}
 for out, grouping in [(runs / "random5", "random"), (runs / "system5", "system")]:
     if grouping not in only:
         continue
