@@ -49,7 +49,11 @@ def raw_pair_matrix(name: str, elements: Sequence[str]) -> np.ndarray:
     els = [Element(e) for e in elements]
     n = len(els)
     if name == "hmix":
-        from matminer.utils.data import MixingEnthalpy
+        try:
+            from matminer.utils.data import MixingEnthalpy
+        except ImportError:
+            raise GfaError("the mixing-enthalpy channel needs matminer: "
+                           "pip install -e '.[baselines]'") from None
 
         table = MixingEnthalpy()
         f = np.zeros((n, n))
