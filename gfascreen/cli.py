@@ -236,7 +236,9 @@ TRAIN_HELP = {
     "amp": "bf16 autocast in training (CUDA; CPUs with native bf16); the shipped recipe is fp32",
     "min_count": "keep elements found in at least this many alloys",
     "order": "element order: z (atomic number) or mendeleev",
-    "init": "scratch, imagenet, or a weights file", "max_rows": "train on a random subset",
+    "init": "scratch, imagenet, a trunk weights file, or a saved model to fine-tune "
+            "(default = the shipped model, or a model directory; keeps its vocabulary, "
+            "image, target and heads)", "max_rows": "train on a random subset",
     "max_steps": "batches per epoch cap", "device": "auto, cpu, cuda ...",
     "target": "regression target: log1p = log10(1+Dmax) (shipped) or floor = log10(Dmax+0.01)",
     "stem": "resnet (7x7/2 conv + max-pool, shipped) or no-maxpool",

@@ -332,3 +332,26 @@ def test_pretrain_descriptors_and_trunk_reused_by_init(tmp_path):
     model = resnet50_op(1, init=str(out))
     saved = load_file(str(out))
     torch.testing.assert_close(model.trunk.conv1.weight, saved["trunk.conv1.weight"])
+
+
+def test_init_from_a_saved_model_fine_tunes_its_members(tiny_table, tiny_ensemble, tmp_path):
+    from safetensors.torch import load_file
+
+    from gfascreen.model.saved import ModelDir
+
+    base = ModelDir(tiny_ensemble)
+    cfg = TrainConfig(folds=2, epochs=1, max_steps=1, batch_size=16, min_count=50,
+                      lds=True, fds=True, lr=1e-12, init=str(tiny_ensemble), only_folds=[0])
+    train_cv(tiny_table, tmp_path / "ft", cfg, progress=False)
+    # The base model's vocabulary, not one rebuilt from the table (min_count=50 would drop
+    # every element of the tiny table), and member 0 starts from the base's member 0.
+    assert json.loads((tmp_path / "ft" / "vocabulary.json").read_text()) == \
+        base.manifest.vocabulary
+    tuned = load_file(str(tmp_path / "ft" / "member_0.safetensors"))
+    start = base.member_state(base.manifest.members[0])
+    torch.testing.assert_close(tuned["trunk.conv1.weight"], start["trunk.conv1.weight"])
+    with pytest.raises(GfaError, match="--fds"):
+        train_cv(tiny_table, tmp_path / "bad", TrainConfig(init=str(tiny_ensemble), lds=True),
+                 progress=False)
+    with pytest.raises(GfaError, match="--target"):
+        train_cv(tiny_table, tmp_path / "bad2", TrainConfig(init="default"), progress=False)

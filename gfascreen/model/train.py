@@ -34,6 +34,7 @@ from gfascreen.model.network import resnet50_op
 from gfascreen.model.precision import autocast, resolve_device
 from gfascreen.model.saved import (
     Manifest,
+    ModelDir,
     library_versions,
     sha256_file,
     write_known_alloys,
@@ -76,9 +77,40 @@ class TrainConfig:
     device: str = "auto"
 
 
+def init_model(init: str) -> ModelDir | None:
+    """The saved model a run fine-tunes from (``--init default`` or ``--init MODEL_DIR``),
+    or None when ``init`` is scratch, imagenet or a trunk weights file."""
+    if init == "default" or Path(init).is_dir():
+        return ModelDir(init)
+    return None
+
+
+def check_init_model(config: TrainConfig, base: ModelDir) -> None:
+    """A fine-tune must keep the image, target and heads of the model it starts from."""
+    m = base.manifest
+    arch = m.architecture
+    wanted = {"--target": (TARGETS[config.target], m.target),
+              "--stem": (config.stem, arch.get("stem", "resnet")),
+              "--pairs": (",".join(parse_pairs(config.pairs)),
+                          ",".join(m.image.get("pairs") or {})),
+              "--coords": (bool(config.coords), bool(m.image.get("coords"))),
+              "--class-head": (bool(config.class_head), bool(arch["class_head"])),
+              "--fds": (bool(config.fds), bool(arch["fds"]))}
+    for flag, (got, need) in wanted.items():
+        if got != need:
+            hint = {v: k for k, v in TARGETS.items()}.get(need, need)
+            raise GfaError(f"--init {config.init}: the model was trained with {flag} "
+                           f"{hint!r}, this run has {got!r}; pass {flag} {hint} (a "
+                           "fine-tune keeps the model's image, target and heads)")
+
+
 def prepare_table(table: pd.DataFrame, config: TrainConfig) -> tuple[pd.DataFrame, Vocabulary]:
-    """In-domain rows (every element in the vocabulary) and the vocabulary itself."""
-    vocab = Vocabulary.from_table(table, config.min_count, config.order)
+    """In-domain rows (every element in the vocabulary) and the vocabulary itself: the
+    table's elements found in at least ``min_count`` alloys, or, when fine-tuning a saved
+    model (``--init``), that model's vocabulary."""
+    base = init_model(config.init)
+    vocab = (Vocabulary.from_dict(base.manifest.vocabulary) if base is not None
+             else Vocabulary.from_table(table, config.min_count, config.order))
     els = table_elements(table)
     outside = [e for e in els if e not in vocab.elements]
     keep = (table[outside] <= 0).all(axis=1) if outside else pd.Series(True, index=table.index)
@@ -171,8 +203,13 @@ class FoldTrainer:
     def _setup(self, n_rows: int):
         c = self.c
         torch.manual_seed(c.seed * 7919 + self.fold)
-        model = resnet50_op(self.feat.out_channels, c.class_head, c.fds, c.init,
-                            stem=c.stem).to(self.device)
+        base = init_model(c.init)
+        model = resnet50_op(self.feat.out_channels, c.class_head, c.fds,
+                            "scratch" if base else c.init, stem=c.stem)
+        if base is not None:  # fine-tune: member k starts from the model's member k
+            entry = base.manifest.members[self.fold % len(base.manifest.members)]
+            model.load_state_dict(base.member_state(entry))
+        model = model.to(self.device)
         model = model.to(memory_format=torch.channels_last)
         steps = max(1, int(np.ceil(n_rows / c.batch_size)))
         opt = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
@@ -443,6 +480,9 @@ def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: Trai
     if config.target not in TARGETS:
         raise GfaError(f"--target {config.target!r}: choose {' or '.join(TARGETS)}")
     parse_pairs(config.pairs)
+    base = init_model(config.init)
+    if base is not None:
+        check_init_model(config, base)
     table, config = _open_run(table_path, out, config, resume)
     device = resolve_device(config.device)
     t, vocab = prepare_table(table, config)
