@@ -1,6 +1,7 @@
 """Throughput benchmarks on this machine (not a test).
 
-Usage: python scripts/benchmark.py [--model DIR] [--quick] [--json out.json]
+Usage: python scripts/benchmark.py [--model DIR [--baseline-model DIR]] [--quick]
+           [--json out.json]
 
 Measures: grid generation and featurization (points/s), ResNet50 training and inference
 (images/s) for several execution variants with the largest change in log10(1+Dmax) each
@@ -166,6 +167,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", default=None, help="ensemble for the end-to-end run")
     p.add_argument("--vocab", type=int, default=43)
+    p.add_argument("--baseline-model", default=None,
+                   help="a second ensemble timed end to end beside --model, same machine")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", default=None)
     a = p.parse_args()
@@ -177,6 +180,8 @@ def main() -> None:
     if a.model:
         r["end_to_end"] = bench_end_to_end(a.model)
         r["screen_memory"] = bench_screen_memory(a.model)
+    if a.baseline_model:
+        r["end_to_end_baseline"] = bench_end_to_end(a.baseline_model)
     text = json.dumps(r, indent=2)
     print(text)
     if a.json:
