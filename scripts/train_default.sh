@@ -14,8 +14,10 @@ EPOCHS_LSO=${EPOCHS_LSO:-$EPOCHS}
 # `EPOCHS=14 AMP=1 RUNS=runs/amp14` gave the same out-of-fold R² (README, "Longer training").
 AMP=${AMP:-0}
 RUNS=${RUNS:-runs}
-# TARGET=floor / ORDER=mendeleev: the issue-14 switches (README, "Hypothesis screen").
-TARGET=${TARGET:-log1p}
+# TARGET: floor = log10(Dmax+0.01), the shipped v2 recipe; TARGET=log1p reproduces the
+# first default. ORDER=mendeleev, PAIRS: the other issue-14 switches (README, "Hypothesis
+# screen").
+TARGET=${TARGET:-floor}
 ORDER=${ORDER:-z}
 # PAIRS=hmix,size,chi: physics channels (README, "Hypothesis screen"); empty = none.
 PAIRS=${PAIRS:-}

@@ -123,8 +123,9 @@ class Ensemble:
     def member_outputs(self, x: torch.Tensor, batch_size: int = 128,
                        members: list[int] | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-member log10(1+Dmax) ``(M, B)`` and mean class probabilities ``(B, C)``
-        (of every member, or of the members at the indices ``members``)."""
+        """Per-member regression outputs ``(M, B)``, in the model's training target
+        (``manifest.target``), and mean class probabilities ``(B, C)`` (of every member, or
+        of the members at the indices ``members``)."""
         regs, probs = [], []
         for j, m in enumerate(self.members):
             if members is not None and j not in members:
@@ -144,15 +145,21 @@ class Ensemble:
         prob = torch.stack(probs).mean(0) if probs and self.classes else None
         return torch.stack(regs), prob
 
+    def member_log_dmax(self, x: torch.Tensor, batch_size: int = 128,
+                        members: list[int] | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`member_outputs` with the regression as log10(1 + Dmax/mm) whatever the
+        training target: the scale of every log column, spread and metric."""
+        reg, prob = self.member_outputs(x, batch_size, members)
+        kind = kind_of(self.manifest.target)
+        return (reg if kind == "log1p" else to_target(from_target(reg, kind))), prob
+
     def predict_fractions(self, x: torch.Tensor, confidence: float = DEFAULT_CONFIDENCE,
                           batch_size: int = 128) -> pd.DataFrame:
         """Score a ``(B, N)`` fraction tensor (vocabulary order, rows sum to 1); columns
         as in :data:`COLUMNS`, in that order."""
-        reg, prob = self.member_outputs(x, batch_size)
-        kind = kind_of(self.manifest.target)
-        mm = from_target(reg, kind)
-        if kind != "log1p":  # the log columns are log10(1 + Dmax/mm) for every model
-            reg = to_target(mm)
+        reg, prob = self.member_log_dmax(x, batch_size)
+        mm = from_target(reg)
         many = len(self.members) > 1
         zeros = np.zeros(len(x))
         mean_log = reg.mean(0).numpy()

@@ -63,12 +63,7 @@ def with_difficulty(oof: pd.DataFrame, spread_model: str, radius_at_pct: float =
         raise GfaError(f"{spread_model} cannot score every alloy of the run: "
                        f"{next(r for r in reasons if r)}")
     x = ens.featurizer.from_amounts(amounts)
-    from gfascreen.model.targets import from_target, kind_of, to_target
-
-    reg, _ = ens.member_outputs(x)
-    kind = kind_of(ens.manifest.target)
-    if kind != "log1p":  # the spread is taken in log10(1 + Dmax/mm) for every model
-        reg = to_target(from_target(reg, kind))
+    reg, _ = ens.member_log_dmax(x)
     out = oof.copy()
     out["sigma_log"] = reg.std(0, unbiased=False).numpy()
     folds = oof["fold"].to_numpy()
@@ -83,15 +78,12 @@ def with_difficulty(oof: pd.DataFrame, spread_model: str, radius_at_pct: float =
 def member_oof(ens, x, folds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Out-of-fold log10(1+Dmax) and class probabilities of an ensemble whose member
     trained without fold K predicts the rows of fold K (``folds``)."""
-    from gfascreen.model.targets import from_target, kind_of, to_target
-
-    kind = kind_of(ens.manifest.target)
     reg = np.full(len(x), np.nan)
     prob = np.zeros((len(x), len(ens.classes))) if ens.classes else None
     for j, info in enumerate(ens.manifest.members):
         sel = np.flatnonzero(folds == info["fold"])
-        r, p = ens.member_outputs(x[sel], members=[j])
-        reg[sel] = to_target(from_target(r[0].numpy(), kind))
+        r, p = ens.member_log_dmax(x[sel], members=[j])
+        reg[sel] = r[0].numpy()
         if prob is not None and p is not None:
             prob[sel] = p.numpy()
     return reg, prob
