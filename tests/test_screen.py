@@ -185,7 +185,8 @@ def test_calibrated_intervals_in_screen_and_predict(calibrated_ensemble, tmp_pat
     import pyarrow.parquet as pq
 
     meta = json.loads(pq.read_schema(out / "part-00000.parquet").metadata[b"gfascreen"])
-    assert meta["interval"]["confidence"] == 0.9 and meta["interval"]["method"] == "test"
+    assert meta["interval"]["confidence"] == 0.9 and meta["interval"]["method"] == "symmetric"
+    assert meta["interval"]["thresholds_mm"] == [1.0, 5.0, 10.0]
     with pytest.raises(GfaError, match="different interval"):
         screen(_cfg(calibrated_ensemble, out, confidence=0.5, resume=True))
     ens = Ensemble.load(calibrated_ensemble, device="cpu")

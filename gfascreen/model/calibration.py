@@ -1,14 +1,26 @@
-"""Calibrated Dmax intervals: normalised split-conformal regression (crepes).
+"""Calibrated Dmax: intervals, a one-sided lower bound and P(Dmax >= t) (crepes).
 
 The ensemble's spread is a *difficulty*, not an error bar. The calibration turns it into
-intervals with a stated coverage: nonconformity scores ``|y - ŷ| / (σ + β)`` in log space
-(``y = log10(1 + Dmax/mm)``, σ the members' standard deviation of ``ŷ``) are collected on
-out-of-fold predictions of a leave-system-out run (the situation a screen is in), and the
-interval at confidence ``c`` is ``ŷ ± q_c (σ + β)``, clipped at 0 mm. With Mondrian bins
-each bin keeps its own scores; the bins use only what is known at prediction time
-(:data:`BINNINGS`: in / out of domain, and whether the class head calls it a bulk glass).
-The maths is crepes' ``ConformalRegressor`` (Boström, crepes, 2022); this module stores
-the scores and rebuilds it.
+statements with a stated coverage. Signed normalised residuals ``α = (y - ŷ) / σ`` in
+log space (``y = log10(1 + Dmax/mm)``; σ from :func:`gfascreen.model.difficulty.combine`:
+the members' spread, the spread of the measured target among the nearest training alloys,
+or their sum, plus β) are collected on out-of-fold predictions of a leave-system-out run
+(the situation a screen is in). From them:
+
+- the interval at confidence ``c``: ``method="symmetric"``, ``ŷ ± q_c(|α|) σ`` (crepes'
+  ``ConformalRegressor``), or ``method="cps"``, the ``(1-c)/2`` and ``(1+c)/2``
+  percentiles of the conformal predictive distribution ``ŷ + α σ`` (crepes'
+  ``ConformalPredictiveSystem``: asymmetric, as the residuals are); both clipped at 0 mm
+  and :data:`CAP_MM`;
+- the lower bound ``dmax_at_least``: the ``1 - c`` percentile of the predictive
+  distribution ("casts at least this thick with confidence c");
+- ``P(Dmax >= t)``: one minus the predictive distribution at ``log10(1 + t)``, computed as
+  crepes' non-smoothed p-value ``(#{ŷ + α σ <= y_t} + 1) / (n + 1)``, vectorised
+  (:meth:`Calibration.exceedance`; equal to crepes' own, tested).
+
+With Mondrian bins each bin keeps its own residuals; the bins use only what is known at
+prediction time (:data:`BINNINGS`). References: Vovk et al., Machine Learning 2019
+(conformal predictive systems); Boström, crepes, COPA 2022.
 """
 
 from __future__ import annotations
@@ -20,18 +32,54 @@ from pathlib import Path
 import numpy as np
 
 from gfascreen.errors import GfaError
-from gfascreen.model.targets import from_target
+from gfascreen.model.difficulty import combine
+from gfascreen.model.probabilities import ProbabilityCalibration
+from gfascreen.model.targets import from_target, to_target
 
 DEFAULT_CONFIDENCE = 0.9
 CALIBRATION_FILE = "calibration.safetensors"
 #: Upper bounds are capped here (mm): no glass thicker is known (the table's largest is
 #: 72 mm), and a wider interval says only "somewhere up to the record".
 CAP_MM = 100.0
+#: Thresholds (mm) of the exceedance columns ``p_dmax_ge_T`` by default.
+DEFAULT_THRESHOLDS_MM = (1.0, 5.0, 10.0)
 #: beta candidates measured by ``gfascreen evaluate --spread-model``.
 BETAS = (0.01, 0.03, 0.1)
 #: Mondrian binnings: ``none`` (one pool of scores), ``domain`` (in / out of domain),
-#: ``domain+bmg`` (that, crossed with P(bmg) > 0.5 from the class head: 4 bins).
-BINNINGS = ("none", "domain", "domain+bmg")
+#: ``domain+bmg`` (that, crossed with P(bmg) > 0.5: 4 bins), ``domain+bmg4`` (crossed
+#: with P(bmg) below 0.1, 0.1-0.5, 0.5-0.9, above 0.9: 8 bins). P(bmg) is the calibrated
+#: probability when the model has one, else the class head's.
+BINNINGS = ("none", "domain", "domain+bmg", "domain+bmg4")
+#: P(bmg) edges of the ``domain+bmg4`` bins.
+BMG_EDGES = (0.1, 0.5, 0.9)
+#: Interval constructions (see the module text).
+METHODS = ("symmetric", "cps")
+
+
+def check_confidence(confidence: float, option: str = "--confidence") -> float:
+    """The one range check of a confidence level (a share strictly between 0 and 1)."""
+    if not 0 < confidence < 1:
+        raise GfaError(f"{option} must lie between 0 and 1 (e.g. 0.9), got {confidence}")
+    return confidence
+
+
+def threshold_column(t_mm: float) -> str:
+    """Column name of P(Dmax >= t_mm): ``p_dmax_ge_5`` for 5 mm, ``p_dmax_ge_2.5``."""
+    return f"p_dmax_ge_{t_mm:g}"
+
+
+def parse_thresholds(text: str | None) -> tuple[float, ...]:
+    """``--thresholds 1,5,10`` -> (1.0, 5.0, 10.0) mm; one-line error on anything else."""
+    if text is None or str(text).strip() == "":
+        return DEFAULT_THRESHOLDS_MM
+    try:
+        vals = tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        raise GfaError(f"--thresholds {text!r}: give thicknesses in mm separated by commas, "
+                       "e.g. 1,5,10") from None
+    if not all(np.isfinite(v) and 0 < v <= CAP_MM for v in vals):
+        raise GfaError(f"--thresholds {text!r}: each must lie in (0, {CAP_MM:g}] mm")
+    return tuple(dict.fromkeys(vals))
 
 
 def mondrian_bins(binning: str, in_domain=None, p_bmg=None) -> np.ndarray | None:
@@ -43,74 +91,132 @@ def mondrian_bins(binning: str, in_domain=None, p_bmg=None) -> np.ndarray | None
     dom = np.asarray(in_domain, dtype=int)
     if binning == "domain":
         return dom
+    if binning == "domain+bmg4":
+        return dom + 2 * np.digitize(np.asarray(p_bmg, dtype=float), BMG_EDGES)
     return dom + 2 * (np.asarray(p_bmg, dtype=float) > 0.5).astype(int)
 
 
-def _regressor():
+def _crepes(kind: str):
     try:
-        from crepes import ConformalRegressor
+        from crepes import ConformalPredictiveSystem, ConformalRegressor
     except ImportError:
         raise GfaError("calibrated intervals need the crepes package: pip install crepes"
                        ) from None
-    return ConformalRegressor()
+    return ConformalRegressor() if kind == "cr" else ConformalPredictiveSystem()
 
 
 @dataclass
 class Calibration:
-    """Conformal scores and how they were made (``fit`` returns the fitted object)."""
+    """Conformal residuals and how they were made (``fit`` returns the fitted object).
+
+    ``difficulty``: ``members``, ``knn`` or ``members+knn`` (:mod:`~gfascreen.model.difficulty`);
+    ``k``: neighbours of the ``knn`` spread; ``probabilities``: the class-probability maps
+    fitted on the same predictions (None: raw head outputs)."""
 
     beta: float = 0.01
     binning: str = "none"
     cap_mm: float = CAP_MM
     info: dict = field(default_factory=dict)
+    method: str = "symmetric"
+    difficulty: str = "members"
+    k: int = 10
+    probabilities: ProbabilityCalibration | None = None
+    alphas_: np.ndarray | None = None
     scores_: np.ndarray | None = None
     bins_: np.ndarray | None = None
+    _quantile_cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def needs_knn(self) -> bool:
+        return "knn" in self.difficulty
+
+    def sigma(self, members, knn=None) -> np.ndarray:
+        """σ of the normalised scores (the difficulty, log10(1 + Dmax/mm), β included)
+        from the members' spread and the neighbours' target spread: what every method
+        below takes as ``sigma``."""
+        if self.needs_knn and knn is None:
+            raise GfaError(f"a {self.difficulty!r} calibration needs the neighbours' spread")
+        members = np.asarray(members, dtype=float)
+        return combine(self.difficulty, members, np.zeros(len(members)) if knn is None
+                       else knn, self.beta)
+
+    def _bins(self, bins) -> np.ndarray | None:
+        if self.binning == "none":
+            return None
+        if bins is None:
+            raise GfaError(f"a {self.binning!r} calibration needs each prediction's bin")
+        return np.asarray(bins, dtype=int)
 
     def fit(self, residuals: np.ndarray, sigma: np.ndarray,
             bins: np.ndarray | None = None) -> Calibration:
-        """Scores from log-space residuals ``y - ŷ`` and spreads ``σ`` (same length), with
-        the Mondrian bin of each (from :func:`mondrian_bins`) unless ``binning`` is none."""
+        """Residuals ``y - ŷ`` (log10(1 + Dmax/mm)) and their σ (:meth:`sigma`), with each
+        residual's Mondrian bin (from :func:`mondrian_bins`) unless ``binning`` is none."""
+        if self.method not in METHODS:
+            raise GfaError(f"unknown calibration method {self.method!r}; choose {METHODS}")
         r = np.asarray(residuals, dtype=float)
-        s = np.asarray(sigma, dtype=float) + self.beta
-        ok = np.isfinite(r) & np.isfinite(s)
+        s = np.asarray(sigma, dtype=float)
+        ok = np.isfinite(r) & np.isfinite(s) & (s > 0)
         if ok.sum() < 20:
             raise GfaError(f"calibration needs at least 20 residuals, got {int(ok.sum())}")
-        self.scores_ = np.abs(r[ok]) / s[ok]
-        if self.binning != "none" and bins is None:
-            raise GfaError(f"a {self.binning!r} calibration needs each residual's bin")
-        self.bins_ = np.asarray(bins, dtype=int)[ok] if self.binning != "none" else None
+        self.alphas_ = r[ok] / s[ok]
+        self.scores_ = np.abs(self.alphas_)
+        b = self._bins(bins)
+        self.bins_ = b[ok] if b is not None else None
+        self._quantile_cache = {}
         return self
 
-    def _fitted(self):
+    def _fitted(self, kind: str):
         if self.scores_ is None:
             raise GfaError("the calibration is not fitted")
-        cr = _regressor()
+        if kind == "cps" and self.alphas_ is None:
+            raise GfaError("this calibration keeps only absolute scores (an older model); "
+                           "recalibrate it with `gfascreen calibrate MODEL` for predictive "
+                           "distributions")
         ones = np.ones(len(self.scores_))
-        return cr.fit(residuals=self.scores_, sigmas=ones, bins=self.bins_)
+        if kind == "cr":
+            return _crepes("cr").fit(residuals=self.scores_, sigmas=ones, bins=self.bins_)
+        return _crepes("cps").fit(residuals=self.alphas_, sigmas=ones, bins=self.bins_)
 
     def interval_log(self, pred_log: np.ndarray, sigma_log: np.ndarray,
                      bins: np.ndarray | None = None,
                      confidence: float = DEFAULT_CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
-        """Lower and upper interval bounds in log10(1 + Dmax/mm), clipped at 0; ``bins``
-        as in :meth:`fit` (a bin never seen in calibration gives an unbounded interval)."""
-        if not 0 < confidence < 1:
-            raise GfaError(f"--confidence must lie between 0 and 1 (e.g. 0.9), got {confidence}")
+        """Lower and upper interval bounds in log10(1 + Dmax/mm), clipped at 0 and the cap;
+        ``bins`` as in :meth:`fit` (a bin never seen in calibration gives the whole range)."""
+        check_confidence(confidence)
         pred = np.asarray(pred_log, dtype=float)
         if len(pred) == 0:
             return np.zeros(0), np.zeros(0)
-        sig = np.asarray(sigma_log, dtype=float) + self.beta
-        if self.binning == "none":
-            bins = None
-        elif bins is None:
-            raise GfaError(f"a {self.binning!r} calibration needs each prediction's bin")
-        else:
-            bins = np.asarray(bins, dtype=int)
+        sig = np.asarray(sigma_log, dtype=float)
+        b = self._bins(bins)
+        y_max = float(to_target(np.array([self.cap_mm]))[0])
+        if self.method == "symmetric":
+            q = self._bin_quantiles(b, confidence, len(pred))
+            return np.clip(pred - q * sig, 0.0, y_max), np.clip(pred + q * sig, 0.0, y_max)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # too few scores -> infinite interval, kept
-            iv = self._fitted().predict_int(y_hat=pred, sigmas=sig, bins=bins,
-                                            confidence=confidence, y_min=0.0,
-                                            y_max=float(np.log10(1.0 + self.cap_mm)))
-        return iv[:, 0], iv[:, 1]
+            iv = self._fitted("cps").predict_int(y_hat=pred, sigmas=sig, bins=b,
+                                                 confidence=confidence, y_min=0.0, y_max=y_max)
+        return np.clip(iv[:, 0], 0.0, y_max), np.clip(iv[:, 1], 0.0, y_max)
+
+    def _bin_quantiles(self, bins: np.ndarray | None, confidence: float, n: int
+                       ) -> np.ndarray:
+        """Per prediction, the conformal quantile of the absolute scores of its bin: crepes'
+        ``ConformalRegressor`` rule (the ``int((1 - c)(n + 1))``-th largest score; infinite
+        when a bin has too few or was never seen), vectorised (tested equal to crepes)."""
+        cal_b = np.zeros(len(self.scores_), dtype=int) if self.bins_ is None else self.bins_
+        b = np.zeros(n, dtype=int) if bins is None else np.asarray(bins, dtype=int)
+        key = round(confidence, 12)
+        if key not in self._quantile_cache:
+            keys = np.unique(cal_b)
+            qs = []
+            for v in keys:
+                desc = np.sort(self.scores_[cal_b == v])[::-1]
+                k = int((1 - confidence) * (len(desc) + 1)) - 1
+                qs.append(float(desc[k]) if k >= 0 else np.inf)
+            self._quantile_cache[key] = (keys, np.array(qs))
+        keys, qs = self._quantile_cache[key]
+        pos = np.clip(np.searchsorted(keys, b), 0, len(keys) - 1)
+        return np.where(keys[pos] == b, qs[pos], np.inf)
 
     def interval_mm(self, pred_log, sigma_log, bins=None,
                     confidence: float = DEFAULT_CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
@@ -118,34 +224,108 @@ class Calibration:
         lo, hi = self.interval_log(pred_log, sigma_log, bins, confidence)
         return from_target(lo), from_target(hi)
 
+    def at_least_mm(self, pred_log, sigma_log, bins=None,
+                    confidence: float = DEFAULT_CONFIDENCE) -> np.ndarray:
+        """One-sided lower bound (mm): Dmax is at least this with probability
+        ``confidence``: the ``1 - confidence`` percentile of the predictive distribution
+        ``ŷ + α σ`` of each bin, crepes' ``ConformalPredictiveSystem`` rule (the
+        ``int((1 - c)(n + 1))``-th smallest α; 0 mm when a bin has too few), vectorised
+        (tested equal to crepes)."""
+        check_confidence(confidence)
+        if self.alphas_ is None:
+            raise GfaError("this calibration keeps only absolute scores (an older model); "
+                           "recalibrate it with `gfascreen calibrate MODEL`")
+        pred = np.asarray(pred_log, dtype=float)
+        sig = np.asarray(sigma_log, dtype=float)
+        b = self._bins(bins)
+        b = np.zeros(len(pred), dtype=int) if b is None else b
+        cal_b = np.zeros(len(self.alphas_), dtype=int) if self.bins_ is None else self.bins_
+        out = np.zeros(len(pred))
+        for v in np.unique(b):
+            asc = np.sort(self.alphas_[cal_b == v])
+            k = int((1 - confidence) * (len(asc) + 1)) - 1
+            m = b == v
+            out[m] = pred[m] + sig[m] * asc[k] if k >= 0 and len(asc) else 0.0
+        return from_target(np.clip(out, 0.0, None))
+
+    def exceedance(self, pred_log, sigma_log, bins=None,
+                   thresholds_mm=DEFAULT_THRESHOLDS_MM) -> np.ndarray:
+        """``P(Dmax >= t)`` per composition (rows) and threshold (columns), from the
+        conformal predictive distribution (crepes' non-smoothed p-value, vectorised)."""
+        if self.alphas_ is None:
+            raise GfaError("this calibration keeps only absolute scores (an older model); "
+                           "recalibrate it with `gfascreen calibrate MODEL`")
+        pred = np.asarray(pred_log, dtype=float)
+        sig = np.asarray(sigma_log, dtype=float)
+        b = self._bins(bins)
+        b = np.zeros(len(pred), dtype=int) if b is None else b
+        cal_b = np.zeros(len(self.alphas_), dtype=int) if self.bins_ is None else self.bins_
+        out = np.full((len(pred), len(thresholds_mm)), np.nan)
+        for v in np.unique(b):
+            a = np.sort(self.alphas_[cal_b == v])
+            m = b == v
+            if len(a) == 0:
+                continue  # a bin never seen in calibration: no statement (NaN)
+            for j, t in enumerate(thresholds_mm):
+                z = (float(to_target(np.array([t]))[0]) - pred[m]) / sig[m]
+                below = np.searchsorted(a, z, side="right")
+                out[m, j] = 1.0 - (below + 1) / (len(a) + 1)
+        return np.clip(out, 0.0, 1.0)
+
     # -- storage ------------------------------------------------------------------------
     def save(self, path: Path) -> dict:
-        """Write the scores (safetensors) and return the manifest's calibration entry
-        (without the checksum, which the model directory adds)."""
+        """Write the residuals and probability maps (safetensors) and return the
+        manifest's calibration entry (without the checksum, which the model directory
+        adds)."""
         import torch
         from safetensors.torch import save_file
 
         t = {"scores": torch.as_tensor(self.scores_, dtype=torch.float64)}
+        if self.alphas_ is not None:
+            t["alphas"] = torch.as_tensor(self.alphas_, dtype=torch.float64)
         if self.bins_ is not None:
             t["bins"] = torch.as_tensor(self.bins_, dtype=torch.int64)
+        entry = {"file": path.name, "beta": self.beta, "binning": self.binning,
+                 "cap_mm": self.cap_mm, "n": int(len(self.scores_)), "method": self.method,
+                 "difficulty": self.difficulty, "k": self.k}
+        if self.probabilities is not None:
+            t.update({k: torch.as_tensor(v, dtype=torch.float64)
+                      for k, v in self.probabilities.tensors().items()})
+            entry["probabilities"] = self.probabilities.entry()
         save_file(t, str(path))
-        return {"file": path.name, "beta": self.beta, "binning": self.binning,
-                "cap_mm": self.cap_mm, "n": int(len(self.scores_)), **self.info}
+        return {**self.info, **entry}  # the typed fields win over free-text info
 
     @classmethod
     def load(cls, path: Path, entry: dict) -> Calibration:
-        from safetensors.torch import load_file
+        from safetensors.numpy import load_file
 
         try:
             t = load_file(str(path))
         except Exception as exc:
             raise GfaError(f"calibration file {path} is not readable ({exc})") from None
-        info = {k: v for k, v in entry.items()
-                if k not in ("file", "sha256", "beta", "binning", "cap_mm", "n")}
+        own = ("file", "sha256", "beta", "binning", "cap_mm", "n", "method", "difficulty",
+               "k", "probabilities")
+        info = {k: v for k, v in entry.items() if k not in own}
+        # Older models stored the difficulty as a sentence in the entry: members' spread.
+        difficulty = entry.get("difficulty", "members")
+        probs = (ProbabilityCalibration.from_tensors(t, entry["probabilities"])
+                 if isinstance(entry.get("probabilities"), dict) else None)
         return cls(beta=float(entry["beta"]), binning=str(entry["binning"]),
                    cap_mm=float(entry.get("cap_mm", CAP_MM)), info=info,
-                   scores_=t["scores"].numpy(),
-                   bins_=t["bins"].numpy() if "bins" in t else None)
+                   # Older models wrote a sentence here: their intervals are symmetric.
+                   method=entry["method"] if entry.get("method") in METHODS else "symmetric",
+                   difficulty=difficulty if difficulty in ("members", "knn", "members+knn")
+                   else "members",
+                   k=int(entry.get("k", 10)), probabilities=probs,
+                   alphas_=t.get("alphas"), scores_=t["scores"],
+                   bins_=t.get("bins"))
+
+
+def load_model_calibration(md) -> Calibration | None:
+    """The calibration a saved model carries (None when it has none): the one loader used
+    by inference, suggestions and reports."""
+    entry = md.manifest.calibration
+    return None if entry is None else Calibration.load(md.verified(entry), entry)
 
 
 def coverage(y_log: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
@@ -171,10 +351,11 @@ def cross_conformal(y_log: np.ndarray, pred_log: np.ndarray, sigma_log: np.ndarr
     b = np.zeros(len(y), dtype=int) if bins is None else np.asarray(bins, dtype=int)
     for k in np.unique(folds):
         te = folds == k
-        cal = Calibration(beta=beta, binning=binning).fit((y - pred_log)[~te], sigma_log[~te],
-                                                          b[~te])
+        cal = Calibration(beta=beta, binning=binning)
+        sig = cal.sigma(sigma_log)
+        cal.fit((y - pred_log)[~te], sig[~te], b[~te])
         for c in confidences:
-            lo[c][te], hi[c][te] = cal.interval_log(pred_log[te], sigma_log[te], b[te], c)
+            lo[c][te], hi[c][te] = cal.interval_log(pred_log[te], sig[te], b[te], c)
     masks = {"all": np.isfinite(y), **(groups or {})}
     out = {}
     for name, m in masks.items():

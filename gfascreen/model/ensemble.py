@@ -17,39 +17,63 @@ import torch
 
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer, Vocabulary
-from gfascreen.model.calibration import DEFAULT_CONFIDENCE, Calibration, mondrian_bins
+from gfascreen.model.calibration import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_THRESHOLDS_MM,
+    Calibration,
+    load_model_calibration,
+    mondrian_bins,
+    threshold_column,
+)
+from gfascreen.model.difficulty import Neighbourhood, neighbourhood
 from gfascreen.model.network import OPResNet, resnet50_op
 from gfascreen.model.precision import autocast, check_precision, resolve_device
 from gfascreen.model.saved import ModelDir, default_model_dir, model_hash, sha256_file
 from gfascreen.model.targets import from_target, kind_of, to_target
 
-#: Prediction columns, with units (screen and predict write these; p_* per class).
+#: Prediction columns, with units (screen and predict write these, in this order; one
+#: ``p_dmax_ge_T`` column per threshold T in mm, 1, 5 and 10 by default). "Calibrated"
+#: means fitted on leave-system-out predictions (:mod:`gfascreen.model.calibrate`).
 COLUMNS = {
     "dmax_mm": "ensemble mean of Dmax, the critical casting diameter (mm)",
     "dmax_std": "standard deviation of Dmax across members (mm): the raw spread",
     "dmax_lo": "lower bound of the calibrated interval (mm; NaN without a calibration)",
     "dmax_hi": "upper bound of the calibrated interval (mm; NaN without a calibration)",
+    "dmax_at_least": "calibrated one-sided lower bound (mm): Dmax is at least this with the "
+                     "stated confidence (NaN without a calibration)",
     "log_dmax": "ensemble mean of log10(1 + Dmax/mm)",
     "log_dmax_std": "spread of log10(1 + Dmax/mm) across members",
-    "p_crystal": "probability of crystal (class head, mean over members)",
-    "p_ribbon": "probability of a ribbon-only glass",
-    "p_bmg": "probability of a bulk metallic glass",
-    "in_domain": "at least 2 training alloys within 20 at.% (L1) of the composition",
+    "difficulty_log": "σ of the calibrated interval in log10(1 + Dmax/mm): the members' "
+                      "spread and/or the measured spread among the nearest training alloys",
+    "p_glass": "calibrated probability of a glass, ribbon or bulk (the class head's "
+               "1 - P(crystal) without a calibration)",
+    "p_bmg": "calibrated probability of a bulk metallic glass",
+    "p_crystal": "1 - p_glass",
+    "p_ribbon": "p_glass - p_bmg: a glass only as a melt-spun ribbon",
+    "p_dmax_ge_T": "calibrated probability that Dmax >= T mm (NaN without a calibration)",
+    "in_domain": "at least the model's minimum number of training alloys within its radius "
+                 "(at.%, L1) of the composition; the rule is in the model's manifest",
 }
+PROBABILITY_COLUMNS = ("p_glass", "p_bmg", "p_crystal", "p_ribbon")
 
-__all__ = ["COLUMNS", "Ensemble", "default_model_dir", "domain_mask", "sha256_file"]
+
+def prediction_columns(thresholds_mm=DEFAULT_THRESHOLDS_MM) -> list[str]:
+    """The prediction columns in :data:`COLUMNS` order for these thresholds."""
+    out = []
+    for c in COLUMNS:
+        out += [threshold_column(t) for t in thresholds_mm] if c == "p_dmax_ge_T" else [c]
+    return out
+
+
+__all__ = ["COLUMNS", "Ensemble", "default_model_dir", "domain_mask", "prediction_columns",
+           "sha256_file"]
 
 
 def domain_mask(x: torch.Tensor, reference: torch.Tensor, radius_at_pct: float,
                 min_neighbours: int) -> np.ndarray:
     """True where at least ``min_neighbours`` rows of ``reference`` lie within
-    ``radius_at_pct`` at.% (L1) of a row of ``x`` (both fraction tensors), in blocks."""
-    radius = radius_at_pct / 100.0 + 1e-6
-    out = [np.zeros(0, dtype=bool)]
-    for i in range(0, len(x), 4096):
-        dist = torch.cdist(x[i:i + 4096].float().cpu(), reference.float().cpu(), p=1)
-        out.append(((dist <= radius).sum(1) >= min_neighbours).numpy())
-    return np.concatenate(out)
+    ``radius_at_pct`` at.% (L1) of a row of ``x`` (both fraction tensors)."""
+    return neighbourhood(x, reference, None, radius_at_pct, min_neighbours).in_domain
 
 
 class Ensemble:
@@ -72,8 +96,12 @@ class Ensemble:
         self.classes = self.manifest.classes
         known = model_dir.known_alloys()
         self.known_alloys = known
-        self.domain = (OPImageFeaturizer(self.vocabulary).from_table(known).float()
+        self.domain = (OPImageFeaturizer(self.vocabulary).from_table(known).float().to(device)
                        if known is not None and len(known) else None)
+        #: log10(1 + Dmax/mm) of the known alloys (NaN where unmeasured): their spread
+        #: near a composition is part of the calibrated difficulty.
+        self.domain_y = (to_target(known["dmax_mm"].to_numpy(dtype=float))
+                         if self.domain is not None else None)
 
     @property
     def id(self) -> str:
@@ -102,7 +130,8 @@ class Ensemble:
             # (assign=True): no random initialisation, no second copy of the weights.
             with torch.device("meta"):
                 net = resnet50_op(md.manifest.in_channels, arch["class_head"], arch["fds"],
-                                  stem=arch.get("stem", "resnet"))
+                                  stem=arch.get("stem", "resnet"),
+                                  n_classes=len(md.manifest.classes or ()) or 3)
             try:
                 net.load_state_dict(md.member_state(entry), assign=True)
             except RuntimeError as exc:
@@ -113,10 +142,7 @@ class Ensemble:
 
     @staticmethod
     def _calibration(md: ModelDir) -> Calibration | None:
-        entry = md.manifest.calibration
-        if entry is None:
-            return None
-        return Calibration.load(md.verified(entry), entry)
+        return load_model_calibration(md)
 
     # -- prediction ---------------------------------------------------------------
     @torch.inference_mode()
@@ -155,38 +181,81 @@ class Ensemble:
         return (reg if kind == "log1p" else to_target(from_target(reg, kind))), prob
 
     def predict_fractions(self, x: torch.Tensor, confidence: float = DEFAULT_CONFIDENCE,
-                          batch_size: int = 128) -> pd.DataFrame:
+                          batch_size: int = 128,
+                          thresholds_mm=DEFAULT_THRESHOLDS_MM) -> pd.DataFrame:
         """Score a ``(B, N)`` fraction tensor (vocabulary order, rows sum to 1); columns
-        as in :data:`COLUMNS`, in that order."""
+        :func:`prediction_columns` (see :data:`COLUMNS`)."""
         reg, prob = self.member_log_dmax(x, batch_size)
         mm = from_target(reg)
         many = len(self.members) > 1
         zeros = np.zeros(len(x))
         mean_log = reg.mean(0).numpy()
         std_log = reg.std(0, unbiased=False).numpy() if many else zeros
-        probs = {f"p_{c}": prob[:, i].numpy() for i, c in enumerate(self.classes or [])} \
-            if prob is not None else {}
-        dom = self.in_domain(x)
-        lo = hi = np.full(len(x), np.nan)
-        if self.calibration is not None:
-            bins = mondrian_bins(self.calibration.binning, dom, probs.get("p_bmg"))
-            lo, hi = self.calibration.interval_mm(mean_log, std_log, bins, confidence)
-        return pd.DataFrame({
-            "dmax_mm": mm.mean(0).numpy(),
-            "dmax_std": mm.std(0, unbiased=False).numpy() if many else zeros,
-            "dmax_lo": lo, "dmax_hi": hi, "log_dmax": mean_log, "log_dmax_std": std_log,
-            **probs, "in_domain": dom})
+        nb = self.neighbourhood(x)
+        out = {"dmax_mm": mm.mean(0).numpy(),
+               "dmax_std": mm.std(0, unbiased=False).numpy() if many else zeros,
+               "log_dmax": mean_log, "log_dmax_std": std_log,
+               **self._probabilities(prob, nb.in_domain, len(x))}
+        out.update(self._calibrated(mean_log, std_log, nb, out["p_bmg"], confidence,
+                                    thresholds_mm))
+        out["in_domain"] = nb.in_domain
+        return pd.DataFrame({c: out[c] for c in prediction_columns(thresholds_mm)})
+
+    def _probabilities(self, prob: torch.Tensor | None, in_domain: np.ndarray,
+                       n: int) -> dict[str, np.ndarray]:
+        """Calibrated class probabilities (raw head outputs for a model without maps;
+        NaN for a model without a class head)."""
+        if prob is None or not self.classes:
+            return {c: np.full(n, np.nan) for c in PROBABILITY_COLUMNS}
+        raw = {c: prob[:, i].numpy().astype(float) for i, c in enumerate(self.classes)}
+        maps = self.calibration.probabilities if self.calibration is not None else None
+        if maps is not None:
+            return maps.predict(raw["crystal"], raw["bmg"], in_domain)
+        return {"p_glass": 1.0 - raw["crystal"], "p_bmg": raw["bmg"],
+                "p_crystal": raw["crystal"], "p_ribbon": raw["ribbon"]}
+
+    def _calibrated(self, mean_log: np.ndarray, std_log: np.ndarray, nb: Neighbourhood,
+                    p_bmg: np.ndarray, confidence: float, thresholds_mm
+                    ) -> dict[str, np.ndarray]:
+        """Interval, lower bound and exceedance columns (NaN without a calibration)."""
+        n = len(mean_log)
+        cal = self.calibration
+        nan = np.full(n, np.nan)
+        out = {"dmax_lo": nan, "dmax_hi": nan, "dmax_at_least": nan,
+               "difficulty_log": std_log.astype(float),
+               **{threshold_column(t): nan for t in thresholds_mm}}
+        if cal is None or n == 0:
+            return out
+        sigma = cal.sigma(std_log, nb.knn_spread)
+        bins = mondrian_bins(cal.binning, nb.in_domain, p_bmg)
+        out["dmax_lo"], out["dmax_hi"] = cal.interval_mm(mean_log, sigma, bins, confidence)
+        out["difficulty_log"] = sigma
+        if cal.alphas_ is not None:
+            out["dmax_at_least"] = cal.at_least_mm(mean_log, sigma, bins, confidence)
+            exc = cal.exceedance(mean_log, sigma, bins, thresholds_mm)
+            out.update({threshold_column(t): exc[:, j] for j, t in enumerate(thresholds_mm)})
+        return out
+
+    def neighbourhood(self, x: torch.Tensor) -> Neighbourhood:
+        """Domain flag and the measured spread among the nearest training alloys (one
+        distance pass; zeros when the calibration does not use the spread)."""
+        if self.domain is None:
+            return Neighbourhood(np.ones(len(x), dtype=bool), np.zeros(len(x)))
+        cal = self.calibration
+        ref_y = self.domain_y if cal is not None and cal.needs_knn else None
+        return neighbourhood(x.to(self.device), self.domain, ref_y,
+                             float(self.manifest.domain["radius_at_pct"]),
+                             int(self.manifest.domain["min_neighbours"]),
+                             cal.k if cal is not None else 10)
 
     def in_domain(self, x: torch.Tensor) -> np.ndarray:
         """True where at least ``min_neighbours`` training alloys lie within ``radius`` at.%
         (L1) of a composition."""
-        if self.domain is None:
-            return np.ones(len(x), dtype=bool)
-        return domain_mask(x, self.domain, float(self.manifest.domain["radius_at_pct"]),
-                           int(self.manifest.domain["min_neighbours"]))
+        return self.neighbourhood(x).in_domain
 
     def predict(self, compositions, strict: bool = False,
-                confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
+                confidence: float = DEFAULT_CONFIDENCE,
+                thresholds_mm=DEFAULT_THRESHOLDS_MM) -> pd.DataFrame:
         """Score formulas or ``{element: amount}`` dicts: one row per input, in input
         order, with ``input``, ``composition`` (normalised, at.%), ``in_vocabulary`` and
         ``reason`` (why a row could not be scored; its predictions are then NaN).
@@ -201,10 +270,9 @@ class Ensemble:
             raise GfaError(next(r for r in reasons if r))
         ok = np.array([r is None for r in reasons], dtype=bool)
         x = self.featurizer.from_amounts(amounts[ok]) if ok.any() else None
-        cols = [c for c in COLUMNS if not c.startswith("p_")][:-1] \
-            + [f"p_{c}" for c in (self.classes or [])] + ["in_domain"]
-        scored = (self.predict_fractions(x, confidence).set_axis(np.flatnonzero(ok))
-                  if x is not None else pd.DataFrame(columns=cols))
+        scored = (self.predict_fractions(x, confidence, thresholds_mm=thresholds_mm)
+                  .set_axis(np.flatnonzero(ok)) if x is not None
+                  else pd.DataFrame(columns=prediction_columns(thresholds_mm)))
         df = scored.reindex(range(len(compositions)))
         df["in_domain"] = df["in_domain"].astype("boolean").fillna(False).astype(bool)
         els = self.vocabulary.elements

@@ -23,12 +23,13 @@ def load_cached(model: str, device: str, precision: str = "fp32") -> Ensemble:
 
 
 def score_chunk(units: np.ndarray, elements: list[str], step: float, model: str, device: str,
-                precision: str = "fp32", confidence: float = 0.9) -> pd.DataFrame:
+                precision: str = "fp32", confidence: float = 0.9,
+                thresholds_mm: tuple[float, ...] = (1.0, 5.0, 10.0)) -> pd.DataFrame:
     """Lattice units ``(n, k)`` -> table with at.% columns, ``system`` and predictions
     (columns: :data:`gfascreen.model.ensemble.COLUMNS`)."""
     ens = load_cached(model, device, precision)
     x = ens.featurizer.from_amounts(units, elements)
-    pred = ens.predict_fractions(x, confidence)
+    pred = ens.predict_fractions(x, confidence, thresholds_mm=thresholds_mm)
     df = pd.DataFrame({el: units[:, j] * step for j, el in enumerate(elements)})
     df["system"] = "-".join(elements)
     return pd.concat([df, pred], axis=1)

@@ -1,0 +1,414 @@
+"""Fit, choose, measure and attach a model's calibration (``gfascreen calibrate``).
+
+Input: leave-system-out out-of-fold predictions (each alloy predicted by a member that
+never saw its system), with the shipped members' spread at each alloy (``sigma_log``) and
+raw class probabilities: the ``lso_oof.parquet`` a model carries, or a run's
+``oof_calibration.parquet`` from ``gfascreen evaluate RUN --spread-model MODEL``.
+
+Everything is measured cross-conformally over the leave-system-out folds (fit on four,
+measure on the fifth, in turn), and the configuration is chosen by a rule declared here
+(:func:`choose`) on that measurement; the final calibration is then fitted on every fold
+and stored in the model (:func:`attach`). The neighbours of an alloy (domain, target
+spread) are always the alloys of the *other* folds: what its predicting member was
+trained on, as a new system at screening time has only the training alloys around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gfascreen.errors import GfaError
+from gfascreen.featurize import OPImageFeaturizer, Vocabulary
+from gfascreen.model.calibration import (
+    BETAS,
+    BINNINGS,
+    CALIBRATION_FILE,
+    CAP_MM,
+    DEFAULT_THRESHOLDS_MM,
+    METHODS,
+    Calibration,
+    coverage,
+    mondrian_bins,
+)
+from gfascreen.model.difficulty import DIFFICULTIES, neighbourhood
+from gfascreen.model.probabilities import (
+    EVENTS,
+    PROB_BINNINGS,
+    ProbabilityCalibration,
+    observed_event,
+    probability_report,
+    raw_event,
+)
+from gfascreen.model.saved import ModelDir
+from gfascreen.model.targets import from_target, to_target
+
+CONFIDENCES = (0.68, 0.9, 0.95)
+GROUPS = ("all", "bmg", "in_domain", "out_of_domain")
+NEIGHBOURS = 10
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One calibration configuration of the declared search."""
+
+    method: str
+    difficulty: str
+    binning: str
+    beta: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.method}, {self.difficulty}, {self.binning}, beta {self.beta:g}"
+
+    def calibration(self) -> Calibration:
+        return Calibration(beta=self.beta, binning=self.binning, method=self.method,
+                           difficulty=self.difficulty, k=NEIGHBOURS)
+
+
+def candidates() -> list[Candidate]:
+    return [Candidate(m, d, b, beta) for m in METHODS for d in DIFFICULTIES
+            for b in BINNINGS for beta in BETAS]
+
+
+# -- the calibration frame ----------------------------------------------------------------
+def read_lso(model: ModelDir, lso: str | Path | None = None) -> pd.DataFrame:
+    """Leave-system-out predictions: ``lso`` (a run directory with
+    ``oof_calibration.parquet`` or that file) or the ones the model carries."""
+    if lso is None:
+        if model.manifest.lso_oof is None:
+            raise GfaError(f"{model.path} carries no leave-system-out predictions; pass "
+                           "--lso RUN (a run evaluated with `gfascreen evaluate RUN "
+                           "--spread-model MODEL`)")
+        return pd.read_parquet(model.verified(model.manifest.lso_oof))
+    p = Path(lso)
+    p = p / "oof_calibration.parquet" if p.is_dir() else p
+    if not p.is_file():
+        raise GfaError(f"--lso {lso}: no oof_calibration.parquet there; run `gfascreen "
+                       "evaluate RUN --spread-model MODEL` first")
+    return pd.read_parquet(p)
+
+
+def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
+    """The predictions with what calibration needs: ``y`` (log10(1 + Dmax/mm), NaN where
+    unmeasured), fold-relative ``in_domain`` and ``knn_spread``."""
+    need = {"composition", "fold", "gfa_class", "dmax_mm", "pred_log", "sigma_log",
+            "p_crystal", "p_bmg"}
+    if not need <= set(lso.columns):
+        raise GfaError(f"leave-system-out predictions lack {sorted(need - set(lso.columns))}")
+    feat = OPImageFeaturizer(Vocabulary.from_dict(model.manifest.vocabulary))
+    amounts, reasons = feat.parse(lso["composition"].tolist())
+    if any(reasons):
+        raise GfaError(f"the model cannot read every calibration alloy: "
+                       f"{next(r for r in reasons if r)}")
+    x = feat.from_amounts(amounts)
+    out = lso.reset_index(drop=True).copy()
+    out["y"] = to_target(out["dmax_mm"].to_numpy(dtype=float))
+    folds = out["fold"].to_numpy()
+    dom = np.zeros(len(out), dtype=bool)
+    spread = np.zeros(len(out))
+    radius = float(model.manifest.domain["radius_at_pct"])
+    need_n = int(model.manifest.domain["min_neighbours"])
+    for k in np.unique(folds):
+        te, tr = folds == k, folds != k
+        nb = neighbourhood(x[te], x[tr], out["y"].to_numpy()[tr], radius, need_n, NEIGHBOURS)
+        dom[te], spread[te] = nb.in_domain, nb.knn_spread
+    out["in_domain"] = dom
+    out["knn_spread"] = spread
+    return out
+
+
+# -- cross-fitting --------------------------------------------------------------------------
+def _bins(frame: pd.DataFrame, binning: str) -> np.ndarray | None:
+    """Mondrian bins from the domain and the *calibrated* P(bmg) (``p_bmg_cal``: out of
+    fold while measuring, the final map's when fitting), as at prediction time."""
+    return mondrian_bins(binning, frame["in_domain"], frame["p_bmg_cal"])
+
+
+def cross_fit_intervals(frame: pd.DataFrame, cand: Candidate,
+                        confidences=CONFIDENCES, thresholds=DEFAULT_THRESHOLDS_MM) -> dict:
+    """Out-of-fold intervals (log), lower bounds (log) and exceedance probabilities of
+    ``cand``: fitted on the rows of the other folds with a Dmax, for every row."""
+    n = len(frame)
+    lo = {c: np.full(n, np.nan) for c in confidences}
+    hi = {c: np.full(n, np.nan) for c in confidences}
+    least = {c: np.full(n, np.nan) for c in confidences}
+    exc = np.full((n, len(thresholds)), np.nan)
+    folds = frame["fold"].to_numpy()
+    y, pred = frame["y"].to_numpy(), frame["pred_log"].to_numpy()
+    sig, knn = frame["sigma_log"].to_numpy(), frame["knn_spread"].to_numpy()
+    b = _bins(frame, cand.binning)
+    for k in np.unique(folds):
+        te = folds == k
+        tr = ~te & np.isfinite(y)
+        cal = cand.calibration()
+        s = cal.sigma(sig, knn)
+        cal.fit((y - pred)[tr], s[tr], None if b is None else b[tr])
+        bt = None if b is None else b[te]
+        for c in confidences:
+            lo[c][te], hi[c][te] = cal.interval_log(pred[te], s[te], bt, c)
+            least[c][te] = to_target(cal.at_least_mm(pred[te], s[te], bt, c))
+        exc[te] = cal.exceedance(pred[te], s[te], bt, thresholds)
+    return {"lo": lo, "hi": hi, "at_least": least, "exceedance": exc}
+
+
+def group_masks(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    dom = frame["in_domain"].to_numpy(dtype=bool)
+    return {"all": np.ones(len(frame), dtype=bool),
+            "bmg": (frame["gfa_class"] == "bmg").to_numpy(), "in_domain": dom,
+            "out_of_domain": ~dom}
+
+
+def interval_report(frame: pd.DataFrame, res: dict, confidences=CONFIDENCES) -> dict:
+    """Coverage, median width (mm) and lower-bound coverage per group and confidence,
+    on rows with a measured Dmax."""
+    y = frame["y"].to_numpy()
+    out = {}
+    for name, m in group_masks(frame).items():
+        m = m & np.isfinite(y)
+        out[name] = {}
+        for c in confidences:
+            lo, hi = res["lo"][c][m], res["hi"][c][m]
+            w_mm = from_target(hi) - from_target(lo)
+            out[name][f"{round(100 * c)}"] = {
+                "n": int(m.sum()), "coverage": coverage(y[m], lo, hi),
+                "median_width_mm": float(np.median(w_mm)) if m.any() else float("nan"),
+                "q95_width_log": float(np.quantile(hi - lo, 0.95)) if m.any()
+                else float("nan"),
+                "at_least_coverage": float(np.mean(y[m] >= res["at_least"][c][m] - 1e-12))
+                if m.any() else float("nan"),
+                "median_at_least_mm": float(np.median(from_target(res["at_least"][c][m])))
+                if m.any() else float("nan")}
+    return out
+
+
+def exceedance_report(frame: pd.DataFrame, res: dict,
+                      thresholds=DEFAULT_THRESHOLDS_MM) -> dict:
+    """Reliability of each P(Dmax >= t), out of fold, on rows with a measured Dmax."""
+    y = frame["dmax_mm"].to_numpy(dtype=float)
+    ok = np.isfinite(y)
+    return {f"{t:g}": probability_report(res["exceedance"][ok, j], (y[ok] >= t).astype(float))
+            for j, t in enumerate(thresholds)}
+
+
+def cross_fit_probabilities(frame: pd.DataFrame, binning: str) -> dict[str, np.ndarray]:
+    """Out-of-fold calibrated ``p_glass`` and ``p_bmg`` (fit on four folds, apply to the
+    fifth)."""
+    folds = frame["fold"].to_numpy()
+    out = {"p_glass": np.full(len(frame), np.nan), "p_bmg": np.full(len(frame), np.nan)}
+    for k in np.unique(folds):
+        te = folds == k
+        tr = ~te
+        pc = ProbabilityCalibration(binning=binning).fit(
+            frame["p_crystal"].to_numpy()[tr], frame["p_bmg"].to_numpy()[tr],
+            frame["gfa_class"].to_numpy()[tr], frame["in_domain"].to_numpy()[tr])
+        pr = pc.predict(frame["p_crystal"].to_numpy()[te], frame["p_bmg"].to_numpy()[te],
+                        frame["in_domain"].to_numpy()[te])
+        out["p_glass"][te], out["p_bmg"][te] = pr["p_glass"], pr["p_bmg"]
+    return out
+
+
+def probabilities_report(frame: pd.DataFrame, binning: str) -> dict:
+    """Reliability of calibrated P(glass) and P(bulk glass), out of fold, beside the raw
+    head's."""
+    cf = cross_fit_probabilities(frame, binning)
+    return {e: probability_report(cf[f"p_{e}"], observed_event(e, frame["gfa_class"]),
+                                  raw_event(e, frame["p_crystal"], frame["p_bmg"]))
+            for e in EVENTS}
+
+
+# -- the declared rule ----------------------------------------------------------------------
+def admissible(rep: dict) -> bool:
+    """90 % intervals cover 0.88-0.92 of all alloys and 0.85-0.95 of bulk glasses, in and
+    out of domain (cross-conformal)."""
+    r = {g: rep[g]["90"]["coverage"] for g in GROUPS}
+    return 0.88 <= r["all"] <= 0.92 and all(0.85 <= r[g] <= 0.95 for g in GROUPS[1:])
+
+
+def choose(reports: dict[str, dict]) -> str:
+    """The declared rule: among admissible candidates (:func:`admissible`), the narrowest
+    median 90 % width of bulk glasses (mm), ties to the narrowest 95th-percentile width
+    of all (log); if none is admissible, the one whose worst 90 % coverage strays least
+    from 0.9."""
+    ok = [k for k, rep in reports.items() if admissible(rep)]
+    if ok:
+        return min(ok, key=lambda k: (round(reports[k]["bmg"]["90"]["median_width_mm"], 3),
+                                      reports[k]["all"]["90"]["q95_width_log"]))
+    return min(reports, key=lambda k: max(abs(reports[k][g]["90"]["coverage"] - 0.9)
+                                          for g in GROUPS))
+
+
+def choose_probability_binning(reports: dict[str, dict]) -> str:
+    """The declared rule for the probability maps: the binning with the lower summed
+    out-of-fold Brier score of P(glass) and P(bulk glass) (ties: fewer bins)."""
+    return min(PROB_BINNINGS, key=lambda b: (round(sum(reports[b][e]["brier"]
+                                                       for e in EVENTS), 5),
+                                             PROB_BINNINGS.index(b)))
+
+
+# -- the whole procedure --------------------------------------------------------------------
+def measure(frame: pd.DataFrame, progress=None) -> dict:
+    """Both probability binnings' reports (and the chosen one's out-of-fold P(bmg) as
+    ``frame["p_bmg_cal"]``, which the Mondrian bins read), every interval candidate's
+    report, and the chosen candidate's exceedance and lower-bound reports."""
+    probs = {b: probabilities_report(frame, b) for b in PROB_BINNINGS}
+    pbin = choose_probability_binning(probs)
+    frame["p_bmg_cal"] = cross_fit_probabilities(frame, pbin)["p_bmg"]
+    reports = {}
+    for cand in candidates():
+        reports[cand.key] = interval_report(frame, cross_fit_intervals(frame, cand))
+        if progress:
+            progress(cand.key)
+    key = choose(reports)
+    chosen = next(c for c in candidates() if c.key == key)
+    res = cross_fit_intervals(frame, chosen)
+    return {"candidates": reports, "chosen": key, "intervals": reports[key],
+            "exceedance": exceedance_report(frame, res),
+            "probability_binning": pbin,
+            "probabilities": probs, "n_rows": int(len(frame)),
+            "n_with_dmax": int(frame["y"].notna().sum()),
+            "folds": int(frame["fold"].nunique())}
+
+
+def fit_final(frame: pd.DataFrame, result: dict, source: str) -> Calibration:
+    """The chosen configuration fitted on every fold, with the probability maps."""
+    cand = next(c for c in candidates() if c.key == result["chosen"])
+    pb = result["probability_binning"]
+    probs = ProbabilityCalibration(binning=pb, info={
+        "method": "isotonic regression (scikit-learn) per event"
+                  + (", one map in and one out of domain" if pb == "domain" else "")}).fit(
+        frame["p_crystal"].to_numpy(), frame["p_bmg"].to_numpy(),
+        frame["gfa_class"].to_numpy(), frame["in_domain"].to_numpy())
+    frame = frame.assign(p_bmg_cal=probs.predict(frame["p_crystal"].to_numpy(),
+                                                 frame["p_bmg"].to_numpy(),
+                                                 frame["in_domain"].to_numpy())["p_bmg"])
+    d = frame[frame["y"].notna()]
+    cal = cand.calibration()
+    cal.probabilities = probs
+    cal.info = {"calibrated_on": f"{len(d)} leave-system-out out-of-fold residuals "
+                                 f"({source}); probabilities on {len(frame)} alloys",
+                "rule": "gfascreen.model.calibrate.choose",
+                "cap": f"clipped at 0 and {CAP_MM:g} mm"}
+    cal.fit((d["y"] - d["pred_log"]).to_numpy(),
+            cal.sigma(d["sigma_log"].to_numpy(), d["knn_spread"].to_numpy()),
+            _bins(d, cand.binning))
+    return cal
+
+
+def attach(md: ModelDir, cal: Calibration, lso: pd.DataFrame | None = None) -> dict:
+    """Store the calibration (and, when given, the predictions it was fitted on) in the
+    model directory; returns the manifest's calibration entry."""
+    entry = cal.save(md.path / CALIBRATION_FILE)
+    m = md.manifest
+    m.calibration = md.entry(CALIBRATION_FILE, **{k: v for k, v in entry.items()
+                                                   if k != "file"})
+    if lso is not None:
+        from gfascreen.tableio import write_parquet_atomic
+
+        write_parquet_atomic(lso, md.path / "lso_oof.parquet")
+        m.lso_oof = md.entry("lso_oof.parquet", rows=int(len(lso)))
+    md.write_manifest(m)
+    return m.calibration
+
+
+def calibrate_model(model: str, lso: str | None = None, progress=None) -> dict:
+    """``gfascreen calibrate``: measure every candidate on the leave-system-out predictions,
+    choose by the declared rule, fit on all of them, attach to the model with the
+    measurement (manifest) and its tables (``CALIBRATION.md``). Returns the measurement."""
+    md = ModelDir(model)
+    raw = read_lso(md, lso)
+    frame = lso_frame(md, raw)
+    result = measure(frame, progress)
+    source = "the model's lso_oof.parquet" if lso is None else str(lso)
+    cal = fit_final(frame, result, source)
+    attach(md, cal, None if lso is None else raw)
+    slim = {k: v for k, v in result.items() if k != "candidates"}
+    md.manifest.extra["calibration_report"] = slim
+    md.write_manifest()
+    (md.path / "CALIBRATION.md").write_text(calibration_markdown(result, md.manifest.id))
+    return result
+
+
+# -- tables ---------------------------------------------------------------------------------
+def _md(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def coverage_table(rep: dict) -> str:
+    """Coverage and widths per group and confidence (Markdown)."""
+    rows = []
+    for g in GROUPS:
+        for c, r in rep[g].items():
+            rows.append([g, c + " %", str(r["n"]), f"{r['coverage']:.3f}",
+                         f"{r['median_width_mm']:.2f}", f"{r['at_least_coverage']:.3f}",
+                         f"{r['median_at_least_mm']:.2f}"])
+    return _md(["alloys", "confidence", "n", "interval coverage", "median width (mm)",
+                "lower-bound coverage", "median lower bound (mm)"], rows)
+
+
+def reliability_markdown(name: str, rep: dict) -> str:
+    """ECE, Brier and the decile reliability table of one probability (Markdown)."""
+    head = (f"**{name}**: ECE {rep['ece']:.3f}"
+            + (f" (class head {rep['ece_raw']:.3f})" if "ece_raw" in rep else "")
+            + f", Brier {rep['brier']:.4f}"
+            + (f" (class head {rep['brier_raw']:.4f}" if "brier_raw" in rep else " (")
+            + ("; " if "brier_raw" in rep else "") + f"class prior {rep['brier_prior']:.4f}), "
+            f"worst decile with >= 50 alloys off by {rep['worst_decile_gap']:.3f}; n = {rep['n']}")
+    rows = [[f"{r['lo']:.3f}-{r['hi']:.3f}", str(r["n"]), f"{r['predicted']:.3f}",
+             f"{r['observed']:.3f}"] for r in rep["reliability"]]
+    return head + "\n\n" + _md(["predicted range", "n", "mean predicted", "observed"], rows)
+
+
+def calibration_markdown(result: dict, model_id: str) -> str:
+    """The calibration's measurement as a Markdown page (tables and what they mean)."""
+    parts = [
+        f"# Calibration of {model_id}",
+        "",
+        "Measured cross-conformally on the leave-system-out predictions the model carries "
+        f"({result['n_rows']} alloys, {result['n_with_dmax']} with a measured Dmax, "
+        f"{result['folds']} folds): each statement is fitted on four folds and measured on "
+        "the fifth, in turn, so every alloy is judged by a calibration that never saw its "
+        "system. Reproduce: `gfascreen calibrate default` (then this page is rewritten).",
+        "",
+        f"Chosen by the declared rule (`gfascreen.model.calibrate.choose`): "
+        f"**{result['chosen']}**; probability maps: isotonic, binning "
+        f"**{result['probability_binning']}** (lower out-of-fold Brier score).",
+        "",
+        "## What each number means",
+        "- `p_glass`, `p_bmg`: the class head's probabilities mapped by isotonic regression "
+        "to the frequencies observed on systems the predicting member never saw.",
+        "- `p_dmax_ge_T`: one minus the conformal predictive distribution of "
+        "log10(1 + Dmax/mm) at T; rows without a measured Dmax are not used.",
+        "- `dmax_lo`..`dmax_hi`: interval that holds Dmax with the stated confidence; "
+        "`dmax_at_least`: one-sided lower bound with the same confidence.",
+        "",
+        "## Intervals and lower bounds",
+        coverage_table(result["intervals"]),
+        "",
+        "## Class probabilities",
+    ]
+    for b, rep in result["probabilities"].items():
+        if b != result["probability_binning"]:
+            continue
+        for e, r in rep.items():
+            parts += [reliability_markdown(f"P({'glass' if e == 'glass' else 'bulk glass'})",
+                                           r), ""]
+    parts += ["## P(Dmax >= T)"]
+    for t, r in result["exceedance"].items():
+        parts += [reliability_markdown(f"P(Dmax >= {t} mm)", r), ""]
+    return "\n".join(parts) + "\n"
+
+
+def candidates_markdown(result: dict) -> str:
+    """Every candidate's 90 % coverage and bulk-glass width (Markdown)."""
+    rows = []
+    for k, rep in result["candidates"].items():
+        rows.append([k, *(f"{rep[g]['90']['coverage']:.3f}" for g in GROUPS),
+                     f"{rep['bmg']['90']['median_width_mm']:.2f}",
+                     "yes" if admissible(rep) else "no"])
+    return _md(["candidate", *(f"90 % coverage, {g}" for g in GROUPS),
+                "bmg median width (mm)", "admissible"], rows)

@@ -1,0 +1,191 @@
+"""Calibrated class probabilities: P(glass) and P(bulk glass) from the class head.
+
+The class head's softmax is not a probability on unseen systems (on the shipped model's
+leave-system-out predictions, P(bulk glass) >= 0.9 meant 84 % bulk glasses). Each of the
+two events gets a monotone map fitted by isotonic regression (scikit-learn,
+``IsotonicRegression``; Zadrozny & Elkan, KDD 2002) from the raw head output to the
+observed frequency on leave-system-out predictions, optionally one map per Mondrian bin
+(in / out of domain). A map is stored as its breakpoints, and applied with linear
+interpolation between them (what ``IsotonicRegression.predict`` does), so inference needs
+no scikit-learn. The two calibrated probabilities are made coherent (P(bulk glass) <=
+P(glass)); crystal and ribbon follow: P(crystal) = 1 - P(glass), P(ribbon) = P(glass) -
+P(bulk glass).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gfascreen.errors import GfaError
+
+#: The calibrated events, each read from the raw class probabilities.
+EVENTS = ("glass", "bmg")
+#: Mondrian binnings of the probability maps (``domain``: one map in, one out of domain).
+PROB_BINNINGS = ("none", "domain")
+
+
+def raw_event(event: str, p_crystal: np.ndarray, p_bmg: np.ndarray) -> np.ndarray:
+    """The head's raw probability of ``event`` (glass = 1 - P(crystal))."""
+    if event == "glass":
+        return 1.0 - np.asarray(p_crystal, dtype=float)
+    if event == "bmg":
+        return np.asarray(p_bmg, dtype=float)
+    raise GfaError(f"unknown event {event!r}; choose {EVENTS}")
+
+
+def observed_event(event: str, gfa_class) -> np.ndarray:
+    """1 where a labelled alloy is an instance of ``event``, else 0."""
+    c = np.asarray(gfa_class).astype(str)
+    return (c != "crystal").astype(float) if event == "glass" else (c == "bmg").astype(float)
+
+
+@dataclass
+class ProbabilityCalibration:
+    """Isotonic maps raw -> calibrated for each event (and Mondrian bin); ``fit`` returns
+    the fitted object."""
+
+    binning: str = "none"
+    info: dict = field(default_factory=dict)
+    maps_: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def fit(self, p_crystal, p_bmg, gfa_class, in_domain=None) -> ProbabilityCalibration:
+        """Fit on raw head probabilities and observed classes (``in_domain`` for the
+        ``domain`` binning)."""
+        from sklearn.isotonic import IsotonicRegression
+
+        if self.binning not in PROB_BINNINGS:
+            raise GfaError(f"unknown probability binning {self.binning!r}; "
+                           f"choose {PROB_BINNINGS}")
+        bins = self._bins(in_domain, len(np.asarray(p_bmg)))
+        self.maps_ = {}
+        for event in EVENTS:
+            x = raw_event(event, p_crystal, p_bmg)
+            y = observed_event(event, gfa_class)
+            for b in np.unique(bins):
+                m = bins == b
+                if m.sum() < 20:
+                    raise GfaError(f"probability calibration needs at least 20 alloys per "
+                                   f"bin, got {int(m.sum())} in bin {b}")
+                iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+                iso.fit(x[m], y[m])
+                self.maps_[f"{event}/{b}"] = (np.asarray(iso.X_thresholds_, dtype=float),
+                                              np.asarray(iso.y_thresholds_, dtype=float))
+        return self
+
+    def _bins(self, in_domain, n: int) -> np.ndarray:
+        if self.binning == "none":
+            return np.zeros(n, dtype=int)
+        if in_domain is None:
+            raise GfaError("a 'domain' probability calibration needs each alloy's in_domain")
+        return np.asarray(in_domain, dtype=bool).astype(int)
+
+    def predict(self, p_crystal, p_bmg, in_domain=None) -> dict[str, np.ndarray]:
+        """Calibrated ``p_glass``, ``p_bmg``, ``p_crystal`` and ``p_ribbon`` (coherent:
+        they are probabilities of nested events and sum to one)."""
+        if not self.maps_:
+            raise GfaError("the probability calibration is not fitted")
+        n = len(np.asarray(p_bmg))
+        bins = self._bins(in_domain, n)
+        out = {}
+        for event in EVENTS:
+            x = raw_event(event, p_crystal, p_bmg)
+            p = np.full(n, np.nan)
+            for b in np.unique(bins):
+                xs, ys = self.maps_[f"{event}/{b}"]
+                m = bins == b
+                p[m] = np.interp(x[m], xs, ys)
+            out[event] = p
+        glass = out["glass"]
+        bmg = np.minimum(out["bmg"], glass)
+        return {"p_glass": glass, "p_bmg": bmg, "p_crystal": 1.0 - glass,
+                "p_ribbon": glass - bmg}
+
+    # -- storage (tensors go into the calibration file, the rest into the manifest) -------
+    def tensors(self) -> dict[str, np.ndarray]:
+        out = {}
+        for key, (xs, ys) in self.maps_.items():
+            out[f"prob/{key}/x"] = xs
+            out[f"prob/{key}/y"] = ys
+        return out
+
+    def entry(self) -> dict:
+        return {"binning": self.binning, **self.info}
+
+    @classmethod
+    def from_tensors(cls, t: dict, entry: dict) -> ProbabilityCalibration:
+        maps = {}
+        for name in t:
+            if name.startswith("prob/") and name.endswith("/x"):
+                key = name[len("prob/"):-len("/x")]
+                maps[key] = (np.asarray(t[name], dtype=float),
+                             np.asarray(t[f"prob/{key}/y"], dtype=float))
+        if not maps:
+            raise GfaError("the calibration file lacks the probability maps its manifest "
+                           "entry names")
+        return cls(binning=str(entry.get("binning", "none")),
+                   info={k: v for k, v in entry.items() if k != "binning"}, maps_=maps)
+
+
+# -- measurement --------------------------------------------------------------------------
+def reliability_table(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> list[dict]:
+    """Predicted vs observed frequency per decile of the predicted probability (equal-count
+    bins; ties kept together), with counts."""
+    p = np.asarray(p, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = np.isfinite(p) & np.isfinite(y)
+    p, y = p[ok], y[ok]
+    if len(p) == 0:
+        return []
+    edges = np.unique(np.quantile(p, np.linspace(0, 1, n_bins + 1)))
+    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, max(len(edges) - 2, 0))
+    rows = []
+    for b in np.unique(idx):
+        m = idx == b
+        rows.append({"lo": float(p[m].min()), "hi": float(p[m].max()), "n": int(m.sum()),
+                     "predicted": float(p[m].mean()), "observed": float(y[m].mean())})
+    return rows
+
+
+def expected_calibration_error(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
+    """ECE with ``n_bins`` equal-width bins over [0, 1]: the count-weighted mean of
+    |mean predicted - observed frequency|."""
+    p = np.asarray(p, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = np.isfinite(p) & np.isfinite(y)
+    p, y = p[ok], y[ok]
+    if len(p) == 0:
+        return float("nan")
+    idx = np.clip((p * n_bins).astype(int), 0, n_bins - 1)
+    err = 0.0
+    for b in np.unique(idx):
+        m = idx == b
+        err += m.sum() * abs(p[m].mean() - y[m].mean())
+    return float(err / len(p))
+
+
+def brier(p: np.ndarray, y: np.ndarray) -> float:
+    """Mean squared difference between probability and outcome (0/1)."""
+    p = np.asarray(p, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = np.isfinite(p) & np.isfinite(y)
+    return float(np.mean((p[ok] - y[ok]) ** 2)) if ok.any() else float("nan")
+
+
+def probability_report(p: np.ndarray, y: np.ndarray, raw: np.ndarray | None = None) -> dict:
+    """ECE, Brier (calibrated, raw head, class prior) and the decile reliability table."""
+    y = np.asarray(y, dtype=float)
+    out = {"n": int(np.isfinite(y).sum()), "ece": expected_calibration_error(p, y),
+           "brier": brier(p, y), "brier_prior": brier(np.full(len(y), np.nanmean(y)), y),
+           "reliability": reliability_table(p, y),
+           "worst_decile_gap": _worst_gap(reliability_table(p, y))}
+    if raw is not None:
+        out["ece_raw"] = expected_calibration_error(raw, y)
+        out["brier_raw"] = brier(raw, y)
+    return out
+
+
+def _worst_gap(rows: list[dict], min_n: int = 50) -> float:
+    gaps = [abs(r["predicted"] - r["observed"]) for r in rows if r["n"] >= min_n]
+    return float(max(gaps)) if gaps else float("nan")

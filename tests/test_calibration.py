@@ -1,0 +1,191 @@
+"""Calibrated probabilities, predictive distributions and lower bounds, pinned on synthetic
+data whose true probabilities are known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from gfascreen.errors import GfaError
+from gfascreen.model.calibration import Calibration, parse_thresholds, threshold_column
+from gfascreen.model.probabilities import (
+    ProbabilityCalibration,
+    expected_calibration_error,
+    reliability_table,
+)
+from gfascreen.model.targets import to_target
+
+
+def _classes(p_glass: np.ndarray, p_bmg_given_glass: np.ndarray, rng) -> np.ndarray:
+    u = rng.random(len(p_glass))
+    v = rng.random(len(p_glass))
+    return np.where(u >= p_glass, "crystal", np.where(v < p_bmg_given_glass, "bmg", "ribbon"))
+
+
+def _head(p_glass: np.ndarray, p_bmg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Raw 'head outputs' (p_crystal, p_bmg) that report given probabilities."""
+    return 1.0 - p_glass, p_bmg
+
+
+def test_perfectly_calibrated_head_stays_calibrated():
+    rng = np.random.default_rng(0)
+    n = 20000
+    pg = rng.uniform(0, 1, n)
+    pb = pg * rng.uniform(0, 1, n)
+    cls = _classes(pg, pb / pg, rng)
+    fit, test = slice(0, n // 2), slice(n // 2, n)
+    pc = ProbabilityCalibration().fit(*_head(pg[fit], pb[fit]), cls[fit])
+    out = pc.predict(*_head(pg[test], pb[test]))
+    for name, true in (("p_glass", pg[test]), ("p_bmg", pb[test])):
+        y = (cls[test] != "crystal") if name == "p_glass" else (cls[test] == "bmg")
+        assert expected_calibration_error(out[name], y) < 0.02
+        assert np.abs(out[name] - true).mean() < 0.03  # the map stays near the identity
+
+
+def test_overconfident_head_is_fixed():
+    """A head that says p where the truth is p**4 (the shipped head's kind of error):
+    ECE large before, small after; probabilities coherent."""
+    rng = np.random.default_rng(1)
+    n = 20000
+    said = rng.uniform(0, 1, n)
+    true_glass = said ** 4
+    cls = _classes(true_glass, np.full(n, 0.5), rng)
+    fit, test = slice(0, n // 2), slice(n // 2, n)
+    pc = ProbabilityCalibration().fit(1 - said[fit], said[fit] * 0.5, cls[fit])
+    out = pc.predict(1 - said[test], said[test] * 0.5)
+    y = cls[test] != "crystal"
+    assert expected_calibration_error(said[test], y) > 0.15
+    assert expected_calibration_error(out["p_glass"], y) < 0.02
+    for r in reliability_table(out["p_glass"], y):
+        assert abs(r["predicted"] - r["observed"]) < 0.05
+    assert (out["p_bmg"] <= out["p_glass"] + 1e-12).all()
+    total = out["p_crystal"] + out["p_ribbon"] + out["p_bmg"]
+    assert np.allclose(total, 1.0)
+
+
+def test_domain_binned_maps_and_storage_roundtrip():
+    rng = np.random.default_rng(2)
+    n = 4000
+    said = rng.uniform(0, 1, n)
+    dom = rng.random(n) < 0.5
+    true = np.where(dom, said, said ** 3)  # calibrated in domain, overconfident outside
+    cls = _classes(true, np.full(n, 0.5), rng)
+    pc = ProbabilityCalibration(binning="domain").fit(1 - said, said * 0.5, cls, dom)
+    back = ProbabilityCalibration.from_tensors(pc.tensors(), pc.entry())
+    a = pc.predict(1 - said, said * 0.5, dom)
+    b = back.predict(1 - said, said * 0.5, dom)
+    assert np.array_equal(a["p_glass"], b["p_glass"])
+    x = np.array([0.8])
+    inside = pc.predict(1 - x, x * 0.5, np.array([True]))["p_glass"][0]
+    outside = pc.predict(1 - x, x * 0.5, np.array([False]))["p_glass"][0]
+    assert inside == pytest.approx(0.8, abs=0.1) and outside == pytest.approx(0.8 ** 3, abs=0.1)
+    with pytest.raises(GfaError):
+        pc.predict(1 - x, x)  # a domain map needs the domain
+
+
+def _gaussian_case(n: int, seed: int, low: float = 0.0):
+    """y = ŷ + σ ε with ε standard normal and σ known: P(y >= t) = 1 - Φ((t - ŷ)/σ)."""
+    rng = np.random.default_rng(seed)
+    pred = rng.uniform(low, 1.2, n)
+    sigma = rng.uniform(0.05, 0.3 if low == 0 else 0.15, n)
+    y = pred + sigma * rng.standard_normal(n)
+    return pred, sigma, y
+
+
+def test_exceedance_matches_the_true_probability_and_crepes():
+    pred, sigma, y = _gaussian_case(4000, 3)
+    cal = Calibration(beta=0.0, method="cps").fit(y - pred, sigma)
+    tp, ts, ty = _gaussian_case(3000, 4)
+    thresholds = (1.0, 5.0, 10.0)
+    p = cal.exceedance(tp, ts, None, thresholds)
+    for j, t in enumerate(thresholds):
+        true = 1 - norm.cdf((to_target(np.array([t]))[0] - tp) / ts)
+        assert np.abs(p[:, j] - true).max() < 0.04
+        hit = ty >= to_target(np.array([t]))[0]
+        assert expected_calibration_error(p[:, j], hit) < 0.03
+    # The vectorised form equals crepes' own non-smoothed p-value.
+    from crepes import ConformalPredictiveSystem
+
+    cps = ConformalPredictiveSystem().fit(cal.alphas_, np.ones(len(cal.alphas_)))
+    t5 = to_target(np.array([5.0]))[0]
+    theirs = cps.predict_p(tp[:200], np.full(200, t5), sigmas=ts[:200], smoothing=False)
+    assert np.allclose(p[:200, 1], 1 - np.asarray(theirs).ravel())
+
+
+def test_lower_bound_and_interval_cover_as_stated():
+    # Predictions well above 0 mm, so that no bound is clipped at 0.
+    pred, sigma, y = _gaussian_case(4000, 5, low=0.7)
+    tp, ts, ty = _gaussian_case(4000, 6, low=0.7)
+    for method in ("symmetric", "cps"):
+        cal = Calibration(beta=0.0, method=method).fit(y - pred, sigma)
+        lo, hi = cal.interval_log(tp, ts, confidence=0.9)
+        inside = (ty >= lo) & (ty <= hi)
+        assert inside.mean() == pytest.approx(0.9, abs=0.02)
+    least = to_target(cal.at_least_mm(tp, ts, confidence=0.9))
+    assert (ty >= least - 1e-12).mean() == pytest.approx(0.9, abs=0.02)
+
+
+def test_storage_keeps_the_predictive_distribution(tmp_path):
+    pred, sigma, y = _gaussian_case(500, 7)
+    cal = Calibration(beta=0.01, binning="domain", method="cps", difficulty="members+knn")
+    dom = (np.arange(500) % 2).astype(int)
+    cal.fit(y - pred, cal.sigma(sigma, sigma), dom)
+    entry = cal.save(tmp_path / "c.safetensors")
+    back = Calibration.load(tmp_path / "c.safetensors", entry)
+    assert back.method == "cps" and back.difficulty == "members+knn"
+    assert np.array_equal(back.exceedance(pred[:5], sigma[:5], dom[:5]),
+                          cal.exceedance(pred[:5], sigma[:5], dom[:5]))
+
+
+def test_threshold_option():
+    assert parse_thresholds("1,5,10") == (1.0, 5.0, 10.0)
+    assert parse_thresholds(None) == (1.0, 5.0, 10.0)
+    assert threshold_column(2.5) == "p_dmax_ge_2.5"
+    for bad in ("a,b", "0", "-1", "1e9", "nan"):
+        with pytest.raises(GfaError):
+            parse_thresholds(bad)
+
+
+def test_vectorised_symmetric_intervals_equal_crepes():
+    """The vectorised Mondrian normalised interval is crepes' ConformalRegressor's."""
+    from crepes import ConformalRegressor
+
+    rng = np.random.default_rng(9)
+    r, sig, bins = rng.normal(0, 0.2, 3000), rng.uniform(0.02, 0.3, 3000), rng.integers(0, 4, 3000)
+    bins[:2] = 7  # a bin with too few scores: infinite
+    cal = Calibration(beta=0.0, binning="domain+bmg4").fit(r, sig, bins)
+    pred, ps, pb = rng.uniform(0, 1.5, 500), rng.uniform(0.02, 0.3, 500), rng.integers(0, 4, 500)
+    pb[:3] = 7
+    pb[3] = 5  # never seen in calibration: infinite
+    for c in (0.68, 0.9, 0.95):
+        lo, hi = cal.interval_log(pred, ps, pb, c)
+        cr = ConformalRegressor().fit(np.abs(r) / sig, np.ones(3000), bins=bins)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = cr.predict_int(pred[4:], sigmas=ps[4:], bins=pb[4:], confidence=c, y_min=0.0,
+                                 y_max=float(to_target(np.array([100.0]))[0]))
+        assert np.allclose(lo[4:], ref[:, 0]) and np.allclose(hi[4:], ref[:, 1])
+        assert (lo[:4] == 0).all() and (hi[:4] == to_target(np.array([100.0]))[0]).all()
+
+
+def test_vectorised_lower_bound_equals_crepes():
+    import warnings
+
+    from crepes import ConformalPredictiveSystem
+
+    rng = np.random.default_rng(10)
+    r, sig = rng.normal(0.1, 0.2, 2000), rng.uniform(0.02, 0.3, 2000)
+    bins = rng.integers(0, 3, 2000)
+    cal = Calibration(beta=0.0, binning="domain+bmg4", method="cps").fit(r, sig, bins)
+    pred, ps, pb = rng.uniform(0.5, 1.5, 300), rng.uniform(0.02, 0.3, 300), rng.integers(0, 3, 300)
+    cps = ConformalPredictiveSystem().fit(r / sig, np.ones(2000), bins=bins)
+    for c in (0.68, 0.9):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = cps.predict_percentiles(pred, sigmas=ps, bins=pb,
+                                          lower_percentiles=100 * (1 - c), y_min=0.0)
+        ours = to_target(cal.at_least_mm(pred, ps, pb, c))
+        assert np.allclose(ours, np.clip(np.asarray(ref).ravel(), 0, None))
