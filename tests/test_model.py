@@ -354,4 +354,5 @@ def test_init_from_a_saved_model_fine_tunes_its_members(tiny_table, tiny_ensembl
         train_cv(tiny_table, tmp_path / "bad", TrainConfig(init=str(tiny_ensemble), lds=True),
                  progress=False)
     with pytest.raises(GfaError, match="--target"):
-        train_cv(tiny_table, tmp_path / "bad2", TrainConfig(init="default"), progress=False)
+        train_cv(tiny_table, tmp_path / "bad2", TrainConfig(init="default", target="log1p"),
+                 progress=False)

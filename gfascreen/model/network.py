@@ -10,8 +10,9 @@ import torchvision
 from torch import nn
 
 from gfascreen.errors import GfaError
-from gfascreen.model.smoothing import FDS, TargetBins
+from gfascreen.model.smoothing import FDS, target_bins
 
+#: Classes of the class head unless a model's manifest says otherwise.
 N_CLASSES = 3
 #: ``resnet``: torchvision's stem (7x7 stride-2 convolution + max-pool); ``no-maxpool``
 #: drops the max-pool (4x the pixels in every later stage, ~2.5x the cost).
@@ -19,12 +20,13 @@ STEMS = ("resnet", "no-maxpool")
 
 
 class OPResNet(nn.Module):
-    """ResNet50 trunk -> 2048 features -> Dmax head (``log10(1+Dmax)``) and, optionally,
-    a crystal/ribbon/bmg classification head trained jointly; optional FDS on the
-    features."""
+    """ResNet50 trunk -> 2048 features -> Dmax head (the model's training target, e.g.
+    log10(Dmax/mm + 0.01) for the shipped model; ``Manifest.target`` says which) and,
+    optionally, a classification head over ``n_classes`` classes (crystal / ribbon / bmg)
+    trained jointly; optional FDS on the features (bins over ``target``'s range)."""
 
     def __init__(self, in_channels: int = 1, class_head: bool = True, fds: bool = False,
-                 stem: str = "resnet"):
+                 stem: str = "resnet", n_classes: int = N_CLASSES, target: str = "log1p"):
         super().__init__()
         if stem not in STEMS:
             raise GfaError(f"--stem {stem!r}: choose {' or '.join(STEMS)}")
@@ -34,9 +36,9 @@ class OPResNet(nn.Module):
             trunk.maxpool = nn.Identity()
         trunk.fc = nn.Identity()
         self.trunk = trunk
-        self.fds = FDS(2048, TargetBins()) if fds else None
+        self.fds = FDS(2048, target_bins(target)) if fds else None
         self.reg = nn.Linear(2048, 1)
-        self.cls = nn.Linear(2048, N_CLASSES) if class_head else None
+        self.cls = nn.Linear(2048, n_classes) if class_head else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         feats = self.trunk(x)
@@ -64,14 +66,15 @@ def _imagenet_state() -> dict:
 
 
 def resnet50_op(in_channels: int = 1, class_head: bool = True, fds: bool = False,
-                init: str = "scratch", stem: str = "resnet") -> OPResNet:
+                init: str = "scratch", stem: str = "resnet", n_classes: int = N_CLASSES,
+                target: str = "log1p") -> OPResNet:
     """Return a ready ResNet50 for OP images.
 
     ``init`` is ``"scratch"`` (random), ``"imagenet"`` (torchvision's weights from the local
     torch cache; the RGB filters of ``conv1`` are averaged into ``in_channels``), or a
     path to a ``.safetensors`` file from a previous gfascreen model (trunk weights only).
     """
-    model = OPResNet(in_channels, class_head, fds, stem)
+    model = OPResNet(in_channels, class_head, fds, stem, n_classes, target)
     if init == "scratch":
         return model
     if init == "imagenet":

@@ -30,6 +30,13 @@ class TargetBins:
         return np.clip(((np.asarray(y) - self.lo) / w).astype(int), 0, self.n_bins - 1)
 
 
+def target_bins(target: str = "log1p") -> TargetBins:
+    """Bins spanning a training target's range: log10(1 + Dmax/mm) lies in [0, ~1.9];
+    the floor target log10(Dmax/mm + 0.01) in [-2, ~1.9] (crystals at -2)."""
+    return TargetBins(-2.0, 2.0) if target in ("floor", "log10(dmax_mm+0.01)") \
+        else TargetBins(0.0, 2.0)
+
+
 def lds_weights(y: np.ndarray, bins: TargetBins, kernel_size: int = 5, sigma: float = 2.0,
                 reweight: str = "sqrt_inv") -> np.ndarray:
     """Per-sample loss weights: inverse (square root) of the kernel-smoothed label density,

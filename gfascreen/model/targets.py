@@ -12,7 +12,11 @@ means this quantity.
 from __future__ import annotations
 
 import numpy as np
-import torch
+
+
+def _is_tensor(x) -> bool:
+    """A torch tensor, recognised without importing torch (the CLI's --help stays light)."""
+    return type(x).__module__.split(".")[0] == "torch"
 
 NAME = "log10(1+dmax_mm)"
 #: ``--target`` choices and the name each model records in its manifest.
@@ -31,7 +35,9 @@ def kind_of(name: str) -> str:
 def to_target(dmax_mm, kind: str = "log1p"):
     """Dmax (mm) -> training target."""
     off = 1.0 if kind == "log1p" else FLOOR_MM
-    if isinstance(dmax_mm, torch.Tensor):
+    if _is_tensor(dmax_mm):
+        import torch
+
         return torch.log10(off + dmax_mm)
     return np.log10(off + np.asarray(dmax_mm, dtype=np.float64))
 
@@ -39,6 +45,8 @@ def to_target(dmax_mm, kind: str = "log1p"):
 def from_target(y, kind: str = "log1p"):
     """Training target -> Dmax (mm), clipped at 0."""
     off = 1.0 if kind == "log1p" else FLOOR_MM
-    if isinstance(y, torch.Tensor):
+    if _is_tensor(y):
+        import torch
+
         return torch.clamp(10.0 ** y - off, min=0.0)
     return np.clip(10.0 ** np.asarray(y, dtype=np.float64) - off, 0.0, None)

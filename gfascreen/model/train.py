@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from gfascreen.model.folds import assign_folds
 from gfascreen.model.metrics import regression_report
 from gfascreen.model.network import resnet50_op
 from gfascreen.model.precision import autocast, resolve_device
+from gfascreen.model.recipe import TrainConfig, step_budget
 from gfascreen.model.saved import (
     Manifest,
     ModelDir,
@@ -40,41 +41,9 @@ from gfascreen.model.saved import (
     write_known_alloys,
     write_manifest,
 )
-from gfascreen.model.smoothing import TargetBins, lds_weights
+from gfascreen.model.smoothing import lds_weights, target_bins
 from gfascreen.model.targets import TARGETS, from_target, to_target
 from gfascreen.tableio import table_elements, write_parquet_atomic
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (saved as ``config.json``)."""
-
-    folds: int = 5
-    grouping: str = "random"
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    lds: bool = False
-    fds: bool = False
-    mixup: float = 0.0
-    class_head: bool = True
-    class_weight: float = 0.2
-    patience: int = 3
-    val_fraction: float = 0.1
-    min_count: int = 20
-    order: str = "z"
-    seed: int = 0
-    init: str = "scratch"
-    max_rows: int | None = None
-    max_steps: int | None = None
-    coords: bool = False
-    amp: bool = False
-    target: str = "log1p"
-    stem: str = "resnet"
-    pairs: str = ""
-    only_folds: list[int] | None = field(default=None)
-    device: str = "auto"
 
 
 def init_model(init: str) -> ModelDir | None:
@@ -195,7 +164,7 @@ class FoldTrainer:
     def _batches(self, x: torch.Tensor, y: np.ndarray, cls: np.ndarray) -> _Batches:
         w = np.ones(len(y))
         if self.c.lds:
-            w[np.isfinite(y)] = lds_weights(y[np.isfinite(y)], TargetBins())
+            w[np.isfinite(y)] = lds_weights(y[np.isfinite(y)], target_bins(self.c.target))
         yt = torch.as_tensor(y, dtype=torch.float32)
         return _Batches(x, yt, torch.isfinite(yt), torch.as_tensor(w, dtype=torch.float32),
                         torch.as_tensor(cls, dtype=torch.long))
@@ -205,15 +174,15 @@ class FoldTrainer:
         torch.manual_seed(c.seed * 7919 + self.fold)
         base = init_model(c.init)
         model = resnet50_op(self.feat.out_channels, c.class_head, c.fds,
-                            "scratch" if base else c.init, stem=c.stem)
+                            "scratch" if base else c.init, stem=c.stem, target=c.target)
         if base is not None:  # fine-tune: member k starts from the model's member k
             entry = base.manifest.members[self.fold % len(base.manifest.members)]
             model.load_state_dict(base.member_state(entry))
         model = model.to(self.device)
         model = model.to(memory_format=torch.channels_last)
-        steps = max(1, int(np.ceil(n_rows / c.batch_size)))
+        _, total, _ = step_budget(c, n_rows)
         opt = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * steps,
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=total,
                                                     pct_start=0.15)
         return model, opt, sched
 
@@ -241,16 +210,25 @@ class FoldTrainer:
         state = {"epoch": 0, "best": -float("inf"), "bad": 0, "history": []}
         if resume and ckpt.exists():
             state = self._restore(ckpt, model, opt, sched)
-        bar = tqdm(total=c.epochs, initial=state["epoch"], desc=f"fold {self.fold}",
+        per_epoch, total, epochs = step_budget(c, len(x))
+        bar = tqdm(total=epochs, initial=state["epoch"], desc=f"fold {self.fold}",
                    disable=not self.progress, unit="epoch")
-        # Early stopping only once the one-cycle schedule has passed its peak and half the
-        # budget is spent: validation scores swing during the high-learning-rate phase.
-        min_epochs = (c.epochs + 1) // 2
-        while state["epoch"] < c.epochs and not (
+        # Validation about 20 times per budget (every epoch of a large table); early stopping
+        # only once the one-cycle schedule has passed its peak and half the budget is spent
+        # (validation scores swing in the high-learning-rate phase); patience counts
+        # validations.
+        every = max(1, epochs // 20)
+        min_epochs = (epochs + 1) // 2
+        while state["epoch"] < epochs and not (
                 state["epoch"] >= min_epochs and state["bad"] >= c.patience):
-            epoch = state["epoch"]
             t0 = time.time()
-            loss = self._epoch(model, opt, sched, data, epoch)
+            loss = 0.0
+            for _ in range(every if state["epoch"] + every <= epochs else epochs - state["epoch"]):
+                epoch = state["epoch"]
+                loss = self._epoch(model, opt, sched, data, epoch,
+                                   min(per_epoch, total - epoch * per_epoch))
+                state["epoch"] = epoch + 1
+                bar.update(1)
             pv, _ = predict_member(model, self.feat, x_val)
             score = _r2(y_val, pv)
             if score > state["best"]:
@@ -258,14 +236,12 @@ class FoldTrainer:
                 state["bad"] = 0
                 save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
                           str(best_path))
-            elif epoch + 1 > min_epochs:
+            elif state["epoch"] > min_epochs:
                 state["bad"] += 1  # patience runs only after the first half of the budget
-            state["epoch"] = epoch + 1
-            state["history"].append({"epoch": epoch + 1, "loss": loss, "val_r2_log": score,
-                                     "seconds": round(time.time() - t0, 1),
+            state["history"].append({"epoch": state["epoch"], "loss": loss,
+                                     "val_r2_log": score, "seconds": round(time.time() - t0, 1),
                                      "skipped_steps": self.skipped})
             self._checkpoint(ckpt, model, opt, sched, state)
-            bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}", val_r2_log=f"{score:.3f}")
         bar.close()
         return load_file(str(best_path)), state
@@ -315,14 +291,15 @@ class FoldTrainer:
                 f"fold {self.fold}: {self.skipped} training steps had non-finite "
                 "gradients; training diverged (try a lower --lr, or --no-amp)")
 
-    def _epoch(self, model, opt, sched, data: _Batches, epoch: int) -> float:
+    def _epoch(self, model, opt, sched, data: _Batches, epoch: int, n_steps: int) -> float:
+        """One pass over the shuffled rows, stopped after ``n_steps`` optimiser steps."""
         c = self.c
         model.train()
         g = _epoch_generator(c, self.fold, epoch)
         perm = torch.randperm(len(data.x), generator=g)
         total, n = 0.0, 0
         for bi, i in enumerate(range(0, len(data.x), c.batch_size)):
-            if c.max_steps is not None and bi >= c.max_steps:
+            if bi >= n_steps:
                 break
             idx = perm[i:i + c.batch_size]
             if len(idx) < 2:
@@ -421,7 +398,7 @@ def _train_fold(k: int, data: dict, out: Path, config: TrainConfig, device: torc
     best, state = trainer.fit(x[fit_idx], y[fit_idx], cls[fit_idx], x[val_idx], y[val_idx],
                               resume)
     model = resnet50_op(trainer.feat.out_channels, config.class_head, config.fds,
-                        stem=config.stem).to(device)
+                        stem=config.stem, target=config.target).to(device)
     model.load_state_dict(best)
     model = model.to(memory_format=torch.channels_last)
     reg, prob = predict_member(model, trainer.feat, x[test_idx])
@@ -486,6 +463,8 @@ def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: Trai
     table, config = _open_run(table_path, out, config, resume)
     device = resolve_device(config.device)
     t, vocab = prepare_table(table, config)
+    if config.class_head and t["gfa_class"].nunique() < 2 and init_model(config.init) is None:
+        config = replace(config, class_head=False)  # one class: nothing to classify
     folds = assign_folds(t, config.folds, config.grouping, config.seed)
     if not (out / "config.json").exists():
         (out / "config.json").write_text(json.dumps(asdict(config), indent=2))

@@ -1,0 +1,77 @@
+"""The training recipe: what defines a run, and its step budget (no torch import, so the
+command line can show its options at once)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.json``).
+
+    The budget is ``steps`` optimiser steps per member (one-cycle schedule: warm-up over
+    the first 15 %, cosine decay to the end), whatever the table's size: 800 steps are
+    ~10 epochs of the full table and ~90 epochs of a few hundred alloys. ``epochs`` > 0
+    sets the budget in epochs instead (runs saved before ``steps`` existed)."""
+
+    folds: int = 5
+    grouping: str = "random"
+    steps: int = 800
+    epochs: int = 0
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    lds: bool = False
+    fds: bool = False
+    mixup: float = 0.0
+    class_head: bool = True
+    class_weight: float = 0.2
+    patience: int = 3
+    val_fraction: float = 0.1
+    min_count: int = 20
+    order: str = "z"
+    seed: int = 0
+    init: str = "scratch"
+    max_rows: int | None = None
+    max_steps: int | None = None
+    coords: bool = False
+    amp: bool = False
+    target: str = "floor"
+    stem: str = "resnet"
+    pairs: str = ""
+    only_folds: list[int] | None = field(default=None)
+    device: str = "auto"
+
+
+def step_budget(config: TrainConfig, n_rows: int) -> tuple[int, int, int]:
+    """Optimiser steps per epoch, total steps and epochs for ``n_rows`` training rows."""
+    per_epoch = max(1, int(math.ceil(n_rows / config.batch_size)))
+    if config.max_steps is not None:
+        per_epoch = min(per_epoch, config.max_steps)
+    total = config.epochs * per_epoch if config.epochs > 0 else max(1, config.steps)
+    return per_epoch, total, int(math.ceil(total / per_epoch))
+
+
+#: Fewer training rows per member than this get a note: the class balance, the spread of
+#: the inner validation split and the epoch count all change character below it.
+SMALL_TABLE_ROWS = 2000
+
+
+def table_note(config: TrainConfig, n_rows: int) -> str | None:
+    """A note for the user when a table is small enough to change how training behaves
+    (None otherwise)."""
+    n_fit = int(n_rows * (config.folds - 1) / config.folds * (1 - config.val_fraction))
+    if n_fit >= SMALL_TABLE_ROWS:
+        return None
+    per_epoch, total, epochs = step_budget(config, n_fit)
+    return (f"note: a small table ({n_rows} alloys, ~{n_fit} training rows per member): "
+            f"{total} optimiser steps = {epochs} epochs of {per_epoch} steps, early stopping "
+            f"on {max(1, round(config.val_fraction * n_fit))} validation alloys; compare with "
+            "`gfascreen evaluate RUN` (baselines on the same folds) before trusting it")
+
+
+
+
+__all__ = ["SMALL_TABLE_ROWS", "TrainConfig", "step_budget", "table_note"]
