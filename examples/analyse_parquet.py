@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-import pandas as pd
+from gfascreen.errors import GfaError
+from gfascreen.screening.runs import load_run
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,7 +18,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--top", type=int, default=10)
     a = p.parse_args(argv)
 
-    df = pd.read_parquet(a.run_dir)  # the whole run, one line (parts only: _ names skipped)
+    # pd.read_parquet(RUN) reads a finished run in one line; load_run also says when the run
+    # is incomplete or still being written, instead of analysing half a grid.
+    try:
+        df = load_run(a.run_dir).table
+    except GfaError as exc:
+        raise SystemExit(f"error: {exc}") from None
     elements = df["system"].iloc[0].split("-")
 
     print(f"{len(df):,} compositions of {'-'.join(elements)}")

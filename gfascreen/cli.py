@@ -35,14 +35,28 @@ def _cmd_data_build(a: argparse.Namespace) -> None:
 
 # -- train / evaluate / predict ---------------------------------------------------------
 def _cmd_train(a: argparse.Namespace) -> None:
-    from gfascreen.model.train import TrainConfig, train_cv
+    from gfascreen.model.recipe import TrainConfig, table_note
+    from gfascreen.model.train import train_cv
 
     cfg = _config_from_args(TrainConfig, a)
+    note = table_note(cfg, _table_rows(a.data))
+    if note:
+        print(note, file=sys.stderr)
     metrics = train_cv(a.data, a.out, cfg, resume=a.resume, progress=not a.quiet)
     if metrics is None:
         print(f"training stopped before every fold finished; resume with --resume --out {a.out}")
     else:
         print(json.dumps(metrics["all"], indent=2))
+
+
+def _table_rows(path: str) -> int:
+    """Rows of a training table (0 when it cannot be read: training then says why)."""
+    try:
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:
+        return 0
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:
@@ -54,23 +68,67 @@ def _cmd_evaluate(a: argparse.Namespace) -> None:
     print(f"\nwritten: {Path(a.run_dir) / 'evaluation.json'}")
 
 
+def _cmd_calibrate(a: argparse.Namespace) -> None:
+    from gfascreen.model.calibrate import calibrate_model, coverage_table
+
+    res = calibrate_model(a.model, a.lso)
+    print(f"chosen: {res['chosen']}; probability maps: {res['probability_binning']}")
+    print(coverage_table(res["intervals"]))
+    for e, r in res["probabilities"][res["probability_binning"]].items():
+        print(f"P({e}): ECE {r['ece']:.3f} (class head {r['ece_raw']:.3f}), Brier "
+              f"{r['brier']:.4f}")
+    for t, r in res["exceedance"].items():
+        print(f"P(Dmax >= {t} mm): ECE {r['ece']:.3f}, Brier {r['brier']:.4f}")
+    print(f"attached to {a.model}; tables in CALIBRATION.md there")
+
+
 def _read_formula_file(path: str, column: str | None) -> list:
-    """Formulas from a CSV/text file (one per row, first column unless ``column``)."""
+    """Formulas from ``--input``: CSV or text (one per line, first column unless
+    ``column``), Parquet (a column), or JSON (a list of formulas, or of records)."""
     import pandas as pd
 
+    suffix = Path(path).suffix.lower()
+    if not Path(path).is_file():
+        raise GfaError(f"cannot read --input {path}: no such file")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8",
-                         skip_blank_lines=False)
+        if suffix == ".parquet":
+            df = pd.read_parquet(path).astype(str)
+        elif suffix == ".json":
+            df = _json_formulas(path)
+        else:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8",
+                             skip_blank_lines=False)
     except pd.errors.EmptyDataError:
         raise GfaError(f"--input {path} is empty; give one formula per line") from None
     except UnicodeDecodeError:
         raise GfaError(f"--input {path} is not UTF-8 text; save it as UTF-8 CSV") from None
-    except (OSError, pd.errors.ParserError) as exc:
-        raise GfaError(f"cannot read --input {path}: {exc}") from None
+    except GfaError:
+        raise
+    except Exception as exc:  # OSError, ParserError, ArrowInvalid ...: one line
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise GfaError(f"cannot read --input {path}: {first}") from None
+    if df.shape[1] == 0:
+        raise GfaError(f"--input {path} holds no column of formulas")
     col = column or df.columns[0]
     if col not in df.columns:
         raise GfaError(f"--input {path} has no column {col!r} (it has {list(df.columns)})")
     return df[col].tolist()
+
+
+def _json_formulas(path: str):
+    """A JSON list of formulas, or of records, as a table."""
+    import pandas as pd
+
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list) or not data:
+        raise GfaError(f"--input {path}: give a JSON list of formulas, e.g. "
+                       '["Al25Co20La55", "Zr55Co29Al16"]')
+    if all(isinstance(r, dict) for r in data):
+        return pd.DataFrame(data).astype(str)
+    return pd.DataFrame({"formula": [r if isinstance(r, str) else json.dumps(r)
+                                     for r in data]})
 
 
 def _check_output(path: str) -> None:
@@ -97,20 +155,42 @@ def _write_table(res, out: Path) -> None:
     tmp.replace(out)
 
 
+#: Inputs per batch of ``predict`` (the progress bar moves once per batch).
+PREDICT_BATCH = 512
+
+
+def _predict_batches(ens, formulas: list, a: argparse.Namespace, thresholds):
+    """Predictions in batches, with a progress bar and ETA on stderr for long inputs (not
+    with --quiet, nor when stderr is not a terminal)."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    show = len(formulas) > PREDICT_BATCH and not a.quiet and sys.stderr.isatty()
+    parts = []
+    with tqdm(total=len(formulas), unit="alloy", disable=not show, desc="predict") as bar:
+        for i in range(0, len(formulas), PREDICT_BATCH):
+            chunk = formulas[i:i + PREDICT_BATCH]
+            parts.append(ens.predict(chunk, strict=a.strict, confidence=a.confidence,
+                                     thresholds_mm=thresholds))
+            bar.update(len(chunk))
+    return pd.concat(parts, ignore_index=True)
+
+
 def _cmd_predict(a: argparse.Namespace) -> None:
     import pandas as pd
 
+    from gfascreen.model.calibration import check_confidence, parse_thresholds
     from gfascreen.model.ensemble import Ensemble
 
-    if not 0 < a.confidence < 1:
-        raise GfaError(f"--confidence must lie between 0 and 1 (e.g. 0.9), got {a.confidence}")
+    check_confidence(a.confidence)
+    thresholds = parse_thresholds(a.thresholds)
     if a.output:
         _check_output(a.output)
     formulas = list(a.formulas) + (_read_formula_file(a.input, a.column) if a.input else [])
     if not formulas:
         raise GfaError("give formulas (e.g. Al25Co20La55) or --input file.csv")
     ens = Ensemble.load(a.model, device=a.device)
-    res = ens.predict(formulas, strict=a.strict, confidence=a.confidence)
+    res = _predict_batches(ens, formulas, a, thresholds)
     skipped = int((~res["in_vocabulary"]).sum())
     if skipped == len(res):
         raise GfaError(f"no input could be scored; {res['reason'].iloc[0]}")
@@ -122,7 +202,12 @@ def _cmd_predict(a: argparse.Namespace) -> None:
         print(f"wrote {len(res)} predictions to {a.output}")
     else:
         with pd.option_context("display.max_columns", None, "display.width", 220):
-            print(res.drop(columns=["log_dmax", "log_dmax_std"]).round(3).to_string(index=False))
+            shown = res.drop(columns=["log_dmax", "log_dmax_std", "difficulty_log", "dmax_std",
+                                      "p_crystal", "p_ribbon"])
+            print(shown.round(3).to_string(index=False))
+            print(f"interval dmax_lo..dmax_hi and lower bound dmax_at_least at "
+                  f"{round(100 * a.confidence)} % confidence; probabilities calibrated on "
+                  "unseen alloy systems (model card)")
     if skipped:
         print(f"gfascreen: {skipped} of {len(res)} inputs could not be scored (see the "
               "reason column)", file=sys.stderr)
@@ -130,11 +215,14 @@ def _cmd_predict(a: argparse.Namespace) -> None:
 
 # -- screen / report / validate ---------------------------------------------------------
 def _cmd_screen(a: argparse.Namespace) -> None:
-    from gfascreen.screening.run import ScreenConfig, screen
+    from gfascreen.screening.run import ScreenConfig, screen, summary_text
 
     cfg = _config_from_args(ScreenConfig, a, include_edges=not a.interior,
                             progress=not a.quiet)
     out = screen(cfg)
+    summary = Path(out) / "_summary.json"
+    if summary.is_file():
+        print(summary_text(json.loads(summary.read_text())))
     if a.report:
         from gfascreen.screening.report import write_report
 
@@ -145,7 +233,8 @@ def _cmd_screen(a: argparse.Namespace) -> None:
 def _cmd_report(a: argparse.Namespace) -> None:
     from gfascreen.screening.report import write_report
 
-    print(f"report: {write_report(a.run_dir, data=a.data, log_color=a.log_color)}")
+    path = write_report(a.run_dir, data=a.data, log_color=a.log_color, partial=a.partial)
+    print(f"report: {path}")
 
 
 def _cmd_suggest(a: argparse.Namespace) -> None:
@@ -155,14 +244,17 @@ def _cmd_suggest(a: argparse.Namespace) -> None:
 
     if a.output:
         _check_output(a.output)
-    picks = suggest_run(a.run_dir, a.n, a.min_distance, a.out_of_domain, a.ucb)
+    picks, why = suggest_run(a.run_dir, a.n, a.min_distance, a.out_of_domain, a.ucb,
+                             a.target_mm, a.partial)
+    if why:
+        print(f"target thickness: {why}", file=sys.stderr)
     if a.output:
         _write_table(picks, Path(a.output))
         print(f"wrote {len(picks)} suggestions to {a.output}")
         return
     with pd.option_context("display.max_colwidth", None, "display.width", 220):
-        print(picks[["pick", "composition", "score_mm", "dmax_mm", "dmax_lo", "dmax_hi",
-                     "in_domain"]].round(3).to_string(index=False))
+        print(picks[["pick", "composition", "score", "dmax_mm", "dmax_lo", "dmax_hi",
+                     "dmax_at_least", "p_bmg", "in_domain"]].round(3).to_string(index=False))
         print()
         for _, r in picks.iterrows():
             print(f"{r['pick']}. {r['composition']}: {r['reason']}")
@@ -209,7 +301,7 @@ def _add_config_args(p: argparse.ArgumentParser, cls, helps: dict[str, str],
 
 
 def _add_screen_args(p: argparse.ArgumentParser) -> None:
-    from gfascreen.screening.run import HELP, ScreenConfig
+    from gfascreen.screening.options import HELP, ScreenConfig
 
     p.add_argument("--system", required=True, help=HELP["system"])
     _add_config_args(p, ScreenConfig, HELP,
@@ -227,7 +319,10 @@ def _add_screen_args(p: argparse.ArgumentParser) -> None:
 TRAIN_HELP = {
     "folds": "K of K-fold cross-validation; one member per fold",
     "grouping": "random K-fold, or system (leave-alloy-system-out)",
-    "epochs": "epoch budget per member", "patience": "early-stopping patience (epochs)",
+    "steps": "optimiser steps per member (one-cycle: warm-up, cosine decay), whatever the "
+             "table's size",
+    "epochs": "budget in epochs instead of --steps (0 = use --steps)",
+    "patience": "early-stopping patience (validations, ~20 per budget)",
     "batch_size": "images per optimiser step", "lr": "peak learning rate (one-cycle)",
     "lds": "label distribution smoothing loss weights",
     "fds": "feature distribution smoothing", "mixup": "Mixup Beta alpha (0 = off)",
@@ -240,7 +335,7 @@ TRAIN_HELP = {
             "(default = the shipped model, or a model directory; keeps its vocabulary, "
             "image, target and heads)", "max_rows": "train on a random subset",
     "max_steps": "batches per epoch cap", "device": "auto, cpu, cuda ...",
-    "target": "regression target: log1p = log10(1+Dmax) (shipped) or floor = log10(Dmax+0.01)",
+    "target": "regression target: floor = log10(Dmax+0.01) (shipped) or log1p = log10(1+Dmax)",
     "stem": "resnet (7x7/2 conv + max-pool, shipped) or no-maxpool",
     "pairs": "physics channels x_i x_j f(i,j), comma-separated: hmix (mixing enthalpy), "
              "size (atomic-size mismatch), chi (electronegativity difference); default none",
@@ -248,7 +343,7 @@ TRAIN_HELP = {
 
 
 def _add_train_args(t: argparse.ArgumentParser) -> None:
-    from gfascreen.model.train import TrainConfig
+    from gfascreen.model.recipe import TrainConfig
 
     t.add_argument("--data", default="train.parquet", help="training table from `data build`")
     t.add_argument("--out", required=True, help="run directory (becomes the model)")
@@ -292,9 +387,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random forest / gradient boosting on the same folds")
     e.set_defaults(func=_cmd_evaluate)
 
+    c = sub.add_parser("calibrate", help="fit and attach calibrated intervals, lower bounds "
+                       "and probabilities from leave-system-out predictions")
+    c.add_argument("model", help="model directory, or default (the shipped model)")
+    c.add_argument("--lso", default=None,
+                   help="leave-system-out run evaluated with `evaluate RUN --spread-model "
+                        "MODEL` (default: the predictions the model carries)")
+    c.set_defaults(func=_cmd_calibrate)
+
     pr = sub.add_parser("predict", help="predict Dmax (mm) for formulas, one row per input")
     pr.add_argument("formulas", nargs="*", help="e.g. Al25Co20La55 Zr55Co29Al16")
-    pr.add_argument("--input", default=None, help="CSV or text file with a column of formulas")
+    pr.add_argument("--input", default=None,
+                    help="formulas from a CSV or text file (one per line), a Parquet file "
+                         "(a column) or a JSON list")
     pr.add_argument("--column", default=None, help="formula column of --input (default first)")
     pr.add_argument("--output", default=None,
                     help="write .csv, .parquet or .json (by extension) instead of printing")
@@ -303,6 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     pr.add_argument("--confidence", type=float, default=0.9,
                     help="coverage of the calibrated interval dmax_lo..dmax_hi (default 0.9)")
+    pr.add_argument("--thresholds", default="1,5,10",
+                    help="thicknesses T (mm) of the P(Dmax >= T) columns (default 1,5,10)")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.add_argument("--strict", action="store_true",
                     help="refuse the whole batch if any input cannot be scored")
     pr.set_defaults(func=_cmd_predict)
@@ -315,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training table for the known-alloy overlay (default: the alloys the "
                         "model carries)")
     r.add_argument("--log-color", action="store_true", help="log colour scale for Dmax")
+    r.add_argument("--partial", action="store_true",
+                   help="report an incomplete run from the parts written so far (said so "
+                        "on the page)")
     r.set_defaults(func=_cmd_report)
 
     sg = sub.add_parser("suggest", help="the next alloys to cast from a finished screen")
@@ -322,12 +433,19 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--n", type=int, default=5, help="how many compositions (default 5)")
     sg.add_argument("--min-distance", type=float, default=5.0,
                     help="at.%% that must move between any two picks (default 5)")
-    sg.add_argument("--ucb", type=float, default=0.68,
-                    help="confidence of the interval whose upper bound ranks the picks "
-                         "(default 0.68; 0.9 favours the most uncertain points)")
+    sg.add_argument("--target-mm", type=float, default=None,
+                    help="rank by the calibrated P(Dmax >= T mm) (the default ranking; "
+                         "default T: the best measured Dmax of the system's known alloys, "
+                         "else 5)")
+    sg.add_argument("--ucb", type=float, default=None,
+                    help="rank by the upper bound of the calibrated interval at this "
+                         "confidence instead (e.g. 0.68; 0.9 favours the most uncertain "
+                         "points)")
     sg.add_argument("--out-of-domain", action="store_true",
                     help="also pick where the model has no nearby training alloys")
     sg.add_argument("--output", default=None, help="write .csv, .parquet or .json")
+    sg.add_argument("--partial", action="store_true",
+                    help="suggest from an incomplete run's parts written so far")
     sg.set_defaults(func=_cmd_suggest)
 
     v = sub.add_parser("validate", help="maps and rank agreement for known systems")

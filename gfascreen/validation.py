@@ -46,17 +46,9 @@ def _holdout_model(model: str, data: Path, system: list[str], out: Path, device:
 
 
 def _known(model: str, data: str | Path | None, elements: list[str]) -> pd.DataFrame:
-    from gfascreen.model.saved import ModelDir
+    from gfascreen.screening.known import system_alloys
 
-    if data:
-        if not Path(data).is_file():
-            raise GfaError(f"--data {data} not found; build it with `gfascreen data build`")
-        table = pd.read_parquet(data)
-    else:
-        table = ModelDir(model).known_alloys()
-        if table is None:
-            raise GfaError(f"model {model} carries no training alloys; pass --data TABLE")
-    return table[table["system"] == "-".join(sorted(elements))]
+    return system_alloys(model, elements, data)[0]
 
 
 def _compare(known: pd.DataFrame, pred: pd.DataFrame, elements: list[str],
@@ -88,7 +80,8 @@ def validate_system(system: str, step: float, model: str, data: str | Path | Non
     """Screen one system, write its report, compare with its known alloys."""
     from gfascreen.model.ensemble import Ensemble
     from gfascreen.screening.report import write_report
-    from gfascreen.screening.run import ScreenConfig, read_run_table, screen
+    from gfascreen.screening.run import ScreenConfig, screen
+    from gfascreen.screening.runs import load_run
 
     elements = parse_system(system)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,7 +95,7 @@ def validate_system(system: str, step: float, model: str, data: str | Path | Non
     screen(ScreenConfig(system=system, step=step, out=str(run_dir), model=model, device=device,
                         resume=(run_dir / "_run.json").exists(), progress=True))
     report = write_report(run_dir, data=data)
-    grid = read_run_table(run_dir)
+    grid = load_run(run_dir).table
     best_pred = grid.loc[grid["dmax_mm"].idxmax()]
     res = {"system": system, "report": str(report), "n_known": int(len(known)),
            "predicted_max": {e: float(best_pred[e]) for e in elements}
@@ -138,34 +131,37 @@ def validate(systems: list[str], step: float = 1.0, model: str = "default",
 
 
 # -- blind, from the kept leave-system-out predictions -------------------------------------
-def blind_table(oof: pd.DataFrame, systems: list[str], confidence: float = 0.9,
-                beta: float = 0.01, binning: str = "none") -> pd.DataFrame:
-    """Per system: alloys, Spearman (measured vs blind prediction, rows with a Dmax), the
-    best measured alloy's rank among the system's alloys by prediction, and the coverage
-    of ``confidence`` intervals calibrated on the other leave-system-out folds."""
-    from gfascreen.model.calibration import Calibration, coverage, mondrian_bins
-    from gfascreen.model.targets import to_target
+def blind_table(frame: pd.DataFrame, cross: dict, systems: list[str],
+                confidence: float = 0.9) -> pd.DataFrame:
+    """Per system, from leave-system-out predictions calibrated on the other folds
+    (``frame`` from :func:`gfascreen.model.calibrate.lso_frame` with ``p_bmg_cal``,
+    ``cross`` from :func:`~gfascreen.model.calibrate.cross_fit_intervals`): alloys,
+    Spearman (measured vs blind prediction), the best measured alloy's rank, the coverage
+    of ``confidence`` intervals, and the reliability of the calibrated probabilities: mean
+    P(bulk glass) vs the observed share of bulk glasses, mean P(Dmax >= 5 mm) vs the
+    observed share."""
+    from gfascreen.model.calibration import coverage
 
-    def bins(t: pd.DataFrame):
-        return mondrian_bins(binning, t["in_domain"], t["p_bmg"])
-
+    pct = round(100 * confidence)
     rows = []
     for s in systems:
         key = "-".join(sorted(parse_system(s)))
-        g = oof[(oof["system"] == key) & oof["dmax_mm"].notna()]
-        row = {"system": s, "alloys": int(len(g)), "spearman": np.nan, "best_known": "-",
+        every = frame["system"] == key
+        m = every & frame["dmax_mm"].notna()
+        g = frame[m]
+        row = {"system": s, "alloys": int(every.sum()), "spearman": np.nan, "best_known": "-",
                "best_measured_mm": np.nan, "best_predicted_mm": np.nan, "best_rank": "-",
-               f"coverage_{round(100 * confidence)}": np.nan}
+               f"coverage_{pct}": np.nan, "mean_p_bmg": np.nan, "bmg_share": np.nan,
+               "mean_p_ge_5mm": np.nan, "share_ge_5mm": np.nan}
+        if every.any():
+            row["mean_p_bmg"] = float(frame.loc[every, "p_bmg_cal"].mean())
+            row["bmg_share"] = float((frame.loc[every, "gfa_class"] == "bmg").mean())
         if len(g):
-            folds = g["fold"].unique()
-            rest = oof[~oof["fold"].isin(folds) & oof["dmax_mm"].notna()]
-            y = to_target(rest["dmax_mm"].to_numpy())
-            cal = Calibration(beta=beta, binning=binning).fit(
-                y - rest["pred_log"].to_numpy(), rest["sigma_log"].to_numpy(), bins(rest))
-            lo, hi = cal.interval_log(g["pred_log"].to_numpy(), g["sigma_log"].to_numpy(),
-                                      bins(g), confidence)
-            row[f"coverage_{round(100 * confidence)}"] = coverage(
-                to_target(g["dmax_mm"].to_numpy()), lo, hi)
+            idx = np.flatnonzero(m.to_numpy())
+            row[f"coverage_{pct}"] = coverage(g["y"].to_numpy(), cross["lo"][confidence][idx],
+                                              cross["hi"][confidence][idx])
+            row["mean_p_ge_5mm"] = float(cross["exceedance"][idx, 1].mean())
+            row["share_ge_5mm"] = float((g["dmax_mm"] >= 5).mean())
             if g["dmax_mm"].nunique() > 1 and len(g) > 2:
                 row["spearman"] = float(spearmanr(g["dmax_mm"], g["pred_mm"]).statistic)
             best = g.loc[g["dmax_mm"].idxmax()]
@@ -189,9 +185,16 @@ def validate_blind(systems: list[str] | None = None, model: str = "default",
         raise GfaError(f"model {model} keeps no leave-system-out predictions "
                        "(lso_oof.parquet); run `validate` without --blind, or attach them "
                        "with scripts/ship_default.py")
+    from gfascreen.model import calibrate as C
+
     cal = md.manifest.calibration or {}
-    table = blind_table(oof, list(systems or REFERENCE_SYSTEMS), confidence,
-                        beta=float(cal.get("beta", 0.01)), binning=cal.get("binning", "none"))
+    frame = C.lso_frame(md, oof)
+    pbin = (cal.get("probabilities") or {}).get("binning", "none")
+    frame["p_bmg_cal"] = C.cross_fit_probabilities(frame, pbin)["p_bmg"]
+    cand = C.Candidate(cal.get("method", "symmetric"), cal.get("difficulty", "members"),
+                       cal.get("binning", "none"), float(cal.get("beta", 0.01)))
+    cross = C.cross_fit_intervals(frame, cand, confidences=(confidence,))
+    table = blind_table(frame, cross, list(systems or REFERENCE_SYSTEMS), confidence)
     text = table.to_markdown(index=False, floatfmt=".2f")  # tabulate comes with pymatgen
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)

@@ -296,7 +296,7 @@ def test_report_on_unfinished_or_damaged_run(finished_run, tmp_path, capsys):
     shutil.copytree(finished_run, d)
     (d / "_summary.json").unlink()
     code, _, err = run_cli(["report", str(d)], capsys)
-    assert_one_line_error(code, err, "unfinished")
+    assert_one_line_error(code, err, "incomplete")
     shutil.copy2(finished_run / "_summary.json", d / "_summary.json")
     (d / "part-00001.parquet").write_bytes(b"garbage")
     code, _, err = run_cli(["report", str(d)], capsys)

@@ -62,3 +62,27 @@ def test_report_and_validate_offline_without_training_table(tiny_ensemble, tmp_p
     text = validate(["La-Co-Al"], step=10, model=str(tiny_ensemble), out=tmp_path / "v",
                     device="cpu")
     assert "| La-Co-Al |" in text and "| La-Co-Al | 0 |" not in text
+
+
+def test_help_imports_no_heavy_library():
+    """`gfascreen --help` and every subcommand's --help answer without torch, dask,
+    pymatgen or plotly (they took ~20 s and 0.9 GB when the parser imported torch)."""
+    code = (
+        "import sys\n"
+        "from gfascreen import cli\n"
+        "for argv in (['--help'], ['train', '--help'], ['screen', '--help'],\n"
+        "             ['predict', '--help'], ['calibrate', '--help'], ['suggest', '--help']):\n"
+        "    try:\n"
+        "        cli.main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "try:\n"
+        "    cli.screen_main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('torch', 'dask', 'pymatgen', 'plotly', 'sklearn', 'crepes')\n"
+        "         if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "HEAVY []" in r.stderr, r.stderr

@@ -88,7 +88,8 @@ def test_report_renders_in_headless_chromium(system, shipped_reports, tmp_path):
     assert not console, console
     assert "class=\"main-svg\"" in dom  # plotly drew the figure
     assert "out of domain (pale)" in dom  # legend entry of the shaded region
-    for name in ("known: bulk glass, measured Dmax", "measured Dmax (mm)"):
+    for name in ("known: bulk glass, measured Dmax", "measured Dmax (mm)", "P(bulk glass)",
+                 "P(Dmax ≥ 5 mm)"):
         assert name in dom, name
     assert "Next experiments: 5 compositions to cast" in dom
     shot = tmp_path / "shot.png"
@@ -105,19 +106,24 @@ def test_suggest_spacing_domain_and_determinism(shipped_reports, tiny_ensemble, 
     from gfascreen.screening.suggest import suggest_run
 
     run = shipped_reports["La-Co-Al"].parent.parent
-    picks = suggest_run(run, n=5, min_distance=5)
-    again = suggest_run(run, n=5, min_distance=5)
+    picks, why = suggest_run(run, n=5, min_distance=5)
+    again, _ = suggest_run(run, n=5, min_distance=5)
     pd.testing.assert_frame_equal(picks, again)
     assert len(picks) == 5 and picks["in_domain"].all()
     comp = picks[["La", "Co", "Al"]].to_numpy()
     for i in range(len(comp)):
         for j in range(i):
             assert np.abs(comp[i] - comp[j]).sum() / 2 >= 5 - 1e-9
-    assert picks["score_mm"].is_monotonic_decreasing
+    # Default ranking: the calibrated P(Dmax >= the best measured Dmax of La-Co-Al).
+    assert "best measured Dmax" in why
+    assert picks["score"].is_monotonic_decreasing and picks["score"].between(0, 1).all()
+    assert picks["reason"].str.contains(r"P\(Dmax >= ").all()
     assert picks["reason"].str.contains("rank").all()
-    assert picks["reason"].str.contains("68 % calibrated interval").all()
-    anywhere = suggest_run(run, n=5, min_distance=0, out_of_domain=True)
-    assert anywhere["score_mm"].iloc[0] >= picks["score_mm"].iloc[0]
+    ucb, _ = suggest_run(run, n=5, min_distance=5, ucb=0.68)
+    assert ucb["reason"].str.contains("68 % calibrated interval").all()
+    assert ucb["score"].is_monotonic_decreasing
+    anywhere, _ = suggest_run(run, n=5, min_distance=0, out_of_domain=True)
+    assert anywhere["score"].iloc[0] >= picks["score"].iloc[0]
     # A quaternary run, through the CLI, to a file a lab can open.
     q = screen(ScreenConfig(system="Zr-Cu-Al-La", step=10, out=str(tmp_path / "q"),
                             model=str(tiny_ensemble), device="cpu", progress=False))

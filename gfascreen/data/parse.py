@@ -105,9 +105,10 @@ def _fmt(v: float) -> str:
 def composition_key(at_pct: dict[str, float]) -> str:
     """Normalised formula used to merge sources, e.g. ``Al25Co20La55``.
 
-    Elements in alphabetical order, at.% rounded to 0.01.
+    Elements in alphabetical order, at.% rounded to 0.01; an element that rounds to zero
+    is left out (``Zr55Cu45Hf0.0001`` -> ``Cu45Zr55``).
     """
-    return "".join(f"{el}{_fmt(v)}" for el, v in sorted(at_pct.items()))
+    return "".join(f"{el}{_fmt(v)}" for el, v in sorted(at_pct.items()) if _fmt(v) != "0")
 
 
 def alloy_system(at_pct: dict[str, float]) -> str:

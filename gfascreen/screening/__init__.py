@@ -1,6 +1,15 @@
-"""Grid -> scores -> Parquet -> report."""
+"""Grid -> chunks -> Dask -> Parquet, reports, suggestions. Names resolve on first use, so
+importing the package (or its light ``options``) loads nothing heavy."""
 
-from gfascreen.screening.grid import CompositionGrid, composition_grid
-from gfascreen.screening.run import ScreenConfig, screen
+from importlib import import_module
 
-__all__ = ["CompositionGrid", "ScreenConfig", "composition_grid", "screen"]
+_WHERE = {"CompositionGrid": "grid", "composition_grid": "grid", "ScreenConfig": "options",
+          "screen": "run"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f"gfascreen.screening.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'gfascreen.screening' has no attribute {name!r}")

@@ -2,15 +2,14 @@
 
 ``write_report(run_dir)`` writes ``run_dir/_report/report.html`` (self-contained, plotly.js
 embedded, opens offline) and, for ternaries, ``map.png`` / ``map.svg`` (python-ternary on
-matplotlib). Known alloys of the system from the training table are drawn on top, coloured
-by measured Dmax, with crystals and ribbons marked differently.
+matplotlib). Known alloys of the system (the training alloys the model carries, or a
+table given with ``--data``) are drawn on top, coloured by measured Dmax, with crystals and
+ribbons marked differently.
 """
 
 from __future__ import annotations
 
 import html
-import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,51 +19,27 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from gfascreen.errors import GfaError
-
-
-def load_run(run_dir: Path) -> tuple[pd.DataFrame, dict, dict]:
-    from gfascreen.screening.run import read_run_table
-
-    if not (run_dir / "_run.json").is_file():
-        raise GfaError(f"{run_dir} is not a screening run (no _run.json); run `screen` first")
-    if not (run_dir / "_summary.json").is_file():
-        raise GfaError(f"{run_dir} is unfinished; complete it with `screen ... --resume`")
-    try:
-        run = json.loads((run_dir / "_run.json").read_text())
-        summary = json.loads((run_dir / "_summary.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise GfaError(f"{run_dir}: _run.json or _summary.json is damaged") from None
-    return read_run_table(run_dir), run, summary
-
-
-def known_alloys(run: dict, elements: list[str], data: str | Path | None = None
-                 ) -> tuple[pd.DataFrame, str]:
-    """Known alloys of the system and where they come from: the training alloys the model
-    carries (offline, no training table needed), or the table ``data`` when given."""
-    from gfascreen.model.saved import ModelDir
-
-    system = "-".join(sorted(elements))
-    if data:
-        if not Path(data).is_file():
-            raise GfaError(f"--data {data} not found; build it with `gfascreen data build`")
-        table, source = pd.read_parquet(data), f"the training table {Path(data).name}"
-    else:
-        try:
-            table = ModelDir(run["model"]["path"]).known_alloys()
-        except GfaError as exc:
-            print(f"note: no known alloys on the map ({exc})", file=sys.stderr)
-            return pd.DataFrame(), "no source (the run's model could not be opened)"
-        if table is None:
-            return pd.DataFrame(), "no source (the model carries no training alloys)"
-        source = f"the {len(table):,} training alloys the model carries"
-    return table[table["system"] == system].copy(), source
+from gfascreen.screening.known import known_alloys
+from gfascreen.screening.runs import load_run
 
 
 def _fmt_comp(row, elements) -> str:
     return "".join(f"{e}{row[e]:.4g}" for e in elements if row[e] > 0)
 
 
-DOMAIN_RULE = "out of domain (pale): fewer than 2 training alloys within 20 at.% (L1)"
+#: The legend of the out-of-domain region; the numbers come from the run's model.
+DOMAIN_RULE = "out of domain (pale): fewer than {n} training alloys within {r:g} at.% (L1)"
+
+
+def domain_rule(run: dict) -> str:
+    """The applicability-domain rule of the model a run was screened with, in words."""
+    from gfascreen.model.saved import ModelDir
+
+    try:
+        d = ModelDir(run["model"]["path"]).manifest.domain
+        return DOMAIN_RULE.format(n=int(d["min_neighbours"]), r=float(d["radius_at_pct"]))
+    except (GfaError, KeyError, TypeError, ValueError):
+        return "out of domain (pale): too few training alloys nearby (the model's rule)"
 #: Known-alloy markers: bulk glasses with a measured Dmax get their own colour scale.
 KNOWN_STYLE = {
     "bmg": {"symbol": "circle", "name": "bulk glass, measured Dmax"},
@@ -79,26 +54,68 @@ def _has_interval(df: pd.DataFrame) -> bool:
     return "dmax_hi" in df.columns and bool(np.isfinite(df["dmax_hi"]).all())
 
 
-def _hover(df: pd.DataFrame, elements: list[str], confidence: float | None) -> list[str]:
-    """Hover text per grid point: composition (at.%), Dmax and its interval (mm), spread,
-    class odds, domain."""
-    def fmt(col: str, spec: str) -> pd.Series:
-        return df[col].map(spec.format)
+def _exceedance_column(df: pd.DataFrame) -> str | None:
+    """The P(Dmax >= T) column the map shows: 5 mm when written, else the first one."""
+    cols = [c for c in df.columns if c.startswith("p_dmax_ge_")
+            and bool(np.isfinite(df[c]).all())]
+    return "p_dmax_ge_5" if "p_dmax_ge_5" in cols else (cols[0] if cols else None)
 
-    s = pd.Series("", index=df.index)
-    for k, e in enumerate(elements):
-        s = s + ("" if k == 0 else " ") + e + fmt(e, "{:g}")
-    s = s + "<br>Dmax " + fmt("dmax_mm", "{:.2f}") + " mm"
+
+def _panels(df: pd.DataFrame, confidence: float | None, log_color: bool = False
+            ) -> list[tuple[pd.Series, str, str, str]]:
+    """The maps of a report: (values, title, plotly colour scale, matplotlib colour map).
+    Dmax; then P(bulk glass) and P(Dmax >= T) when the run has them (calibrated models),
+    else the interval width or, without a calibration, the members' spread."""
+    dmax = (np.log10(df["dmax_mm"] + 0.01), "predicted log10 Dmax (mm)") if log_color \
+        else (df["dmax_mm"], "predicted Dmax (mm)")
+    out = [(dmax[0], dmax[1], "Viridis", "viridis")]
+    exc = _exceedance_column(df)
+    if exc is not None and "p_bmg" in df.columns and bool(np.isfinite(df["p_bmg"]).all()):
+        t = exc[len("p_dmax_ge_"):]
+        return out + [(df["p_bmg"], "P(bulk glass)", "Blues", "Blues"),
+                      (df[exc], f"P(Dmax ≥ {t} mm)", "Oranges", "Oranges")]
     if _has_interval(df):
-        s = s + f", {round(100 * (confidence or 0.9))} % interval " + fmt("dmax_lo", "{:.2f}") \
-            + "-" + fmt("dmax_hi", "{:.2f}") + " mm"
-    s = s + "<br>member spread " + fmt("dmax_std", "{:.2f}") + " mm"
-    probs = [c for c in df.columns if c.startswith("p_")]
-    for k, p in enumerate(probs):
-        s = s + ("<br>" if k == 0 else ", ") + p[2:] + " " + fmt(p, "{:.2f}")
-    s = s + np.where(df["in_domain"].to_numpy(dtype=bool), "",
-                     "<br><b>out of domain</b>: no nearby training alloys")
-    return s.tolist()
+        return out + [(df["dmax_hi"] - df["dmax_lo"],
+                       f"{round(100 * (confidence or 0.9))} % interval width (mm)", "Magma",
+                       "magma")]
+    return out + [(df["dmax_std"], "member spread (mm; no calibrated interval)", "Magma",
+                   "magma")]
+
+
+def _hover(df: pd.DataFrame, elements: list[str], confidence: float | None
+           ) -> tuple[np.ndarray, str]:
+    """Hover data per grid point as numbers (``customdata``, float32: plotly stores it as a
+    compact typed array) and one template: composition (at.%), Dmax, its interval and lower
+    bound (mm), spread, calibrated probabilities. Text per point would cost ~1 KB each."""
+    cols: list[str] = list(elements)
+    parts = [" ".join(f"{e} %{{customdata[{k}]:.4g}}" for k, e in enumerate(elements))]
+
+    def field(col: str) -> str:
+        cols.append(col)
+        return f"%{{customdata[{len(cols) - 1}]:.2f}}"
+
+    parts.append(f"<br>Dmax {field('dmax_mm')} mm")
+    if _has_interval(df):
+        parts.append(f", {round(100 * (confidence or 0.9))} % interval {field('dmax_lo')}-"
+                     f"{field('dmax_hi')} mm")
+    if "dmax_at_least" in df.columns and bool(np.isfinite(df["dmax_at_least"]).all()):
+        parts.append(f", at least {field('dmax_at_least')} mm")
+    parts.append(f"<br>member spread {field('dmax_std')} mm")
+    probs = [c for c in df.columns if c in ("p_glass", "p_bmg") or c.startswith("p_dmax_ge_")]
+    for k, col in enumerate(probs):
+        name = ("P(Dmax ≥ " + col[len("p_dmax_ge_"):] + " mm)") if col.startswith("p_dmax") \
+            else f"P({col[2:]})"
+        parts.append(("<br>" if k == 0 else ", ") + f"{name} {field(col)}")
+    data = df[cols].to_numpy(dtype=np.float32)
+    return data, "".join(parts) + "<extra></extra>"
+
+
+def f32(values) -> np.ndarray:
+    """Plot data as float32 arrays (plotly stores numpy arrays as compact typed arrays)."""
+    return np.asarray(values, dtype=np.float32)
+
+
+OUT_OF_DOMAIN_HOVER = "<br><b>out of domain</b>: no nearby training alloys"
 
 
 def _known_groups(known: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -136,54 +153,58 @@ def _known_traces(known: pd.DataFrame, elements: list[str]) -> list[go.Scatterte
 
 
 def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
-                 log_color: bool, confidence: float | None) -> go.Figure:
+                 log_color: bool, confidence: float | None, rule: str) -> go.Figure:
     a, b, c = elements
-    interval = _has_interval(df)
-    right_title = (f"{round(100 * (confidence or 0.9))} % interval width (mm)" if interval
-                   else "member spread (mm; no calibrated interval)")
-    fig = make_subplots(rows=1, cols=2, specs=[[{"type": "ternary"}, {"type": "ternary"}]],
-                        horizontal_spacing=0.16,
-                        subplot_titles=["predicted Dmax", right_title])
+    panels = _panels(df, confidence, log_color)
+    n = len(panels)
+    fig = make_subplots(rows=1, cols=n, specs=[[{"type": "ternary"}] * n],
+                        horizontal_spacing=0.16 if n == 2 else 0.1,
+                        subplot_titles=[p[1] for p in panels])
     per_side = 100.0 / max(float(df[a].diff().abs().replace(0, np.nan).min() or 1.0), 1e-9)
-    msize = float(np.clip(1.25 * 420 / per_side, 2.5, 14))
-    hover = np.array(_hover(df, elements, confidence), dtype=object)
-    zval = np.log10(df["dmax_mm"] + 0.01) if log_color else df["dmax_mm"]
-    ctitle = "predicted log10 Dmax (mm)" if log_color else "predicted Dmax (mm)"
-    width = (df["dmax_hi"] - df["dmax_lo"]) if interval else df["dmax_std"]
+    msize = float(np.clip(1.25 * 420 / per_side / (1 if n == 2 else 1.4), 2.0, 14))
+    data, template = _hover(df, elements, confidence)
     dom = df["in_domain"].to_numpy(dtype=bool)
-    for col, (values, title, cscale, x) in enumerate(
-            [(zval, ctitle, "Viridis", 0.42), (width, right_title, "Magma", 1.0)], start=1):
+    for col, (values, title, cscale, _) in enumerate(panels, start=1):
+        spacing = 0.16 if n == 2 else 0.1
+        x = col * (1 - (n - 1) * spacing) / n + (col - 1) * spacing + 0.005  # right of panel
         rng = {"cmin": float(np.nanmin(values)), "cmax": float(np.nanmax(values))}
+        if title.startswith("P("):
+            rng = {"cmin": 0.0, "cmax": 1.0}
         for inside in (True, False):
             sel = dom if inside else ~dom
             if not sel.any():
                 continue
+            # The full hover on the Dmax map; the others show their own value only.
+            hover = ({"customdata": data[sel], "hovertemplate": template.replace(
+                "<extra>", "" if inside else OUT_OF_DOMAIN_HOVER + "<extra>")} if col == 1
+                else {"hovertemplate": f"{title} %{{marker.color:.2f}}<extra></extra>"})
             fig.add_trace(go.Scatterternary(
-                a=df[a][sel], b=df[b][sel], c=df[c][sel], mode="markers",
-                hovertext=hover[sel], hoverinfo="text", opacity=1.0 if inside else 0.3,
-                marker={"color": values[sel], "colorscale": cscale, "size": msize,
+                a=f32(df[a][sel]), b=f32(df[b][sel]), c=f32(df[c][sel]), mode="markers",
+                **hover,
+                opacity=1.0 if inside else 0.3,
+                marker={"color": f32(values[sel]), "colorscale": cscale, "size": msize,
                         "symbol": "hexagon", "line": {"width": 0}, **rng,
                         "colorbar": {"title": {"text": title, "side": "right"}, "x": x,
                                      "len": 0.8}} if inside else
-                {"color": values[sel], "colorscale": cscale, "size": msize,
+                {"color": f32(values[sel]), "colorscale": cscale, "size": msize,
                  "symbol": "hexagon", "line": {"width": 0}, **rng, "showscale": False},
-                name=DOMAIN_RULE if not inside else "in domain",
+                name=rule if not inside else "in domain",
                 legendgroup="domain", showlegend=not inside and col == 1), row=1, col=col)
     if len(known):
         for t in _known_traces(known, elements):
             fig.add_trace(t, row=1, col=1)
     ticks = {"tickvals": [20, 40, 60, 80], "ticks": "outside"}
-    for key in ("ternary", "ternary2"):
+    for key in ["ternary"] + [f"ternary{i}" for i in range(2, n + 1)]:
         fig.layout[key].update(aaxis={"title": f"{a} (at.%)", **ticks},
                                baxis={"title": f"{b} (at.%)", **ticks},
                                caxis={"title": f"{c} (at.%)", **ticks}, sum=100)
-    fig.update_layout(height=620, legend={"orientation": "h", "y": -0.12},
+    fig.update_layout(height=620 if n == 2 else 520, legend={"orientation": "h", "y": -0.12},
                       margin={"l": 110, "r": 60, "t": 80, "b": 60})
     return fig
 
 
 def _quaternary_figs(df: pd.DataFrame, elements: list[str], log_color: bool,
-                     confidence: float | None) -> list[go.Figure]:
+                     confidence: float | None, rule: str) -> list[go.Figure]:
     """A tetrahedron of the upper half of predicted Dmax (in-domain points coloured,
     out-of-domain points grey) and four ternary slices (out of domain pale)."""
     a, b, c, d = elements[:4]
@@ -194,7 +215,7 @@ def _quaternary_figs(df: pd.DataFrame, elements: list[str], log_color: bool,
     upper = (df["dmax_mm"] >= df["dmax_mm"].quantile(0.5)).to_numpy()
     dom = df["in_domain"].to_numpy(dtype=bool)
     zval = np.log10(df["dmax_mm"] + 0.01) if log_color else df["dmax_mm"]
-    hover = np.array(_hover(df, elements, confidence), dtype=object)
+    data, template = _hover(df, elements, confidence)
     tet = go.Figure()
     for inside in (True, False):
         sel = upper & (dom if inside else ~dom)
@@ -202,8 +223,8 @@ def _quaternary_figs(df: pd.DataFrame, elements: list[str], log_color: bool,
                    "colorbar": {"title": "Dmax (mm)"}} if inside
                   else {"size": 2, "color": "#bbbbbb"})
         tet.add_trace(go.Scatter3d(x=xyz[sel, 0], y=xyz[sel, 1], z=xyz[sel, 2], mode="markers",
-                                   hovertext=hover[sel], hoverinfo="text", marker=marker,
-                                   name="in domain" if inside else DOMAIN_RULE))
+                                   customdata=data[sel], hovertemplate=template,
+                                   marker=marker, name="in domain" if inside else rule))
     for v, name in zip(verts, elements[:4], strict=True):
         tet.add_trace(go.Scatter3d(x=[v[0]], y=[v[1]], z=[v[2]], mode="text", text=[name],
                                    showlegend=False))
@@ -219,7 +240,7 @@ def _quaternary_figs(df: pd.DataFrame, elements: list[str], log_color: bool,
         rest = 100.0 - lv
         f = go.Figure(go.Scatterternary(
             a=s[a] / rest * 100, b=s[b] / rest * 100, c=s[c] / rest * 100, mode="markers",
-            hovertext=hover[on], hoverinfo="text",
+            customdata=data[on], hovertemplate=template,
             marker={"color": s["dmax_mm"], "colorscale": "Viridis", "size": 5,
                     "opacity": np.where(s["in_domain"].to_numpy(bool), 1.0, 0.3),
                     "colorbar": {"title": "Dmax (mm)"}}))
@@ -254,20 +275,18 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
     def ijk(t: pd.DataFrame) -> np.ndarray:
         return t[[c, a, b]].to_numpy(dtype=float) / step
 
-    right = (f"{round(100 * (confidence or 0.9))} % interval width (mm)" if _has_interval(df)
-             else "Member spread (mm)")
-    width = (df["dmax_hi"] - df["dmax_lo"]) if _has_interval(df) else df["dmax_std"]
+    panels = _panels(df, confidence)
     paths = []
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
-    for ax, values, title, cmap in [(axes[0], df["dmax_mm"], "Predicted Dmax (mm)", "viridis"),
-                                    (axes[1], width, right, "magma")]:
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8))
+    for ax, (values, title, _, cmap) in zip(axes, panels, strict=True):
         pts = np.rint(ijk(df)).astype(int)
         data = dict(zip(map(tuple, pts[:, :2].tolist()), values.to_numpy(dtype=float).tolist(),
                         strict=True))
         _, tax = ternary.figure(ax=ax, scale=scale)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            tax.heatmap(data, style="triangular", cmap=cmap, colorbar=True, cbarlabel=title)
+            tax.heatmap(data, style="triangular", cmap=cmap, colorbar=True, cbarlabel=title,
+                        **({"vmin": 0.0, "vmax": 1.0} if title.startswith("P(") else {}))
             out = ~df["in_domain"].to_numpy(dtype=bool)
             if out.any():
                 tax.scatter(ijk(df[out]).tolist(), marker=".", s=2, color="#bbbbbb",
@@ -319,6 +338,9 @@ def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], s
                     "predicted_mm": df["dmax_mm"].iloc[i],
                     "interval_mm": (f"{df['dmax_lo'].iloc[i]:.2f}-{df['dmax_hi'].iloc[i]:.2f}"
                                     if _has_interval(df) else "-"),
+                    "at_least_mm": df["dmax_at_least"].iloc[i]
+                    if "dmax_at_least" in df.columns else np.nan,
+                    "p_bmg": df["p_bmg"].iloc[i] if "p_bmg" in df.columns else np.nan,
                     "spread_mm": df["dmax_std"].iloc[i], "in_domain": df["in_domain"].iloc[i],
                     "grid_point": _fmt_comp(df.iloc[i], elements)})
     return pd.DataFrame(out)
@@ -338,7 +360,7 @@ def _table_html(t: pd.DataFrame) -> str:
                      escape=True)
 
 
-def _header(elements, step, df, run, summary) -> str:
+def _header(elements, step, df, run, note: str = "") -> str:
     m = run["model"].get("metrics", {})
     iv = run.get("interval", {})
     how = html.escape(f"{iv.get('method')}; {iv.get('calibrated_on')}")
@@ -355,17 +377,20 @@ def _header(elements, step, df, run, summary) -> str:
             "systems absent from training expect less (see the model card). "
             f"Screened {html.escape(str(run.get('started')))}; report written "
             f"{datetime.now(UTC).isoformat(timespec='seconds')}.</p>"
-            f"<p><b>Domain:</b> {100 * summary['in_domain_fraction']:.1f}% of the grid is in "
-            f"domain; {html.escape(DOMAIN_RULE)}. {iv_text}</p>")
+            + (f"<p style='color:#b00'><b>Partial run:</b> {html.escape(note)}. Maps and "
+               "tables below show only the parts written so far.</p>" if note else "")
+            + f"<p><b>Domain:</b> {100 * float(df['in_domain'].mean()):.1f}% of the grid is in "
+            f"domain; {html.escape(domain_rule(run))}. {iv_text}</p>")
 
 
 def write_report(run_dir: str | Path, data: str | Path | None = None,
-                 log_color: bool = False, n_suggest: int = 5) -> Path:
+                 log_color: bool = False, n_suggest: int = 5, partial: bool = False) -> Path:
     """Write ``run_dir/_report/report.html`` (+ PNG/SVG maps for ternaries)."""
     from gfascreen.screening.suggest import run_calibration, suggest
 
     run_dir = Path(run_dir)
-    df, run, summary = load_run(run_dir)
+    r = load_run(run_dir, partial)
+    df, run = r.table, r.request
     elements = run["grid"]["elements"]
     step = run["grid"]["step_at_pct"]
     confidence = run.get("interval", {}).get("confidence")
@@ -374,32 +399,40 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     outdir = run_dir / "_report"
     outdir.mkdir(exist_ok=True)
     if len(elements) == 3:
-        figs = [_ternary_fig(df, known, elements, log_color, confidence)]
+        figs = [_ternary_fig(df, known, elements, log_color, confidence, domain_rule(run))]
         _static_maps(df, known, elements, step, outdir, confidence)
     elif len(elements) == 4:
-        figs = _quaternary_figs(df, elements, log_color, confidence)
+        figs = _quaternary_figs(df, elements, log_color, confidence, domain_rule(run))
     else:
         figs = []
     sections = [f.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False)
                 for i, f in enumerate(figs)]
     cmp = _compare_known(df, known, elements, step)
-    cols = elements + ["dmax_mm", "dmax_lo", "dmax_hi", "dmax_std"] \
-        + [c for c in df.columns if c.startswith("p_")] + ["in_domain"]
+    cols = elements + [c for c in ("dmax_mm", "dmax_lo", "dmax_hi", "dmax_at_least", "p_glass",
+                                   "p_bmg") if c in df.columns] \
+        + [c for c in df.columns if c.startswith("p_dmax_ge_")] + ["in_domain"]
     top = df[df["in_domain"]].sort_values("dmax_mm", ascending=False).head(10)
+    from gfascreen.screening.suggest import default_target_mm
+
+    target_mm, target_why = default_target_mm(known)
     try:
-        picks = suggest(df, elements, n=n_suggest, calibration=run_calibration(run))
+        picks = suggest(df, elements, n=n_suggest, calibration=run_calibration(run),
+                        target_mm=target_mm)
     except GfaError as exc:
         picks = pd.DataFrame()
         pick_note = f"<p>{html.escape(str(exc))}</p>"
     else:
-        pick_note = ("<p>Spaced at least 5 at.% apart, in domain, ranked by the upper "
-                     "confidence score; the same table comes from <code>gfascreen suggest "
-                     f"{html.escape(str(run_dir))}</code>.</p>")
-    body = [_header(elements, step, df, run, summary), *sections,
+        pick_note = ("<p>Spaced at least 5 at.% apart, in domain, ranked by the calibrated "
+                     f"probability of casting at least {target_mm:g} mm "
+                     f"({html.escape(target_why)}; the upper confidence score for a model "
+                     "without a predictive distribution); the same table comes from "
+                     f"<code>gfascreen suggest {html.escape(str(run_dir))}</code>.</p>")
+    body = [_header(elements, step, df, run, r.note), *sections,
             f"<h2>Next experiments: {len(picks)} compositions to cast</h2>", pick_note]
     if len(picks):
-        body.append(_table_html(picks[["pick", "composition", "score_mm", "dmax_mm",
-                                       "dmax_lo", "dmax_hi", "reason"]]))
+        body.append(_table_html(picks[["pick", "composition", "score", "dmax_mm",
+                                       "dmax_lo", "dmax_hi", "dmax_at_least", "p_bmg",
+                                       "reason"]]))
     body += ["<h2>Top predicted Dmax (in domain; neighbouring grid points)</h2>",
              _table_html(top[cols])]
     if len(cmp):

@@ -17,12 +17,11 @@ pid; a stale lock is taken over); Ctrl-C leaves a resumable run.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import re
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,77 +30,23 @@ import pandas as pd
 
 from gfascreen import __version__
 from gfascreen.errors import GfaError
-from gfascreen.model.calibration import DEFAULT_CONFIDENCE
+from gfascreen.model.calibration import check_confidence, parse_thresholds
 from gfascreen.screening.grid import CompositionGrid
+from gfascreen.screening.options import HELP, ScreenConfig
+from gfascreen.screening.runs import PART, part_name, read_run_table, resume_command
 from gfascreen.tableio import check_writable, write_parquet_atomic
-
-PART = re.compile(r"^part-(\d{5})\.parquet$")
-
-
-@dataclass
-class ScreenConfig:
-    """What a screening run computes; the ``screen`` command's options come from here."""
-
-    system: str
-    step: float = 1.0
-    out: str | None = None
-    model: str = "default"
-    device: str = "auto"
-    precision: str = "fp32"
-    confidence: float = DEFAULT_CONFIDENCE
-    scheduler: str | None = None
-    chunk_size: int = 512
-    bounds: str | None = None
-    resume: bool = False
-    max_points: int = 2_000_000
-    include_edges: bool = True
-    progress: bool = True
-
-
-HELP = {
-    "system": "dash-separated elements, e.g. La-Co-Al",
-    "step": "grid step in at.%% (default 1)",
-    "out": "output directory (default ./screen_SYSTEM_stepSTEP)",
-    "model": "model directory (default: the shipped ensemble)",
-    "device": "auto, cpu, cuda, cuda:1 ...",
-    "precision": "bf16: ~2x faster on CPUs with AVX512-BF16/AMX; answers differ from fp32 "
-                 "by up to 0.012 in log10(1+Dmax) on the shipped model (GPUs use bf16 always)",
-    "confidence": "coverage of the calibrated interval dmax_lo..dmax_hi (default 0.9)",
-    "scheduler": "address of a Dask distributed scheduler (default: local threads)",
-    "chunk_size": "points per chunk and Parquet part (default 512: progress every few "
-                  "seconds on a CPU)",
-    "bounds": "per-element at.%% bounds, e.g. 'Zr:40-70,Al:0-20'",
-    "resume": "finish a run: skip parts already written, redo damaged ones",
-    "max_points": "refuse grids larger than this (default 2,000,000)",
-}
-
-
-def part_name(i: int) -> str:
-    return f"part-{i:05d}.parquet"
 
 
 def default_out(elements: list[str], step: float) -> Path:
     return Path(f"screen_{'-'.join(elements)}_step{step:g}")
 
 
-def read_run_table(out: Path) -> pd.DataFrame:
-    """The results of a run: its part files only (never anything else in the directory)."""
-    parts = sorted(p for p in out.iterdir() if PART.match(p.name))
-    if not parts:
-        return pd.DataFrame()
-    try:
-        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise GfaError(f"{out}: a part file is unreadable ({exc}); finish the run with "
-                       "`screen ... --resume`, which redoes damaged parts") from None
-
-
 # -- checks before any model loads ---------------------------------------------------------
 def _make_grid(cfg: ScreenConfig) -> CompositionGrid:
     if cfg.chunk_size < 1:
         raise GfaError(f"--chunk-size must be positive, got {cfg.chunk_size}")
-    if not 0 < cfg.confidence < 1:
-        raise GfaError(f"--confidence must lie between 0 and 1 (e.g. 0.9), got {cfg.confidence}")
+    check_confidence(cfg.confidence)
+    parse_thresholds(cfg.thresholds)
     grid = CompositionGrid(cfg.system, cfg.step, cfg.bounds, cfg.include_edges)
     if len(grid) > cfg.max_points:
         raise GfaError(f"the grid has {len(grid):,} points, over the limit of "
@@ -144,6 +89,9 @@ def _request(cfg: ScreenConfig, grid: CompositionGrid) -> dict:
         model["precision"] = cfg.precision
     cal = md.manifest.calibration
     interval = ({"confidence": cfg.confidence, "method": cal.get("method"),
+                 "difficulty": cal.get("difficulty"), "binning": cal.get("binning"),
+                 "thresholds_mm": list(parse_thresholds(cfg.thresholds)),
+                 "probabilities": "calibrated" if cal.get("probabilities") else "class head",
                  "calibrated_on": cal.get("calibrated_on")} if cal else
                 {"confidence": None, "note": "the model carries no calibration; dmax_lo and "
                  "dmax_hi are NaN"})
@@ -273,7 +221,8 @@ def _run_local(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[in
         if i in done:
             continue
         df = dask.delayed(score_chunk, name=f"score-{i}", pure=False)(
-            units, grid.elements, grid.step, cfg.model, device, cfg.precision, cfg.confidence)
+            units, grid.elements, grid.step, cfg.model, device, cfg.precision, cfg.confidence,
+            parse_thresholds(cfg.thresholds))
         tasks.append(dask.delayed(_write_part, name=f"write-{i}", pure=False)(
             df, out / part_name(i), meta))
     # One worker thread: torch already uses every core inside a chunk.
@@ -281,16 +230,28 @@ def _run_local(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[in
         dask.compute(*tasks, scheduler="threads", num_workers=1)
 
 
+class SchedulerLost(GfaError):
+    """The Dask scheduler (or every worker) went away during a run."""
+
+
+def connect(address: str):
+    """A Dask distributed client, or a one-line error (checked before any progress bar)."""
+    from distributed import Client
+
+    try:
+        return Client(address, timeout="10s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise GfaError(f"cannot reach the Dask scheduler at {address} ({exc}); check "
+                       "--scheduler, or leave it out to score locally") from None
+
+
 def _run_distributed(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
                      meta: dict, bar, device: str) -> None:
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
     from gfascreen.screening.score import score_chunk
 
-    try:
-        client = Client(cfg.scheduler, timeout="10s")
-    except (OSError, TimeoutError) as exc:
-        raise GfaError(f"cannot reach the Dask scheduler at {cfg.scheduler} ({exc})") from None
+    client = connect(cfg.scheduler)
     try:
         futures = {}
         for i, units in enumerate(grid.units_chunks(cfg.chunk_size)):
@@ -298,13 +259,24 @@ def _run_distributed(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: 
                 continue
             f = client.submit(score_chunk, units, grid.elements, grid.step, cfg.model,
                               "cpu" if device == "cpu" else "auto", cfg.precision,
-                              cfg.confidence, pure=False, retries=2)
+                              cfg.confidence, parse_thresholds(cfg.thresholds), pure=False,
+                              retries=2)
             futures[f] = i
         for f in as_completed(futures):
-            _, n = _write_part(f.result(), out / part_name(futures[f]), meta)
+            try:
+                df = f.result()
+            except GfaError:
+                raise
+            except Exception as exc:  # scheduler or workers gone: CommClosedError, KilledWorker
+                raise SchedulerLost(f"lost the Dask scheduler or its workers at "
+                                    f"{cfg.scheduler} ({type(exc).__name__})") from None
+            _, n = _write_part(df, out / part_name(futures[f]), meta)
             bar.update(n)
     finally:
-        client.close()
+        try:
+            client.close(timeout=5)
+        except Exception:  # a dead scheduler cannot be closed politely
+            pass
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -336,6 +308,8 @@ def _score(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
     if cfg.progress:
         print(f"loading model {cfg.model} ...", file=sys.stderr, flush=True)
     ens = load_cached(cfg.model, cfg.device, cfg.precision)
+    if cfg.scheduler:  # unreachable: one line, before any progress bar is drawn
+        connect(cfg.scheduler).close()
     bar = tqdm(total=len(grid), initial=written, unit="pt", unit_scale=True, smoothing=0.1,
                desc=f"screen {'-'.join(grid.elements)}", disable=not cfg.progress)
     t0 = time.time()
@@ -347,6 +321,9 @@ def _score(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
         print(f"\ninterrupted: finished parts are kept in {out}; resume with the same "
               "command plus --resume", file=sys.stderr)
         raise
+    except (GfaError, OSError) as exc:  # a full disk, a lost scheduler: say how to go on
+        bar.close()
+        raise _fault(exc, out, request) from None
     bar.close()
     wall = time.time() - t0
     table = read_run_table(out)
@@ -354,7 +331,19 @@ def _score(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
         raise GfaError(f"{out} holds {len(table)} rows, expected {len(grid)}; rerun with --resume")
     summary = _summarise(table, grid, wall, len(grid) - written, out)
     (out / "_summary.json").write_text(json.dumps(summary, indent=2))
-    _print_summary(summary)
+
+
+def _fault(exc: Exception, out: Path, request: dict) -> GfaError:
+    """One line for a run that stopped on a fault: what happened, what is kept, and the
+    command that finishes it."""
+    what = str(exc) if isinstance(exc, GfaError) else (exc.strerror or str(exc))
+    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in what:
+        what = f"the disk holding {out} is full ({what}); free space, then"
+    else:
+        what = f"{what}; when it is fixed,"
+    k = sum(1 for p in out.iterdir() if PART.match(p.name))
+    return GfaError(f"screen stopped: {what} resume with `{resume_command(request, out)}` "
+                    f"({k} whole parts are kept)")
 
 
 def _summarise(table: pd.DataFrame, grid: CompositionGrid, wall: float, n_scored: int,
@@ -366,6 +355,8 @@ def _summarise(table: pd.DataFrame, grid: CompositionGrid, wall: float, n_scored
                  "dmax_std": round(float(r["dmax_std"]), 3),
                  "dmax_lo": round(float(r["dmax_lo"]), 3),
                  "dmax_hi": round(float(r["dmax_hi"]), 3),
+                 "dmax_at_least": round(float(r.get("dmax_at_least", np.nan)), 3),
+                 "p_bmg": round(float(r.get("p_bmg", np.nan)), 3),
                  "in_domain": bool(r["in_domain"])} for _, r in top.iterrows()]
     return {"out": str(out), "points": int(len(table)), "scored_now": int(n_scored),
             "wall_s": round(wall, 2),
@@ -374,17 +365,21 @@ def _summarise(table: pd.DataFrame, grid: CompositionGrid, wall: float, n_scored
             "top10": top_rows}
 
 
-def _print_summary(s: dict) -> None:
+def summary_text(s: dict) -> str:
+    """The run's summary (``_summary.json``) for the terminal."""
+    lines = []
     rate = f", {s['points_per_s']:,} points/s" if s["points_per_s"] else ""
-    print(f"{s['points']:,} points in {s['out']} ({s['scored_now']:,} scored now in "
-          f"{s['wall_s']:.1f} s{rate}); {100 * s['in_domain_fraction']:.1f}% in domain")
-    print("best predicted glass formers (Dmax mm, ensemble mean [calibrated interval]):")
+    lines.append(f"{s['points']:,} points in {s['out']} ({s['scored_now']:,} scored now in "
+                 f"{s['wall_s']:.1f} s{rate}); {100 * s['in_domain_fraction']:.1f}% in domain")
+    lines.append("best predicted glass formers (Dmax mm, ensemble mean [calibrated interval], "
+                 "P(bulk glass)):")
     for r in s["top10"]:
         flag = "" if r["in_domain"] else "  (out of domain)"
         iv = ("" if np.isnan(r["dmax_lo"]) else
               f" [{r['dmax_lo']:.2f}, {r['dmax_hi']:.2f}]")
-        print(f"  {r['composition']:<24} {r['dmax_mm']:7.2f}{iv}  spread {r['dmax_std']:.2f}"
-              f"{flag}")
+        pb = "" if np.isnan(r.get("p_bmg", np.nan)) else f"  P(bmg) {r['p_bmg']:.2f}"
+        lines.append(f"  {r['composition']:<24} {r['dmax_mm']:7.2f}{iv}{pb}{flag}")
+    return "\n".join(lines)
 
 
-__all__ = ["HELP", "ScreenConfig", "read_run_table", "screen"]
+__all__ = ["HELP", "ScreenConfig", "read_run_table", "screen", "summary_text"]

@@ -1,6 +1,10 @@
 """Next alloys to cast: a spaced batch of high-upside compositions from a finished screen.
 
-Each grid point gets an upper-confidence score: the upper bound of its calibrated interval
+By default each grid point is scored by its calibrated probability of casting at least a
+target thickness, P(Dmax >= T) (``--target-mm``; default the best measured Dmax of the
+system's known bulk glasses, else 5 mm): "how likely is this to beat what we have".
+With ``--ucb`` (or for a model whose calibration has no predictive distribution) each
+grid point gets an upper-confidence score: the upper bound of its calibrated interval
 (mm) at ``ucb`` confidence (default 0.68, so the score weighs the prediction and its
 uncertainty about equally; at 0.9 the widest intervals dominate), recomputed from the run's
 predictions with the model's calibration; for a model without a calibration,
@@ -24,29 +28,73 @@ from gfascreen.errors import GfaError
 UCB = 0.68
 
 
+def _difficulty(df: pd.DataFrame, calibration) -> np.ndarray:
+    """σ of the run's calibrated statements: written by the screen (``difficulty_log``),
+    or rebuilt from the members' spread for runs written before that column existed."""
+    if "difficulty_log" in df.columns:
+        return df["difficulty_log"].to_numpy(dtype=float)
+    return calibration.sigma(df["log_dmax_std"].to_numpy(dtype=float),
+                             np.zeros(len(df)) if calibration.needs_knn else None)
+
+
+def _bins(df: pd.DataFrame, calibration):
+    from gfascreen.model.calibration import mondrian_bins
+
+    return mondrian_bins(calibration.binning, df["in_domain"], df.get("p_bmg"))
+
+
 def upper_score(df: pd.DataFrame, calibration=None, ucb: float = UCB
                 ) -> tuple[np.ndarray, str]:
     """Upper-confidence score (mm) per row and what it is."""
     if calibration is not None:
-        from gfascreen.model.calibration import mondrian_bins
-
-        bins = mondrian_bins(calibration.binning, df["in_domain"], df.get("p_bmg"))
-        _, hi = calibration.interval_mm(df["log_dmax"], df["log_dmax_std"], bins, ucb)
+        _, hi = calibration.interval_mm(df["log_dmax"], _difficulty(df, calibration),
+                                        _bins(df, calibration), ucb)
         return hi, f"upper bound of the {round(100 * ucb)} % calibrated interval"
     return (df["dmax_mm"] + df["dmax_std"]).to_numpy(dtype=float), \
         "mean + 1 spread (this model has no calibrated interval)"
 
 
+def exceedance_score(df: pd.DataFrame, calibration, target_mm: float
+                     ) -> tuple[np.ndarray, str]:
+    """P(Dmax >= target_mm) per row (calibrated predictive distribution) and what it is."""
+    p = calibration.exceedance(df["log_dmax"], _difficulty(df, calibration),
+                               _bins(df, calibration), (target_mm,))[:, 0]
+    return p, f"P(Dmax >= {target_mm:g} mm)"
+
+
+def default_target_mm(known: pd.DataFrame | None) -> tuple[float, str]:
+    """The best measured Dmax among the system's known alloys, else 5 mm, and why."""
+    if known is not None and len(known) and known["dmax_mm"].notna().any() \
+            and float(known.loc[known["gfa_class"] == "bmg", "dmax_mm"].max(skipna=True) or 0) > 0:
+        best = float(known.loc[known["gfa_class"] == "bmg", "dmax_mm"].max())
+        return best, f"the best measured Dmax of this system's known alloys ({best:g} mm)"
+    return 5.0, "5 mm (no bulk glass of this system with a measured Dmax is known)"
+
+
 def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: float = 5.0,
-            out_of_domain: bool = False, calibration=None, ucb: float = UCB) -> pd.DataFrame:
-    """``n`` compositions to cast next, at least ``min_distance`` at.% apart, with reasons."""
-    if not 0 < ucb < 1:
-        raise GfaError(f"--ucb must lie between 0 and 1 (e.g. 0.68), got {ucb}")
+            out_of_domain: bool = False, calibration=None, ucb: float | None = None,
+            target_mm: float | None = None) -> pd.DataFrame:
+    """``n`` compositions to cast next, at least ``min_distance`` at.% apart, with reasons.
+
+    Ranked by P(Dmax >= ``target_mm``) (the default when the model's calibration has a
+    predictive distribution and ``ucb`` is not given), else by the upper-confidence
+    score at ``ucb``."""
+    if ucb is not None:
+        from gfascreen.model.calibration import check_confidence
+
+        check_confidence(ucb, "--ucb")
+    if target_mm is not None and not 0 < target_mm <= 100:
+        raise GfaError(f"--target-mm must lie in (0, 100] mm, got {target_mm}")
     if n < 1:
         raise GfaError(f"--n must be at least 1, got {n}")
     if min_distance < 0:
         raise GfaError(f"--min-distance must be non-negative, got {min_distance}")
-    score, what = upper_score(df, calibration, ucb)
+    use_pe = ucb is None and calibration is not None and calibration.alphas_ is not None
+    if use_pe:
+        score, what = exceedance_score(df, calibration, target_mm or 5.0)
+    else:
+        score, what = upper_score(df, calibration, UCB if ucb is None else ucb)
+    unit = "" if use_pe else " mm"
     pool = np.ones(len(df), dtype=bool) if out_of_domain else df["in_domain"].to_numpy(bool)
     if not pool.any():
         raise GfaError("no grid point is in domain; pass --out-of-domain to pick from all "
@@ -75,10 +123,12 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
         rows.append({
             "pick": k, "composition": "".join(f"{e}{r[e]:g}" for e in elements if r[e] > 0),
             **{e: float(r[e]) for e in elements},
-            "score_mm": float(score[i]), "dmax_mm": float(r["dmax_mm"]),
+            "score": float(score[i]), "dmax_mm": float(r["dmax_mm"]),
+            "dmax_at_least": float(r.get("dmax_at_least", np.nan)),
+            "p_bmg": float(r.get("p_bmg", np.nan)),
             "dmax_lo": float(r.get("dmax_lo", np.nan)), "dmax_hi": float(r.get("dmax_hi", np.nan)),
             "dmax_std": float(r["dmax_std"]), "in_domain": bool(r["in_domain"]),
-            "reason": (f"score {score[i]:.2f} mm = {what} (rank {rank[i]} of {len(df)}); "
+            "reason": (f"score {score[i]:.2f}{unit} = {what} (rank {rank[i]} of {len(df)}); "
                        f"mean {r['dmax_mm']:.2f} mm{iv}"
                        + ("" if r["in_domain"] else "; OUT OF DOMAIN") + near)})
     return pd.DataFrame(rows)
@@ -87,22 +137,33 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
 def run_calibration(run: dict):
     """The calibration of the model a run was screened with (None when it has none or the
     model cannot be found; the score then falls back to mean + spread)."""
-    from gfascreen.model.calibration import Calibration
+    from gfascreen.model.calibration import load_model_calibration
     from gfascreen.model.saved import ModelDir
 
     try:
-        md = ModelDir(run["model"]["path"])
+        return load_model_calibration(ModelDir(run["model"]["path"]))
     except GfaError:
         return None
-    entry = md.manifest.calibration
-    return None if entry is None else Calibration.load(md.verified(entry), entry)
 
 
 def suggest_run(run_dir, n: int = 5, min_distance: float = 5.0, out_of_domain: bool = False,
-                ucb: float = UCB) -> pd.DataFrame:
-    """:func:`suggest` on a finished screening run directory."""
-    from gfascreen.screening.report import load_run
+                ucb: float | None = None, target_mm: float | None = None,
+                partial: bool = False) -> tuple[pd.DataFrame, str]:
+    """:func:`suggest` on a finished screening run directory; also says how the target
+    thickness was chosen (empty when ranking by ``ucb``)."""
+    from gfascreen.screening.known import known_alloys
+    from gfascreen.screening.runs import load_run
 
-    df, run, _ = load_run(Path(run_dir))
-    return suggest(df, run["grid"]["elements"], n, min_distance, out_of_domain,
-                   run_calibration(run), ucb)
+    r = load_run(Path(run_dir), partial)
+    df, run = r.table, r.request
+    elements = run["grid"]["elements"]
+    why = ""
+    if ucb is None and target_mm is None:
+        known, _ = known_alloys(run, elements)
+        target_mm, why = default_target_mm(known)
+    elif target_mm is not None:
+        why = f"--target-mm {target_mm:g}"
+    if r.note:
+        why = (why + "; " if why else "") + "PARTIAL: " + r.note
+    return suggest(df, elements, n, min_distance, out_of_domain, run_calibration(run), ucb,
+                   target_mm), why

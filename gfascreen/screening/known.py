@@ -1,0 +1,46 @@
+"""Known alloys of a system: the one lookup used by reports, suggestions and validation.
+
+They come from the training alloys a model carries (offline, no training table needed),
+or from a table given with ``--data``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from gfascreen.errors import GfaError
+
+
+def system_alloys(model: str, elements: list[str], data: str | Path | None = None
+                  ) -> tuple[pd.DataFrame, str]:
+    """The known alloys of the system of ``elements`` and where they come from; raises a
+    one-line error when the source cannot be read."""
+    from gfascreen.model.saved import ModelDir
+
+    if data:
+        if not Path(data).is_file():
+            raise GfaError(f"--data {data} not found; build it with `gfascreen data build`")
+        table, source = pd.read_parquet(data), f"the training table {Path(data).name}"
+    else:
+        table = ModelDir(model).known_alloys()
+        if table is None:
+            raise GfaError(f"model {model} carries no training alloys; pass --data TABLE")
+        source = f"the {len(table):,} training alloys the model carries"
+    return table[table["system"] == "-".join(sorted(elements))].copy(), source
+
+
+def known_alloys(run: dict, elements: list[str], data: str | Path | None = None
+                 ) -> tuple[pd.DataFrame, str]:
+    """:func:`system_alloys` for a screening run's model; a model that cannot be opened
+    gives no known alloys (and says so) instead of an error, so a report still renders."""
+    import sys
+
+    try:
+        return system_alloys(run["model"]["path"], elements, data)
+    except GfaError as exc:
+        if data:
+            raise
+        print(f"note: no known alloys on the map ({exc})", file=sys.stderr)
+        return pd.DataFrame(), "no source (the run's model could not be opened)"

@@ -1,0 +1,123 @@
+"""Reading a screening run directory: the one reader of ``report``, ``suggest``,
+``validate`` and the examples.
+
+A run is complete when every part ``_run.json`` implies (grid points / chunk size) is
+there and ``_summary.json`` is written. Anything else is a *state*, said in one line: not
+a run, a damaged run file, a run being written by a live ``screen`` (its ``_lock``), or an
+incomplete run (k of n parts) with the command that finishes it. ``partial=True`` reads
+what is there instead, and the caller says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from gfascreen.errors import GfaError
+
+PART = re.compile(r"^part-(\d{5})\.parquet$")
+
+
+def part_name(i: int) -> str:
+    return f"part-{i:05d}.parquet"
+
+
+def read_run_table(out: Path) -> pd.DataFrame:
+    """The results of a run: its part files only (never anything else in the directory)."""
+    parts = sorted(p for p in Path(out).iterdir() if PART.match(p.name))
+    if not parts:
+        return pd.DataFrame()
+    try:
+        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise GfaError(f"{out}: a part file is unreadable ({exc}); finish the run with "
+                       "`screen ... --resume`, which redoes damaged parts") from None
+
+
+def lock_owner(out: Path) -> int | None:
+    """The pid in a run's ``_lock`` when that process is alive, else None."""
+    try:
+        pid = int(json.loads((Path(out) / "_lock").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid
+    return pid
+
+
+def resume_command(run: dict, out: Path) -> str:
+    """The command that finishes a run, from what ``_run.json`` recorded."""
+    g = run.get("grid", {})
+    bounds = g.get("bounds") or {}
+    b = ",".join(f"{e}:{lo:g}-{hi:g}" for e, (lo, hi) in bounds.items())
+    return (f"screen --system {'-'.join(g.get('elements', []))} --step "
+            f"{g.get('step_at_pct', '?'):g} --out {out}"
+            + (f" --bounds '{b}'" if b else "")
+            + ("" if g.get("include_edges", True) else " --interior")
+            + (f" --chunk-size {run['chunk_size']}" if run.get("chunk_size") != 512 else "")
+            + (f" --model {run['model']['path']}" if run.get("model", {}).get("path")
+               not in (None, "default") else "")
+            + " --resume")
+
+
+@dataclass
+class Run:
+    """A run directory read: its table (the parts present), what was asked, the summary
+    (empty until complete) and, when incomplete, a one-line note."""
+
+    path: Path
+    table: pd.DataFrame
+    request: dict
+    summary: dict = field(default_factory=dict)
+    parts_present: int = 0
+    parts_expected: int = 0
+    note: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return not self.note
+
+
+def expected_parts(run: dict) -> int:
+    points = int(run.get("grid", {}).get("points", 0))
+    size = int(run.get("chunk_size") or 512)
+    return max(1, math.ceil(points / size)) if points else 0
+
+
+def load_run(run_dir: str | Path, partial: bool = False) -> Run:
+    """Read a run; raise a one-line :class:`GfaError` unless it is complete (or
+    ``partial`` and at least one part is there)."""
+    out = Path(run_dir)
+    if not (out / "_run.json").is_file():
+        raise GfaError(f"{out} is not a screening run (no _run.json); run `screen` first")
+    try:
+        run = json.loads((out / "_run.json").read_text())
+        summary = (json.loads((out / "_summary.json").read_text())
+                   if (out / "_summary.json").is_file() else {})
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        raise GfaError(f"{out}: _run.json or _summary.json is damaged") from None
+    n = expected_parts(run)
+    k = sum(1 for p in out.iterdir() if PART.match(p.name))
+    owner = lock_owner(out)
+    note = ""
+    if owner is not None:
+        note = (f"{out} is being written by a live `screen` (process {owner}, {k} of {n} "
+                "parts so far); wait for it to finish")
+    elif k < n or not summary:
+        note = (f"{out} is incomplete ({k} of {n} parts; resume with "
+                f"`{resume_command(run, out)}`)")
+    if note and not partial:
+        raise GfaError(note + " (or pass --partial to use the parts written so far)")
+    if note and k == 0:
+        raise GfaError(f"{out}: no part is written yet; {note}")
+    return Run(out, read_run_table(out), run, summary, k, n, note)
