@@ -2,6 +2,7 @@
 
 Usage: python scripts/benchmark.py [--model DIR [--baseline-model DIR]] [--quick]
            [--json out.json]
+       python scripts/benchmark.py --stub [--model DIR]   (the pipeline without the network)
 
 Measures: grid generation and featurization (points/s), ResNet50 training and inference
 (images/s) for several execution variants with the largest change in log10(1+Dmax) each
@@ -144,6 +145,81 @@ def bench_end_to_end(model: str) -> dict:
             "end_to_end_points_per_s": round(len(grid) / e2e, 1)}
 
 
+class StubMember(torch.nn.Module):
+    """A zero-cost stand-in for a ResNet50 member: same outputs and shapes, no work."""
+
+    fds = None
+
+    def __init__(self, n_classes: int = 3):
+        super().__init__()
+        self.n_classes = n_classes
+
+    def forward(self, img: torch.Tensor, y=None) -> dict:
+        b = img.shape[0]
+        return {"reg": torch.zeros(b, device=img.device),
+                "logits": torch.zeros(b, self.n_classes, device=img.device)}
+
+
+#: Pipeline stages timed by the stub benchmark: (where, attribute, label).
+STAGES = [("gfascreen.screening.grid", "CompositionGrid.units_chunks", "grid"),
+          ("gfascreen.featurize.op_image", "OPImageFeaturizer.from_amounts", "fractions"),
+          ("gfascreen.featurize.op_image", "OPImageFeaturizer.images", "OP images"),
+          ("gfascreen.model.ensemble", "Ensemble.member_outputs", "members (stub) + images"),
+          ("gfascreen.model.ensemble", "Ensemble.neighbourhood", "domain + neighbours"),
+          ("gfascreen.model.ensemble", "Ensemble._probabilities", "probability maps"),
+          ("gfascreen.model.ensemble", "Ensemble._calibrated", "intervals, bounds, P(Dmax>=T)"),
+          ("gfascreen.screening.run", "_write_part", "Parquet parts")]
+
+
+def bench_pipeline_stub(model: str, system: str = "La-Co-Al", step: float = 0.5) -> dict:
+    """The whole screening pipeline with the members replaced by :class:`StubMember`:
+    points/s on this CPU and each stage's share of the wall time (what stands between
+    the network and the user)."""
+    import importlib
+
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.screening import score
+    from gfascreen.screening.run import ScreenConfig, screen
+
+    ens = Ensemble.load(model, device="cpu")
+    ens.members = [StubMember(len(ens.classes or [0, 0, 0])) for _ in ens.members]
+    spent: dict[str, float] = {}
+    undo = []
+    for mod_name, attr, label in STAGES:
+        mod = importlib.import_module(mod_name)
+        owner, name = (getattr(mod, attr.split(".")[0]), attr.split(".")[1]) if "." in attr \
+            else (mod, attr)
+        real = getattr(owner, name)
+
+        def timed(*a, _real=real, _label=label, **kw):
+            t0 = time.perf_counter()
+            try:
+                return _real(*a, **kw)
+            finally:
+                spent[_label] = spent.get(_label, 0.0) + time.perf_counter() - t0
+
+        setattr(owner, name, timed)
+        undo.append((owner, name, real))
+    score._CACHE[(str(model), "cpu", "fp32")] = ens
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            t = time.perf_counter()
+            screen(ScreenConfig(system=system, step=step, out=str(Path(d) / "run"),
+                                model=model, device="cpu", progress=False))
+            wall = time.perf_counter() - t
+    finally:
+        for owner, name, real in undo:
+            setattr(owner, name, real)
+        score._CACHE.pop((str(model), "cpu", "fp32"), None)
+    n = len(CompositionGrid(system, step))
+    # member_outputs includes the OP images: report it net of them.
+    spent["members (stub) + images"] -= spent.get("OP images", 0.0)
+    return {"system": system, "step": step, "points": n, "wall_s": round(wall, 2),
+            "points_per_s": round(n / wall),
+            "share": {k: round(v / wall, 3) for k, v in spent.items()},
+            "unaccounted_share": round(1 - sum(spent.values()) / wall, 3)}
+
+
 def bench_screen_memory(model: str) -> dict:
     """Peak resident memory (MB) of a whole `screen` process at two grid sizes (La-Co-Al at
     5 and 1 at.%: 231 and 5,151 points), each in a fresh process."""
@@ -170,9 +246,19 @@ def main() -> None:
     p.add_argument("--baseline-model", default=None,
                    help="a second ensemble timed end to end beside --model, same machine")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--stub", action="store_true",
+                   help="only the screening pipeline with zero-cost members (--model's "
+                        "calibration and domain), La-Co-Al at 0.5 at.%%")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     torch.set_num_threads(torch.get_num_threads())
+    if a.stub:
+        r = {"threads": torch.get_num_threads(),
+             "pipeline_stub": bench_pipeline_stub(a.model or "default")}
+        print(json.dumps(r, indent=2))
+        if a.json:
+            Path(a.json).write_text(json.dumps(r, indent=2))
+        return
     r = {"threads": torch.get_num_threads(), "torch": torch.__version__,
          "grid": bench_grid(), "featurize": bench_featurize(a.vocab),
          "inference": bench_inference(a.vocab, 256, 2 if a.quick else 5),
