@@ -7,9 +7,9 @@ Steps (each reusing what is on disk):
    (member K predicts fold K of the same seeded split) into ``runs/default_random5``, then
    ``gfascreen evaluate`` with baselines on the identical folds.
 3. Leave-system-out: ``gfascreen evaluate runs/system5 --spread-model default`` (baselines,
-   screening metrics, cross-conformal coverage); the calibration fitted on all of its
-   out-of-fold residuals and the predictions themselves (``lso_oof.parquet``) are attached
-   to the shipped model, with their checksums in the manifest.
+   screening metrics, calibration measurements), then ``gfascreen calibrate default --lso
+   runs/system5``: the calibration chosen, fitted and attached with the predictions
+   themselves (``lso_oof.parquet``), checksums in the manifest.
 4. The model card.
 
 Usage: python scripts/ship_default.py [--pack RUN [--id ID]] [--system runs/system5]
@@ -26,10 +26,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gfascreen.model.calibration import CALIBRATION_FILE, CAP_MM, Calibration, mondrian_bins
+from gfascreen.model.calibrate import calibrate_model
 from gfascreen.model.ensemble import Ensemble
 from gfascreen.model.evaluate import (
-    calibration_report,
     calibration_table,
     evaluate_run,
     member_oof,
@@ -38,12 +37,9 @@ from gfascreen.model.evaluate import (
 )
 from gfascreen.model.folds import assign_folds
 from gfascreen.model.saved import GROUP, ModelDir, default_model_dir, model_hash
-from gfascreen.model.targets import from_target, to_target
+from gfascreen.model.targets import from_target
 from gfascreen.model.train import TrainConfig, prepare_table
 from gfascreen.tableio import write_parquet_atomic
-
-LSO_COLUMNS = ["composition", "system", "fold", "gfa_class", "dmax_mm", "pred_log", "pred_mm",
-               "p_crystal", "p_ribbon", "p_bmg", "sigma_log", "in_domain"]
 
 
 def cached_evaluation(run: Path, data: str, **kw) -> dict:
@@ -81,46 +77,6 @@ def random_oof_run(model: str, data: str, out: Path) -> Path:
     return out
 
 
-def choose_calibration(cal: dict) -> str:
-    """The declared rule: among the binning x beta candidates whose 90 % intervals cover
-    85-95 % of all alloys, of bulk glasses, in domain and out of domain (measured
-    cross-conformally), the one with the narrowest 95th-percentile width (log); if none
-    qualifies, the one whose worst coverage strays least from 90 %."""
-    groups = ("all", "bmg", "in_domain", "out_of_domain")
-    ok = [k for k, blk in cal.items()
-          if all(0.85 <= blk[g]["90"]["coverage"] <= 0.95 for g in groups)]
-    if ok:
-        return min(ok, key=lambda k: cal[k]["all"]["90"]["q95_width_log"])
-    return min(cal, key=lambda k: max(abs(cal[k][g]["90"]["coverage"] - 0.9) for g in groups))
-
-
-def attach_lso(md: ModelDir, run: Path, ev: dict) -> dict:
-    """Fit the calibration on every leave-system-out residual; attach it and the kept
-    predictions to the model directory. Returns the manifest's calibration entry."""
-    oof = pd.read_parquet(run / "oof_calibration.parquet")
-    lso = oof[[c for c in LSO_COLUMNS if c in oof.columns]].reset_index(drop=True)
-    write_parquet_atomic(lso, md.path / "lso_oof.parquet")
-    d = lso[lso["dmax_mm"].notna()]
-    key = choose_calibration(ev["calibration"])
-    binning, beta = key.split(", beta ")
-    cal = Calibration(binning=binning, beta=float(beta), info={
-        "method": f"normalised split-conformal (crepes), Mondrian bins: {binning}; "
-                  f"log10(1+Dmax), clipped at 0 and {CAP_MM:g} mm",
-        "difficulty": "members' standard deviation of log10(1+Dmax) + beta",
-        "calibrated_on": f"{len(d)} leave-system-out out-of-fold residuals ({run})",
-        "cross_conformal": {g: {c: round(v["coverage"], 4) for c, v in blk.items()}
-                            for g, blk in ev["calibration"][key].items()}})
-    cal.fit(to_target(d["dmax_mm"].to_numpy()) - d["pred_log"].to_numpy(),
-            d["sigma_log"].to_numpy(), mondrian_bins(binning, d["in_domain"], d["p_bmg"]))
-    entry = cal.save(md.path / CALIBRATION_FILE)
-    m = md.manifest
-    m.calibration = md.entry(CALIBRATION_FILE, **{k: v for k, v in entry.items()
-                                                   if k != "file"})
-    m.lso_oof = md.entry("lso_oof.parquet", rows=int(len(lso)))
-    md.write_manifest(m)
-    return m.calibration
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--pack", default=None, help="random-fold run to pack (default: keep)")
@@ -146,12 +102,11 @@ def main() -> None:
     ev_s = cached_evaluation(Path(a.system), a.data, spread_model=a.out)
     if not (Path(a.system) / "oof_calibration.parquet").exists():
         ev_s = evaluate_run(a.system, data=a.data, spread_model=a.out)
-    # Cheap, so always recomputed from the kept predictions (every binning).
-    ev_s["calibration"] = calibration_report(
-        pd.read_parquet(Path(a.system) / "oof_calibration.parquet"))
     ev_s["run"] = str(a.system)
     Path(a.system, "evaluation.json").write_text(json.dumps(ev_s, indent=2))
-    attach_lso(md, Path(a.system), ev_s)
+    # The product command: choose, fit and attach the calibration, keep the predictions.
+    ev_s["calibration"] = calibrate_model(a.out, lso=a.system)
+    md = ModelDir(a.out)
     md.manifest.extra["evaluation"] = {"random": ev_r, "system": ev_s}
     md.manifest.extra["system_training_wall_s"] = [
         json.loads(f.read_text())["wall_s"] for f in sorted(Path(a.system).glob("member_*.json"))]
@@ -181,7 +136,6 @@ def model_card(md: ModelDir, ev_r: dict, ev_s: dict, table: pd.DataFrame) -> str
     flags = " ".join(("--" if cfg.get(k) else "--no-") + k for k in ("lds", "fds", "coords", "amp"))
     flags += "".join(f" --{k} {cfg[k]}" for k in ("target", "order", "stem", "pairs")
                      if cfg.get(k))
-    cc = cal["cross_conformal"]
     order = "atomic number" if cfg.get("order", "z") == "z" else "Mendeleev number"
     return f"""# Model card: {m.id}
 
@@ -231,22 +185,15 @@ a system that member never saw (sub- and super-systems may be in its training pa
 
 {screening_table(ev_s)}
 
-## Calibrated intervals
-{cal['method']}; difficulty = {cal['difficulty']} (beta = {cal['beta']}), the spread being
-this model's members'; {cal['calibrated_on']}; Mondrian binning `{cal['binning']}`, chosen with
-beta by the rule in `scripts/ship_default.py::choose_calibration` among the candidates below
-(so on the same cross-conformal measurement that is reported: a selection among 9).
-Coverage measured cross-conformally (calibrated on four leave-system-out folds, measured on
-the fifth, in turn), 90 % intervals: all {cc['all']['90']:.3f}, bulk glasses
-{cc['bmg']['90']:.3f}, in domain {cc['in_domain']['90']:.3f}, out of domain
-{cc['out_of_domain']['90']:.3f}. In domain here means judged against the other folds' alloys.
+## Calibration (probabilities, P(Dmax >= T), intervals, lower bounds)
+Fitted and chosen by `gfascreen calibrate` on {cal['calibrated_on']}: interval method
+`{cal['method']}`, difficulty `{cal['difficulty']}` (beta {cal['beta']}), Mondrian binning
+`{cal['binning']}`, probability maps `{cal['probabilities']['binning']}`. Every candidate,
+measured cross-conformally on the leave-system-out folds:
 
 {calibration_table(ev_s)}
 
-Caveat: the spread used as difficulty is the shipped members' at each alloy, and every
-calibration alloy was in the training data of 4 of the 5 shipped members, so their spread
-there is smaller than at a new composition; intervals at new compositions are therefore
-wider (more conservative) than at the calibration alloys, not narrower.
+The chosen configuration's reliability tables are in `CALIBRATION.md` beside this card.
 
 ## Compact storage
 Conv/linear weights int8 with one float16 scale per output channel and group of {GROUP}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train the default ensemble (random 5-fold) and the leave-system-out run, resumable.
-# Long-tail options: the ablation (scripts/ablation.py, fold 0, judged on inner-validation
+# Long-tail options: the ablation (scripts/ablation.py, retired to git history, fold 0, judged on inner-validation
 # R² only; table in README.md, "Ablation") found LDS, FDS, LDS+FDS, Mixup
 # and coordinate channels all worse than none of them at this budget, so all are off.
 # The leave-system-out run uses the same recipe as the shipped random run.

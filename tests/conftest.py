@@ -110,3 +110,14 @@ def calibrated_ensemble(tiny_ensemble, tmp_path_factory) -> Path:
                                                             if k != "file"})
     md.write_manifest()
     return d
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_ensemble, tmp_path_factory):
+    """A finished La-Co-Al run at 10 at.% with the tiny ensemble, in parts of 20 points."""
+    from gfascreen.screening.run import ScreenConfig, screen
+
+    out = tmp_path_factory.mktemp("run") / "run"
+    screen(ScreenConfig(system="La-Co-Al", step=10, out=str(out), model=str(tiny_ensemble),
+                        device="cpu", chunk_size=20, progress=False))
+    return out

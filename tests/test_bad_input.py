@@ -34,16 +34,6 @@ def assert_one_line_error(code, err, match: str | None = None):
         assert match in err, err
 
 
-@pytest.fixture(scope="module")
-def finished_run(tiny_ensemble, tmp_path_factory):
-    from gfascreen.screening.run import ScreenConfig, screen
-
-    out = tmp_path_factory.mktemp("bad") / "run"
-    screen(ScreenConfig(system="La-Co-Al", step=10, out=str(out), model=str(tiny_ensemble),
-                        device="cpu", chunk_size=20, progress=False))
-    return out
-
-
 @pytest.fixture
 def model_copy(tiny_ensemble, tmp_path) -> Path:
     d = tmp_path / "model"

@@ -195,10 +195,20 @@ def test_cli_train_and_evaluate(tiny_table, tmp_path):
                                str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "within-system Spearman" in r.stdout and "90 % coverage" in r.stdout
+    assert "Chosen by the declared rule" in r.stdout and "P(Dmax >= 5 mm)" in r.stdout
     ev = json.loads((out / "evaluation.json").read_text())
     assert ev["model"]["all"]["n"] > 0 and "within_system" in ev["model"]["screening"]
-    cov = ev["calibration"]["domain+bmg, beta 0.03"]["all"]["90"]["coverage"]
-    assert 0 <= cov <= 1
+    cand = ev["calibration"]["candidates"]["symmetric, members, domain+bmg, beta 0.03"]
+    assert 0 <= cand["all"]["90"]["coverage"] <= 1
+    # The product path: calibrate the run's model from its own out-of-fold predictions,
+    # then predict with it.
+    r = subprocess.run(base + ["calibrate", str(out), "--lso", str(out)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert "chosen:" in r.stdout and (out / "CALIBRATION.md").is_file()
+    pred = Ensemble.load(out, device="cpu").predict(["Al25Co20La55"])
+    for col in ("dmax_lo", "dmax_at_least", "p_glass", "p_dmax_ge_5"):
+        assert np.isfinite(pred[col]).all(), col
     r = subprocess.run(base + ["train", "--data", str(tmp_path / "missing.parquet"),
                                "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr

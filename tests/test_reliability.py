@@ -34,20 +34,10 @@ def _one_line(code, err, match):
     assert match in err, err
 
 
-@pytest.fixture(scope="module")
-def finished(tiny_ensemble, tmp_path_factory):
-    from gfascreen.screening.run import ScreenConfig, screen
-
-    out = tmp_path_factory.mktemp("rel") / "run"
-    screen(ScreenConfig(system="La-Co-Al", step=10, out=str(out), model=str(tiny_ensemble),
-                        device="cpu", chunk_size=20, progress=False))
-    return out
-
-
 @pytest.fixture
-def missing_part(finished, tmp_path):
+def missing_part(finished_run, tmp_path):
     d = tmp_path / "run"
-    shutil.copytree(finished, d)
+    shutil.copytree(finished_run, d)
     (d / "part-00001.parquet").unlink()
     return d
 
@@ -73,9 +63,9 @@ def test_partial_report_and_suggest_say_so(missing_part, capsys):
     assert "PARTIAL" in err
 
 
-def test_live_writer_is_reported_as_such(finished, tmp_path, capsys):
+def test_live_writer_is_reported_as_such(finished_run, tmp_path, capsys):
     d = tmp_path / "run"
-    shutil.copytree(finished, d)
+    shutil.copytree(finished_run, d)
     (d / "_summary.json").unlink()
     (d / "_lock").write_text(f'{{"pid": {os.getpid()}}}')
     code, _, err = _cli(["report", str(d)], capsys)
@@ -98,14 +88,14 @@ def test_example_reads_through_the_run_reader(missing_part, capsys):
     assert "is incomplete" in str(exc.value.code)
 
 
-def test_reader_refuses_a_run_with_no_part(finished, tmp_path):
+def test_reader_refuses_a_run_with_no_part(finished_run, tmp_path):
     d = tmp_path / "run"
-    shutil.copytree(finished, d)
+    shutil.copytree(finished_run, d)
     for p in d.glob("part-*.parquet"):
         p.unlink()
     with pytest.raises(GfaError, match="no part is written yet"):
         load_run(d, partial=True)
-    assert load_run(finished).complete
+    assert load_run(finished_run).complete
 
 
 # -- faults during a screen -----------------------------------------------------------------
@@ -116,7 +106,7 @@ def _table(run: Path):
 
 
 def test_full_disk_stops_with_one_line_and_resumes_to_the_same_table(
-        tiny_ensemble, finished, tmp_path, capsys, monkeypatch):
+        tiny_ensemble, finished_run, tmp_path, capsys, monkeypatch):
     """ENOSPC injected at the third part's write: one line saying the disk is full and the
     resume command, no partial or temporary part left, the resumed table equals an
     uninterrupted run's."""
@@ -153,11 +143,11 @@ def test_full_disk_stops_with_one_line_and_resumes_to_the_same_table(
     assert code == 0, err
     import pandas as pd
 
-    pd.testing.assert_frame_equal(_table(out), _table(finished))
+    pd.testing.assert_frame_equal(_table(out), _table(finished_run))
 
 
 @pytest.mark.slow
-def test_killed_scheduler_stops_with_one_line_and_resumes(tiny_ensemble, finished, tmp_path,
+def test_killed_scheduler_stops_with_one_line_and_resumes(tiny_ensemble, finished_run, tmp_path,
                                                           capsys):
     """A Dask scheduler process on 127.0.0.1, killed while the screen runs: one line naming
     the lost scheduler and the resume command; the local resume equals an uninterrupted run."""
@@ -201,7 +191,7 @@ def test_killed_scheduler_stops_with_one_line_and_resumes(tiny_ensemble, finishe
         sched.wait()
         worker.wait()
     if code == 0:
-        pytest.skip("the run finished before the scheduler was killed")
+        pytest.skip("the run finished_run before the scheduler was killed")
     _one_line(code, err, f"lost the Dask scheduler or its workers at {addr}")
     assert "--resume" in err
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
@@ -209,4 +199,4 @@ def test_killed_scheduler_stops_with_one_line_and_resumes(tiny_ensemble, finishe
     assert code == 0, err
     import pandas as pd
 
-    pd.testing.assert_frame_equal(_table(out), _table(finished))
+    pd.testing.assert_frame_equal(_table(out), _table(finished_run))

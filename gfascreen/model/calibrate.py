@@ -244,9 +244,9 @@ def choose(reports: dict[str, dict]) -> str:
 def choose_probability_binning(reports: dict[str, dict]) -> str:
     """The declared rule for the probability maps: the binning with the lower summed
     out-of-fold Brier score of P(glass) and P(bulk glass) (ties: fewer bins)."""
-    return min(PROB_BINNINGS, key=lambda b: (round(sum(reports[b][e]["brier"]
+    return min(reports, key=lambda b: (round(sum(reports[b][e]["brier"]
                                                        for e in EVENTS), 5),
-                                             PROB_BINNINGS.index(b)))
+                                       PROB_BINNINGS.index(b)))
 
 
 # -- the whole procedure --------------------------------------------------------------------
@@ -254,7 +254,15 @@ def measure(frame: pd.DataFrame, progress=None) -> dict:
     """Both probability binnings' reports (and the chosen one's out-of-fold P(bmg) as
     ``frame["p_bmg_cal"]``, which the Mondrian bins read), every interval candidate's
     report, and the chosen candidate's exceedance and lower-bound reports."""
-    probs = {b: probabilities_report(frame, b) for b in PROB_BINNINGS}
+    probs = {}
+    for b in PROB_BINNINGS:
+        try:
+            probs[b] = probabilities_report(frame, b)
+        except GfaError:  # a bin too small to fit a map in some fold: not a candidate
+            continue
+    if not probs:
+        raise GfaError("too few alloys to calibrate class probabilities (at least 20 per "
+                       "fold's training part are needed)")
     pbin = choose_probability_binning(probs)
     frame["p_bmg_cal"] = cross_fit_probabilities(frame, pbin)["p_bmg"]
     reports = {}

@@ -232,38 +232,33 @@ class Calibration:
         ``int((1 - c)(n + 1))``-th smallest α; 0 mm when a bin has too few), vectorised
         (tested equal to crepes)."""
         check_confidence(confidence)
+        pred = np.asarray(pred_log, dtype=float)
+        sig = np.asarray(sigma_log, dtype=float)
+        out = np.zeros(len(pred))
+        for m, asc in self._binned_alphas(bins, len(pred)):
+            k = int((1 - confidence) * (len(asc) + 1)) - 1
+            out[m] = pred[m] + sig[m] * asc[k] if k >= 0 and len(asc) else 0.0
+        return from_target(np.clip(out, 0.0, None))
+
+    def _binned_alphas(self, bins, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per Mondrian bin present among ``n`` predictions: their mask and the bin's
+        signed scores, sorted ascending (empty for a bin never seen in calibration)."""
         if self.alphas_ is None:
             raise GfaError("this calibration keeps only absolute scores (an older model); "
                            "recalibrate it with `gfascreen calibrate MODEL`")
-        pred = np.asarray(pred_log, dtype=float)
-        sig = np.asarray(sigma_log, dtype=float)
         b = self._bins(bins)
-        b = np.zeros(len(pred), dtype=int) if b is None else b
+        b = np.zeros(n, dtype=int) if b is None else b
         cal_b = np.zeros(len(self.alphas_), dtype=int) if self.bins_ is None else self.bins_
-        out = np.zeros(len(pred))
-        for v in np.unique(b):
-            asc = np.sort(self.alphas_[cal_b == v])
-            k = int((1 - confidence) * (len(asc) + 1)) - 1
-            m = b == v
-            out[m] = pred[m] + sig[m] * asc[k] if k >= 0 and len(asc) else 0.0
-        return from_target(np.clip(out, 0.0, None))
+        return [(b == v, np.sort(self.alphas_[cal_b == v])) for v in np.unique(b)]
 
     def exceedance(self, pred_log, sigma_log, bins=None,
                    thresholds_mm=DEFAULT_THRESHOLDS_MM) -> np.ndarray:
         """``P(Dmax >= t)`` per composition (rows) and threshold (columns), from the
         conformal predictive distribution (crepes' non-smoothed p-value, vectorised)."""
-        if self.alphas_ is None:
-            raise GfaError("this calibration keeps only absolute scores (an older model); "
-                           "recalibrate it with `gfascreen calibrate MODEL`")
         pred = np.asarray(pred_log, dtype=float)
         sig = np.asarray(sigma_log, dtype=float)
-        b = self._bins(bins)
-        b = np.zeros(len(pred), dtype=int) if b is None else b
-        cal_b = np.zeros(len(self.alphas_), dtype=int) if self.bins_ is None else self.bins_
         out = np.full((len(pred), len(thresholds_mm)), np.nan)
-        for v in np.unique(b):
-            a = np.sort(self.alphas_[cal_b == v])
-            m = b == v
+        for m, a in self._binned_alphas(bins, len(pred)):
             if len(a) == 0:
                 continue  # a bin never seen in calibration: no statement (NaN)
             for j, t in enumerate(thresholds_mm):

@@ -89,22 +89,15 @@ def member_oof(ens, x, folds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None
     return reg, prob
 
 
-def calibration_report(oof: pd.DataFrame) -> dict:
-    """Cross-conformal coverage (calibrate on all folds but one, measure on it) for each
-    Mondrian binning and beta, overall, on bulk glasses and per domain; keyed
-    ``"BINNING, beta B"``."""
-    from gfascreen.model.calibration import BETAS, BINNINGS, cross_conformal, mondrian_bins
-    from gfascreen.model.targets import to_target
+def calibration_report(oof: pd.DataFrame, spread_model: str) -> dict:
+    """The calibration measurement of :mod:`gfascreen.model.calibrate` on a run's
+    out-of-fold predictions (cross-conformal over its folds): every interval candidate's
+    coverage and widths, the chosen one's lower bounds and P(Dmax >= T) reliability, and
+    P(glass) / P(bulk glass) reliability beside the raw head's and the class prior's."""
+    from gfascreen.model.calibrate import lso_frame, measure
+    from gfascreen.model.saved import ModelDir
 
-    d = oof[oof["dmax_mm"].notna()]
-    y = to_target(d["dmax_mm"].to_numpy())
-    dom = d["in_domain"].to_numpy(dtype=bool)
-    groups = {"bmg": (d["gfa_class"] == "bmg").to_numpy(), "in_domain": dom,
-              "out_of_domain": ~dom}
-    return {f"{b}, beta {beta:g}": cross_conformal(
-                y, d["pred_log"].to_numpy(), d["sigma_log"].to_numpy(), d["fold"].to_numpy(),
-                mondrian_bins(b, dom, d.get("p_bmg")), beta=beta, binning=b, groups=groups)
-            for b in BINNINGS for beta in BETAS}
+    return measure(lso_frame(ModelDir(spread_model), oof))
 
 
 def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path | None = None,
@@ -122,7 +115,7 @@ def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path |
     if spread_model:
         oof = with_difficulty(oof, spread_model)
         write_parquet_atomic(oof, run / "oof_calibration.parquet")
-        report["calibration"] = calibration_report(oof)
+        report["calibration"] = calibration_report(oof, spread_model)
         report["calibration_spread_model"] = str(spread_model)
     parity_plot(oof, run, f"{run.name}: out-of-fold, {cfg['folds']}-fold {cfg['grouping']}"
                 + ("" if len(done) == cfg["folds"] else f" ({len(done)} folds scored)"))
@@ -201,21 +194,27 @@ def screening_table(report: dict) -> str:
 
 
 def calibration_table(report: dict) -> str:
-    """Cross-conformal coverage and interval widths per nominal level (Markdown)."""
+    """Cross-conformal coverage of every calibration candidate (Markdown)."""
+    from gfascreen.model.calibrate import candidates_markdown
+
     cal = report.get("calibration")
-    if not cal:
+    return candidates_markdown(cal) if cal and "candidates" in cal else ""
+
+
+def calibration_text(report: dict) -> str:
+    """The chosen calibration's coverage, lower bounds and probability reliability."""
+    from gfascreen.model.calibrate import coverage_table, reliability_markdown
+
+    cal = report.get("calibration")
+    if not cal or "intervals" not in cal:
         return ""
-    rows = []
-    for mode, blk in cal.items():
-        for group, r in blk.items():
-            w = r["90"]
-            rows.append([mode, group, str(w["n"]), _f(r["68"]["coverage"]), _f(w["coverage"]),
-                         _f(r["95"]["coverage"]),
-                         f"{_f(w['mean_width_log'])} / {_f(w['q95_width_log'])}",
-                         _f(w["median_width_mm"], ".2f")])
-    return _markdown(["Mondrian binning", "rows", "n", "68 % coverage", "90 % coverage",
-                      "95 % coverage", "90 % width (log), mean / 95th pct",
-                      "90 % median width (mm)"], rows)
+    parts = [f"Chosen by the declared rule: {cal['chosen']}", "",
+             coverage_table(cal["intervals"]), ""]
+    for e, r in cal["probabilities"][cal["probability_binning"]].items():
+        parts += [reliability_markdown(f"P({e})", r), ""]
+    for t, r in cal["exceedance"].items():
+        parts += [reliability_markdown(f"P(Dmax >= {t} mm)", r), ""]
+    return "\n".join(parts)
 
 
 def report_text(report: dict) -> str:
@@ -223,6 +222,6 @@ def report_text(report: dict) -> str:
     parts = ["Regression (rows with a Dmax, out of fold):", metrics_table(report), "",
              "Screening:", screening_table(report)]
     if report.get("calibration"):
-        parts += ["", "Calibration (cross-conformal, folds held out in turn):",
-                  calibration_table(report)]
+        parts += ["", "Calibration (cross-conformal, folds held out in turn), every candidate:",
+                  calibration_table(report), "", calibration_text(report)]
     return "\n".join(parts)
