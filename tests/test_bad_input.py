@@ -60,7 +60,7 @@ SCREEN_CASES = [
     (["--bounds", "Zr:0-10"], "not in the system"),
     (["--bounds", "La40-70"], "write e.g."),
     (["--bounds", "La:0-10,Co:0-10,Al:0-10"], "leave no composition"),
-    (["--chunk-size", "0"], "--chunk-size"),
+    (["--chunk-size", "-1"], "--chunk-size"),
     (["--max-points", "10"], "over the limit"),
     (["--confidence", "1.5"], "--confidence"),
     (["--confidence", "0"], "--confidence"),

@@ -273,3 +273,22 @@ def test_distributed_worker_dies_mid_run(reference_run, tiny_ensemble, tmp_path)
     a = pd.read_parquet(reference_run).sort_values(["La", "Co"]).reset_index(drop=True)
     b = pd.read_parquet(out).sort_values(["La", "Co"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_chunk_size_follows_the_device_and_a_resumed_run(tiny_ensemble, tmp_path):
+    """0 = by device (512 on a CPU; the CUDA default is 8192, chosen without a GPU here);
+    a resumed run keeps the chunk size it was started with."""
+    import torch
+
+    from gfascreen.model.precision import chunk_size_for, inference_batch_for
+    from gfascreen.screening.run import _with_chunk_size
+
+    assert chunk_size_for(torch.device("cpu")) == 512
+    assert chunk_size_for(torch.device("cuda")) == 8192
+    assert inference_batch_for(torch.device("cuda")) > inference_batch_for(torch.device("cpu"))
+    out = tmp_path / "run"
+    cfg = _cfg(tiny_ensemble, out, chunk_size=0)
+    assert _with_chunk_size(cfg, out).chunk_size == 512
+    screen(_cfg(tiny_ensemble, out, chunk_size=40))
+    resumed = _with_chunk_size(_cfg(tiny_ensemble, out, chunk_size=0, resume=True), out)
+    assert resumed.chunk_size == 40

@@ -27,7 +27,12 @@ from gfascreen.model.calibration import (
 )
 from gfascreen.model.difficulty import Neighbourhood, neighbourhood
 from gfascreen.model.network import OPResNet, resnet50_op
-from gfascreen.model.precision import autocast, check_precision, resolve_device
+from gfascreen.model.precision import (
+    autocast,
+    check_precision,
+    inference_batch_for,
+    resolve_device,
+)
 from gfascreen.model.saved import ModelDir, default_model_dir, model_hash, sha256_file
 from gfascreen.model.targets import from_target, kind_of, to_target
 
@@ -89,6 +94,8 @@ class Ensemble:
         self.device = device
         self.precision = precision
         self.calibration = calibration
+        #: Images per forward pass: small on a CPU, large on a GPU (``precision.py``).
+        self.batch_size = inference_batch_for(device)
         self.featurizer = OPImageFeaturizer(
             self.vocabulary, channels=int(self.manifest.image.get("channels", 1)),
             device=device, coords=bool(self.manifest.image.get("coords", False)),
@@ -146,12 +153,13 @@ class Ensemble:
 
     # -- prediction ---------------------------------------------------------------
     @torch.inference_mode()
-    def member_outputs(self, x: torch.Tensor, batch_size: int = 128,
+    def member_outputs(self, x: torch.Tensor, batch_size: int | None = None,
                        members: list[int] | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Per-member regression outputs ``(M, B)``, in the model's training target
         (``manifest.target``), and mean class probabilities ``(B, C)`` (of every member, or
         of the members at the indices ``members``)."""
+        batch_size = batch_size or self.batch_size
         regs, probs = [], []
         for j, m in enumerate(self.members):
             if members is not None and j not in members:
@@ -171,7 +179,7 @@ class Ensemble:
         prob = torch.stack(probs).mean(0) if probs and self.classes else None
         return torch.stack(regs), prob
 
-    def member_log_dmax(self, x: torch.Tensor, batch_size: int = 128,
+    def member_log_dmax(self, x: torch.Tensor, batch_size: int | None = None,
                         members: list[int] | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """:meth:`member_outputs` with the regression as log10(1 + Dmax/mm) whatever the
@@ -181,7 +189,7 @@ class Ensemble:
         return (reg if kind == "log1p" else to_target(from_target(reg, kind))), prob
 
     def predict_fractions(self, x: torch.Tensor, confidence: float = DEFAULT_CONFIDENCE,
-                          batch_size: int = 128,
+                          batch_size: int | None = None,
                           thresholds_mm=DEFAULT_THRESHOLDS_MM) -> pd.DataFrame:
         """Score a ``(B, N)`` fraction tensor (vocabulary order, rows sum to 1); columns
         :func:`prediction_columns` (see :data:`COLUMNS`)."""

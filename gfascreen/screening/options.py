@@ -21,7 +21,7 @@ class ScreenConfig:
     confidence: float = DEFAULT_CONFIDENCE
     thresholds: str = "1,5,10"
     scheduler: str | None = None
-    chunk_size: int = 512
+    chunk_size: int = 0
     bounds: str | None = None
     resume: bool = False
     max_points: int = 2_000_000
@@ -42,8 +42,8 @@ HELP = {
     "thresholds": "thicknesses T (mm) of the P(Dmax >= T) columns, comma-separated "
                   "(default 1,5,10)",
     "scheduler": "address of a Dask distributed scheduler (default: local threads)",
-    "chunk_size": "points per chunk and Parquet part (default 512: progress every few "
-                  "seconds on a CPU)",
+    "chunk_size": "points per chunk and Parquet part (default 0 = by device: 512 on a CPU, "
+                  "progress every few seconds; 8192 on a GPU; a resumed run keeps its own)",
     "bounds": "per-element at.%% bounds, e.g. 'Zr:40-70,Al:0-20'",
     "resume": "finish a run: skip parts already written, redo damaged ones",
     "max_points": "refuse grids larger than this (default 2,000,000)",

@@ -43,8 +43,8 @@ def default_out(elements: list[str], step: float) -> Path:
 
 # -- checks before any model loads ---------------------------------------------------------
 def _make_grid(cfg: ScreenConfig) -> CompositionGrid:
-    if cfg.chunk_size < 1:
-        raise GfaError(f"--chunk-size must be positive, got {cfg.chunk_size}")
+    if cfg.chunk_size < 0:
+        raise GfaError(f"--chunk-size must be positive (or 0: by device), got {cfg.chunk_size}")
     check_confidence(cfg.confidence)
     parse_thresholds(cfg.thresholds)
     grid = CompositionGrid(cfg.system, cfg.step, cfg.bounds, cfg.include_edges)
@@ -280,10 +280,28 @@ def _run_distributed(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: 
 
 
 # -- the run -------------------------------------------------------------------------------
+def _with_chunk_size(cfg: ScreenConfig, out: Path) -> ScreenConfig:
+    """``chunk_size`` 0 means: a resumed run's own, else the device's default."""
+    if cfg.chunk_size != 0:
+        return cfg
+    from dataclasses import replace
+
+    from gfascreen.model.precision import chunk_size_for, resolve_device
+
+    if cfg.resume and (out / "_run.json").is_file():
+        try:
+            size = int(json.loads((out / "_run.json").read_text())["chunk_size"])
+            return replace(cfg, chunk_size=size)
+        except (ValueError, KeyError, TypeError, json.JSONDecodeError, OSError):
+            pass  # a damaged run file is reported by the resume check
+    return replace(cfg, chunk_size=chunk_size_for(resolve_device(cfg.device)))
+
+
 def screen(cfg: ScreenConfig) -> Path:
     """Run (or resume) a screening; returns the run directory."""
     grid = _make_grid(cfg)
     out = Path(cfg.out) if cfg.out else default_out(grid.elements, cfg.step)
+    cfg = _with_chunk_size(cfg, out)
     check_writable(out)
     _check_out_dir(out, cfg.resume)
     request = _request(cfg, grid)
