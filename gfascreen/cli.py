@@ -50,8 +50,11 @@ def _cmd_train(a: argparse.Namespace) -> None:
 
 
 def _table_rows(path: str) -> int:
-    """Rows of a training table (0 when it cannot be read: training then says why)."""
+    """Rows of a training table or CSV (0 when it cannot be read: training then says why)."""
     try:
+        if Path(path).suffix.lower() in (".csv", ".txt"):
+            with open(path, encoding="utf-8") as f:
+                return max(0, sum(1 for line in f if line.strip()) - 1)
         import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
@@ -345,7 +348,10 @@ TRAIN_HELP = {
 def _add_train_args(t: argparse.ArgumentParser) -> None:
     from gfascreen.model.recipe import TrainConfig
 
-    t.add_argument("--data", default="train.parquet", help="training table from `data build`")
+    t.add_argument("--data", default="train.parquet",
+                   help="training table from `data build`, or a CSV of formula,Dmax (mm) "
+                        "such as a lab's own cast alloys (with --init default: fine-tune "
+                        "the shipped members on them)")
     t.add_argument("--out", required=True, help="run directory (becomes the model)")
     _add_config_args(t, TrainConfig, TRAIN_HELP,
                      skip=("only_folds", "max_rows", "max_steps", "grouping", "order"))

@@ -366,3 +366,38 @@ def test_init_from_a_saved_model_fine_tunes_its_members(tiny_table, tiny_ensembl
     with pytest.raises(GfaError, match="--target"):
         train_cv(tiny_table, tmp_path / "bad2", TrainConfig(init="default", target="log1p"),
                  progress=False)
+
+
+def test_train_reads_a_csv_of_formulas_and_dmax(tmp_path, capsys):
+    """A lab's own alloys as `formula,Dmax` (mm): classes from the Dmax (0 crystal, <= 0.1
+    ribbon, more bulk glass), duplicates merged, unreadable rows kept aside with the reason,
+    and the run trains on the converted table with a note that it is small."""
+    from gfascreen import cli
+    from gfascreen.data.user_table import table_from_csv
+
+    csv = tmp_path / "mine.csv"
+    rows = ["Formula,Dmax"]
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        la, co = rng.integers(40, 70), rng.integers(5, 30)
+        rows.append(f"La{la}Co{co}Al{100 - la - co},{[0, 0.1, 2.5, 5][i % 4]}")
+    rows += ["La57.5Co20Al22.5,5", "La57.5Co20Al22.5,7", "Xx3Al2,1", "La50Al50,abc"]
+    csv.write_text("\n".join(rows) + "\n")
+    table, rejects = table_from_csv(csv)
+    merged = table.set_index("composition").loc["Al22.5Co20La57.5"]
+    assert merged["gfa_class"] == "bmg" and merged["dmax_mm"] == 6.0
+    assert set(table["gfa_class"].astype(str)) == {"crystal", "ribbon", "bmg"}
+    assert len(rejects) == 2 and rejects["reason"].str.len().gt(0).all()
+    out = tmp_path / "run"
+    code = cli.main(["train", "--data", str(csv), "--out", str(out), "--folds", "2",
+                     "--epochs", "1", "--max-steps", "1", "--batch-size", "8",
+                     "--min-count", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "small table" in err
+    assert (out / "table.parquet").is_file() and (out / "manifest.json").is_file()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Formula,Colour\nLa55Co20Al25,red\n")
+    assert cli.main(["train", "--data", str(bad), "--out", str(tmp_path / "b")]) == 2
+    assert "no Dmax column" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

@@ -329,9 +329,10 @@ class FoldTrainer:
 
 
 def _open_run(table_path: Path, out: Path, config: TrainConfig, resume: bool
-              ) -> tuple[pd.DataFrame, TrainConfig]:
-    """Check the inputs and the run directory; returns the table and the run's config
-    (the saved one when resuming)."""
+              ) -> tuple[pd.DataFrame, TrainConfig, Path]:
+    """Check the inputs and the run directory; returns the table, the run's config (the
+    saved one when resuming) and the table's Parquet path (a CSV of formulas and Dmax is
+    converted into ``out/table.parquet``)."""
     if not table_path.is_file():
         raise GfaError(f"training table {table_path} not found; build it with "
                        "`gfascreen data build --out train.parquet`")
@@ -343,6 +344,14 @@ def _open_run(table_path: Path, out: Path, config: TrainConfig, resume: bool
         saved = json.loads(cfg_path.read_text())
         saved.setdefault("amp", False)  # runs saved before the option existed were fp32
         config = TrainConfig(**{**saved, "only_folds": config.only_folds})
+    if table_path.suffix.lower() in (".csv", ".txt"):
+        from gfascreen.data.user_table import table_from_csv
+
+        table, rejects = table_from_csv(table_path)
+        out.mkdir(parents=True, exist_ok=True)
+        write_parquet_atomic(table, out / "table.parquet")
+        write_parquet_atomic(rejects, out / "table.rejects.parquet")
+        return table, config, out / "table.parquet"
     try:
         table = pd.read_parquet(table_path)
     except Exception as exc:
@@ -351,7 +360,7 @@ def _open_run(table_path: Path, out: Path, config: TrainConfig, resume: bool
     if not need <= set(table.columns):
         raise GfaError(f"{table_path} lacks columns {sorted(need - set(table.columns))}")
     out.mkdir(parents=True, exist_ok=True)
-    return table, config
+    return table, config, table_path
 
 
 def _split_fold(folds: np.ndarray, y: np.ndarray, k: int, config: TrainConfig
@@ -460,7 +469,7 @@ def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: Trai
     base = init_model(config.init)
     if base is not None:
         check_init_model(config, base)
-    table, config = _open_run(table_path, out, config, resume)
+    table, config, table_path = _open_run(table_path, out, config, resume)
     device = resolve_device(config.device)
     t, vocab = prepare_table(table, config)
     if config.class_head and t["gfa_class"].nunique() < 2 and init_model(config.init) is None:

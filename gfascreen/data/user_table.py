@@ -1,0 +1,103 @@
+"""A lab's own alloys as a training table: a CSV of formulas and Dmax (mm).
+
+``gfascreen train --data my_alloys.csv`` (often with ``--init default``, to fine-tune the
+shipped members on a few cast alloys) reads the file through :func:`table_from_csv`: one
+formula column (``formula``, ``composition`` or ``alloy``; else the first column), one
+Dmax column (``dmax``, ``dmax_mm`` or ``d_max``, any case) in mm and, optionally, a
+``class`` column (crystal / ribbon / bmg). Without a class the Dmax decides, as in Xiong
+2020: 0 = crystal, up to 0.1 mm = ribbon only, more = bulk glass. The table has the
+columns of ``gfascreen data build``; rows that cannot be read are returned with the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gfascreen.data.build import element_columns
+from gfascreen.data.labels import CLASSES, RIBBON_DMAX_MM, label_dmax
+from gfascreen.data.parse import alloy_system, composition_key, normalise, parse_formula
+from gfascreen.errors import GfaError
+
+FORMULA_NAMES = ("formula", "composition", "alloy")
+DMAX_NAMES = ("dmax", "dmax_mm", "d_max")
+
+
+def _column(df: pd.DataFrame, names: tuple[str, ...]) -> str | None:
+    lower = {c.strip().lower(): c for c in df.columns}
+    return next((lower[n] for n in names if n in lower), None)
+
+
+def _label(dmax: float | None, cls: str | None) -> tuple[str | None, float | None, str]:
+    """(class, training Dmax, reason when unreadable) of one row."""
+    if cls:
+        c = cls.strip().lower()
+        c = {"bulk": "bmg", "glass": "bmg", "crystalline": "crystal"}.get(c, c)
+        if c not in CLASSES:
+            return None, None, f"class {cls!r} is not one of {', '.join(CLASSES)}"
+        return c, label_dmax(c, dmax if c == "bmg" else None), ""
+    if dmax is None or not np.isfinite(dmax) or dmax < 0:
+        return None, None, "Dmax is not a non-negative number of mm"
+    c = "crystal" if dmax == 0 else "ribbon" if dmax <= RIBBON_DMAX_MM else "bmg"
+    return c, label_dmax(c, dmax), ""
+
+
+def table_from_csv(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(table, rejects)`` from a CSV of formulas and Dmax; one row per composition
+    (duplicates: the median Dmax, the most glass-forming class)."""
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError,
+            pd.errors.EmptyDataError) as exc:
+        raise GfaError(f"cannot read {path} as a CSV of formulas and Dmax ({exc})") from None
+    if df.shape[1] == 0 or len(df) == 0:
+        raise GfaError(f"{path} holds no alloys; give a CSV with columns formula,Dmax")
+    f_col = _column(df, FORMULA_NAMES) or df.columns[0]
+    d_col = _column(df, DMAX_NAMES)
+    c_col = _column(df, ("class", "gfa_class"))
+    if d_col is None and c_col is None:
+        raise GfaError(f"{path} has no Dmax column (name one of {', '.join(DMAX_NAMES)}, "
+                       f"in mm) and no class column; it has {list(df.columns)}")
+    rows, rejects = {}, []
+    for i, r in df.iterrows():
+        raw = r[d_col].strip() if d_col else ""
+        try:
+            dmax = float(raw) if raw else None
+        except ValueError:
+            dmax = float("nan")
+        cls, d, reason = _label(dmax, r[c_col] if c_col and r[c_col].strip() else None)
+        if cls is not None:
+            try:
+                at = normalise(parse_formula(r[f_col]))
+            except GfaError as exc:
+                cls, reason = None, str(exc)
+        if cls is None:
+            rejects.append({"row": int(i) + 2, "raw_formula": r[f_col], "reason": reason})
+            continue
+        rows.setdefault(composition_key(at), []).append((cls, d, at, r[f_col]))
+    if not rows:
+        raise GfaError(f"no row of {path} could be read (first: {rejects[0]['reason']})")
+    return _table(rows, str(path)), pd.DataFrame(rejects, columns=["row", "raw_formula",
+                                                                    "reason"])
+
+
+def _table(rows: dict, source: str) -> pd.DataFrame:
+    recs, ats = [], []
+    for key in sorted(rows):
+        entries = rows[key]
+        cls = max((e[0] for e in entries), key=CLASSES.index)
+        ds = [e[1] for e in entries if e[0] == cls and e[1] is not None and np.isfinite(e[1])]
+        at = entries[0][2]
+        recs.append({"composition": key, "system": alloy_system(at), "n_elements": len(at),
+                     "gfa_class": cls, "dmax_mm": float(np.median(ds)) if ds else np.nan,
+                     "sources": "user", "n_source_rows": len(entries),
+                     "class_conflict": len({e[0] for e in entries}) > 1,
+                     "dmax_conflict": False, "provenance": source})
+        ats.append(at)
+    elements = element_columns({el for at in ats for el in at})
+    frac = pd.DataFrame([[at.get(e, 0.0) for e in elements] for at in ats], columns=elements)
+    table = pd.concat([pd.DataFrame(recs), frac], axis=1)
+    table["gfa_class"] = pd.Categorical(table["gfa_class"], categories=list(CLASSES))
+    return table
