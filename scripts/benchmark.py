@@ -39,6 +39,38 @@ def timeit(fn, repeat: int = 3) -> float:
     return best
 
 
+def gflop_per_image(n_vocab: int = 43) -> float:
+    """Forward-pass cost of one OP image through the ResNet50 (GFLOP, torch's FLOP
+    counter: 0.41 at 43 x 43)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = resnet50_op(CHANNELS).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.rand(1, CHANNELS, n_vocab, n_vocab))
+    return counter.get_total_flops() / 1e9
+
+
+def fp32_roofline(n_vocab: int = 43) -> dict:
+    """The CPU's fp32 peak from /proc/cpuinfo: cores x clock x FLOPs per cycle (two FMA
+    units: 64 with AVX-512, 32 with AVX2+FMA, 8 otherwise), and the ResNet50 images/s it
+    allows. The clock is the one /proc/cpuinfo reports (a VM's nominal clock; boost can
+    exceed it, so a measurement above this "peak" means the clock is higher)."""
+    import os
+
+    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines()
+                  if ln.startswith("flags")), [])
+    mhz = next((float(ln.split(":", 1)[1]) for ln in text.splitlines()
+                if ln.startswith("cpu MHz")), float("nan"))
+    per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= set(flags) else 8
+    cores = len(os.sched_getaffinity(0))
+    gflops = cores * mhz / 1000 * per_cycle
+    per_image = gflop_per_image(n_vocab)
+    return {"cores": cores, "mhz": round(mhz), "flops_per_cycle": per_cycle,
+            "peak_gflops": round(gflops, 1), "gflop_per_image": round(per_image, 3),
+            "resnet50_images_per_s_at_peak": round(gflops / per_image)}
+
+
 def bench_grid() -> dict:
     out = {}
     for system, step in [("La-Co-Al", 0.5), ("Zr-Cu-Al-Ni", 1)]:
@@ -260,7 +292,8 @@ def main() -> None:
             Path(a.json).write_text(json.dumps(r, indent=2))
         return
     r = {"threads": torch.get_num_threads(), "torch": torch.__version__,
-         "grid": bench_grid(), "featurize": bench_featurize(a.vocab),
+         "roofline_fp32": fp32_roofline(a.vocab), "grid": bench_grid(),
+         "featurize": bench_featurize(a.vocab),
          "inference": bench_inference(a.vocab, 256, 2 if a.quick else 5),
          "training": bench_training(a.vocab, 64, 3 if a.quick else 10)}
     if a.model:
