@@ -191,7 +191,7 @@ def test_killed_scheduler_stops_with_one_line_and_resumes(tiny_ensemble, finishe
         sched.wait()
         worker.wait()
     if code == 0:
-        pytest.skip("the run finished_run before the scheduler was killed")
+        pytest.skip("the run finished before the scheduler was killed")
     _one_line(code, err, f"lost the Dask scheduler or its workers at {addr}")
     assert "--resume" in err
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
