@@ -366,6 +366,8 @@ def _add_train_args(t: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gfascreen.screening.options import HELP as SCREEN_HELP
+
     p = argparse.ArgumentParser(
         prog="gfascreen",
         description="Composition-space screening of bulk metallic glasses: predicted Dmax "
@@ -414,8 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     pr.add_argument("--confidence", type=float, default=0.9,
                     help="coverage of the calibrated interval dmax_lo..dmax_hi (default 0.9)")
-    pr.add_argument("--thresholds", default="1,5,10",
-                    help="thicknesses T (mm) of the P(Dmax >= T) columns (default 1,5,10)")
+    pr.add_argument("--thresholds", default=None, help=SCREEN_HELP["thresholds"])
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.add_argument("--strict", action="store_true",
                     help="refuse the whole batch if any input cannot be scored")

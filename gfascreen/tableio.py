@@ -51,7 +51,8 @@ def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike, metadata: di
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise GfaError(f"cannot write {path}: {exc.strerror or exc}") from None
+        # Chained, so a caller can tell a full disk (errno) from other refusals.
+        raise GfaError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def check_writable(out: str | os.PathLike, what: str = "--out") -> None:

@@ -185,15 +185,10 @@ def validate_blind(systems: list[str] | None = None, model: str = "default",
         raise GfaError(f"model {model} keeps no leave-system-out predictions "
                        "(lso_oof.parquet); run `validate` without --blind, or attach them "
                        "with scripts/ship_default.py")
-    from gfascreen.model import calibrate as C
+    from gfascreen.model.calibrate import lso_frame, replay
 
-    cal = md.manifest.calibration or {}
-    frame = C.lso_frame(md, oof)
-    pbin = (cal.get("probabilities") or {}).get("binning", "none")
-    frame["p_bmg_cal"] = C.cross_fit_probabilities(frame, pbin)["p_bmg"]
-    cand = C.Candidate(cal.get("method", "symmetric"), cal.get("difficulty", "members"),
-                       cal.get("binning", "none"), float(cal.get("beta", 0.01)))
-    cross = C.cross_fit_intervals(frame, cand, confidences=(confidence,))
+    frame = lso_frame(md, oof)
+    cross = replay(md, frame, confidences=(confidence,))
     table = blind_table(frame, cross, list(systems or REFERENCE_SYSTEMS), confidence)
     text = table.to_markdown(index=False, floatfmt=".2f")  # tabulate comes with pymatgen
     if out:

@@ -83,12 +83,8 @@ def test_shipped_calibration_covers_its_leave_system_out_alloys():
     from gfascreen.model import calibrate as C
 
     md = ModelDir("default")
-    cal = md.manifest.calibration
     frame = C.lso_frame(md, C.read_lso(md))
-    probs = C.cross_fit_probabilities(frame, cal["probabilities"]["binning"])
-    frame["p_bmg_cal"] = probs["p_bmg"]
-    cand = C.Candidate(cal["method"], cal["difficulty"], cal["binning"], cal["beta"])
-    rep = C.interval_report(frame, C.cross_fit_intervals(frame, cand))
+    rep = C.interval_report(frame, C.replay(md, frame))
     assert 0.88 <= rep["all"]["90"]["coverage"] <= 0.92
     assert 0.85 <= rep["in_domain"]["90"]["coverage"] <= 0.95
     assert 0.85 <= rep["out_of_domain"]["90"]["coverage"] <= 0.95
@@ -96,6 +92,7 @@ def test_shipped_calibration_covers_its_leave_system_out_alloys():
     assert rep["bmg"]["90"]["median_width_mm"] < 15  # v2's first calibration: 22.9 mm
     from gfascreen.model.probabilities import expected_calibration_error, observed_event
 
+    probs = C.cross_fit_probabilities(frame, md.manifest.calibration["probabilities"]["binning"])
     for e in ("glass", "bmg"):
         assert expected_calibration_error(probs[f"p_{e}"],
                                           observed_event(e, frame["gfa_class"])) < 0.03

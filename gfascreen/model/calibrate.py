@@ -34,7 +34,7 @@ from gfascreen.model.calibration import (
     coverage,
     mondrian_bins,
 )
-from gfascreen.model.difficulty import DIFFICULTIES, neighbourhood
+from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS, neighbourhood
 from gfascreen.model.probabilities import (
     EVENTS,
     PROB_BINNINGS,
@@ -48,7 +48,6 @@ from gfascreen.model.targets import from_target, to_target
 
 CONFIDENCES = (0.68, 0.9, 0.95)
 GROUPS = ("all", "bmg", "in_domain", "out_of_domain")
-NEIGHBOURS = 10
 
 
 @dataclass(frozen=True)
@@ -211,13 +210,24 @@ def cross_fit_probabilities(frame: pd.DataFrame, binning: str) -> dict[str, np.n
     return out
 
 
-def probabilities_report(frame: pd.DataFrame, binning: str) -> dict:
-    """Reliability of calibrated P(glass) and P(bulk glass), out of fold, beside the raw
-    head's."""
-    cf = cross_fit_probabilities(frame, binning)
+def probabilities_report(frame: pd.DataFrame, cf: dict[str, np.ndarray]) -> dict:
+    """Reliability of calibrated P(glass) and P(bulk glass) (``cf``, out of fold from
+    :func:`cross_fit_probabilities`) beside the raw head's."""
     return {e: probability_report(cf[f"p_{e}"], observed_event(e, frame["gfa_class"]),
                                   raw_event(e, frame["p_crystal"], frame["p_bmg"]))
             for e in EVENTS}
+
+
+def replay(md: ModelDir, frame: pd.DataFrame, confidences=CONFIDENCES) -> dict:
+    """The configuration a model ships with, measured out of fold on ``frame`` (from
+    :func:`lso_frame`): sets ``frame["p_bmg_cal"]`` (its probability binning, cross-fitted)
+    and returns :func:`cross_fit_intervals`' result for its interval configuration."""
+    entry = md.manifest.calibration or {}
+    pbin = (entry.get("probabilities") or {}).get("binning", "none")
+    frame["p_bmg_cal"] = cross_fit_probabilities(frame, pbin)["p_bmg"]
+    cand = Candidate(entry.get("method", "symmetric"), entry.get("difficulty", "members"),
+                     entry.get("binning", "none"), float(entry.get("beta", 0.01)))
+    return cross_fit_intervals(frame, cand, confidences=confidences)
 
 
 # -- the declared rule ----------------------------------------------------------------------
@@ -250,26 +260,25 @@ def choose_probability_binning(reports: dict[str, dict]) -> str:
 
 
 # -- the whole procedure --------------------------------------------------------------------
-def measure(frame: pd.DataFrame, progress=None) -> dict:
+def measure(frame: pd.DataFrame) -> dict:
     """Both probability binnings' reports (and the chosen one's out-of-fold P(bmg) as
     ``frame["p_bmg_cal"]``, which the Mondrian bins read), every interval candidate's
     report, and the chosen candidate's exceedance and lower-bound reports."""
-    probs = {}
+    cross, probs = {}, {}
     for b in PROB_BINNINGS:
         try:
-            probs[b] = probabilities_report(frame, b)
+            cross[b] = cross_fit_probabilities(frame, b)
         except GfaError:  # a bin too small to fit a map in some fold: not a candidate
             continue
+        probs[b] = probabilities_report(frame, cross[b])
     if not probs:
         raise GfaError("too few alloys to calibrate class probabilities (at least 20 per "
                        "fold's training part are needed)")
     pbin = choose_probability_binning(probs)
-    frame["p_bmg_cal"] = cross_fit_probabilities(frame, pbin)["p_bmg"]
+    frame["p_bmg_cal"] = cross[pbin]["p_bmg"]
     reports = {}
     for cand in candidates():
         reports[cand.key] = interval_report(frame, cross_fit_intervals(frame, cand))
-        if progress:
-            progress(cand.key)
     key = choose(reports)
     chosen = next(c for c in candidates() if c.key == key)
     res = cross_fit_intervals(frame, chosen)
@@ -322,14 +331,14 @@ def attach(md: ModelDir, cal: Calibration, lso: pd.DataFrame | None = None) -> d
     return m.calibration
 
 
-def calibrate_model(model: str, lso: str | None = None, progress=None) -> dict:
+def calibrate_model(model: str, lso: str | None = None) -> dict:
     """``gfascreen calibrate``: measure every candidate on the leave-system-out predictions,
     choose by the declared rule, fit on all of them, attach to the model with the
     measurement (manifest) and its tables (``CALIBRATION.md``). Returns the measurement."""
     md = ModelDir(model)
     raw = read_lso(md, lso)
     frame = lso_frame(md, raw)
-    result = measure(frame, progress)
+    result = measure(frame)
     source = "the model's lso_oof.parquet" if lso is None else str(lso)
     cal = fit_final(frame, result, source)
     attach(md, cal, None if lso is None else raw)

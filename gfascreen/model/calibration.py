@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from gfascreen.errors import GfaError
-from gfascreen.model.difficulty import combine
+from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS, combine
 from gfascreen.model.probabilities import ProbabilityCalibration
 from gfascreen.model.targets import from_target, to_target
 
@@ -96,13 +96,13 @@ def mondrian_bins(binning: str, in_domain=None, p_bmg=None) -> np.ndarray | None
     return dom + 2 * (np.asarray(p_bmg, dtype=float) > 0.5).astype(int)
 
 
-def _crepes(kind: str):
+def _predictive_system():
     try:
-        from crepes import ConformalPredictiveSystem, ConformalRegressor
+        from crepes import ConformalPredictiveSystem
     except ImportError:
         raise GfaError("calibrated intervals need the crepes package: pip install crepes"
                        ) from None
-    return ConformalRegressor() if kind == "cr" else ConformalPredictiveSystem()
+    return ConformalPredictiveSystem()
 
 
 @dataclass
@@ -119,12 +119,12 @@ class Calibration:
     info: dict = field(default_factory=dict)
     method: str = "symmetric"
     difficulty: str = "members"
-    k: int = 10
+    k: int = NEIGHBOURS
     probabilities: ProbabilityCalibration | None = None
     alphas_: np.ndarray | None = None
     scores_: np.ndarray | None = None
     bins_: np.ndarray | None = None
-    _quantile_cache: dict = field(default_factory=dict, repr=False, compare=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def needs_knn(self) -> bool:
@@ -162,20 +162,17 @@ class Calibration:
         self.scores_ = np.abs(self.alphas_)
         b = self._bins(bins)
         self.bins_ = b[ok] if b is not None else None
-        self._quantile_cache = {}
+        self._cache = {}
         return self
 
-    def _fitted(self, kind: str):
-        if self.scores_ is None:
-            raise GfaError("the calibration is not fitted")
-        if kind == "cps" and self.alphas_ is None:
+    def _fitted_cps(self):
+        """crepes' predictive system on the signed scores (the ``cps`` interval method)."""
+        if self.alphas_ is None:
             raise GfaError("this calibration keeps only absolute scores (an older model); "
                            "recalibrate it with `gfascreen calibrate MODEL` for predictive "
                            "distributions")
-        ones = np.ones(len(self.scores_))
-        if kind == "cr":
-            return _crepes("cr").fit(residuals=self.scores_, sigmas=ones, bins=self.bins_)
-        return _crepes("cps").fit(residuals=self.alphas_, sigmas=ones, bins=self.bins_)
+        return _predictive_system().fit(residuals=self.alphas_, sigmas=np.ones(len(self.alphas_)),
+                                        bins=self.bins_)
 
     def interval_log(self, pred_log: np.ndarray, sigma_log: np.ndarray,
                      bins: np.ndarray | None = None,
@@ -194,29 +191,43 @@ class Calibration:
             return np.clip(pred - q * sig, 0.0, y_max), np.clip(pred + q * sig, 0.0, y_max)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # too few scores -> infinite interval, kept
-            iv = self._fitted("cps").predict_int(y_hat=pred, sigmas=sig, bins=b,
+            iv = self._fitted_cps().predict_int(y_hat=pred, sigmas=sig, bins=b,
                                                  confidence=confidence, y_min=0.0, y_max=y_max)
         return np.clip(iv[:, 0], 0.0, y_max), np.clip(iv[:, 1], 0.0, y_max)
+
+    def _per_bin(self) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+        """Per Mondrian bin of the calibration: its absolute scores sorted descending and
+        its signed scores sorted ascending (None for an older model that kept only the
+        absolute ones). Sorted once per fitted calibration, not per chunk."""
+        if self.scores_ is None:
+            raise GfaError("the calibration is not fitted")
+        if "per_bin" not in self._cache:
+            cal_b = np.zeros(len(self.scores_), dtype=int) if self.bins_ is None else self.bins_
+            self._cache["per_bin"] = {
+                int(v): (np.sort(self.scores_[cal_b == v])[::-1],
+                         None if self.alphas_ is None else np.sort(self.alphas_[cal_b == v]))
+                for v in np.unique(cal_b)}
+        return self._cache["per_bin"]
+
+    def _groups(self, bins, n: int) -> list[tuple[np.ndarray, int]]:
+        """The predictions' Mondrian bins: (mask, bin) for each bin present among ``n``."""
+        b = self._bins(bins)
+        b = np.zeros(n, dtype=int) if b is None else b
+        return [(b == v, int(v)) for v in np.unique(b)]
 
     def _bin_quantiles(self, bins: np.ndarray | None, confidence: float, n: int
                        ) -> np.ndarray:
         """Per prediction, the conformal quantile of the absolute scores of its bin: crepes'
         ``ConformalRegressor`` rule (the ``int((1 - c)(n + 1))``-th largest score; infinite
         when a bin has too few or was never seen), vectorised (tested equal to crepes)."""
-        cal_b = np.zeros(len(self.scores_), dtype=int) if self.bins_ is None else self.bins_
-        b = np.zeros(n, dtype=int) if bins is None else np.asarray(bins, dtype=int)
-        key = round(confidence, 12)
-        if key not in self._quantile_cache:
-            keys = np.unique(cal_b)
-            qs = []
-            for v in keys:
-                desc = np.sort(self.scores_[cal_b == v])[::-1]
+        q = np.full(n, np.inf)
+        per_bin = self._per_bin()
+        for m, v in self._groups(bins, n):
+            if v in per_bin:
+                desc = per_bin[v][0]
                 k = int((1 - confidence) * (len(desc) + 1)) - 1
-                qs.append(float(desc[k]) if k >= 0 else np.inf)
-            self._quantile_cache[key] = (keys, np.array(qs))
-        keys, qs = self._quantile_cache[key]
-        pos = np.clip(np.searchsorted(keys, b), 0, len(keys) - 1)
-        return np.where(keys[pos] == b, qs[pos], np.inf)
+                q[m] = desc[k] if k >= 0 else np.inf
+        return q
 
     def interval_mm(self, pred_log, sigma_log, bins=None,
                     confidence: float = DEFAULT_CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
@@ -246,10 +257,9 @@ class Calibration:
         if self.alphas_ is None:
             raise GfaError("this calibration keeps only absolute scores (an older model); "
                            "recalibrate it with `gfascreen calibrate MODEL`")
-        b = self._bins(bins)
-        b = np.zeros(n, dtype=int) if b is None else b
-        cal_b = np.zeros(len(self.alphas_), dtype=int) if self.bins_ is None else self.bins_
-        return [(b == v, np.sort(self.alphas_[cal_b == v])) for v in np.unique(b)]
+        per_bin = self._per_bin()
+        empty = np.zeros(0)
+        return [(m, per_bin[v][1] if v in per_bin else empty) for m, v in self._groups(bins, n)]
 
     def exceedance(self, pred_log, sigma_log, bins=None,
                    thresholds_mm=DEFAULT_THRESHOLDS_MM) -> np.ndarray:
@@ -258,11 +268,12 @@ class Calibration:
         pred = np.asarray(pred_log, dtype=float)
         sig = np.asarray(sigma_log, dtype=float)
         out = np.full((len(pred), len(thresholds_mm)), np.nan)
+        y_t = to_target(np.asarray(thresholds_mm, dtype=float))
         for m, a in self._binned_alphas(bins, len(pred)):
             if len(a) == 0:
                 continue  # a bin never seen in calibration: no statement (NaN)
-            for j, t in enumerate(thresholds_mm):
-                z = (float(to_target(np.array([t]))[0]) - pred[m]) / sig[m]
+            for j in range(len(y_t)):
+                z = (y_t[j] - pred[m]) / sig[m]
                 below = np.searchsorted(a, z, side="right")
                 out[m, j] = 1.0 - (below + 1) / (len(a) + 1)
         return np.clip(out, 0.0, 1.0)
@@ -309,9 +320,8 @@ class Calibration:
                    cap_mm=float(entry.get("cap_mm", CAP_MM)), info=info,
                    # Older models wrote a sentence here: their intervals are symmetric.
                    method=entry["method"] if entry.get("method") in METHODS else "symmetric",
-                   difficulty=difficulty if difficulty in ("members", "knn", "members+knn")
-                   else "members",
-                   k=int(entry.get("k", 10)), probabilities=probs,
+                   difficulty=difficulty if difficulty in DIFFICULTIES else "members",
+                   k=int(entry.get("k", NEIGHBOURS)), probabilities=probs,
                    alphas_=t.get("alphas"), scores_=t["scores"],
                    bins_=t.get("bins"))
 

@@ -10,9 +10,9 @@ in blocks, on the device of the fractions):
   ``scaler=False, y=...``; it is computed here in the same pass as the domain so that a
   screen pays for one distance matrix, not two).
 
-A :class:`Difficulty` combines them with the ensemble members' spread into the σ of the
-normalised conformal scores: ``members`` (the members' standard deviation),
-``knn`` (the neighbours' spread) or ``members+knn`` (their sum), each plus ``beta``.
+:func:`combine` turns them, with the ensemble members' spread, into the σ of the
+normalised conformal scores: ``members`` (the members' standard deviation), ``knn`` (the
+neighbours' spread) or ``members+knn`` (their sum), each plus ``beta``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 #: :mod:`gfascreen.model.calibrate`).
 DIFFICULTIES = ("members", "knn", "members+knn")
 BLOCK = 4096
+#: Nearest training alloys whose measured spread is the ``knn`` difficulty.
+NEIGHBOURS = 10
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,8 @@ class Neighbourhood:
 
 
 def neighbourhood(x: torch.Tensor, reference: torch.Tensor, ref_y: np.ndarray | None,
-                  radius_at_pct: float, min_neighbours: int, k: int = 10) -> Neighbourhood:
+                  radius_at_pct: float, min_neighbours: int, k: int = NEIGHBOURS
+                  ) -> Neighbourhood:
     """Domain flag and k-nearest target spread for each row of ``x`` (fractions) against
     ``reference`` (fractions of the training alloys; ``ref_y`` their log10(1 + Dmax/mm),
     NaN where unknown; None: no spread, zeros)."""
@@ -51,18 +54,21 @@ def neighbourhood(x: torch.Tensor, reference: torch.Tensor, ref_y: np.ndarray | 
     radius = radius_at_pct / 100.0 + 1e-6
     dev = x.device if x.device.type != "meta" else torch.device("cpu")
     ref = reference.to(dev, torch.float32)
-    has_y = None
+    n_known = 0
     if ref_y is not None:
+        # Alloys with a measured target first, so that their distances are a slice (a
+        # view) of each block's distance matrix rather than a masked copy.
         y = torch.as_tensor(np.asarray(ref_y, dtype=np.float64), dtype=torch.float32)
-        keep = torch.isfinite(y)
-        has_y, y_known = keep.to(dev), y[keep].to(dev)
-        kk = min(k, int(keep.sum()))
+        order = torch.argsort((~torch.isfinite(y)).to(torch.int8), stable=True)
+        n_known = int(torch.isfinite(y).sum())
+        ref, y_known = ref[order.to(dev)], y[order][:n_known].to(dev)
+    kk = min(k, n_known)
     dom, spread = [], []
     for i in range(0, len(x), BLOCK):
         dist = _l1(x[i:i + BLOCK].to(dev, torch.float32), ref)
         dom.append(((dist <= radius).sum(1) >= min_neighbours).cpu().numpy())
-        if has_y is not None and kk > 1:
-            idx = torch.topk(dist[:, has_y], kk, dim=1, largest=False).indices
+        if kk > 1:
+            idx = torch.topk(dist[:, :n_known], kk, dim=1, largest=False).indices
             spread.append(y_known[idx].std(1, unbiased=False).double().cpu().numpy())
         else:
             spread.append(np.zeros(len(dist)))

@@ -25,7 +25,7 @@ from gfascreen.model.calibration import (
     mondrian_bins,
     threshold_column,
 )
-from gfascreen.model.difficulty import Neighbourhood, neighbourhood
+from gfascreen.model.difficulty import NEIGHBOURS, Neighbourhood, neighbourhood
 from gfascreen.model.network import OPResNet, resnet50_op
 from gfascreen.model.precision import (
     autocast,
@@ -70,15 +70,7 @@ def prediction_columns(thresholds_mm=DEFAULT_THRESHOLDS_MM) -> list[str]:
     return out
 
 
-__all__ = ["COLUMNS", "Ensemble", "default_model_dir", "domain_mask", "prediction_columns",
-           "sha256_file"]
-
-
-def domain_mask(x: torch.Tensor, reference: torch.Tensor, radius_at_pct: float,
-                min_neighbours: int) -> np.ndarray:
-    """True where at least ``min_neighbours`` rows of ``reference`` lie within
-    ``radius_at_pct`` at.% (L1) of a row of ``x`` (both fraction tensors)."""
-    return neighbourhood(x, reference, None, radius_at_pct, min_neighbours).in_domain
+__all__ = ["COLUMNS", "Ensemble", "default_model_dir", "prediction_columns", "sha256_file"]
 
 
 class Ensemble:
@@ -254,7 +246,7 @@ class Ensemble:
         return neighbourhood(x.to(self.device), self.domain, ref_y,
                              float(self.manifest.domain["radius_at_pct"]),
                              int(self.manifest.domain["min_neighbours"]),
-                             cal.k if cal is not None else 10)
+                             cal.k if cal is not None else NEIGHBOURS)
 
     def in_domain(self, x: torch.Tensor) -> np.ndarray:
         """True where at least ``min_neighbours`` training alloys lie within ``radius`` at.%

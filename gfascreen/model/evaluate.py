@@ -49,29 +49,21 @@ def parity_plot(oof: pd.DataFrame, out: Path, title: str) -> list[Path]:
     return [html, png]
 
 
-def with_difficulty(oof: pd.DataFrame, spread_model: str, radius_at_pct: float = 20.0,
-                    min_neighbours: int = 2) -> pd.DataFrame:
-    """Add what calibration needs to out-of-fold predictions: ``sigma_log``, the spread
-    (log10(1+Dmax)) of ``spread_model``'s members at each composition (the difficulty a
-    screen with that model sees), and ``in_domain``, judged against the alloys of the
-    *other* folds only (what the predicting member was trained on)."""
-    from gfascreen.model.ensemble import Ensemble, domain_mask
+def with_difficulty(oof: pd.DataFrame, spread_model: str) -> pd.DataFrame:
+    """Add ``sigma_log`` to out-of-fold predictions: the spread (log10(1+Dmax)) of
+    ``spread_model``'s members at each composition, the difficulty a screen with that model
+    sees. The fold-relative domain and neighbours' spread are added by
+    :func:`gfascreen.model.calibrate.lso_frame` (with the model's own domain rule)."""
+    from gfascreen.model.ensemble import Ensemble
 
     ens = Ensemble.load(spread_model, device="cpu")
     amounts, reasons = ens.featurizer.parse(oof["composition"].tolist())
     if any(reasons):
         raise GfaError(f"{spread_model} cannot score every alloy of the run: "
                        f"{next(r for r in reasons if r)}")
-    x = ens.featurizer.from_amounts(amounts)
-    reg, _ = ens.member_log_dmax(x)
+    reg, _ = ens.member_log_dmax(ens.featurizer.from_amounts(amounts))
     out = oof.copy()
     out["sigma_log"] = reg.std(0, unbiased=False).numpy()
-    folds = oof["fold"].to_numpy()
-    dom = np.zeros(len(oof), dtype=bool)
-    for k in np.unique(folds):
-        te, tr = folds == k, folds != k
-        dom[te] = domain_mask(x[te], x[tr], radius_at_pct, min_neighbours)
-    out["in_domain"] = dom
     return out
 
 
@@ -89,17 +81,6 @@ def member_oof(ens, x, folds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None
     return reg, prob
 
 
-def calibration_report(oof: pd.DataFrame, spread_model: str) -> dict:
-    """The calibration measurement of :mod:`gfascreen.model.calibrate` on a run's
-    out-of-fold predictions (cross-conformal over its folds): every interval candidate's
-    coverage and widths, the chosen one's lower bounds and P(Dmax >= T) reliability, and
-    P(glass) / P(bulk glass) reliability beside the raw head's and the class prior's."""
-    from gfascreen.model.calibrate import lso_frame, measure
-    from gfascreen.model.saved import ModelDir
-
-    return measure(lso_frame(ModelDir(spread_model), oof))
-
-
 def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path | None = None,
                  spread_model: str | None = None) -> dict:
     """Metrics (and baselines on the same folds) for a finished run; writes
@@ -113,9 +94,15 @@ def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path |
               "folds_total": cfg["folds"]}
     report["model"]["screening"] = screening_report(oof)
     if spread_model:
-        oof = with_difficulty(oof, spread_model)
+        # The calibration measurement of `gfascreen calibrate` (cross-conformal over this
+        # run's folds): every interval candidate, the chosen one's lower bounds and
+        # P(Dmax >= T), P(glass) / P(bulk glass) beside the raw head and the class prior.
+        from gfascreen.model.calibrate import lso_frame, measure
+        from gfascreen.model.saved import ModelDir
+
+        oof = lso_frame(ModelDir(spread_model), with_difficulty(oof, spread_model))
         write_parquet_atomic(oof, run / "oof_calibration.parquet")
-        report["calibration"] = calibration_report(oof, spread_model)
+        report["calibration"] = measure(oof)
         report["calibration_spread_model"] = str(spread_model)
     parity_plot(oof, run, f"{run.name}: out-of-fold, {cfg['folds']}-fold {cfg['grouping']}"
                 + ("" if len(done) == cfg["folds"] else f" ({len(done)} folds scored)"))

@@ -176,10 +176,10 @@ def brier(p: np.ndarray, y: np.ndarray) -> float:
 def probability_report(p: np.ndarray, y: np.ndarray, raw: np.ndarray | None = None) -> dict:
     """ECE, Brier (calibrated, raw head, class prior) and the decile reliability table."""
     y = np.asarray(y, dtype=float)
+    table = reliability_table(p, y)
     out = {"n": int(np.isfinite(y).sum()), "ece": expected_calibration_error(p, y),
            "brier": brier(p, y), "brier_prior": brier(np.full(len(y), np.nanmean(y)), y),
-           "reliability": reliability_table(p, y),
-           "worst_decile_gap": _worst_gap(reliability_table(p, y))}
+           "reliability": table, "worst_decile_gap": _worst_gap(table)}
     if raw is not None:
         out["ece_raw"] = expected_calibration_error(raw, y)
         out["brier_raw"] = brier(raw, y)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gfascreen.model.calibration import DEFAULT_CONFIDENCE
+from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
 
 
 @dataclass
@@ -19,7 +19,7 @@ class ScreenConfig:
     device: str = "auto"
     precision: str = "fp32"
     confidence: float = DEFAULT_CONFIDENCE
-    thresholds: str = "1,5,10"
+    thresholds: str | None = None
     scheduler: str | None = None
     chunk_size: int = 0
     bounds: str | None = None
@@ -40,7 +40,7 @@ HELP = {
     "confidence": "coverage of the calibrated interval dmax_lo..dmax_hi and of the lower "
                   "bound dmax_at_least (default 0.9)",
     "thresholds": "thicknesses T (mm) of the P(Dmax >= T) columns, comma-separated "
-                  "(default 1,5,10)",
+                  f"(default {','.join(f'{t:g}' for t in DEFAULT_THRESHOLDS_MM)})",
     "scheduler": "address of a Dask distributed scheduler (default: local threads)",
     "chunk_size": "points per chunk and Parquet part (default 0 = by device: 512 on a CPU, "
                   "progress every few seconds; 8192 on a GPU; a resumed run keeps its own)",

@@ -33,7 +33,14 @@ from gfascreen.errors import GfaError
 from gfascreen.model.calibration import check_confidence, parse_thresholds
 from gfascreen.screening.grid import CompositionGrid
 from gfascreen.screening.options import HELP, ScreenConfig
-from gfascreen.screening.runs import PART, part_name, read_run_table, resume_command
+from gfascreen.screening.runs import (
+    PART,
+    alive,
+    lock_pid,
+    part_name,
+    read_run_table,
+    resume_command,
+)
 from gfascreen.tableio import check_writable, write_parquet_atomic
 
 
@@ -137,8 +144,8 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                owner = self._owner()
-                if owner is not None and _alive(owner):
+                owner = lock_pid(self.path.parent)
+                if owner is not None and alive(owner):
                     raise GfaError(f"{self.path.parent} is being written by process {owner}; "
                                    "wait for it to finish or stop it, then --resume") from None
                 print(f"note: taking over a stale lock of process {owner} on "
@@ -150,25 +157,9 @@ class RunLock:
             return self
         raise GfaError(f"could not lock {self.path.parent}; try again")
 
-    def _owner(self) -> int | None:
-        try:
-            return int(json.loads(self.path.read_text())["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-
     def __exit__(self, *exc) -> None:
-        if self._owner() == os.getpid():
+        if lock_pid(self.path.parent) == os.getpid():
             self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- parts ---------------------------------------------------------------------------------
@@ -216,22 +207,19 @@ def _run_local(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[in
             if isinstance(result, tuple) and len(result) == 2 and result[0] == "part-written":
                 bar.update(result[1])
 
+    thresholds = parse_thresholds(cfg.thresholds)
     tasks = []
     for i, units in enumerate(grid.units_chunks(cfg.chunk_size)):
         if i in done:
             continue
         df = dask.delayed(score_chunk, name=f"score-{i}", pure=False)(
             units, grid.elements, grid.step, cfg.model, device, cfg.precision, cfg.confidence,
-            parse_thresholds(cfg.thresholds))
+            thresholds)
         tasks.append(dask.delayed(_write_part, name=f"write-{i}", pure=False)(
             df, out / part_name(i), meta))
     # One worker thread: torch already uses every core inside a chunk.
     with _Progress():
         dask.compute(*tasks, scheduler="threads", num_workers=1)
-
-
-class SchedulerLost(GfaError):
-    """The Dask scheduler (or every worker) went away during a run."""
 
 
 def connect(address: str):
@@ -245,13 +233,13 @@ def connect(address: str):
                        "--scheduler, or leave it out to score locally") from None
 
 
-def _run_distributed(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
+def _run_distributed(client, cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
                      meta: dict, bar, device: str) -> None:
     from distributed import as_completed
 
     from gfascreen.screening.score import score_chunk
 
-    client = connect(cfg.scheduler)
+    thresholds = parse_thresholds(cfg.thresholds)
     try:
         futures = {}
         for i, units in enumerate(grid.units_chunks(cfg.chunk_size)):
@@ -259,8 +247,7 @@ def _run_distributed(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: 
                 continue
             f = client.submit(score_chunk, units, grid.elements, grid.step, cfg.model,
                               "cpu" if device == "cpu" else "auto", cfg.precision,
-                              cfg.confidence, parse_thresholds(cfg.thresholds), pure=False,
-                              retries=2)
+                              cfg.confidence, thresholds, pure=False, retries=2)
             futures[f] = i
         for f in as_completed(futures):
             try:
@@ -268,7 +255,7 @@ def _run_distributed(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: 
             except GfaError:
                 raise
             except Exception as exc:  # scheduler or workers gone: CommClosedError, KilledWorker
-                raise SchedulerLost(f"lost the Dask scheduler or its workers at "
+                raise GfaError(f"lost the Dask scheduler or its workers at "
                                     f"{cfg.scheduler} ({type(exc).__name__})") from None
             _, n = _write_part(df, out / part_name(futures[f]), meta)
             bar.update(n)
@@ -326,14 +313,16 @@ def _score(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
     if cfg.progress:
         print(f"loading model {cfg.model} ...", file=sys.stderr, flush=True)
     ens = load_cached(cfg.model, cfg.device, cfg.precision)
-    if cfg.scheduler:  # unreachable: one line, before any progress bar is drawn
-        connect(cfg.scheduler).close()
+    # Unreachable: one line, before any progress bar is drawn.
+    client = connect(cfg.scheduler) if cfg.scheduler else None
     bar = tqdm(total=len(grid), initial=written, unit="pt", unit_scale=True, smoothing=0.1,
                desc=f"screen {'-'.join(grid.elements)}", disable=not cfg.progress)
     t0 = time.time()
     try:
-        run = _run_distributed if cfg.scheduler else _run_local
-        run(cfg, grid, out, done, meta, bar, str(ens.device))
+        if client is not None:
+            _run_distributed(client, cfg, grid, out, done, meta, bar, str(ens.device))
+        else:
+            _run_local(cfg, grid, out, done, meta, bar, str(ens.device))
     except KeyboardInterrupt:
         bar.close()
         print(f"\ninterrupted: finished parts are kept in {out}; resume with the same "
@@ -355,7 +344,8 @@ def _fault(exc: Exception, out: Path, request: dict) -> GfaError:
     """One line for a run that stopped on a fault: what happened, what is kept, and the
     command that finishes it."""
     what = str(exc) if isinstance(exc, GfaError) else (exc.strerror or str(exc))
-    if getattr(exc, "errno", None) == errno.ENOSPC or "No space left" in what:
+    os_error = exc if isinstance(exc, OSError) else exc.__cause__
+    if getattr(os_error, "errno", None) == errno.ENOSPC:
         what = f"the disk holding {out} is full ({what}); free space, then"
     else:
         what = f"{what}; when it is fixed,"

@@ -40,19 +40,29 @@ def read_run_table(out: Path) -> pd.DataFrame:
                        "`screen ... --resume`, which redoes damaged parts") from None
 
 
-def lock_owner(out: Path) -> int | None:
-    """The pid in a run's ``_lock`` when that process is alive, else None."""
+def lock_pid(out: Path) -> int | None:
+    """The pid written in a run's ``_lock`` (None without a readable lock)."""
     try:
-        pid = int(json.loads((Path(out) / "_lock").read_text())["pid"])
+        return int(json.loads((Path(out) / "_lock").read_text())["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return None
+        return False
     except PermissionError:
-        return pid
-    return pid
+        return True
+    return True
+
+
+def lock_owner(out: Path) -> int | None:
+    """The pid in a run's ``_lock`` when that process is alive, else None."""
+    pid = lock_pid(out)
+    return pid if pid is not None and alive(pid) else None
 
 
 def resume_command(run: dict, out: Path) -> str:

@@ -23,9 +23,12 @@ import numpy as np
 import pandas as pd
 
 from gfascreen.errors import GfaError
+from gfascreen.model.calibration import CAP_MM
 
 #: Confidence of the interval whose upper bound is the score.
 UCB = 0.68
+#: Target thickness (mm) of the P(Dmax >= T) ranking when the system has no measured glass.
+DEFAULT_TARGET_MM = 5.0
 
 
 def _difficulty(df: pd.DataFrame, calibration) -> np.ndarray:
@@ -63,12 +66,15 @@ def exceedance_score(df: pd.DataFrame, calibration, target_mm: float
 
 
 def default_target_mm(known: pd.DataFrame | None) -> tuple[float, str]:
-    """The best measured Dmax among the system's known alloys, else 5 mm, and why."""
-    if known is not None and len(known) and known["dmax_mm"].notna().any() \
-            and float(known.loc[known["gfa_class"] == "bmg", "dmax_mm"].max(skipna=True) or 0) > 0:
-        best = float(known.loc[known["gfa_class"] == "bmg", "dmax_mm"].max())
+    """The best measured Dmax among the system's known bulk glasses, else
+    :data:`DEFAULT_TARGET_MM`, and why."""
+    bmg = (known.loc[known["gfa_class"] == "bmg", "dmax_mm"].dropna()
+           if known is not None and len(known) else pd.Series(dtype=float))
+    if len(bmg) and bmg.max() > 0:
+        best = float(bmg.max())
         return best, f"the best measured Dmax of this system's known alloys ({best:g} mm)"
-    return 5.0, "5 mm (no bulk glass of this system with a measured Dmax is known)"
+    return DEFAULT_TARGET_MM, (f"{DEFAULT_TARGET_MM:g} mm (no bulk glass of this system with "
+                               "a measured Dmax is known)")
 
 
 def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: float = 5.0,
@@ -83,15 +89,15 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
         from gfascreen.model.calibration import check_confidence
 
         check_confidence(ucb, "--ucb")
-    if target_mm is not None and not 0 < target_mm <= 100:
-        raise GfaError(f"--target-mm must lie in (0, 100] mm, got {target_mm}")
+    if target_mm is not None and not 0 < target_mm <= CAP_MM:
+        raise GfaError(f"--target-mm must lie in (0, {CAP_MM:g}] mm, got {target_mm}")
     if n < 1:
         raise GfaError(f"--n must be at least 1, got {n}")
     if min_distance < 0:
         raise GfaError(f"--min-distance must be non-negative, got {min_distance}")
     use_pe = ucb is None and calibration is not None and calibration.alphas_ is not None
     if use_pe:
-        score, what = exceedance_score(df, calibration, target_mm or 5.0)
+        score, what = exceedance_score(df, calibration, target_mm or DEFAULT_TARGET_MM)
     else:
         score, what = upper_score(df, calibration, UCB if ucb is None else ucb)
     unit = "" if use_pe else " mm"
