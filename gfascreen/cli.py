@@ -330,6 +330,10 @@ TRAIN_HELP = {
     "lds": "label distribution smoothing loss weights",
     "fds": "feature distribution smoothing", "mixup": "Mixup Beta alpha (0 = off)",
     "class_head": "joint crystal/ribbon/bmg classification head",
+    "bmg_weight": "loss weight of bulk glasses' Dmax relative to other alloys",
+    "head": "direct (one head regresses the target for every alloy, shipped) or mixture "
+            "(a bulk-glass log10 Dmax head beside the class head; Dmax = P(bmg) x bulk "
+            "Dmax + P(ribbon) x 0.1 mm)",
     "coords": "add row/column coordinate channels (CoordConv)",
     "amp": "bf16 autocast in training (CUDA; CPUs with native bf16); the shipped recipe is fp32",
     "min_count": "keep elements found in at least this many alloys",

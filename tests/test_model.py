@@ -10,7 +10,7 @@ import torch
 from gfascreen.errors import GfaError
 from gfascreen.model.ensemble import Ensemble
 from gfascreen.model.folds import assign_folds
-from gfascreen.model.network import resnet50_op
+from gfascreen.model.network import NetworkSpec, resnet50_op
 from gfascreen.model.smoothing import FDS, TargetBins, lds_weights
 from gfascreen.model.targets import from_target, to_target
 from gfascreen.model.train import TrainConfig, train_cv
@@ -24,7 +24,7 @@ def test_target_roundtrip():
 
 
 def test_network_shapes():
-    m = resnet50_op(3, class_head=True, fds=True).eval()
+    m = resnet50_op(NetworkSpec(3, fds=True)).eval()
     out = m(torch.rand(2, 3, 20, 20))
     assert out["reg"].shape == (2,) and out["logits"].shape == (2, 3)
     assert out["features"].shape == (2, 2048)
@@ -40,7 +40,7 @@ def test_imagenet_init_without_weights_is_clear(monkeypatch, tmp_path):
 
     monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", offline)
     with pytest.raises(GfaError, match="ImageNet weights"):
-        resnet50_op(1, init="imagenet")
+        resnet50_op(NetworkSpec(1), init="imagenet")
 
 
 def test_lds_weights_upweight_rare_targets():
@@ -312,7 +312,7 @@ def test_physics_channels_travel_with_the_model(tiny_table, tmp_path):
     train_cv(tiny_table, tmp_path / "p", cfg, progress=False)
     ens = Ensemble.load(tmp_path / "p", device="cpu")
     assert list(ens.manifest.image["pairs"]) == ["hmix", "chi"]
-    assert ens.manifest.in_channels == 3 == ens.members[0].trunk.conv1.in_channels
+    assert ens.manifest.image_spec.in_channels == 3 == ens.members[0].trunk.conv1.in_channels
     x = ens.featurizer.fractions(["Al25Co20La55"])
     img = ens.featurizer.images(x)
     assert img.shape[1] == 3 and img[0, 1].abs().sum() > 0
@@ -325,7 +325,7 @@ def test_pretrain_descriptors_and_trunk_reused_by_init(tmp_path):
     from safetensors.torch import load_file
 
     from gfascreen.featurize import Vocabulary
-    from gfascreen.model.network import resnet50_op
+    from gfascreen.model.network import NetworkSpec, resnet50_op
     from gfascreen.model.pretrain import PretrainConfig, descriptors, pretrain
 
     vocab = Vocabulary.from_elements(["Zr", "Al", "Co", "La", "Cu"])
@@ -339,7 +339,7 @@ def test_pretrain_descriptors_and_trunk_reused_by_init(tmp_path):
     info = pretrain(vocab, out, PretrainConfig(n_compositions=64, epochs=1, batch_size=32),
                     progress=False)
     assert info["history"][0]["loss"] > 0 and np.isfinite(info["history"][0]["val_r2_mean"])
-    model = resnet50_op(1, init=str(out))
+    model = resnet50_op(NetworkSpec(1), init=str(out))
     saved = load_file(str(out))
     torch.testing.assert_close(model.trunk.conv1.weight, saved["trunk.conv1.weight"])
 

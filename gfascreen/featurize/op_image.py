@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from gfascreen.errors import GfaError
+from gfascreen.featurize.spec import image_channels
 from gfascreen.featurize.vocabulary import Vocabulary
 
 CompositionLike = str | Mapping[str, float]
@@ -191,7 +192,7 @@ class OPImageFeaturizer:
     @property
     def out_channels(self) -> int:
         """Channels of the images this featurizer makes."""
-        return self.channels + (2 if self.coords else 0) + len(self.pair_names)
+        return image_channels(self.channels, self.coords, len(self.pair_names))
 
     def transform(self, compositions) -> torch.Tensor:
         """OP images ``(B, C, N, N)`` on ``self.device`` for any accepted input."""

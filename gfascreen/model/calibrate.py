@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from gfascreen.errors import GfaError
-from gfascreen.featurize import OPImageFeaturizer, Vocabulary
+from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model.calibration import (
     BETAS,
     BINNINGS,
@@ -98,7 +98,7 @@ def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
             "p_crystal", "p_bmg"}
     if not need <= set(lso.columns):
         raise GfaError(f"leave-system-out predictions lack {sorted(need - set(lso.columns))}")
-    feat = OPImageFeaturizer(Vocabulary.from_dict(model.manifest.vocabulary))
+    feat = OPImageFeaturizer(model.manifest.image_spec.vocabulary)
     amounts, reasons = feat.parse(lso["composition"].tolist())
     if any(reasons):
         raise GfaError(f"the model cannot read every calibration alloy: "

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from gfascreen.errors import GfaError
-from gfascreen.featurize import OPImageFeaturizer, Vocabulary
+from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model.calibration import (
     DEFAULT_CONFIDENCE,
     DEFAULT_THRESHOLDS_MM,
@@ -26,7 +26,7 @@ from gfascreen.model.calibration import (
     threshold_column,
 )
 from gfascreen.model.difficulty import NEIGHBOURS, Neighbourhood, neighbourhood
-from gfascreen.model.network import OPResNet, resnet50_op
+from gfascreen.model.network import OPResNet
 from gfascreen.model.precision import (
     autocast,
     check_precision,
@@ -82,16 +82,14 @@ class Ensemble:
         self.members = members
         self.model_dir = model_dir
         self.manifest = model_dir.manifest
-        self.vocabulary = Vocabulary.from_dict(self.manifest.vocabulary)
+        self.image_spec = self.manifest.image_spec
+        self.vocabulary = self.image_spec.vocabulary
         self.device = device
         self.precision = precision
         self.calibration = calibration
         #: Images per forward pass: small on a CPU, large on a GPU (``precision.py``).
         self.batch_size = inference_batch_for(device)
-        self.featurizer = OPImageFeaturizer(
-            self.vocabulary, channels=int(self.manifest.image.get("channels", 1)),
-            device=device, coords=bool(self.manifest.image.get("coords", False)),
-            pairs=self.manifest.image.get("pairs"))
+        self.featurizer = self.image_spec.featurizer(device)
         self.classes = self.manifest.classes
         known = model_dir.known_alloys()
         self.known_alloys = known
@@ -122,15 +120,13 @@ class Ensemble:
         dev = resolve_device(device)
         check_precision(precision, dev)
         md = ModelDir(path)
-        arch = md.manifest.architecture
+        spec = md.manifest.network_spec
         members = []
         for entry in md.manifest.members:
             # Built on the meta device and given the decoded tensors themselves
             # (assign=True): no random initialisation, no second copy of the weights.
             with torch.device("meta"):
-                net = resnet50_op(md.manifest.in_channels, arch["class_head"], arch["fds"],
-                                  stem=arch.get("stem", "resnet"),
-                                  n_classes=len(md.manifest.classes or ()) or 3)
+                net = spec.build()
             try:
                 net.load_state_dict(md.member_state(entry), assign=True)
             except RuntimeError as exc:

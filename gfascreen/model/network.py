@@ -1,54 +1,138 @@
-"""The network: torchvision's ResNet50 adapted to OP images (one builder function)."""
+"""The network: torchvision's ResNet50 adapted to OP images, described by a
+:class:`NetworkSpec` (what a saved model records) and built by one builder function."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 
+from gfascreen.data.labels import CLASSES, RIBBON_DMAX_MM
 from gfascreen.errors import GfaError
 from gfascreen.model.smoothing import FDS, target_bins
+from gfascreen.model.targets import TARGETS, kind_of, to_target
 
-#: Classes of the class head unless a model's manifest says otherwise.
-N_CLASSES = 3
 #: ``resnet``: torchvision's stem (7x7 stride-2 convolution + max-pool); ``no-maxpool``
 #: drops the max-pool (4x the pixels in every later stage, ~2.5x the cost).
 STEMS = ("resnet", "no-maxpool")
+#: ``direct``: the Dmax head regresses the training target for every alloy. ``mixture``:
+#: the head regresses log10(Dmax/mm) of bulk glasses only, and the network's Dmax is the
+#: class-weighted mean P(bmg) x 10^head + P(ribbon) x 0.1 mm (crystals 0), in the target.
+HEADS = ("direct", "mixture")
+#: Bulk-glass log10(Dmax/mm) of the mixture head is clamped to this range (0.001-1,000 mm).
+MIXTURE_LOG_RANGE = (-3.0, 3.0)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Everything that builds a member network: input channels, stem, heads, classes and
+    the regression target (a ``--target`` kind: ``floor`` or ``log1p``)."""
+
+    in_channels: int = 1
+    stem: str = "resnet"
+    class_head: bool = True
+    fds: bool = False
+    classes: tuple[str, ...] | None = CLASSES
+    target: str = "floor"
+    head: str = "direct"
+    name: str = "resnet50"
+
+    def __post_init__(self) -> None:
+        checks = [(self.name == "resnet50", f"architecture {self.name!r} is not resnet50"),
+                  (self.stem in STEMS, f"stem {self.stem!r}: choose {' or '.join(STEMS)}"),
+                  (self.head in HEADS, f"head {self.head!r}: choose {' or '.join(HEADS)}"),
+                  (self.target in TARGETS, f"target {self.target!r}: choose "
+                                           f"{' or '.join(TARGETS)}"),
+                  (self.in_channels >= 1, "a network needs at least one input channel"),
+                  (not self.class_head or bool(self.classes),
+                   "a class head needs its classes"),
+                  (self.head != "mixture" or (self.class_head and self.classes == CLASSES),
+                   f"the mixture head needs the class head over {', '.join(CLASSES)}")]
+        for ok, why in checks:
+            if not ok:
+                raise GfaError(f"network spec: {why}")
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes) if self.class_head and self.classes else 0
+
+    def build(self, init: str = "scratch") -> OPResNet:
+        """A ready network (random weights unless ``init`` says otherwise)."""
+        return resnet50_op(self, init)
+
+    @classmethod
+    def from_manifest(cls, architecture: dict, classes: list[str] | None, target: str,
+                      in_channels: int, where: str = "manifest") -> NetworkSpec:
+        """Type and check a manifest's ``architecture``, ``classes`` and ``target``."""
+        try:
+            kind = kind_of(target)
+        except ValueError:
+            raise GfaError(f"{where}: unknown target {target!r}") from None
+        for key in ("class_head", "fds"):
+            if key not in architecture:
+                raise GfaError(f"{where}: architecture needs {key}")
+        try:
+            return cls(in_channels, architecture.get("stem", "resnet"),
+                       bool(architecture["class_head"]), bool(architecture["fds"]),
+                       tuple(classes) if classes else None, kind,
+                       architecture.get("head", "direct"), architecture.get("name", "resnet50"))
+        except GfaError as exc:
+            raise GfaError(f"{where}: {exc}") from None
+
+    def to_manifest(self) -> dict:
+        """``architecture``, ``classes`` and ``target`` entries of a manifest."""
+        return {"architecture": {"name": self.name, "class_head": self.class_head,
+                                 "fds": self.fds, "stem": self.stem, "head": self.head},
+                "classes": list(self.classes) if self.class_head and self.classes else None,
+                "target": TARGETS[self.target]}
 
 
 class OPResNet(nn.Module):
-    """ResNet50 trunk -> 2048 features -> Dmax head (the model's training target, e.g.
-    log10(Dmax/mm + 0.01) for the shipped model; ``Manifest.target`` says which) and,
-    optionally, a classification head over ``n_classes`` classes (crystal / ribbon / bmg)
-    trained jointly; optional FDS on the features (bins over ``target``'s range)."""
+    """ResNet50 trunk -> 2048 features -> Dmax head (in the spec's training target, e.g.
+    log10(Dmax/mm + 0.01) for the shipped model) and, optionally, a classification head
+    trained jointly; optional FDS on the features (bins over the target's range). With the
+    mixture head, ``reg`` is the class-weighted Dmax in the target and ``bmg_log`` the
+    bulk-glass head's log10(Dmax/mm)."""
 
-    def __init__(self, in_channels: int = 1, class_head: bool = True, fds: bool = False,
-                 stem: str = "resnet", n_classes: int = N_CLASSES, target: str = "log1p"):
+    def __init__(self, spec: NetworkSpec):
         super().__init__()
-        if stem not in STEMS:
-            raise GfaError(f"--stem {stem!r}: choose {' or '.join(STEMS)}")
+        self.spec = spec
         trunk = torchvision.models.resnet50(weights=None)
-        trunk.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        if stem == "no-maxpool":  # a 43-px image reaches the first stage at 22 px, not 11
+        trunk.conv1 = nn.Conv2d(spec.in_channels, 64, kernel_size=7, stride=2, padding=3,
+                                bias=False)
+        if spec.stem == "no-maxpool":  # a 43-px image reaches the first stage at 22 px, not 11
             trunk.maxpool = nn.Identity()
         trunk.fc = nn.Identity()
         self.trunk = trunk
-        self.fds = FDS(2048, target_bins(target)) if fds else None
+        self.fds = FDS(2048, target_bins(spec.target)) if spec.fds else None
         self.reg = nn.Linear(2048, 1)
-        self.cls = nn.Linear(2048, n_classes) if class_head else None
+        self.cls = nn.Linear(2048, spec.n_classes) if spec.n_classes else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         feats = self.trunk(x)
         out = {"features": feats}
         if self.fds is not None:
             feats = self.fds(feats, y)
-        out["reg"] = self.reg(feats).squeeze(1)
+        reg = self.reg(feats).squeeze(1)
         if self.cls is not None:
             out["logits"] = self.cls(feats)
+        if self.spec.head == "mixture":
+            out["bmg_log"] = reg
+            out["reg"] = self._mixture(reg, out["logits"])
+        else:
+            out["reg"] = reg
         return out
+
+    def _mixture(self, bmg_log: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        p = torch.softmax(logits.float(), 1)
+        bmg_mm = 10.0 ** bmg_log.float().clamp(*MIXTURE_LOG_RANGE)
+        mean_mm = (p[:, CLASSES.index("bmg")] * bmg_mm
+                   + p[:, CLASSES.index("ribbon")] * RIBBON_DMAX_MM)
+        return to_target(mean_mm, self.spec.target)
 
 
 def _imagenet_state() -> dict:
@@ -65,16 +149,17 @@ def _imagenet_state() -> dict:
     return torch.load(cached, map_location="cpu", weights_only=True)
 
 
-def resnet50_op(in_channels: int = 1, class_head: bool = True, fds: bool = False,
-                init: str = "scratch", stem: str = "resnet", n_classes: int = N_CLASSES,
-                target: str = "log1p") -> OPResNet:
-    """Return a ready ResNet50 for OP images.
+def resnet50_op(spec: NetworkSpec | None = None, init: str = "scratch") -> OPResNet:
+    """Return a ready ResNet50 for OP images as ``spec`` describes it (default: one input
+    channel, class head, floor target, direct head).
 
     ``init`` is ``"scratch"`` (random), ``"imagenet"`` (torchvision's weights from the local
-    torch cache; the RGB filters of ``conv1`` are averaged into ``in_channels``), or a
+    torch cache; the RGB filters of ``conv1`` are averaged into the input channels), or a
     path to a ``.safetensors`` file from a previous gfascreen model (trunk weights only).
     """
-    model = OPResNet(in_channels, class_head, fds, stem, n_classes, target)
+    spec = spec or NetworkSpec()
+    in_channels = spec.in_channels
+    model = OPResNet(spec)
     if init == "scratch":
         return model
     if init == "imagenet":

@@ -87,9 +87,9 @@ def descriptors(x: np.ndarray, elements: Sequence[str]) -> np.ndarray:
 
 
 def _model(in_channels: int, n_out: int, stem: str) -> nn.Module:
-    from gfascreen.model.network import OPResNet
+    from gfascreen.model.network import NetworkSpec
 
-    net = OPResNet(in_channels, class_head=False, stem=stem)
+    net = NetworkSpec(in_channels, stem, class_head=False, classes=None).build()
     net.reg = nn.Linear(2048, n_out)
     return net
 

@@ -28,6 +28,8 @@ class TrainConfig:
     mixup: float = 0.0
     class_head: bool = True
     class_weight: float = 0.2
+    bmg_weight: float = 1.0
+    head: str = "direct"
     patience: int = 3
     val_fraction: float = 0.1
     min_count: int = 20

@@ -33,6 +33,8 @@ import pandas as pd
 import torch
 
 from gfascreen.errors import GfaError
+from gfascreen.featurize.spec import ImageSpec
+from gfascreen.model.network import NetworkSpec
 
 FORMAT = "gfascreen-ensemble"
 FORMAT_VERSION = 2
@@ -125,23 +127,44 @@ class Manifest:
         for key in ("known_alloys", "calibration", "lso_oof"):
             if d.get(key) is not None:
                 _check_entry(d[key], where, key)
-        if not {"class_head", "fds"} <= set(d["architecture"]):
-            raise GfaError(f"{where}: architecture needs class_head and fds")
         names = {f.name for f in fields(cls)}
         known = {k: v for k, v in d.items() if k in names and k != "extra"}
         extra = {k: v for k, v in d.items() if k not in names}
-        return cls(**known, extra={**d.get("extra", {}), **extra})
+        m = cls(**known, extra={**d.get("extra", {}), **extra})
+        m.network_spec_at(where)  # the specs build, or the manifest is refused here
+        return m
+
+    @classmethod
+    def from_specs(cls, image: ImageSpec, network: NetworkSpec, **entries) -> Manifest:
+        """A manifest whose vocabulary, image, architecture, classes and target come from
+        the two specs (``entries``: the other fields)."""
+        if image.in_channels != network.in_channels:
+            raise GfaError(f"the network reads {network.in_channels} channels, the image "
+                           f"has {image.in_channels}")
+        vocabulary, image_entry = image.to_manifest()
+        return cls(vocabulary=vocabulary, image=image_entry, **network.to_manifest(),
+                   **entries)
+
+    @property
+    def image_spec(self) -> ImageSpec:
+        """What the members' input images are (builds the featurizer)."""
+        return ImageSpec.from_manifest(self.vocabulary, self.image)
+
+    @property
+    def network_spec(self) -> NetworkSpec:
+        """What the members are (builds each member's network)."""
+        return self.network_spec_at("manifest")
+
+    def network_spec_at(self, where: str) -> NetworkSpec:
+        image = ImageSpec.from_manifest(self.vocabulary, self.image, where)
+        return NetworkSpec.from_manifest(self.architecture, self.classes, self.target,
+                                         image.in_channels, where)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         extra = d.pop("extra")
         return {"format": d.pop("format"), "format_version": d.pop("format_version"),
                 **d, **extra}
-
-    @property
-    def in_channels(self) -> int:
-        return (int(self.image.get("channels", 1)) + (2 if self.image.get("coords") else 0)
-                + len(self.image.get("pairs") or {}))
 
 
 def model_hash(manifest: Manifest) -> str:

@@ -26,11 +26,11 @@ from tqdm.auto import tqdm
 
 from gfascreen.data.labels import CLASSES
 from gfascreen.errors import GfaError
-from gfascreen.featurize import OPImageFeaturizer, Vocabulary
+from gfascreen.featurize import ImageSpec, OPImageFeaturizer, Vocabulary
 from gfascreen.featurize.pairs import pair_matrices, parse_pairs
 from gfascreen.model.folds import assign_folds
 from gfascreen.model.metrics import regression_report
-from gfascreen.model.network import resnet50_op
+from gfascreen.model.network import NetworkSpec, resnet50_op
 from gfascreen.model.precision import autocast, resolve_device
 from gfascreen.model.recipe import TrainConfig, step_budget
 from gfascreen.model.saved import (
@@ -54,22 +54,30 @@ def init_model(init: str) -> ModelDir | None:
     return None
 
 
+def specs_for(config: TrainConfig, vocab: Vocabulary) -> tuple[ImageSpec, NetworkSpec]:
+    """The image and network a run's configuration describes over ``vocab``."""
+    image = ImageSpec(vocab, 1, bool(config.coords),
+                      pair_matrices(parse_pairs(config.pairs), vocab.elements))
+    network = NetworkSpec(image.in_channels, config.stem, config.class_head, config.fds,
+                          CLASSES if config.class_head else None, config.target, config.head)
+    return image, network
+
+
 def check_init_model(config: TrainConfig, base: ModelDir) -> None:
     """A fine-tune must keep the image, target and heads of the model it starts from."""
-    m = base.manifest
-    arch = m.architecture
-    wanted = {"--target": (TARGETS[config.target], m.target),
-              "--stem": (config.stem, arch.get("stem", "resnet")),
-              "--pairs": (",".join(parse_pairs(config.pairs)),
-                          ",".join(m.image.get("pairs") or {})),
-              "--coords": (bool(config.coords), bool(m.image.get("coords"))),
-              "--class-head": (bool(config.class_head), bool(arch["class_head"])),
-              "--fds": (bool(config.fds), bool(arch["fds"]))}
+    have_image, have_net = base.manifest.image_spec, base.manifest.network_spec
+    image, net = specs_for(config, have_image.vocabulary)
+    wanted = {"--target": (net.target, have_net.target),
+              "--stem": (net.stem, have_net.stem),
+              "--head": (net.head, have_net.head),
+              "--pairs": (",".join(image.pairs), ",".join(have_image.pairs)),
+              "--coords": (image.coords, have_image.coords),
+              "--class-head": (net.class_head, have_net.class_head),
+              "--fds": (net.fds, have_net.fds)}
     for flag, (got, need) in wanted.items():
         if got != need:
-            hint = {v: k for k, v in TARGETS.items()}.get(need, need)
             raise GfaError(f"--init {config.init}: the model was trained with {flag} "
-                           f"{hint!r}, this run has {got!r}; pass {flag} {hint} (a "
+                           f"{need!r}, this run has {got!r}; pass {flag} {need} (a "
                            "fine-tune keeps the model's image, target and heads)")
 
 
@@ -78,7 +86,7 @@ def prepare_table(table: pd.DataFrame, config: TrainConfig) -> tuple[pd.DataFram
     table's elements found in at least ``min_count`` alloys, or, when fine-tuning a saved
     model (``--init``), that model's vocabulary."""
     base = init_model(config.init)
-    vocab = (Vocabulary.from_dict(base.manifest.vocabulary) if base is not None
+    vocab = (base.manifest.image_spec.vocabulary if base is not None
              else Vocabulary.from_table(table, config.min_count, config.order))
     els = table_elements(table)
     outside = [e for e in els if e not in vocab.elements]
@@ -156,15 +164,15 @@ class FoldTrainer:
                  device: torch.device, progress: bool = True):
         self.c, self.vocab, self.out, self.fold = config, vocab, out, fold
         self.device, self.progress = device, progress
-        self.feat = OPImageFeaturizer(vocab, device=device, coords=config.coords,
-                                      pairs=pair_matrices(parse_pairs(config.pairs),
-                                                          vocab.elements))
+        self.image_spec, self.net_spec = specs_for(config, vocab)
+        self.feat = self.image_spec.featurizer(device)
         self.skipped = 0  # optimiser steps skipped for non-finite gradients
 
     def _batches(self, x: torch.Tensor, y: np.ndarray, cls: np.ndarray) -> _Batches:
         w = np.ones(len(y))
         if self.c.lds:
             w[np.isfinite(y)] = lds_weights(y[np.isfinite(y)], target_bins(self.c.target))
+        w[cls == CLASSES.index("bmg")] *= self.c.bmg_weight
         yt = torch.as_tensor(y, dtype=torch.float32)
         return _Batches(x, yt, torch.isfinite(yt), torch.as_tensor(w, dtype=torch.float32),
                         torch.as_tensor(cls, dtype=torch.long))
@@ -173,8 +181,7 @@ class FoldTrainer:
         c = self.c
         torch.manual_seed(c.seed * 7919 + self.fold)
         base = init_model(c.init)
-        model = resnet50_op(self.feat.out_channels, c.class_head, c.fds,
-                            "scratch" if base else c.init, stem=c.stem, target=c.target)
+        model = resnet50_op(self.net_spec, "scratch" if base else c.init)
         if base is not None:  # fine-tune: member k starts from the model's member k
             entry = base.manifest.members[self.fold % len(base.manifest.members)]
             model.load_state_dict(base.member_state(entry))
@@ -253,20 +260,30 @@ class FoldTrainer:
                     "sched": sched.state_dict(), "state": json.dumps(state)}, tmp)
         os.replace(tmp, ckpt)
 
+    def _reg_target(self, b: _Batches) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the Dmax head regresses, and on which rows: the training target on every
+        row with a Dmax (direct head), or log10(Dmax/mm) on bulk glasses with a measured
+        Dmax (mixture head)."""
+        if self.net_spec.head != "mixture":
+            return b.y, b.has_y
+        dmax = from_target(torch.nan_to_num(b.y), self.c.target).clamp_min(1e-3)
+        return torch.log10(dmax), b.has_y & (b.cls == CLASSES.index("bmg"))
+
     def _loss(self, out: dict, b: _Batches, lam: float, j: torch.Tensor | None) -> torch.Tensor:
-        """Weighted squared error on rows with a Dmax (+ class cross-entropy), mixed by
+        """Weighted squared error of the Dmax head (+ class cross-entropy), mixed by
         ``lam`` with the permuted rows ``j`` under Mixup."""
         c = self.c
-        reg = out["reg"].float()
+        reg = out["bmg_log" if self.net_spec.head == "mixture" else "reg"].float()
+        target, mask = self._reg_target(b)
 
         def reg_loss(target, mask, weight):
             m = mask.float() * weight
             err = (reg - torch.nan_to_num(target)) ** 2
             return (m * err).sum() / mask.float().sum().clamp_min(1.0)
 
-        loss = reg_loss(b.y, b.has_y, b.w)
+        loss = reg_loss(target, mask, b.w)
         if j is not None:
-            loss = lam * loss + (1 - lam) * reg_loss(b.y[j], b.has_y[j], b.w[j])
+            loss = lam * loss + (1 - lam) * reg_loss(target[j], mask[j], b.w[j])
         if "logits" in out:
             logits = out["logits"].float()
             ce = F.cross_entropy(logits, b.cls)
@@ -406,8 +423,7 @@ def _train_fold(k: int, data: dict, out: Path, config: TrainConfig, device: torc
     trainer = FoldTrainer(config, vocab, out, k, device, progress)
     best, state = trainer.fit(x[fit_idx], y[fit_idx], cls[fit_idx], x[val_idx], y[val_idx],
                               resume)
-    model = resnet50_op(trainer.feat.out_channels, config.class_head, config.fds,
-                        stem=config.stem, target=config.target).to(device)
+    model = trainer.net_spec.build().to(device)
     model.load_state_dict(best)
     model = model.to(memory_format=torch.channels_last)
     reg, prob = predict_member(model, trainer.feat, x[test_idx])
@@ -426,28 +442,16 @@ def _train_fold(k: int, data: dict, out: Path, config: TrainConfig, device: torc
     (out / f".best_{k}.safetensors").unlink(missing_ok=True)
 
 
-def _pairs_entry(config: TrainConfig, vocab: Vocabulary) -> dict:
-    """The physics channels' matrices for the manifest (absent when there are none)."""
-    names = parse_pairs(config.pairs)
-    return {"pairs": pair_matrices(names, vocab.elements)} if names else {}
-
-
 def write_model(out: Path, config: TrainConfig, vocab: Vocabulary, table_path: Path,
                 t: pd.DataFrame, metrics: dict) -> Manifest:
     """Turn a finished run directory into a model directory: the known training alloys
     and the typed manifest (what :class:`~gfascreen.model.ensemble.Ensemble` loads)."""
     members = sorted(out.glob("member_*.safetensors"), key=lambda p: int(p.stem.split("_")[1]))
-    manifest = Manifest(
+    manifest = Manifest.from_specs(
+        *specs_for(config, vocab),
         id=out.resolve().name,
-        vocabulary=vocab.to_dict(),
-        image={"kind": "outer_product", "channels": 1, "size": len(vocab),
-               "coords": bool(config.coords), **_pairs_entry(config, vocab)},
-        target=TARGETS[config.target],
-        architecture={"name": "resnet50", "class_head": config.class_head, "fds": config.fds,
-                      "stem": config.stem},
         members=[{"file": p.name, "fold": int(p.stem.split("_")[1]), "sha256": sha256_file(p)}
                  for p in members],
-        classes=list(CLASSES) if config.class_head else None,
         config=asdict(config),
         folds={"k": config.folds, "grouping": config.grouping, "seed": config.seed},
         data={"table": table_path.name, "sha256": sha256_file(table_path), "rows": len(t)},

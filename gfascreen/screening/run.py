@@ -78,13 +78,12 @@ def _check_out_dir(out: Path, resume: bool) -> None:
 
 def _request(cfg: ScreenConfig, grid: CompositionGrid) -> dict:
     """What the run computes (``_run.json``), from the model's manifest alone."""
-    from gfascreen.featurize import Vocabulary
     from gfascreen.model.precision import check_precision, resolve_device
     from gfascreen.model.saved import ModelDir, model_hash
 
     check_precision(cfg.precision, resolve_device(cfg.device))
     md = ModelDir(cfg.model)
-    vocab = Vocabulary.from_dict(md.manifest.vocabulary)
+    vocab = md.manifest.image_spec.vocabulary
     unknown = [e for e in grid.elements if e not in vocab.elements]
     if unknown:
         raise GfaError(f"the model never saw {', '.join(unknown)} in training; it covers "
