@@ -39,7 +39,11 @@ def _cmd_train(a: argparse.Namespace) -> None:
     from gfascreen.model.train import train_cv
 
     cfg = _config_from_args(TrainConfig, a)
-    note = table_note(cfg, _table_rows(a.data))
+    rows = _table_rows(a.data)
+    if _is_saved_model(cfg.init) and 0 < rows <= _update_max_rows() and not a.resume:
+        _update(a, cfg)
+        return
+    note = table_note(cfg, rows)
     if note:
         print(note, file=sys.stderr)
     metrics = train_cv(a.data, a.out, cfg, resume=a.resume, progress=not a.quiet)
@@ -47,6 +51,35 @@ def _cmd_train(a: argparse.Namespace) -> None:
         print(f"training stopped before every fold finished; resume with --resume --out {a.out}")
     else:
         print(json.dumps(metrics["all"], indent=2))
+
+
+def _is_saved_model(init: str) -> bool:
+    return init == "default" or Path(init).is_dir()
+
+
+def _update_max_rows() -> int:
+    from gfascreen.model.update import UPDATE_MAX_ROWS
+
+    return UPDATE_MAX_ROWS
+
+
+def _update(a: argparse.Namespace, cfg) -> None:
+    """A few cast alloys and a saved model: every member updated on all of them."""
+    from gfascreen.data.user_table import read_training_rows
+    from gfascreen.model.precision import resolve_device
+    from gfascreen.model.update import UpdateConfig, update_model
+
+    table, rejects = read_training_rows(a.data)
+    for _, r in rejects.iterrows():
+        print(f"row {r['row']} ({r['raw_formula']!r}) left out: {r['reason']}",
+              file=sys.stderr)
+    print(f"note: {len(table)} alloys: updating every member of {cfg.init} on all of them "
+          "(rehearsing on its training alloys) instead of training K-fold members; the "
+          "interval calibration is the base model's", file=sys.stderr)
+    info = update_model(cfg.init, table, a.out, UpdateConfig(seed=cfg.seed),
+                        device=str(resolve_device(cfg.device)))
+    print(f"updated {info['members']} members on {info['alloys']} alloys in "
+          f"{info['seconds']:.0f} s; wrote {a.out} (use it with --model {a.out})")
 
 
 def _table_rows(path: str) -> int:

@@ -83,6 +83,17 @@ def table_from_csv(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                                                                     "reason"])
 
 
+def read_training_rows(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(table, rejects)`` from a Parquet table of ``data build`` (no rejects) or a CSV of
+    formulas and Dmax (:func:`table_from_csv`)."""
+    if Path(path).suffix.lower() in (".csv", ".txt"):
+        return table_from_csv(path)
+    try:
+        return pd.read_parquet(path), pd.DataFrame(columns=["row", "raw_formula", "reason"])
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise GfaError(f"cannot read training table {path}: {exc}") from None
+
+
 def _table(rows: dict, source: str) -> pd.DataFrame:
     recs, ats = [], []
     for key in sorted(rows):

@@ -1,0 +1,163 @@
+"""Closing the loop: update a saved model with a few alloys a lab has cast.
+
+Every member of the base model is fine-tuned on all the new alloys at once (too few for
+folds), each step pairing them with a fresh sample of the base's own training alloys
+(rehearsal, from the ``known_alloys.parquet`` it carries), so the network moves towards
+the new measurements without forgetting the rest. Only the last stage of the trunk and
+the heads learn (:data:`TRAINABLE`); the earlier stages and every batch-norm statistic stay
+frozen (a handful of alloys cannot estimate them), which also makes a step cheap. The
+new alloys join the model's known alloys, so the applicability domain, the neighbours'
+spread in the intervals and the reports' overlay see them. The calibration is the base's,
+carried unchanged and marked so.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from safetensors.torch import save_file
+
+from gfascreen.data.labels import CLASSES
+from gfascreen.errors import GfaError
+from gfascreen.featurize import OPImageFeaturizer
+from gfascreen.model.network import OPResNet
+from gfascreen.model.recipe import TrainConfig
+from gfascreen.model.saved import KNOWN_ALLOYS, ModelDir, known_alloys_table, sha256_file
+from gfascreen.model.targets import to_target
+from gfascreen.model.train import FoldTrainer, _Batches, prepare_table
+from gfascreen.tableio import write_parquet_atomic
+
+#: Up to this many alloys, ``train --init MODEL`` updates every member on all of them;
+#: above it, it fine-tunes K-fold members with out-of-fold predictions as usual.
+UPDATE_MAX_ROWS = 50
+#: Parameters an update trains (name prefixes): the trunk's last stage and the heads.
+TRAINABLE = ("trunk.layer4.", "reg.", "cls.")
+
+
+@dataclass
+class UpdateConfig:
+    """How a member is updated: ``steps`` AdamW steps at learning rate ``lr``, each on all
+    new alloys plus ``replay`` rehearsal alloys, the two halves of the loss weighted
+    equally. Adam moves every weight by about ``lr`` per step, so the Dmax head's 2,048
+    weights move its output by up to ~2,048 x lr x the mean feature (~0.5) per step: at
+    1e-5 that is ~0.01 in log10 Dmax, ~0.4 over 40 steps at most."""
+
+    steps: int = 40
+    lr: float = 1e-5
+    replay: int = 32
+    seed: int = 0
+
+
+def batches(trainer: FoldTrainer, table: pd.DataFrame, target: str) -> _Batches:
+    """A table's alloys as training tensors (fractions, target, weights, classes)."""
+    x = OPImageFeaturizer(trainer.vocab).from_table(table)
+    y = to_target(table["dmax_mm"].to_numpy(dtype=float), target)
+    cls = table["gfa_class"].astype(str).map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
+    return trainer._batches(x, y, cls)
+
+
+def _cat(a: _Batches, b: _Batches) -> _Batches:
+    return _Batches(*(torch.cat([getattr(a, f), getattr(b, f)])
+                      for f in ("x", "y", "has_y", "w", "cls")))
+
+
+def _freeze_batch_norm(model: OPResNet) -> None:
+    model.train()
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def update_member(trainer: FoldTrainer, model: OPResNet, new: _Batches, replay: _Batches,
+                  config: UpdateConfig) -> OPResNet:
+    """Fine-tune ``model`` in place on ``new`` with rehearsal on ``replay``; returns it."""
+    params = [p for n, p in model.named_parameters() if n.startswith(TRAINABLE)]
+    for n, p in model.named_parameters():
+        p.requires_grad_(n.startswith(TRAINABLE))
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=trainer.c.weight_decay)
+    g = torch.Generator().manual_seed(config.seed)
+    _freeze_batch_norm(model)
+    k = len(new.x)
+    for _ in range(config.steps):
+        idx = torch.randint(len(replay.x), (config.replay,), generator=g)
+        b = _cat(new, replay.take(idx, torch.device("cpu"))).take(
+            torch.arange(k + config.replay), trainer.device)
+        img = trainer.feat.images(b.x).contiguous(memory_format=torch.channels_last)
+        out = model(img)
+        halves = [torch.arange(0, k), torch.arange(k, k + config.replay)]
+        loss = sum(trainer._loss({n: v[h] for n, v in out.items()},
+                                 b.take(h.to(trainer.device), trainer.device), 1.0, None)
+                   for h in halves)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model.eval()
+
+
+def update_model(base_dir: str, table: pd.DataFrame, out: str | Path,
+                 config: UpdateConfig | None = None, device: str = "cpu") -> dict:
+    """Write ``out``: the base model with every member updated on ``table``'s alloys (a
+    training table: composition, at.% columns, gfa_class, dmax_mm, system)."""
+    config = config or UpdateConfig()
+    base = ModelDir(base_dir)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise GfaError(f"{out} is not empty; choose another --out")
+    m = base.manifest
+    tcfg = TrainConfig(**{k: v for k, v in m.config.items()
+                          if k in TrainConfig.__dataclass_fields__})
+    t, vocab = prepare_table(table, TrainConfig(init=str(base.path)))
+    if t.empty:
+        raise GfaError("none of the new alloys uses only elements the model knows "
+                       f"({', '.join(vocab.elements)})")
+    known = base.known_alloys()
+    if known is None:
+        raise GfaError(f"{base.path} carries no known alloys to rehearse on")
+    trainer = FoldTrainer(tcfg, vocab, out, 0, torch.device(device), progress=False)
+    new, replay = batches(trainer, t, tcfg.target), batches(trainer, known, tcfg.target)
+    out.mkdir(parents=True, exist_ok=True)
+    t0, members = time.time(), []
+    for j, entry in enumerate(m.members):
+        model = m.network_spec.build()
+        model.load_state_dict(base.member_state(entry))
+        model = model.to(device).to(memory_format=torch.channels_last)
+        update_member(trainer, model, new, replay, UpdateConfig(**{**config.__dict__,
+                                                                  "seed": config.seed + j}))
+        save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
+                  str(out / entry["file"]))
+        members.append({**entry, "sha256": sha256_file(out / entry["file"])})
+    _write_updated(base, out, t, known, members, config, round(time.time() - t0, 1))
+    return {"alloys": int(len(t)), "members": len(members),
+            "seconds": round(time.time() - t0, 1)}
+
+
+def _write_updated(base: ModelDir, out: Path, t: pd.DataFrame, known: pd.DataFrame,
+                   members: list[dict], config: UpdateConfig, seconds: float) -> None:
+    m = base.manifest
+    elements = list(m.image_spec.vocabulary.elements)
+    new_known = known_alloys_table(t, elements)
+    merged = pd.concat([known[~known["composition"].isin(new_known["composition"])],
+                        new_known], ignore_index=True).fillna({e: 0.0 for e in elements})
+    write_parquet_atomic(merged, out / KNOWN_ALLOYS)
+    for entry in (m.calibration, m.lso_oof):
+        if entry is not None:
+            shutil.copy2(base.path / entry["file"], out / entry["file"])
+    d = m.to_dict()
+    d.update(id=f"{m.id}+update", members=members, quant="float32",
+             known_alloys={"file": KNOWN_ALLOYS, "sha256": sha256_file(out / KNOWN_ALLOYS),
+                           "rows": int(len(merged))},
+             update={"base": m.id, "alloys": int(len(t)), "steps": config.steps,
+                     "lr": config.lr, "replay": config.replay, "seconds": seconds,
+                     "calibration": "the base model's, not re-measured after the update"})
+    (out / "manifest.json").write_text(json.dumps(d, indent=2))
+
+
+__all__ = ["UPDATE_MAX_ROWS", "UpdateConfig", "update_member", "update_model"]
