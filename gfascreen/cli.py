@@ -35,8 +35,8 @@ def _cmd_data_build(a: argparse.Namespace) -> None:
 
 # -- train / evaluate / predict ---------------------------------------------------------
 def _cmd_train(a: argparse.Namespace) -> None:
-    from gfascreen.model.recipe import TrainConfig, table_note
-    from gfascreen.model.train import train_cv
+    from gfascreen.model.training.recipe import TrainConfig, table_note
+    from gfascreen.model.training.train import train_cv
 
     cfg = _config_from_args(TrainConfig, a)
     rows = _table_rows(a.data)
@@ -58,7 +58,7 @@ def _is_saved_model(init: str) -> bool:
 
 
 def _update_max_rows() -> int:
-    from gfascreen.model.update import UPDATE_MAX_ROWS
+    from gfascreen.model.training.update import UPDATE_MAX_ROWS
 
     return UPDATE_MAX_ROWS
 
@@ -67,7 +67,7 @@ def _update(a: argparse.Namespace, cfg) -> None:
     """A few cast alloys and a saved model: every member updated on all of them."""
     from gfascreen.data.user_table import read_training_rows
     from gfascreen.model.precision import resolve_device
-    from gfascreen.model.update import UpdateConfig, update_model
+    from gfascreen.model.training.update import UpdateConfig, update_model
 
     table, rejects = read_training_rows(a.data)
     for _, r in rejects.iterrows():
@@ -96,16 +96,28 @@ def _table_rows(path: str) -> int:
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:
-    from gfascreen.model.evaluate import evaluate_run, report_text
+    from gfascreen.model.evaluation.evaluate import evaluate_run, report_text
 
     report = evaluate_run(a.run_dir, baselines=a.baselines, data=a.data,
                           spread_model=a.spread_model)
     print(report_text(report))
     print(f"\nwritten: {Path(a.run_dir) / 'evaluation.json'}")
+    if a.into:
+        from gfascreen.model.evaluation.card import record_evaluation, write_model_card
+
+        grouping = record_evaluation(a.into, a.run_dir, report)
+        print(f"recorded in {a.into} as its {grouping}-fold evaluation; model card: "
+              f"{write_model_card(a.into)}")
+
+
+def _cmd_card(a: argparse.Namespace) -> None:
+    from gfascreen.model.evaluation.card import write_model_card
+
+    print(f"written: {write_model_card(a.model)}")
 
 
 def _cmd_calibrate(a: argparse.Namespace) -> None:
-    from gfascreen.model.calibrate import calibrate_model, coverage_table
+    from gfascreen.model.evaluation.calibrate import calibrate_model, coverage_table
 
     res = calibrate_model(a.model, a.lso)
     print(f"chosen: {res['chosen']}; probability maps: {res['probability_binning']}")
@@ -115,7 +127,10 @@ def _cmd_calibrate(a: argparse.Namespace) -> None:
               f"{r['brier']:.4f}")
     for t, r in res["exceedance"].items():
         print(f"P(Dmax >= {t} mm): ECE {r['ece']:.3f}, Brier {r['brier']:.4f}")
-    print(f"attached to {a.model}; tables in CALIBRATION.md there")
+    from gfascreen.model.evaluation.card import write_model_card
+
+    print(f"attached to {a.model}; tables in CALIBRATION.md there; model card: "
+          f"{write_model_card(a.model)}")
 
 
 def _read_formula_file(path: str, column: str | None) -> list:
@@ -383,7 +398,7 @@ TRAIN_HELP = {
 
 
 def _add_train_args(t: argparse.ArgumentParser) -> None:
-    from gfascreen.model.recipe import TrainConfig
+    from gfascreen.model.training.recipe import TrainConfig
 
     t.add_argument("--data", default="train.parquet",
                    help="training table from `data build`, or a CSV of formula,Dmax (mm) "
@@ -430,7 +445,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "measurements (e.g. default); off when not given")
     e.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                    help="random forest / gradient boosting on the same folds")
+    e.add_argument("--into", default=None, metavar="MODEL",
+                   help="record this evaluation in a model directory (its random or "
+                        "leave-system-out section) and rewrite its model card")
     e.set_defaults(func=_cmd_evaluate)
+
+    cd = sub.add_parser("card", help="write a model's MODEL_CARD.md from what it records")
+    cd.add_argument("model", help="model directory, or default (the shipped model)")
+    cd.set_defaults(func=_cmd_card)
 
     c = sub.add_parser("calibrate", help="fit and attach calibrated intervals, lower bounds "
                        "and probabilities from leave-system-out predictions")

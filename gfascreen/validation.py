@@ -32,7 +32,7 @@ REFERENCE_SYSTEMS = ("La-Co-Al", "Al-Co-Zr", "Mg-Cu-Gd", "Al-Cu-Zr", "Ca-Mg-Zn")
 
 def _holdout_model(model: str, data: Path, system: list[str], out: Path, device: str) -> str:
     from gfascreen.model.saved import ModelDir
-    from gfascreen.model.train import TrainConfig, train_cv
+    from gfascreen.model.training.train import TrainConfig, train_cv
 
     cfg = TrainConfig(**{**ModelDir(model).manifest.config, "device": device,
                          "only_folds": None})
@@ -134,8 +134,8 @@ def validate(systems: list[str], step: float = 1.0, model: str = "default",
 def blind_table(frame: pd.DataFrame, cross: dict, systems: list[str],
                 confidence: float = 0.9) -> pd.DataFrame:
     """Per system, from leave-system-out predictions calibrated on the other folds
-    (``frame`` from :func:`gfascreen.model.calibrate.lso_frame` with ``p_bmg_cal``,
-    ``cross`` from :func:`~gfascreen.model.calibrate.cross_fit_intervals`): alloys,
+    (``frame`` from :func:`gfascreen.model.evaluation.calibrate.lso_frame` with ``p_bmg_cal``,
+    ``cross`` from :func:`~gfascreen.model.evaluation.calibrate.cross_fit_intervals`): alloys,
     Spearman (measured vs blind prediction), the best measured alloy's rank, the coverage
     of ``confidence`` intervals, and the reliability of the calibrated probabilities: mean
     P(bulk glass) vs the observed share of bulk glasses, mean P(Dmax >= 5 mm) vs the
@@ -185,7 +185,7 @@ def validate_blind(systems: list[str] | None = None, model: str = "default",
         raise GfaError(f"model {model} keeps no leave-system-out predictions "
                        "(lso_oof.parquet); run `validate` without --blind, or attach them "
                        "with scripts/ship_default.py")
-    from gfascreen.model.calibrate import lso_frame, replay
+    from gfascreen.model.evaluation.calibrate import lso_frame, replay
 
     frame = lso_frame(md, oof)
     cross = replay(md, frame, confidences=(confidence,))

@@ -1,7 +1,7 @@
 """Speed and accuracy of ``--precision bf16`` against fp32 on an ensemble (not a test).
 
 Scores every training alloy the model carries with both precisions
-(:func:`gfascreen.model.pack.prediction_difference`, the check the packer runs) and prints
+(:func:`gfascreen.model.training.pack.prediction_difference`, the check the packer runs) and prints
 member-images/s and the largest change in log10(1+Dmax) and in mm.
 
 Usage: python scripts/bf16_check.py [--model default] [--data train.parquet]
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 from gfascreen.model.ensemble import Ensemble
-from gfascreen.model.pack import prediction_difference
+from gfascreen.model.training.pack import prediction_difference
 
 
 def main() -> None:

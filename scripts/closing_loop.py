@@ -6,7 +6,7 @@ plays the shipped model. For every held-out system with at least ``--min-alloys`
 with a Dmax (two or more distinct values) and at least ``--min-bmg`` bulk glasses,
 ``k`` of its alloys are drawn at random (the
 lab's first casts), the member is updated on them exactly as ``gfascreen train --init MODEL
---data my_alloys.csv`` does (:mod:`gfascreen.model.update`: the same steps, learning rate
+--data my_alloys.csv`` does (:mod:`gfascreen.model.training.update`: the same steps, learning rate
 and rehearsal, rehearsing on the member's own training alloys), and the system's other
 alloys are ranked. Within-system Spearman and "best alloy in the top 20 %" are compared
 with k = 0 (the same member, the same remaining alloys) over ``--draws`` random draws.
@@ -32,9 +32,9 @@ from safetensors.torch import load_file
 from scipy.stats import spearmanr
 
 from gfascreen.featurize import OPImageFeaturizer, Vocabulary
-from gfascreen.model.recipe import TrainConfig
-from gfascreen.model.train import FoldTrainer, predict_member, prepare_table
-from gfascreen.model.update import UpdateConfig, batches, update_member
+from gfascreen.model.training.recipe import TrainConfig
+from gfascreen.model.training.train import FoldTrainer, predict_member, prepare_table
+from gfascreen.model.training.update import UpdateConfig, batches, update_member
 
 
 def load_member(run: Path, out: Path) -> tuple[FoldTrainer, torch.nn.Module, pd.DataFrame]:

@@ -18,8 +18,8 @@ import pandas as pd
 import torch
 
 from gfascreen.model.ensemble import Ensemble, default_model_dir
-from gfascreen.model.evaluate import member_oof
-from gfascreen.model.metrics import regression_report
+from gfascreen.model.evaluation.evaluate import member_oof
+from gfascreen.model.evaluation.metrics import regression_report
 from gfascreen.model.targets import from_target, to_target
 
 

@@ -6,7 +6,7 @@ shipped recipe with its budget of 800 optimiser steps whatever the table's size;
 head switches itself off on a one-class table); ``--steps`` changes the budget.
 ``--pretrain`` adds a second
 network row: the same recipe started from a trunk pre-trained, label-free, on generated
-compositions over the same vocabulary (:mod:`gfascreen.model.pretrain`). Resumable: rerun
+compositions over the same vocabulary (:mod:`gfascreen.model.training.pretrain`). Resumable: rerun
 to continue.
 
 Usage: python scripts/small_data.py [--data train.parquet] [--steps 800] [--out runs/bmg_steps]
@@ -24,9 +24,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gfascreen.model.evaluate import evaluate_run, metrics_table
-from gfascreen.model.pretrain import PretrainConfig, pretrain
-from gfascreen.model.train import TrainConfig, prepare_table, train_cv
+from gfascreen.model.evaluation.evaluate import evaluate_run, metrics_table
+from gfascreen.model.training.pretrain import PretrainConfig, pretrain
+from gfascreen.model.training.train import TrainConfig, prepare_table, train_cv
 from gfascreen.tableio import write_parquet_atomic
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from gfascreen.model.train import TrainConfig, train_cv
+from gfascreen.model.training.train import TrainConfig, train_cv
 
 torch.set_num_threads(2)
 epochs = {"random": int(sys.argv[1]), "system": int(sys.argv[2])}

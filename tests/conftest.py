@@ -82,7 +82,7 @@ def tiny_table(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_ensemble(tiny_table, tmp_path_factory) -> Path:
-    from gfascreen.model.train import TrainConfig, train_cv
+    from gfascreen.model.training.train import TrainConfig, train_cv
 
     out = tmp_path_factory.mktemp("ens") / "run"
     cfg = TrainConfig(folds=2, epochs=1, max_steps=2, batch_size=16, min_count=1,

@@ -9,11 +9,11 @@ import torch
 
 from gfascreen.errors import GfaError
 from gfascreen.model.ensemble import Ensemble
-from gfascreen.model.folds import assign_folds
 from gfascreen.model.network import NetworkSpec, resnet50_op
 from gfascreen.model.smoothing import FDS, TargetBins, lds_weights
 from gfascreen.model.targets import from_target, to_target
-from gfascreen.model.train import TrainConfig, train_cv
+from gfascreen.model.training.folds import assign_folds
+from gfascreen.model.training.train import TrainConfig, train_cv
 from tests.conftest import make_table
 
 
@@ -101,7 +101,7 @@ def test_training_is_reproducible_and_resumes(tiny_table, tmp_path):
     # An interrupted run: one epoch done (checkpoint), then resumed to the full budget.
     short = TrainConfig(**{**cfg.__dict__, "epochs": 2})
     (tmp_path / "b").mkdir()
-    from gfascreen.model import train as T
+    from gfascreen.model.training import train as T
 
     calls = {"n": 0}
     orig = T.FoldTrainer._epoch
@@ -131,7 +131,7 @@ def test_rerun_without_resume_refuses(tiny_ensemble, tiny_table):
 
 
 def test_evaluate_with_baselines(tiny_ensemble, tiny_table):
-    from gfascreen.model.evaluate import evaluate_run
+    from gfascreen.model.evaluation.evaluate import evaluate_run
 
     rep = evaluate_run(tiny_ensemble, baselines=True, data=tiny_table)
     assert "random_forest+fractions" in rep["baselines"]
@@ -192,7 +192,7 @@ def test_cli_train_and_evaluate(tiny_table, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "r2_mm" in r.stdout
     r = subprocess.run(base + ["evaluate", str(out), "--no-baselines", "--spread-model",
-                               str(out)], capture_output=True, text=True)
+                               str(out), "--into", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "within-system Spearman" in r.stdout and "90 % coverage" in r.stdout
     assert "Chosen by the declared rule" in r.stdout and "P(Dmax >= 5 mm)" in r.stdout
@@ -206,6 +206,11 @@ def test_cli_train_and_evaluate(tiny_table, tmp_path):
                        text=True)
     assert r.returncode == 0, r.stderr
     assert "chosen:" in r.stdout and (out / "CALIBRATION.md").is_file()
+    # The model documents itself from its template: recipe, the recorded leave-system-out
+    # evaluation, the attached calibration; no script needed.
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "--grouping system" in card and "Bulk glasses only: R²" in card
+    assert "Chosen by the declared rule" in card and "$" not in card
     pred = Ensemble.load(out, device="cpu").predict(["Al25Co20La55"])
     for col in ("dmax_lo", "dmax_at_least", "p_glass", "p_dmax_ge_5"):
         assert np.isfinite(pred[col]).all(), col
@@ -215,7 +220,7 @@ def test_cli_train_and_evaluate(tiny_table, tmp_path):
 
 
 def test_pack_records_recomputed_quantization_error(tiny_ensemble, tmp_path):
-    from gfascreen.model.pack import pack_ensemble, prediction_difference
+    from gfascreen.model.training.pack import pack_ensemble, prediction_difference
 
     q = pack_ensemble(tiny_ensemble, tmp_path / "packed", model_id="tiny")
     ens = Ensemble.load(tmp_path / "packed", device="cpu")
@@ -252,7 +257,7 @@ def test_codec_roundtrip_error_bound():
 
 
 def test_cpu_bf16_only_where_it_is_sound():
-    from gfascreen.model.train import MIN_SIDE_CPU_BF16, _train_autocast
+    from gfascreen.model.training.train import MIN_SIDE_CPU_BF16, _train_autocast
 
     cpu = torch.device("cpu")
     assert not isinstance(_train_autocast(cpu, False, 43), torch.autocast)
@@ -296,7 +301,7 @@ def test_floor_target_and_stem_options_round_trip(tiny_table, tmp_path):
     assert res["log_dmax"].to_numpy() == pytest.approx(to_target(mm).mean(0).numpy(), abs=1e-5)
     assert (res["dmax_mm"] >= 0).all()
     # Out-of-fold predictions (packing check, ship_default) are log10(1+Dmax) too.
-    from gfascreen.model.evaluate import member_oof
+    from gfascreen.model.evaluation.evaluate import member_oof
 
     oof, _ = member_oof(ens, ens.featurizer.fractions(["Al25Co20La55", "Cu50Zr50"]),
                         np.array([0, 1]))
@@ -326,7 +331,7 @@ def test_pretrain_descriptors_and_trunk_reused_by_init(tmp_path):
 
     from gfascreen.featurize import Vocabulary
     from gfascreen.model.network import NetworkSpec, resnet50_op
-    from gfascreen.model.pretrain import PretrainConfig, descriptors, pretrain
+    from gfascreen.model.training.pretrain import PretrainConfig, descriptors, pretrain
 
     vocab = Vocabulary.from_elements(["Zr", "Al", "Co", "La", "Cu"])
     x = np.zeros((1, 5))

@@ -7,7 +7,7 @@ import pytest
 
 from gfascreen.errors import GfaError
 from gfascreen.model.calibration import Calibration, coverage, cross_conformal
-from gfascreen.model.screening_metrics import glass_auc, within_system
+from gfascreen.model.evaluation.screening_metrics import glass_auc, within_system
 
 
 def _sys(name, measured, predicted):

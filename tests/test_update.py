@@ -16,7 +16,7 @@ CAST = {"La60Co15Al25": 6.0, "La55Co25Al20": 4.0, "La65Co20Al15": 0.0, "La50Co30
 def test_a_few_cast_alloys_update_every_member(tiny_ensemble, tmp_path, capsys, monkeypatch):
     import functools
 
-    from gfascreen.model import update
+    from gfascreen.model.training import update
 
     # 2 steps instead of 40: the same code path (learning is tested below).
     monkeypatch.setattr(update, "UpdateConfig", functools.partial(update.UpdateConfig, steps=2))
@@ -45,9 +45,9 @@ def test_an_update_moves_a_member_towards_the_cast_alloys(tiny_ensemble, tmp_pat
     import torch
 
     from gfascreen.data.user_table import table_from_csv
-    from gfascreen.model.recipe import TrainConfig
-    from gfascreen.model.train import FoldTrainer, predict_member
-    from gfascreen.model.update import UpdateConfig, batches, update_member
+    from gfascreen.model.training.recipe import TrainConfig
+    from gfascreen.model.training.train import FoldTrainer, predict_member
+    from gfascreen.model.training.update import UpdateConfig, batches, update_member
 
     md = ModelDir(tiny_ensemble)
     csv = tmp_path / "cast.csv"

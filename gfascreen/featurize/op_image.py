@@ -15,10 +15,15 @@ import pandas as pd
 import torch
 
 from gfascreen.errors import GfaError
-from gfascreen.featurize.spec import image_channels
 from gfascreen.featurize.vocabulary import Vocabulary
 
 CompositionLike = str | Mapping[str, float]
+
+
+def image_channels(channels: int, coords: bool, n_pairs: int) -> int:
+    """Channels of an OP image: ``channels`` copies of x xᵀ, two coordinate channels when
+    ``coords``, one per physics pair channel."""
+    return int(channels) + (2 if coords else 0) + int(n_pairs)
 
 
 class OPImageFeaturizer:

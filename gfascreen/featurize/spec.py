@@ -7,17 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from gfascreen.errors import GfaError
+from gfascreen.featurize.op_image import OPImageFeaturizer, image_channels
 from gfascreen.featurize.vocabulary import Vocabulary
 
 KIND = "outer_product"
-
-
-def image_channels(channels: int, coords: bool, n_pairs: int) -> int:
-    """Channels of an OP image: ``channels`` copies of x xᵀ, two coordinate channels when
-    ``coords``, one per physics pair channel."""
-    return int(channels) + (2 if coords else 0) + int(n_pairs)
 
 
 @dataclass(frozen=True)
@@ -48,14 +44,11 @@ class ImageSpec:
     def in_channels(self) -> int:
         return image_channels(self.channels, self.coords, len(self.pairs))
 
-    def featurizer(self, device="cpu", dtype=None):
+    def featurizer(self, device: str | torch.device = "cpu",
+                   dtype: torch.dtype = torch.float32) -> OPImageFeaturizer:
         """The :class:`~gfascreen.featurize.OPImageFeaturizer` making these images."""
-        import torch
-
-        from gfascreen.featurize.op_image import OPImageFeaturizer
-
         return OPImageFeaturizer(self.vocabulary, channels=self.channels, device=device,
-                                 dtype=dtype or torch.float32, coords=self.coords,
+                                 dtype=dtype, coords=self.coords,
                                  pairs=dict(self.pairs) or None)
 
     # -- the manifest's two entries ----------------------------------------------------

@@ -8,7 +8,7 @@ imports training code.
 from importlib import import_module
 
 _WHERE = {"Ensemble": "ensemble", "OPResNet": "network", "resnet50_op": "network",
-          "TrainConfig": "train", "train_cv": "train"}
+          "TrainConfig": "training.recipe", "train_cv": "training.train"}
 
 __all__ = sorted(_WHERE)
 

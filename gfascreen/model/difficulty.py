@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import torch
 
 #: Difficulty estimates the calibration can use (chosen by the declared rule in
-#: :mod:`gfascreen.model.calibrate`).
+#: :mod:`gfascreen.model.evaluation.calibrate`).
 DIFFICULTIES = ("members", "knn", "members+knn")
 BLOCK = 4096
 #: Nearest training alloys whose measured spread is the ``knn`` difficulty.

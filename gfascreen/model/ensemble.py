@@ -26,9 +26,8 @@ from gfascreen.model.calibration import (
     threshold_column,
 )
 from gfascreen.model.difficulty import NEIGHBOURS, Neighbourhood, neighbourhood
-from gfascreen.model.network import OPResNet
+from gfascreen.model.network import OPResNet, forward_batches
 from gfascreen.model.precision import (
-    autocast,
     check_precision,
     inference_batch_for,
     resolve_device,
@@ -38,7 +37,7 @@ from gfascreen.model.targets import from_target, kind_of, to_target
 
 #: Prediction columns, with units (screen and predict write these, in this order; one
 #: ``p_dmax_ge_T`` column per threshold T in mm, 1, 5 and 10 by default). "Calibrated"
-#: means fitted on leave-system-out predictions (:mod:`gfascreen.model.calibrate`).
+#: means fitted on leave-system-out predictions (:mod:`gfascreen.model.evaluation.calibrate`).
 COLUMNS = {
     "dmax_mm": "ensemble mean of Dmax, the critical casting diameter (mm)",
     "dmax_std": "standard deviation of Dmax across members (mm): the raw spread",
@@ -152,18 +151,11 @@ class Ensemble:
         for j, m in enumerate(self.members):
             if members is not None and j not in members:
                 continue
-            r, p = [], []
-            for i in range(0, len(x), batch_size):
-                img = self.featurizer.images(x[i:i + batch_size].to(self.device))
-                img = img.contiguous(memory_format=torch.channels_last)
-                with autocast(self.device, cpu_bf16=self.precision == "bf16"):
-                    out = m(img)
-                r.append(out["reg"].float().cpu())
-                if "logits" in out:
-                    p.append(torch.softmax(out["logits"].float(), 1).cpu())
-            regs.append(torch.cat(r) if r else torch.zeros(0))
-            if p:
-                probs.append(torch.cat(p))
+            r, p = forward_batches(m, self.featurizer, x, batch_size,
+                                   cpu_bf16=self.precision == "bf16")
+            regs.append(r)
+            if p is not None:
+                probs.append(p)
         prob = torch.stack(probs).mean(0) if probs and self.classes else None
         return torch.stack(regs), prob
 

@@ -135,6 +135,29 @@ class OPResNet(nn.Module):
         return to_target(mean_mm, self.spec.target)
 
 
+@torch.inference_mode()
+def forward_batches(model: nn.Module, featurizer, x: torch.Tensor, batch_size: int = 256,
+                    cpu_bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The one prediction loop: fractions ``x`` (B, N) -> images on the featurizer's device
+    -> ``model`` in eval mode, ``batch_size`` at a time (bfloat16 autocast on CUDA, and on
+    CPU when ``cpu_bf16``). Returns the regression outputs (B, ...) in the model's target
+    and the class probabilities (B, C) or None, both float32 on the CPU."""
+    from gfascreen.model.precision import autocast
+
+    model.eval()
+    regs, probs = [], []
+    for i in range(0, len(x), batch_size):
+        img = featurizer.images(x[i:i + batch_size].to(featurizer.device))
+        img = img.contiguous(memory_format=torch.channels_last)
+        with autocast(featurizer.device, cpu_bf16=cpu_bf16):
+            out = model(img)
+        regs.append(out["reg"].float().cpu())
+        if "logits" in out:
+            probs.append(torch.softmax(out["logits"].float(), 1).cpu())
+    reg = torch.cat(regs) if regs else torch.zeros(0)
+    return reg, (torch.cat(probs) if probs else None)
+
+
 def _imagenet_state() -> dict:
     w = torchvision.models.ResNet50_Weights.IMAGENET1K_V2
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(w.url)

@@ -15,7 +15,7 @@ A model directory holds
 - ``MODEL_CARD.md``.
 
 Every file the manifest lists carries a SHA-256 that is checked before the file is read.
-Training (:mod:`gfascreen.model.train`) writes this directory; inference
+Training (:mod:`gfascreen.model.training.train`) writes this directory; inference
 (:mod:`gfascreen.model.ensemble`) only reads it.
 """
 

@@ -307,7 +307,7 @@ def fit_final(frame: pd.DataFrame, result: dict, source: str) -> Calibration:
     cal.probabilities = probs
     cal.info = {"calibrated_on": f"{len(d)} leave-system-out out-of-fold residuals "
                                  f"({source}); probabilities on {len(frame)} alloys",
-                "rule": "gfascreen.model.calibrate.choose",
+                "rule": "gfascreen.model.evaluation.calibrate.choose",
                 "cap": f"clipped at 0 and {CAP_MM:g} mm"}
     cal.fit((d["y"] - d["pred_log"]).to_numpy(),
             cal.sigma(d["sigma_log"].to_numpy(), d["knn_spread"].to_numpy()),
@@ -391,7 +391,7 @@ def calibration_markdown(result: dict, model_id: str) -> str:
         "the fifth, in turn, so every alloy is judged by a calibration that never saw its "
         "system. Reproduce: `gfascreen calibrate default` (then this page is rewritten).",
         "",
-        f"Chosen by the declared rule (`gfascreen.model.calibrate.choose`): "
+        f"Chosen by the declared rule (`gfascreen.model.evaluation.calibrate.choose`): "
         f"**{result['chosen']}**; probability maps: isotonic, binning "
         f"**{result['probability_binning']}** (lower out-of-fold Brier score).",
         "",

@@ -28,11 +28,9 @@ from gfascreen.data.labels import CLASSES
 from gfascreen.errors import GfaError
 from gfascreen.featurize import ImageSpec, OPImageFeaturizer, Vocabulary
 from gfascreen.featurize.pairs import pair_matrices, parse_pairs
-from gfascreen.model.folds import assign_folds
-from gfascreen.model.metrics import regression_report
-from gfascreen.model.network import NetworkSpec, resnet50_op
+from gfascreen.model.evaluation.metrics import regression_report
+from gfascreen.model.network import NetworkSpec, forward_batches, resnet50_op
 from gfascreen.model.precision import autocast, resolve_device
-from gfascreen.model.recipe import TrainConfig, step_budget
 from gfascreen.model.saved import (
     Manifest,
     ModelDir,
@@ -43,6 +41,8 @@ from gfascreen.model.saved import (
 )
 from gfascreen.model.smoothing import lds_weights, target_bins
 from gfascreen.model.targets import TARGETS, from_target, to_target
+from gfascreen.model.training.folds import assign_folds
+from gfascreen.model.training.recipe import TrainConfig, step_budget
 from gfascreen.tableio import table_elements, write_parquet_atomic
 
 
@@ -118,22 +118,11 @@ def _epoch_generator(config: TrainConfig, fold: int, epoch: int) -> torch.Genera
     return g
 
 
-@torch.inference_mode()
 def predict_member(model, feat: OPImageFeaturizer, x: torch.Tensor, batch_size: int = 256
                    ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Transformed-target predictions and class probabilities of one model."""
-    model.eval()
-    regs, probs = [], []
-    for i in range(0, len(x), batch_size):
-        img = feat.images(x[i:i + batch_size].to(feat.device))
-        img = img.contiguous(memory_format=torch.channels_last)
-        with autocast(feat.device):
-            out = model(img)
-        regs.append(out["reg"].float().cpu())
-        if "logits" in out:
-            probs.append(torch.softmax(out["logits"].float(), 1).cpu())
-    reg = torch.cat(regs).numpy() if regs else np.zeros(0)
-    return reg, (torch.cat(probs).numpy() if probs else None)
+    """Transformed-target predictions and class probabilities of one model (numpy)."""
+    reg, prob = forward_batches(model, feat, x, batch_size)
+    return reg.numpy(), (prob.numpy() if prob is not None else None)
 
 
 def _r2(y: np.ndarray, p: np.ndarray) -> float:

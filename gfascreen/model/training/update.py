@@ -27,10 +27,10 @@ from gfascreen.data.labels import CLASSES
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model.network import OPResNet
-from gfascreen.model.recipe import TrainConfig
 from gfascreen.model.saved import KNOWN_ALLOYS, ModelDir, known_alloys_table, sha256_file
 from gfascreen.model.targets import to_target
-from gfascreen.model.train import FoldTrainer, _Batches, prepare_table
+from gfascreen.model.training.recipe import TrainConfig
+from gfascreen.model.training.train import FoldTrainer, _Batches, prepare_table
 from gfascreen.tableio import write_parquet_atomic
 
 #: Up to this many alloys, ``train --init MODEL`` updates every member on all of them;

@@ -16,8 +16,8 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
 from gfascreen.data.labels import CLASSES
-from gfascreen.model.metrics import regression_report
-from gfascreen.model.screening_metrics import screening_report
+from gfascreen.model.evaluation.metrics import regression_report
+from gfascreen.model.evaluation.screening_metrics import screening_report
 from gfascreen.model.targets import from_target, to_target
 
 

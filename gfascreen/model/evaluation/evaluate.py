@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from gfascreen.errors import GfaError
-from gfascreen.model.metrics import regression_report
-from gfascreen.model.screening_metrics import screening_report
+from gfascreen.model.evaluation.metrics import regression_report
+from gfascreen.model.evaluation.screening_metrics import screening_report
 from gfascreen.tableio import write_parquet_atomic
 
 
@@ -53,7 +53,7 @@ def with_difficulty(oof: pd.DataFrame, spread_model: str) -> pd.DataFrame:
     """Add ``sigma_log`` to out-of-fold predictions: the spread (log10(1+Dmax)) of
     ``spread_model``'s members at each composition, the difficulty a screen with that model
     sees. The fold-relative domain and neighbours' spread are added by
-    :func:`gfascreen.model.calibrate.lso_frame` (with the model's own domain rule)."""
+    :func:`gfascreen.model.evaluation.calibrate.lso_frame` (with the model's own domain rule)."""
     from gfascreen.model.ensemble import Ensemble
 
     ens = Ensemble.load(spread_model, device="cpu")
@@ -97,7 +97,7 @@ def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path |
         # The calibration measurement of `gfascreen calibrate` (cross-conformal over this
         # run's folds): every interval candidate, the chosen one's lower bounds and
         # P(Dmax >= T), P(glass) / P(bulk glass) beside the raw head and the class prior.
-        from gfascreen.model.calibrate import lso_frame, measure
+        from gfascreen.model.evaluation.calibrate import lso_frame, measure
         from gfascreen.model.saved import ModelDir
 
         oof = lso_frame(ModelDir(spread_model), with_difficulty(oof, spread_model))
@@ -123,8 +123,8 @@ def _read_oof(run: Path) -> pd.DataFrame:
 
 
 def _baselines(run: Path, cfg: dict, data: str | Path | None, done: list[int]) -> dict:
-    from gfascreen.model.baselines import run_baselines
-    from gfascreen.model.train import TrainConfig, prepare_table
+    from gfascreen.model.evaluation.baselines import run_baselines
+    from gfascreen.model.training.train import TrainConfig, prepare_table
 
     data_path = Path(data) if data else Path("train.parquet")
     if not data_path.is_file():
@@ -182,7 +182,7 @@ def screening_table(report: dict) -> str:
 
 def calibration_table(report: dict) -> str:
     """Cross-conformal coverage of every calibration candidate (Markdown)."""
-    from gfascreen.model.calibrate import candidates_markdown
+    from gfascreen.model.evaluation.calibrate import candidates_markdown
 
     cal = report.get("calibration")
     return candidates_markdown(cal) if cal and "candidates" in cal else ""
@@ -190,7 +190,7 @@ def calibration_table(report: dict) -> str:
 
 def calibration_text(report: dict) -> str:
     """The chosen calibration's coverage, lower bounds and probability reliability."""
-    from gfascreen.model.calibrate import coverage_table, reliability_markdown
+    from gfascreen.model.evaluation.calibrate import coverage_table, reliability_markdown
 
     cal = report.get("calibration")
     if not cal or "intervals" not in cal:

@@ -25,6 +25,7 @@ from torch import nn
 
 from gfascreen.featurize import OPImageFeaturizer, Vocabulary
 from gfascreen.featurize.pairs import pair_matrices, parse_pairs, raw_pair_matrix
+from gfascreen.model.network import NetworkSpec, forward_batches
 
 #: Element properties whose composition-weighted mean and standard deviation are targets.
 PROPERTIES = ("Z", "X", "atomic_radius", "mendeleev_no", "row", "group", "melting_point",
@@ -87,8 +88,6 @@ def descriptors(x: np.ndarray, elements: Sequence[str]) -> np.ndarray:
 
 
 def _model(in_channels: int, n_out: int, stem: str) -> nn.Module:
-    from gfascreen.model.network import NetworkSpec
-
     net = NetworkSpec(in_channels, stem, class_head=False, classes=None).build()
     net.reg = nn.Linear(2048, n_out)
     return net
@@ -149,7 +148,5 @@ def pretrain(vocab: Vocabulary, out: str | Path, config: PretrainConfig,
 @torch.inference_mode()
 def _held_out_r2(net: nn.Module, feat: OPImageFeaturizer, x: torch.Tensor, y: torch.Tensor,
                  dev: torch.device) -> np.ndarray:
-    net.eval()
-    pred = torch.cat([net(feat.images(x[i:i + 256].to(dev)))["reg"].cpu()
-                      for i in range(0, len(x), 256)])
+    pred, _ = forward_batches(net, feat, x)
     return (1 - ((pred - y) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)).numpy()

@@ -1,0 +1,166 @@
+"""The model card: what a saved model is, how it was trained, how good it is, how sure.
+
+Rendered from the template ``model_card.md`` beside this module with what the model's
+manifest records: its specs and recipe, the evaluations that ``gfascreen evaluate RUN
+--into MODEL`` stored (random and leave-system-out folds, baselines on the same folds) and
+the calibration that ``gfascreen calibrate`` attached. ``gfascreen card MODEL`` writes it;
+``gfascreen calibrate`` rewrites it at its end.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+from string import Template
+
+from gfascreen.errors import GfaError
+from gfascreen.model.evaluation.evaluate import (
+    calibration_table,
+    metrics_table,
+    screening_table,
+)
+from gfascreen.model.saved import GROUP, ModelDir
+from gfascreen.model.training.recipe import TrainConfig
+
+TEMPLATE = Path(__file__).with_name("model_card.md")
+CARD = "MODEL_CARD.md"
+#: Recipe fields that say nothing about how a model was trained.
+_NOT_RECIPE = ("only_folds", "device", "max_rows", "max_steps")
+
+
+def fmt_block(b: dict) -> str:
+    """One line of pooled metrics."""
+    return (f"R² {b['r2_mm']:.3f} (mm), R² {b['r2_log']:.3f} (log10(1+Dmax)), "
+            f"MAE {b['mae_mm']:.3f} mm, RMSE {b['rmse_mm']:.3f} mm, Spearman "
+            f"{b['spearman']:.3f} (n = {b['n']})")
+
+
+def recipe_flags(config: dict) -> str:
+    """The ``gfascreen train`` options that differ from today's defaults."""
+    default = TrainConfig()
+    out = []
+    for f in fields(TrainConfig):
+        if f.name in _NOT_RECIPE or f.name not in config:
+            continue
+        value, base = config[f.name], getattr(default, f.name)
+        if value == base:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        out.append(flag if value is True else f"--no-{flag[2:]}" if value is False
+                   else f"{flag} {value}")
+    return " ".join(out) or "(the defaults)"
+
+
+def record_evaluation(model: str | Path, run: str | Path, report: dict) -> str:
+    """``evaluate RUN --into MODEL``: store a run's evaluation in the model's manifest under
+    its grouping (``random`` or ``system``) with the run's wall time per member."""
+    md = ModelDir(model)
+    run = Path(run)
+    grouping = json.loads((run / "config.json").read_text()).get("grouping", "random")
+    ev = md.manifest.extra.setdefault("evaluation", {})
+    ev[grouping] = {**report, "run": str(run)}
+    walls = [json.loads(f.read_text())["wall_s"] for f in sorted(run.glob("member_*.json"))]
+    if walls:
+        same = grouping == md.manifest.folds.get("grouping", "random")
+        md.manifest.extra["training_wall_s" if same else "system_training_wall_s"] = walls
+    md.write_manifest()
+    return grouping
+
+
+def _section(ev: dict | None, command: str) -> str:
+    if not ev:
+        return f"Not evaluated yet: `{command}`."
+    return "\n\n".join([f"`gfascreen evaluate {ev.get('run', 'RUN')}` (baselines on the "
+                        "identical folds).",
+                        f"- All: {fmt_block(ev['model']['all'])}\n"
+                        f"- Bulk glasses only: {fmt_block(ev['model']['bmg'])}",
+                        metrics_table(ev), screening_table(ev)])
+
+
+def _calibration(md: ModelDir, ev_s: dict | None) -> str:
+    cal = md.manifest.calibration
+    if cal is None:
+        return "Not calibrated yet: `gfascreen calibrate MODEL --lso RUN`."
+    text = (f"Fitted and chosen by `gfascreen calibrate` on {cal.get('calibrated_on')}: "
+            f"interval method `{cal.get('method')}`, difficulty `{cal.get('difficulty')}` "
+            f"(beta {cal.get('beta')}), Mondrian binning `{cal.get('binning')}`, probability "
+            f"maps `{(cal.get('probabilities') or {}).get('binning')}`.")
+    tables = md.path / "CALIBRATION.md"
+    if tables.is_file():  # its measurement, without its title (also kept beside the card)
+        body = tables.read_text(encoding="utf-8").split("\n", 1)[-1].strip()
+        text += "\n\n" + body.replace("\n## ", "\n### ")
+    if ev_s and ev_s.get("calibration", {}).get("candidates"):
+        text += ("\n\nEvery candidate, measured cross-conformally on the leave-system-out "
+                 "folds:\n\n" + calibration_table(ev_s))
+    return text
+
+
+def _storage(md: ModelDir) -> str:
+    m = md.manifest
+    q = m.extra.get("quantization_check")
+    if m.quant == "float32" or not q:
+        return f"Members stored as `{m.quant}` safetensors."
+    return (f"Conv/linear weights int8 with one float16 scale per output channel and group "
+            f"of {GROUP} inputs; the stem, the first stage, the first block of the second "
+            f"stage and every batch-norm in float16 (`{m.quant}`): members of "
+            f"{q['member_mb']} MB. Largest difference from full precision over all "
+            f"{q['compositions']} training alloys: {q['max_abs_diff_log10_1p_dmax']:.4f} in "
+            f"log10(1+Dmax) (mean {q['mean_abs_diff_log10_1p_dmax']:.5f}); "
+            f"{q['max_abs_diff_mm']:.3f} mm.")
+
+
+def model_card(model: str | Path) -> str:
+    """The card of a saved model, rendered from :data:`TEMPLATE`."""
+    md = ModelDir(model)
+    m = md.manifest
+    net, image = m.network_spec, m.image_spec
+    ev = m.extra.get("evaluation", {})
+    ev_r, ev_s = ev.get(m.folds.get("grouping", "random")), ev.get("system")
+    known = md.known_alloys()
+    classes = (", ".join(f"{n} {c}" for c, n in known["gfa_class"].value_counts().items())
+               if known is not None else "not carried")
+    pairs = list(image.pairs)
+    lso_r2 = (f" (leave-system-out R² {ev_s['model']['all']['r2_mm']:.2f} in mm, against "
+              f"{ev_r['model']['all']['r2_mm']:.2f} on random folds)" if ev_r and ev_s else "")
+    grouping = m.folds.get("grouping", "random")
+    values = {
+        "id": m.id, "target": m.target.replace("dmax_mm", "Dmax/mm"),
+        "image": "one channel x xᵀ" + (f" plus physics channels x_i x_j f(i, j) for "
+                                       f"{', '.join(pairs)}" if pairs else ""),
+        "heads": ("a bulk-glass log10 Dmax head mixed by a crystal / ribbon / bulk-glass "
+                  "class head" if net.head == "mixture" else
+                  "with a joint crystal / ribbon / bulk-glass classification head"
+                  if net.class_head else "no class head"),
+        "n_members": len(m.members), "grouping": grouping,
+        "grouping_title": grouping.capitalize(), "folds": m.folds.get("k", len(m.members)),
+        "table": m.data.get("table"), "table_sha": m.data.get("sha256"),
+        "rows": m.data.get("rows"), "classes": classes,
+        "n_elements": len(image.vocabulary), "elements": " ".join(image.vocabulary.elements),
+        "order": ("atomic number" if image.vocabulary.order == "z" else "Mendeleev number"),
+        "min_count": m.vocabulary.get("min_count"), "flags": recipe_flags(m.config),
+        "seed": m.config.get("seed"), "batch_size": m.config.get("batch_size"),
+        "patience": m.config.get("patience"), "wall": m.extra.get("training_wall_s", "—"),
+        "wall_lso": m.extra.get("system_training_wall_s", "—"),
+        "random_section": _section(ev_r, "gfascreen evaluate RUN --into MODEL"),
+        "system_section": _section(ev_s, "gfascreen train --grouping system --out LSO_RUN; "
+                                          "gfascreen evaluate LSO_RUN --spread-model MODEL "
+                                          "--into MODEL"),
+        "calibration_section": _calibration(md, ev_s), "storage": _storage(md),
+        "min_neighbours": m.domain["min_neighbours"], "radius": f"{m.domain['radius_at_pct']:g}",
+        "lso_r2": lso_r2, "model_arg": "default" if md.is_default else str(md.path)}
+    try:
+        return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(values)
+    except (KeyError, ValueError) as exc:
+        raise GfaError(f"model card template {TEMPLATE}: {exc}") from None
+
+
+def write_model_card(model: str | Path) -> Path:
+    """Write ``MODEL_CARD.md`` into the model directory; returns its path."""
+    md = ModelDir(model)
+    path = md.path / CARD
+    path.write_text(model_card(model), encoding="utf-8")
+    return path
+
+
+__all__ = ["model_card", "record_evaluation", "recipe_flags", "write_model_card"]
