@@ -419,6 +419,7 @@ def _add_train_args(t: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from gfascreen.screening.options import HELP as SCREEN_HELP
+    from gfascreen.screening.options import ScreenConfig
 
     p = argparse.ArgumentParser(
         prog="gfascreen",
@@ -473,8 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", default="default",
                     help="model directory (default: the shipped ensemble)")
     pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
-    pr.add_argument("--confidence", type=float, default=0.9,
-                    help="coverage of the calibrated interval dmax_lo..dmax_hi (default 0.9)")
+    pr.add_argument("--confidence", type=float, default=ScreenConfig.confidence,
+                    help=SCREEN_HELP["confidence"])
     pr.add_argument("--thresholds", default=None, help=SCREEN_HELP["thresholds"])
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.add_argument("--strict", action="store_true",

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from gfascreen.errors import GfaError
+from gfascreen.model.calibration import DEFAULT_CONFIDENCE
 from gfascreen.screening.grid import parse_system
 
 #: The systems the reference studies validated on: La-Co-Al and Al-Co-Zr (the seed study),
@@ -132,7 +133,7 @@ def validate(systems: list[str], step: float = 1.0, model: str = "default",
 
 # -- blind, from the kept leave-system-out predictions -------------------------------------
 def blind_table(frame: pd.DataFrame, cross: dict, systems: list[str],
-                confidence: float = 0.9) -> pd.DataFrame:
+                confidence: float = DEFAULT_CONFIDENCE) -> pd.DataFrame:
     """Per system, from leave-system-out predictions calibrated on the other folds
     (``frame`` from :func:`gfascreen.model.evaluation.calibrate.lso_frame` with ``p_bmg_cal``,
     ``cross`` from :func:`~gfascreen.model.evaluation.calibrate.cross_fit_intervals`): alloys,
@@ -175,7 +176,8 @@ def blind_table(frame: pd.DataFrame, cross: dict, systems: list[str],
 
 
 def validate_blind(systems: list[str] | None = None, model: str = "default",
-                   out: str | Path | None = None, confidence: float = 0.9) -> str:
+                   out: str | Path | None = None,
+                   confidence: float = DEFAULT_CONFIDENCE) -> str:
     """Blind validation table (Markdown) from the model's kept leave-system-out predictions."""
     from gfascreen.model.saved import ModelDir
 

@@ -2,7 +2,7 @@
 
 Usage: python scripts/benchmark.py [--model DIR [--baseline-model DIR]] [--quick]
            [--json out.json]
-       python scripts/benchmark.py --stub [--model DIR]   (the pipeline without the network)
+       python scripts/benchmark.py --stub-network [--model DIR]   (the pipeline without the network)
 
 Measures: grid generation and featurization (points/s), ResNet50 training and inference
 (images/s) for several execution variants with the largest change in log10(1+Dmax) each
@@ -278,7 +278,7 @@ def main() -> None:
     p.add_argument("--baseline-model", default=None,
                    help="a second ensemble timed end to end beside --model, same machine")
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--stub", action="store_true",
+    p.add_argument("--stub-network", "--stub", dest="stub", action="store_true",
                    help="only the screening pipeline with zero-cost members (--model's "
                         "calibration and domain), La-Co-Al at 0.5 at.%%")
     p.add_argument("--json", default=None)

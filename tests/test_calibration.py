@@ -189,3 +189,34 @@ def test_vectorised_lower_bound_equals_crepes():
                                           lower_percentiles=100 * (1 - c), y_min=0.0)
         ours = to_target(cal.at_least_mm(pred, ps, pb, c))
         assert np.allclose(ours, np.clip(np.asarray(ref).ravel(), 0, None))
+
+
+def test_neighbourhood_compares_only_the_alloys_that_matter_and_stays_exact():
+    """Pruned by each alloy's mass outside a block's elements, the domain flags and the
+    k-nearest spreads equal the brute-force ones over every alloy (ties, which a grid
+    meets often, broken the same way whatever was compared)."""
+    import torch
+
+    from gfascreen.model.difficulty import k_nearest_spread, neighbourhood
+
+    rng = np.random.default_rng(0)
+    n_el, n_ref = 8, 400
+    ref = np.zeros((n_ref, n_el))
+    for r in ref:  # 2-4 elements at 1 at.% resolution, some on the screened system
+        els = rng.choice(n_el, rng.integers(2, 5), replace=False)
+        r[els] = rng.dirichlet(np.ones(len(els)))
+    ref = np.round(ref * 100) / 100
+    ref[:, 0] += 1 - ref.sum(1)
+    ref = np.abs(ref) / np.abs(ref).sum(1, keepdims=True)
+    y = rng.normal(size=n_ref)
+    y[rng.random(n_ref) < 0.3] = np.nan
+    grid = [(a, b, 100 - a - b) for a in range(0, 101, 5) for b in range(0, 101 - a, 5)]
+    x = np.zeros((len(grid), n_el))
+    x[:, [0, 1, 2]] = np.array(grid) / 100
+    xt, rt = torch.tensor(x, dtype=torch.float32), torch.tensor(ref, dtype=torch.float32)
+    got = neighbourhood(xt, rt, y, 20.0, 2, k=5)
+    known = np.isfinite(y)
+    full = torch.cdist(xt, rt, p=1)
+    assert (got.in_domain == ((full <= 0.2 + 1e-6).sum(1) >= 2).numpy()).all()
+    want = k_nearest_spread(full[:, known], torch.tensor(y[known], dtype=torch.float32), 5)
+    np.testing.assert_allclose(got.knn_spread, want, atol=1e-6)

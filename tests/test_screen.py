@@ -292,3 +292,28 @@ def test_chunk_size_follows_the_device_and_a_resumed_run(tiny_ensemble, tmp_path
     screen(_cfg(tiny_ensemble, out, chunk_size=40))
     resumed = _with_chunk_size(_cfg(tiny_ensemble, out, chunk_size=0, resume=True), out)
     assert resumed.chunk_size == 40
+
+
+def test_gpu_shaped_batches_give_todays_answers(calibrated_ensemble, tmp_path, monkeypatch):
+    """The CUDA shape (8,192-point chunks, 4,096-image forward passes) run on this CPU gives
+    the CPU shape's table (512-point chunks, 128-image passes) to float32 noise: every
+    column, calibrated intervals and probabilities included."""
+    from gfascreen.model import precision
+    from gfascreen.screening import score
+
+    def run(name):
+        monkeypatch.setattr(score, "_CACHE", {})  # reload: the batch is read at load
+        out = tmp_path / name
+        screen(_cfg(calibrated_ensemble, out, step=2, chunk_size=0))
+        parts = sorted(out.glob("part-*.parquet"))
+        return pd.read_parquet(out).sort_values(["La", "Co", "Al"]).reset_index(drop=True), parts
+
+    cpu, cpu_parts = run("cpu")
+    monkeypatch.setitem(precision.CHUNK_SIZE, "cpu", precision.CHUNK_SIZE["cuda"])
+    monkeypatch.setitem(precision.INFERENCE_BATCH, "cpu", precision.INFERENCE_BATCH["cuda"])
+    gpu, gpu_parts = run("gpu")
+    assert len(cpu) == len(gpu) == 1326 and len(cpu_parts) == 3 and len(gpu_parts) == 1
+    num = [c for c in cpu.columns if pd.api.types.is_float_dtype(cpu[c])]
+    assert {"dmax_lo", "p_bmg", "p_dmax_ge_5"} <= set(num)
+    np.testing.assert_allclose(gpu[num].to_numpy(), cpu[num].to_numpy(), rtol=1e-5, atol=1e-6)
+    assert (gpu["in_domain"] == cpu["in_domain"]).all()

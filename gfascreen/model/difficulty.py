@@ -65,30 +65,64 @@ def neighbourhood(x: torch.Tensor, reference: torch.Tensor, ref_y: np.ndarray | 
     kk = min(k, n_known)
     dom, spread = [], []
     for i in range(0, len(x), BLOCK):
-        dist = _l1(x[i:i + BLOCK].to(dev, torch.float32), ref)
-        dom.append(((dist <= radius).sum(1) >= min_neighbours).cpu().numpy())
-        if kk > 1:
-            idx = torch.topk(dist[:, :n_known], kk, dim=1, largest=False).indices
-            spread.append(y_known[idx].std(1, unbiased=False).double().cpu().numpy())
-        else:
-            spread.append(np.zeros(len(dist)))
+        d, s = _block(x[i:i + BLOCK].to(dev, torch.float32), ref, n_known,
+                      y_known if kk > 1 else None, radius, min_neighbours, kk)
+        dom.append(d)
+        spread.append(s)
     if not dom:
         return Neighbourhood(np.zeros(0, dtype=bool), np.zeros(0))
     return Neighbourhood(np.concatenate(dom), np.concatenate(spread))
 
 
-def _l1(xb: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """L1 distances ``(b, n)`` between fraction rows, exactly, in the columns the block
-    uses: where a row of ``xb`` is zero, ``|x - r| = r``, so the reference's mass outside
-    those columns is one added constant per reference row. A screen of a ternary compares
-    3 columns instead of the whole vocabulary."""
+def _block(xb: torch.Tensor, ref: torch.Tensor, n_known: int, y_known: torch.Tensor | None,
+           radius: float, min_neighbours: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Domain flags and k-nearest spreads of one block, exactly, from the distances to the
+    training alloys that can matter.
+
+    Where a row of the block is zero, ``|x - r| = r``: a training alloy's mass outside the
+    block's columns is a lower bound of its distance to every row (for a ternary screen,
+    everything but the three elements). Only alloys whose bound is within the radius can
+    count for the domain; for the k nearest, the alloys with the smallest bounds give each
+    row an upper bound of its k-th distance, and only alloys whose lower bound is below the
+    largest of those can be among any row's k nearest. The rest are never compared."""
     import torch
 
     used = (xb != 0).any(0)
-    if bool(used.all()):
-        return torch.cdist(xb, ref, p=1)
     outside = ref[:, ~used].sum(1)
-    return torch.cdist(xb[:, used].contiguous(), ref[:, used].contiguous(), p=1) + outside
+    cols = xb[:, used].contiguous()
+
+    def dist(idx: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(cols, ref[idx][:, used].contiguous(), p=1) + outside[idx]
+
+    near = torch.nonzero(outside <= radius).squeeze(1)
+    dom = (((dist(near) <= radius).sum(1) >= min_neighbours).cpu().numpy() if len(near)
+           else np.zeros(len(xb), dtype=bool))
+    if y_known is None:
+        return dom, np.zeros(len(xb))
+    bound = outside[:n_known]
+    first = torch.topk(bound, min(n_known, max(32 * k, 256)), largest=False).indices
+    kth = torch.topk(dist(first), k, dim=1, largest=False).values[:, -1].max()
+    cand = torch.nonzero(bound <= kth).squeeze(1)  # ascending: the training table's order
+    return dom, k_nearest_spread(dist(cand), y_known[cand], k)
+
+
+def k_nearest_spread(dist: torch.Tensor, y: torch.Tensor, k: int) -> np.ndarray:
+    """Standard deviation of ``y`` over each row's ``k`` nearest columns of ``dist``.
+
+    Distances are compared on a grid of 1e-6 (fractions; 1e-4 at.%), far finer than any
+    composition is written, so that two alloys equally far in exact arithmetic tie whatever
+    order float32 summed them in; ties at the k-th distance go to the earlier columns (the
+    training table's order). The answer then does not depend on how many alloys were
+    compared or on which columns."""
+    import torch
+
+    dist = torch.round(dist * 1e6)
+    kth = torch.topk(dist, k, dim=1, largest=False).values[:, -1:]
+    closer, tied = dist < kth, dist == kth
+    room = k - closer.sum(1, keepdim=True)
+    w = (closer | (tied & (torch.cumsum(tied, 1) <= room))).to(torch.float32)
+    mean = (w * y).sum(1, keepdim=True) / k
+    return ((w * (y - mean) ** 2).sum(1) / k).sqrt().double().cpu().numpy()
 
 
 def combine(kind: str, members: np.ndarray, knn: np.ndarray, beta: float) -> np.ndarray:

@@ -1,12 +1,13 @@
 """Target transforms: what the network regresses, and back to Dmax in mm.
 
-``log1p`` (default, the shipped model): ``log10(1 + Dmax/mm)``. Dmax spans 0-72 mm and is
-long-tailed; the transform maps crystals to 0, ribbons (0.1 mm) to 0.041, a 1 mm rod to
-0.30 and 72 mm to 1.86, and is exactly invertible. "log-Dmax" in all reported metrics
-means this quantity.
+``floor`` (``train``'s default and the shipped model's): ``log10(Dmax/mm + 0.01)``, which
+pulls crystals (-2) apart from ribbon glasses (-0.96), so the loss sees "can it form a
+glass here at all".
 
-``floor``: ``log10(Dmax/mm + 0.01)``, which pulls crystals (-2) apart from ribbon glasses
-(-0.96), so the loss sees "can it form a glass here at all" (an issue-14 hypothesis).
+``log1p``: ``log10(1 + Dmax/mm)``. Dmax spans 0-72 mm and is long-tailed; the transform
+maps crystals to 0, ribbons (0.1 mm) to 0.041, a 1 mm rod to 0.30 and 72 mm to 1.86, and
+is exactly invertible. "log-Dmax" in all reported metrics and output columns means this
+quantity, whatever the training target.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from gfascreen.errors import GfaError
+from gfascreen.model.calibration import DEFAULT_CONFIDENCE
 from gfascreen.screening.known import known_alloys
 from gfascreen.screening.runs import load_run
 
@@ -75,8 +76,8 @@ def _panels(df: pd.DataFrame, confidence: float | None, log_color: bool = False
         return out + [(df["p_bmg"], "P(bulk glass)", "Blues", "Blues"),
                       (df[exc], f"P(Dmax ≥ {t} mm)", "Oranges", "Oranges")]
     if _has_interval(df):
-        return out + [(df["dmax_hi"] - df["dmax_lo"],
-                       f"{round(100 * (confidence or 0.9))} % interval width (mm)", "Magma",
+        pct = round(100 * (confidence or DEFAULT_CONFIDENCE))
+        return out + [(df["dmax_hi"] - df["dmax_lo"], f"{pct} % interval width (mm)", "Magma",
                        "magma")]
     return out + [(df["dmax_std"], "member spread (mm; no calibrated interval)", "Magma",
                    "magma")]
@@ -96,8 +97,8 @@ def _hover(df: pd.DataFrame, elements: list[str], confidence: float | None
 
     parts.append(f"<br>Dmax {field('dmax_mm')} mm")
     if _has_interval(df):
-        parts.append(f", {round(100 * (confidence or 0.9))} % interval {field('dmax_lo')}-"
-                     f"{field('dmax_hi')} mm")
+        pct = round(100 * (confidence or DEFAULT_CONFIDENCE))
+        parts.append(f", {pct} % interval {field('dmax_lo')}-{field('dmax_hi')} mm")
     if "dmax_at_least" in df.columns and bool(np.isfinite(df["dmax_at_least"]).all()):
         parts.append(f", at least {field('dmax_at_least')} mm")
     parts.append(f"<br>member spread {field('dmax_std')} mm")

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pandas as pd
 
+from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
 from gfascreen.model.ensemble import Ensemble
 
 _CACHE: dict[tuple[str, str, str], Ensemble] = {}
@@ -23,8 +24,8 @@ def load_cached(model: str, device: str, precision: str = "fp32") -> Ensemble:
 
 
 def score_chunk(units: np.ndarray, elements: list[str], step: float, model: str, device: str,
-                precision: str = "fp32", confidence: float = 0.9,
-                thresholds_mm: tuple[float, ...] = (1.0, 5.0, 10.0)) -> pd.DataFrame:
+                precision: str = "fp32", confidence: float = DEFAULT_CONFIDENCE,
+                thresholds_mm: tuple[float, ...] = DEFAULT_THRESHOLDS_MM) -> pd.DataFrame:
     """Lattice units ``(n, k)`` -> table with at.% columns, ``system`` and predictions
     (columns: :data:`gfascreen.model.ensemble.COLUMNS`)."""
     ens = load_cached(model, device, precision)
