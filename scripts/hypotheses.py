@@ -94,8 +94,11 @@ def row_metrics(rnd: pd.DataFrame | None, lso: pd.DataFrame, cost: float | None,
 
 
 def member_seconds(run: Path) -> float | None:
+    """Training seconds of the member: its epochs summed (across resumed processes)."""
     f = run / "member_0.json"
-    return float(json.loads(f.read_text())["wall_s"]) if f.exists() else None
+    if not f.exists():
+        return None
+    return round(sum(h["seconds"] for h in json.loads(f.read_text())["history"]), 1)
 
 
 def machine() -> str:

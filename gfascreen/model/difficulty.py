@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 #: :mod:`gfascreen.model.evaluation.calibrate`).
 DIFFICULTIES = ("members", "knn", "members+knn")
 BLOCK = 4096
+#: Rows compared together against one candidate set of training alloys.
+ROW_GROUP = 64
 #: Nearest training alloys whose measured spread is the ``knn`` difficulty.
 NEIGHBOURS = 10
 
@@ -91,8 +93,8 @@ def _block(xb: torch.Tensor, ref: torch.Tensor, n_known: int, y_known: torch.Ten
     outside = ref[:, ~used].sum(1)
     cols = xb[:, used].contiguous()
 
-    def dist(idx: torch.Tensor) -> torch.Tensor:
-        return torch.cdist(cols, ref[idx][:, used].contiguous(), p=1) + outside[idx]
+    def dist(idx: torch.Tensor, rows: slice | torch.Tensor = slice(None)) -> torch.Tensor:
+        return torch.cdist(cols[rows], ref[idx][:, used].contiguous(), p=1) + outside[idx]
 
     near = torch.nonzero(outside <= radius).squeeze(1)
     dom = (((dist(near) <= radius).sum(1) >= min_neighbours).cpu().numpy() if len(near)
@@ -101,9 +103,16 @@ def _block(xb: torch.Tensor, ref: torch.Tensor, n_known: int, y_known: torch.Ten
         return dom, np.zeros(len(xb))
     bound = outside[:n_known]
     first = torch.topk(bound, min(n_known, max(32 * k, 256)), largest=False).indices
-    kth = torch.topk(dist(first), k, dim=1, largest=False).values[:, -1].max()
-    cand = torch.nonzero(bound <= kth).squeeze(1)  # ascending: the training table's order
-    return dom, k_nearest_spread(dist(cand), y_known[cand], k)
+    kth = torch.topk(dist(first), k, dim=1, largest=False).values[:, -1]
+    # Rows in groups of similar k-th bound, so that a row far from every alloy does not make
+    # the rows near one compare everything.
+    spread = np.zeros(len(xb))
+    order = torch.argsort(kth)
+    for g in range(0, len(xb), ROW_GROUP):
+        rows = order[g:g + ROW_GROUP]
+        cand = torch.nonzero(bound <= kth[rows].max()).squeeze(1)  # ascending: table order
+        spread[rows.cpu().numpy()] = k_nearest_spread(dist(cand, rows), y_known[cand], k)
+    return dom, spread
 
 
 def k_nearest_spread(dist: torch.Tensor, y: torch.Tensor, k: int) -> np.ndarray:
