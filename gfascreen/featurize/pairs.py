@@ -1,4 +1,4 @@
-"""Pairwise element quantities for the OP image's physics channels (issue 14).
+"""Pairwise element quantities for the OP image's physics channels.
 
 Pixel (i, j) of the OP image is where elements i and j meet; a physics channel puts a
 pairwise quantity there: ``x_i x_j f(i, j)``. The matrices are computed here, at training

@@ -2,9 +2,9 @@
 
 All computed from out-of-fold predictions (columns ``system``, ``dmax_mm``, ``gfa_class``
 and a prediction column; ``p_crystal`` / ``p_bmg`` for the class scores). scipy and
-scikit-learn do the maths; the definitions are those of the issue "Measure what screening
-uses": systems with at least :data:`MIN_ALLOYS` alloys with a Dmax and more than one
-distinct value; "top 20 %" counts ranks ``<= ceil(0.2 n)`` by prediction.
+scikit-learn do the maths. Within-system metrics use systems with at least
+:data:`MIN_ALLOYS` alloys with a Dmax and more than one distinct value; "top 20 %" counts
+ranks ``<= ceil(0.2 n)`` by prediction.
 """
 
 from __future__ import annotations

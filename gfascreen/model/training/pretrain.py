@@ -1,4 +1,4 @@
-"""Label-free pre-training of the ResNet50 trunk: the domain's ImageNet (issue 14).
+"""Label-free pre-training of the ResNet50 trunk: the domain's ImageNet.
 
 Random compositions (2-5 elements of the vocabulary, chosen uniformly, Dirichlet(1)
 fractions; no measured alloy and no label is used) are rendered as OP images and the
