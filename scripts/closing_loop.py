@@ -8,8 +8,9 @@ with a Dmax (two or more distinct values) and at least ``--min-bmg`` bulk glasse
 lab's first casts), the member is updated on them exactly as ``gfascreen train --init MODEL
 --data my_alloys.csv`` does (:mod:`gfascreen.model.training.update`: the same steps, learning rate
 and rehearsal, rehearsing on the member's own training alloys), and the system's other
-alloys are ranked. Within-system Spearman and "best alloy in the top 20 %" are compared
-with k = 0 (the same member, the same remaining alloys) over ``--draws`` random draws.
+alloys are ranked. Within-system Spearman, "best alloy in the top 20 %" and the mean
+absolute error of log10(1 + Dmax/mm) (the scale) are compared with k = 0 (the same
+member, the same remaining alloys) over ``--draws`` random draws.
 
 Usage: python scripts/closing_loop.py [--run runs/hyp2/steps/system] [--k 3 5] [--draws 3]
        [--min-alloys 10] [--min-bmg 3]
@@ -32,6 +33,7 @@ from safetensors.torch import load_file
 from scipy.stats import spearmanr
 
 from gfascreen.featurize import OPImageFeaturizer, Vocabulary
+from gfascreen.model.targets import from_target, to_target
 from gfascreen.model.training.recipe import TrainConfig
 from gfascreen.model.training.train import FoldTrainer, predict_member, prepare_table
 from gfascreen.model.training.update import UpdateConfig, batches, update_member
@@ -46,12 +48,15 @@ def load_member(run: Path, out: Path) -> tuple[FoldTrainer, torch.nn.Module, pd.
     return trainer, model.eval(), pd.read_parquet(run / "folds.parquet")
 
 
-def scores(rest: pd.DataFrame, pred: np.ndarray) -> tuple[float, bool]:
+def scores(rest: pd.DataFrame, pred: np.ndarray, target: str) -> tuple[float, bool, float]:
+    """Within-system Spearman, best alloy in the top 20 %, and the mean absolute error of
+    log10(1 + Dmax/mm) (the scale) of predictions ``pred`` in the training target."""
     rho = float(spearmanr(rest["dmax_mm"], pred).statistic)
     top = math.ceil(0.2 * len(rest))
     best = rest["dmax_mm"].to_numpy().argmax()
     rank = (-pred).argsort().argsort()[best]
-    return rho, bool(rank < top)
+    mae = float(np.abs(to_target(from_target(pred, target)) - to_target(rest["dmax_mm"])).mean())
+    return rho, bool(rank < top), mae
 
 
 def main() -> None:
@@ -90,12 +95,14 @@ def main() -> None:
                                       batches(trainer, g.iloc[cast], trainer.c.target),
                                       replay, UpdateConfig(seed=draw))
                 pred, _ = predict_member(model, trainer.feat, feat.from_table(rest))
-                rho, hit = scores(rest, pred)
-                rho0, hit0 = scores(rest, base_pred[rest.index.to_numpy()])
+                rho, hit, mae = scores(rest, pred, trainer.c.target)
+                rho0, hit0, mae0 = scores(rest, base_pred[rest.index.to_numpy()],
+                                          trainer.c.target)
                 rows.append({"system": system, "k": k, "draw": draw, "n_rest": len(rest),
                              "bmg": int((g["gfa_class"] == "bmg").sum()),
                              "spearman": rho, "spearman_k0": rho0, "best_top20": hit,
-                             "best_top20_k0": hit0, "seconds": round(time.time() - t0, 1)})
+                             "best_top20_k0": hit0, "mae_log": mae, "mae_log_k0": mae0,
+                             "seconds": round(time.time() - t0, 1)})
                 pd.DataFrame(rows).to_csv(a.run / "closing_loop.csv", index=False)
         print(system, len(g), flush=True)
     summarise(pd.DataFrame(rows))
@@ -112,6 +119,8 @@ def summarise(r: pd.DataFrame) -> None:
                                                                           weights=w),
                         "best in top 20 %, k = 0": g["best_top20_k0"].mean(),
                         "best in top 20 % after update": g["best_top20"].mean(),
+                        "MAE log10(1+Dmax), k = 0": np.average(g["mae_log_k0"], weights=w),
+                        "MAE after update": np.average(g["mae_log"], weights=w),
                         "s per update": g["seconds"].median()})
     print(pd.DataFrame(out).to_markdown(index=False, floatfmt=".3f"))
 
