@@ -5,6 +5,7 @@ H200 by the earlier measurements); on a CPU it runs too, with ``--quick`` (small
 it is rehearsed before a GPU is at hand:
 
     python scripts/gpu_check.py [--model default] [--json runs/gpu_check.json] [--quick]
+                                [--systems La-Co-Al:0.5 ...]
 
 Measures, on the device ``auto`` picks:
 1. the network alone: the ensemble's members on random compositions, images/s and the
@@ -65,18 +66,27 @@ def screen_rate(model: str, system: str, step: float) -> dict:
             "points_per_s_whole": round(summary["points"] / wall)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="default")
     p.add_argument("--quick", action="store_true", help="small grids (a CPU rehearsal)")
+    p.add_argument("--systems", nargs="*", default=None, metavar="SYSTEM:STEP",
+                   help="screens to time instead (e.g. La-Co-Al:0.5)")
+    p.add_argument("--compositions", type=int, default=None,
+                   help="random compositions for the network alone (default 65,536; 2,048 "
+                        "with --quick)")
     p.add_argument("--json", default=None)
-    a = p.parse_args()
+    a = p.parse_args(argv)
+    grids = ([(g.split(":")[0], float(g.split(":")[1])) for g in a.systems] if a.systems
+             else QUICK if a.quick else FULL)
     r = {"machine": platform.node(), "torch": torch.__version__,
          "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-         "network_alone": network_alone(a.model, 2048 if a.quick else 65536), "screens": []}
+         "network_alone": network_alone(a.model,
+                                        a.compositions or (2048 if a.quick else 65536)),
+         "screens": []}
     print(json.dumps(r["network_alone"]), flush=True)
-    for system, step in QUICK if a.quick else FULL:
+    for system, step in grids:
         row = screen_rate(a.model, system, step)
         row["share_of_network_alone"] = round(
             row["points_per_s_scoring"] / r["network_alone"]["points_per_s"], 3)
@@ -85,6 +95,7 @@ def main() -> None:
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(r, indent=2))
+    return r
 
 
 if __name__ == "__main__":

@@ -317,3 +317,23 @@ def test_gpu_shaped_batches_give_todays_answers(calibrated_ensemble, tmp_path, m
     assert {"dmax_lo", "p_bmg", "p_dmax_ge_5"} <= set(num)
     np.testing.assert_allclose(gpu[num].to_numpy(), cpu[num].to_numpy(), rtol=1e-5, atol=1e-6)
     assert (gpu["in_domain"] == cpu["in_domain"]).all()
+
+
+def test_gpu_check_script_runs_on_cpu(tiny_ensemble, tmp_path):
+    """scripts/gpu_check.py, the command for a CUDA machine, rehearsed here: the network
+    alone and two screens, each screen's points/s beside the network's, written as JSON."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "gpu.json"
+    r = mod.main(["--model", str(tiny_ensemble), "--systems", "La-Co-Al:10", "Cu-Zr:5",
+                  "--compositions", "64", "--json", str(out)])
+    assert json.loads(out.read_text()) == r
+    assert r["network_alone"]["device"] == "cpu" and r["network_alone"]["points_per_s"] > 0
+    assert [(s["system"], s["points"]) for s in r["screens"]] == [("La-Co-Al", 66),
+                                                                  ("Cu-Zr", 21)]
+    assert all(s["share_of_network_alone"] > 0 for s in r["screens"])
