@@ -160,18 +160,18 @@ def test_corrupt_member_refused(tiny_ensemble, tmp_path):
         Ensemble.load(bad, device="cpu")
 
 
-def test_cli_predict(tiny_ensemble, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "gfascreen", "predict", "Al25Co20La55",
-                        "--model", str(tiny_ensemble), "--device", "cpu"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert "dmax_mm" in r.stdout and "in_domain" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "gfascreen", "predict", "Pd40Ni40P20",
-                        "--model", str(tiny_ensemble)], capture_output=True, text=True)
-    assert r.returncode == 2 and "Pd" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run([sys.executable, "-m", "gfascreen", "predict", "Al40Cu60T",
-                        "--model", str(tiny_ensemble)], capture_output=True, text=True)
-    assert r.returncode == 2 and "'T'" in r.stderr
+def test_cli_predict(tiny_ensemble, capsys):
+    from gfascreen import cli
+
+    assert cli.main(["predict", "Al25Co20La55", "--model", str(tiny_ensemble), "--device",
+                     "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "dmax_mm" in out and "in_domain" in out
+    assert cli.main(["predict", "Pd40Ni40P20", "--model", str(tiny_ensemble)]) == 2
+    err = capsys.readouterr().err
+    assert "Pd" in err and "Traceback" not in err
+    assert cli.main(["predict", "Al40Cu60T", "--model", str(tiny_ensemble)]) == 2
+    assert "'T'" in capsys.readouterr().err
 
 
 def test_cli_help_for_every_subcommand():
@@ -181,31 +181,27 @@ def test_cli_help_for_every_subcommand():
         assert r.returncode == 0 and "usage" in r.stdout
 
 
-def test_cli_train_and_evaluate(tiny_table, tmp_path):
+def test_cli_train_and_evaluate(tiny_table, tmp_path, capsys):
+    from gfascreen import cli
+
     out = tmp_path / "cli"
-    base = [sys.executable, "-m", "gfascreen"]
-    r = subprocess.run(base + ["train", "--data", str(tiny_table), "--out", str(out),
-                               "--folds", "2", "--epochs", "1", "--max-steps", "1",
-                               "--batch-size", "8", "--min-count", "1", "--no-fds",
-                               "--grouping", "system", "--quiet"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert "r2_mm" in r.stdout
-    r = subprocess.run(base + ["evaluate", str(out), "--no-baselines", "--spread-model",
-                               str(out), "--into", str(out)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert "within-system Spearman" in r.stdout and "90 % coverage" in r.stdout
-    assert "Chosen by the declared rule" in r.stdout and "P(Dmax >= 5 mm)" in r.stdout
+    assert cli.main(["train", "--data", str(tiny_table), "--out", str(out), "--folds", "2",
+                     "--epochs", "1", "--max-steps", "1", "--batch-size", "8", "--min-count",
+                     "1", "--no-fds", "--grouping", "system", "--quiet"]) == 0
+    assert "r2_mm" in capsys.readouterr().out
+    assert cli.main(["evaluate", str(out), "--no-baselines", "--spread-model", str(out),
+                     "--into", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert "within-system Spearman" in stdout and "90 % coverage" in stdout
+    assert "Chosen by the declared rule" in stdout and "P(Dmax >= 5 mm)" in stdout
     ev = json.loads((out / "evaluation.json").read_text())
     assert ev["model"]["all"]["n"] > 0 and "within_system" in ev["model"]["screening"]
     cand = ev["calibration"]["candidates"]["symmetric, members, domain+bmg, beta 0.03"]
     assert 0 <= cand["all"]["90"]["coverage"] <= 1
     # The product path: calibrate the run's model from its own out-of-fold predictions,
     # then predict with it.
-    r = subprocess.run(base + ["calibrate", str(out), "--lso", str(out)], capture_output=True,
-                       text=True)
-    assert r.returncode == 0, r.stderr
-    assert "chosen:" in r.stdout and (out / "CALIBRATION.md").is_file()
+    assert cli.main(["calibrate", str(out), "--lso", str(out)]) == 0
+    assert "chosen:" in capsys.readouterr().out and (out / "CALIBRATION.md").is_file()
     # The model documents itself from its template: recipe, the recorded leave-system-out
     # evaluation, the attached calibration; no script needed.
     card = (out / "MODEL_CARD.md").read_text()
@@ -214,9 +210,10 @@ def test_cli_train_and_evaluate(tiny_table, tmp_path):
     pred = Ensemble.load(out, device="cpu").predict(["Al25Co20La55"])
     for col in ("dmax_lo", "dmax_at_least", "p_glass", "p_dmax_ge_5"):
         assert np.isfinite(pred[col]).all(), col
-    r = subprocess.run(base + ["train", "--data", str(tmp_path / "missing.parquet"),
-                               "--out", str(tmp_path / "x")], capture_output=True, text=True)
-    assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+    assert cli.main(["train", "--data", str(tmp_path / "missing.parquet"), "--out",
+                     str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "not found" in err and "Traceback" not in err
 
 
 def test_pack_records_recomputed_quantization_error(tiny_ensemble, tmp_path):
