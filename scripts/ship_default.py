@@ -25,6 +25,7 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -33,9 +34,8 @@ from gfascreen.model.evaluation.calibrate import calibrate_model
 from gfascreen.model.evaluation.card import record_evaluation, write_model_card
 from gfascreen.model.evaluation.evaluate import evaluate_run, member_oof
 from gfascreen.model.saved import ModelDir, default_model_dir, model_hash
-from gfascreen.model.targets import from_target
 from gfascreen.model.training.folds import assign_folds
-from gfascreen.model.training.train import TrainConfig, prepare_table
+from gfascreen.model.training.train import TrainConfig, oof_table, prepare_table
 from gfascreen.tableio import write_parquet_atomic
 
 
@@ -59,12 +59,7 @@ def random_oof_run(model: str, data: str, out: Path) -> Path:
     t, _ = prepare_table(pd.read_parquet(data), cfg)
     folds = assign_folds(t, cfg.folds, cfg.grouping, cfg.seed)
     reg, prob = member_oof(ens, ens.featurizer.from_table(t), folds)
-    oof = pd.DataFrame({"composition": t["composition"], "system": t["system"], "fold": folds,
-                        "gfa_class": t["gfa_class"].astype(str), "dmax_mm": t["dmax_mm"],
-                        "pred_log": reg, "pred_mm": from_target(reg)})
-    for i, c in enumerate(ens.classes):
-        oof[f"p_{c}"] = prob[:, i]
-    oof["pred_class"] = [ens.classes[i] for i in prob.argmax(1)]
+    oof = oof_table(t, np.arange(len(t)), folds, reg, prob, "log1p")
     out.mkdir(parents=True, exist_ok=True)
     write_parquet_atomic(oof, out / "oof.parquet")
     write_parquet_atomic(pd.DataFrame({"composition": t["composition"], "fold": folds}),

@@ -382,10 +382,12 @@ def _split_fold(folds: np.ndarray, y: np.ndarray, k: int, config: TrainConfig
     return np.setdiff1d(train_idx, val_idx), val_idx, test_idx
 
 
-def _oof_table(t: pd.DataFrame, idx: np.ndarray, k: int, reg: np.ndarray,
-               prob: np.ndarray | None, target: str = "log1p") -> pd.DataFrame:
-    """Out-of-fold predictions of fold ``k``'s member on its test rows ``idx``
-    (``pred_log`` is log10(1 + Dmax/mm) whatever the training target)."""
+def oof_table(t: pd.DataFrame, idx: np.ndarray, k: int | np.ndarray, reg: np.ndarray,
+              prob: np.ndarray | None, target: str = "log1p") -> pd.DataFrame:
+    """The one out-of-fold table: predictions ``reg`` (in ``target``) and class
+    probabilities of the rows ``idx`` of table ``t``, made by the member that did not train
+    on fold ``k`` (one fold, or one per row); ``pred_log`` is log10(1 + Dmax/mm) whatever
+    the training target."""
     mm = from_target(reg, target)
     oof = pd.DataFrame({
         "composition": t["composition"].to_numpy()[idx],
@@ -416,7 +418,7 @@ def _train_fold(k: int, data: dict, out: Path, config: TrainConfig, device: torc
     model.load_state_dict(best)
     model = model.to(memory_format=torch.channels_last)
     reg, prob = predict_member(model, trainer.feat, x[test_idx])
-    write_parquet_atomic(_oof_table(t, test_idx, k, reg, prob, config.target),
+    write_parquet_atomic(oof_table(t, test_idx, k, reg, prob, config.target),
                          out / f"oof_{k}.parquet")
     member = out / f"member_{k}.safetensors"
     tmp = member.with_name(f".{member.name}.tmp")
