@@ -14,7 +14,7 @@ the machine that ran it (``where``). Resumable: rerun to continue; the table is 
 after every row (``runs/hyp2/table.csv`` and ``.md``).
 
 Usage: python scripts/hypotheses.py [--rows steps bmg-weight mixture no-maxpool]
-           [--groupings system random] [--data train.parquet] [--runs runs/hyp2]
+           [--groupings system random] [--fold 0] [--data train.parquet] [--runs runs/hyp2]
 """
 
 from __future__ import annotations
@@ -45,33 +45,35 @@ SWITCHES = {
 }
 
 
-def train_row(key: str, data: str, runs: Path, groupings: list[str]) -> dict[str, Path]:
+def train_row(key: str, data: str, runs: Path, groupings: list[str], fold: int = 0
+              ) -> dict[str, Path]:
     out = {}
     for grouping in groupings:
         d = runs / key / grouping
-        cfg = TrainConfig(grouping=grouping, only_folds=[0], **SWITCHES[key][1])
+        cfg = TrainConfig(grouping=grouping, only_folds=[fold], **SWITCHES[key][1])
         train_cv(data, d, cfg, resume=(d / "config.json").exists(), progress=False)
         out[grouping] = d
     return out
 
 
-def shipped_row(data: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The shipped model's fold-0 predictions: member 0 on random fold 0 (recomputed) and
-    the carried leave-system-out predictions of fold 0."""
+def shipped_row(data: str, fold: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The shipped model's predictions on a fold: its member on that random fold
+    (recomputed) and the carried leave-system-out predictions of that fold."""
     ens = Ensemble.load("default", device="cpu")
     cfg = TrainConfig()
     t, _ = prepare_table(pd.read_parquet(data), cfg)
     folds = assign_folds(t, 5, "random", 0)
-    sel = np.flatnonzero(folds == 0)
+    sel = np.flatnonzero(folds == fold)
     x = ens.featurizer.fractions(t.iloc[sel])
-    reg, prob = member_oof(ens, x, np.zeros(len(sel), dtype=int))
+    reg, prob = member_oof(ens, x, np.full(len(sel), fold))
     rnd = t.iloc[sel][["composition", "system", "gfa_class", "dmax_mm"]].reset_index(drop=True)
-    rnd = rnd.assign(fold=0, pred_mm=np.clip(10 ** reg - 1, 0, None), p_crystal=prob[:, 0],
+    rnd = rnd.assign(fold=fold, pred_mm=np.clip(10 ** reg - 1, 0, None), p_crystal=prob[:, 0],
                      p_ribbon=prob[:, 1], p_bmg=prob[:, 2])
-    lso = ens.model_dir.lso_oof().query("fold == 0").reset_index(drop=True)
+    lso = ens.model_dir.lso_oof().query("fold == @fold").reset_index(drop=True)
     sysf = assign_folds(t, 5, "system", 0)
-    if set(t["composition"][sysf == 0]) != set(lso["composition"]):
-        raise SystemExit("the shipped model's leave-system-out fold 0 is not this split's")
+    if set(t["composition"][sysf == fold]) != set(lso["composition"]):
+        raise SystemExit(f"the shipped model's leave-system-out fold {fold} is not this "
+                         "split's")
     return rnd, lso
 
 
@@ -93,9 +95,9 @@ def row_metrics(rnd: pd.DataFrame | None, lso: pd.DataFrame, cost: float | None,
             "s per member": cost, "where": where}
 
 
-def member_seconds(run: Path) -> float | None:
+def member_seconds(run: Path, fold: int = 0) -> float | None:
     """Training seconds of the member: its epochs summed (across resumed processes)."""
-    f = run / "member_0.json"
+    f = run / f"member_{fold}.json"
     if not f.exists():
         return None
     return round(sum(h["seconds"] for h in json.loads(f.read_text())["history"]), 1)
@@ -115,26 +117,29 @@ def main() -> None:
     p.add_argument("--groupings", nargs="+", default=["system", "random"],
                    choices=["system", "random"],
                    help="folds to train a row on (leave-system-out alone: half the cost)")
+    p.add_argument("--fold", type=int, default=0,
+                   help="the fold (0 = the declared screening fold; others confirm a row)")
     a = p.parse_args()
     rows = {"shipped model (v2: 10 epochs, floor target)":
-            row_metrics(*shipped_row(a.data), None, "carried predictions")}
+            row_metrics(*shipped_row(a.data, a.fold), None, "carried predictions")}
     for key in a.rows:
-        d = train_row(key, a.data, a.runs, a.groupings)
-        rnd = d["random"] / "oof_0.parquet" if "random" in d else None
+        d = train_row(key, a.data, a.runs, a.groupings, a.fold)
+        rnd = d["random"] / f"oof_{a.fold}.parquet" if "random" in d else None
         rows[SWITCHES[key][0]] = row_metrics(
             pd.read_parquet(rnd) if rnd and rnd.exists() else None,
-            pd.read_parquet(d["system"] / "oof_0.parquet"),
-            member_seconds(d["system"]), machine())
-        _write(rows, a.runs)
-    _write(rows, a.runs)
+            pd.read_parquet(d["system"] / f"oof_{a.fold}.parquet"),
+            member_seconds(d["system"], a.fold), machine())
+        _write(rows, a.runs, a.fold)
+    _write(rows, a.runs, a.fold)
 
 
-def _write(rows: dict, runs: Path) -> None:
+def _write(rows: dict, runs: Path, fold: int = 0) -> None:
     table = pd.DataFrame(rows).T
     runs.mkdir(parents=True, exist_ok=True)
-    table.to_csv(runs / "table.csv")
+    name = "table" if fold == 0 else f"table_fold{fold}"
+    table.to_csv(runs / f"{name}.csv")
     md = table.to_markdown(floatfmt=".3f")
-    (runs / "table.md").write_text(md + "\n")
+    (runs / f"{name}.md").write_text(md + "\n")
     print(md, flush=True)
 
 
