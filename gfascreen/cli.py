@@ -36,11 +36,12 @@ def _cmd_data_build(a: argparse.Namespace) -> None:
 # -- train / evaluate / predict ---------------------------------------------------------
 def _cmd_train(a: argparse.Namespace) -> None:
     from gfascreen.model.training.recipe import TrainConfig, table_note
-    from gfascreen.model.training.train import train_cv
+    from gfascreen.model.training.train import init_model, train_cv
+    from gfascreen.model.training.update import UPDATE_MAX_ROWS
 
     cfg = _config_from_args(TrainConfig, a)
     rows = _table_rows(a.data)
-    if _is_saved_model(cfg.init) and 0 < rows <= _update_max_rows() and not a.resume:
+    if 0 < rows <= UPDATE_MAX_ROWS and not a.resume and init_model(cfg.init) is not None:
         _update(a, cfg)
         return
     note = table_note(cfg, rows)
@@ -51,16 +52,6 @@ def _cmd_train(a: argparse.Namespace) -> None:
         print(f"training stopped before every fold finished; resume with --resume --out {a.out}")
     else:
         print(json.dumps(metrics["all"], indent=2))
-
-
-def _is_saved_model(init: str) -> bool:
-    return init == "default" or Path(init).is_dir()
-
-
-def _update_max_rows() -> int:
-    from gfascreen.model.training.update import UPDATE_MAX_ROWS
-
-    return UPDATE_MAX_ROWS
 
 
 def _update(a: argparse.Namespace, cfg) -> None:

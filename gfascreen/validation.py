@@ -35,8 +35,8 @@ def _holdout_model(model: str, data: Path, system: list[str], out: Path, device:
     from gfascreen.model.saved import ModelDir
     from gfascreen.model.training.train import TrainConfig, train_cv
 
-    cfg = TrainConfig(**{**ModelDir(model).manifest.config, "device": device,
-                         "only_folds": None})
+    cfg = TrainConfig.from_dict({**ModelDir(model).manifest.config, "device": device,
+                                 "only_folds": None})
     table = pd.read_parquet(data)
     key = "-".join(sorted(system))
     tpath = out / f"train_without_{key}.parquet"

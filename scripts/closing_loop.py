@@ -40,7 +40,7 @@ from gfascreen.model.training.update import UpdateConfig, batches, update_member
 
 
 def load_member(run: Path, out: Path) -> tuple[FoldTrainer, torch.nn.Module, pd.DataFrame]:
-    cfg = TrainConfig(**json.loads((run / "config.json").read_text()))
+    cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
     vocab = Vocabulary.from_dict(json.loads((run / "vocabulary.json").read_text()))
     trainer = FoldTrainer(cfg, vocab, out, 0, torch.device("cpu"), progress=False)
     model = trainer.net_spec.build()

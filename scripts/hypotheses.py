@@ -9,9 +9,9 @@ folds, read from what it carries: member 0's predictions on random fold 0 and it
 leave-system-out out-of-fold predictions of fold 0 (no training).
 
 Judged on leave-system-out: bulk-glass R² of log10(1+Dmax) and Spearman, within-system
-Spearman, pooled Spearman; random fold 0 beside them. Cost: wall seconds per member on
-the machine that ran it (``where``). Resumable: rerun to continue; the table is rewritten
-after every row (``runs/hyp2/table.csv`` and ``.md``).
+Spearman, pooled Spearman; random fold 0 beside them. Cost: the member's training seconds
+and the device it trained on (``where``), from its log. Resumable: rerun to continue;
+the table is rewritten after every row (``runs/hyp2/table.csv`` and ``.md``).
 
 Usage: python scripts/hypotheses.py [--rows steps bmg-weight mixture no-maxpool]
            [--groupings system random] [--fold 0] [--data train.parquet] [--runs runs/hyp2]
@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from gfascreen.model.ensemble import Ensemble
 from gfascreen.model.evaluation.evaluate import member_oof
@@ -34,7 +33,7 @@ from gfascreen.model.evaluation.metrics import regression_report
 from gfascreen.model.evaluation.screening_metrics import screening_report
 from gfascreen.model.training.folds import assign_folds
 from gfascreen.model.training.recipe import TrainConfig
-from gfascreen.model.training.train import prepare_table, train_cv
+from gfascreen.model.training.train import oof_table, prepare_table, train_cv
 
 SWITCHES = {
     "steps": ("train's defaults: 800 steps, one-cycle warm-up and cosine decay", {}),
@@ -66,9 +65,7 @@ def shipped_row(data: str, fold: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     sel = np.flatnonzero(folds == fold)
     x = ens.featurizer.fractions(t.iloc[sel])
     reg, prob = member_oof(ens, x, np.full(len(sel), fold))
-    rnd = t.iloc[sel][["composition", "system", "gfa_class", "dmax_mm"]].reset_index(drop=True)
-    rnd = rnd.assign(fold=fold, pred_mm=np.clip(10 ** reg - 1, 0, None), p_crystal=prob[:, 0],
-                     p_ribbon=prob[:, 1], p_bmg=prob[:, 2])
+    rnd = oof_table(t, sel, fold, reg, prob, "log1p")  # member_oof answers in log1p
     lso = ens.model_dir.lso_oof().query("fold == @fold").reset_index(drop=True)
     sysf = assign_folds(t, 5, "system", 0)
     if set(t["composition"][sysf == fold]) != set(lso["composition"]):
@@ -84,29 +81,27 @@ def row_metrics(rnd: pd.DataFrame | None, lso: pd.DataFrame, cost: float | None,
     nan = {"spearman": np.nan, "r2_mm": np.nan, "r2_log": np.nan}
     r = regression_report(rnd) if rnd is not None else {"all": nan, "bmg": nan}
     s = regression_report(lso)
-    w = screening_report(lso)["within_system"]
+    scr = screening_report(lso)
+    w = scr["within_system"]
     return {"LSO bmg R² log": s["bmg"]["r2_log"], "LSO bmg Spearman": s["bmg"]["spearman"],
             "LSO within-system Spearman": w.get("spearman_weighted_mean", np.nan),
             "LSO Spearman": s["all"]["spearman"], "LSO R² mm": s["all"]["r2_mm"],
             "LSO best in top 20 %": w.get("best_in_top20_share", np.nan),
-            "LSO AUC glass": screening_report(lso).get("auc_glass_vs_crystal", np.nan),
+            "LSO AUC glass": scr.get("auc_glass_vs_crystal", np.nan),
             "random Spearman": r["all"]["spearman"], "random R² mm": r["all"]["r2_mm"],
             "random bmg R² log": r["bmg"]["r2_log"],
             "s per member": cost, "where": where}
 
 
-def member_seconds(run: Path, fold: int = 0) -> float | None:
-    """Training seconds of the member: its epochs summed (across resumed processes)."""
+def member_cost(run: Path, fold: int = 0) -> tuple[float | None, str]:
+    """Training seconds of the member (its epochs summed, across resumed processes) and
+    the device it trained on, as the member's log records them."""
     f = run / f"member_{fold}.json"
     if not f.exists():
-        return None
-    return round(sum(h["seconds"] for h in json.loads(f.read_text())["history"]), 1)
-
-
-def machine() -> str:
-    dev = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
-           else f"CPU, {torch.get_num_threads()} threads, {platform.processor() or 'x86_64'}")
-    return dev
+        return None, ""
+    info = json.loads(f.read_text())
+    where = f"{info['device']} ({platform.processor() or platform.machine()})"
+    return round(sum(h["seconds"] for h in info["history"]), 1), where
 
 
 def main() -> None:
@@ -128,7 +123,7 @@ def main() -> None:
         rows[SWITCHES[key][0]] = row_metrics(
             pd.read_parquet(rnd) if rnd and rnd.exists() else None,
             pd.read_parquet(d["system"] / f"oof_{a.fold}.parquet"),
-            member_seconds(d["system"], a.fold), machine())
+            *member_cost(d["system"], a.fold))
         _write(rows, a.runs, a.fold)
     _write(rows, a.runs, a.fold)
 

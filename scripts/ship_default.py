@@ -55,7 +55,7 @@ def random_oof_run(model: str, data: str, out: Path) -> Path:
     if (out / "oof.parquet").exists() and stamp.exists() \
             and stamp.read_text().strip() == model_hash(ens.manifest):
         return out
-    cfg = TrainConfig(**{**ens.manifest.config, "max_rows": None})
+    cfg = TrainConfig.from_dict({**ens.manifest.config, "max_rows": None})
     t, _ = prepare_table(pd.read_parquet(data), cfg)
     folds = assign_folds(t, cfg.folds, cfg.grouping, cfg.seed)
     reg, prob = member_oof(ens, ens.featurizer.from_table(t), folds)

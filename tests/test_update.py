@@ -53,8 +53,7 @@ def test_an_update_moves_a_member_towards_the_cast_alloys(tiny_ensemble, tmp_pat
     csv = tmp_path / "cast.csv"
     csv.write_text("formula,Dmax\n" + "".join(f"{f},{d}\n" for f, d in CAST.items()))
     table, _ = table_from_csv(csv)
-    cfg = TrainConfig(**{k: v for k, v in md.manifest.config.items()
-                         if k in TrainConfig.__dataclass_fields__})
+    cfg = TrainConfig.from_dict(md.manifest.config)
     trainer = FoldTrainer(cfg, md.manifest.image_spec.vocabulary, tmp_path, 0,
                           torch.device("cpu"), progress=False)
     model = md.manifest.network_spec.build()

@@ -130,7 +130,7 @@ def _baselines(run: Path, cfg: dict, data: str | Path | None, done: list[int]) -
     if not data_path.is_file():
         raise GfaError(f"baselines need the training table; {data_path} not found "
                        "(pass --data or --no-baselines)")
-    config = TrainConfig(**cfg)
+    config = TrainConfig.from_dict(cfg)
     t, vocab = prepare_table(pd.read_parquet(data_path), config)
     folds = pd.read_parquet(run / "folds.parquet")
     if not np.array_equal(folds["composition"].to_numpy(), t["composition"].to_numpy()):

@@ -4,7 +4,7 @@ command line can show its options at once)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 
 @dataclass
@@ -45,6 +45,13 @@ class TrainConfig:
     pairs: str = ""
     only_folds: list[int] | None = field(default=None)
     device: str = "auto"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """The config a run or model recorded (``config.json``, ``manifest.config``):
+        fields it lacks take their defaults, keys this version does not know are ignored."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def step_budget(config: TrainConfig, n_rows: int) -> tuple[int, int, int]:

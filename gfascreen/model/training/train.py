@@ -348,20 +348,15 @@ def _open_run(table_path: Path, out: Path, config: TrainConfig, resume: bool
                        "or choose another --out")
     if resume and cfg_path.exists():
         saved = json.loads(cfg_path.read_text())
-        saved.setdefault("amp", False)  # runs saved before the option existed were fp32
-        config = TrainConfig(**{**saved, "only_folds": config.only_folds})
-    if table_path.suffix.lower() in (".csv", ".txt"):
-        from gfascreen.data.user_table import table_from_csv
+        config = TrainConfig.from_dict({**saved, "only_folds": config.only_folds})
+    from gfascreen.data.user_table import read_training_rows  # pymatgen: only when training
 
-        table, rejects = table_from_csv(table_path)
+    table, rejects = read_training_rows(table_path)
+    if table_path.suffix.lower() in (".csv", ".txt"):
         out.mkdir(parents=True, exist_ok=True)
         write_parquet_atomic(table, out / "table.parquet")
         write_parquet_atomic(rejects, out / "table.rejects.parquet")
         return table, config, out / "table.parquet"
-    try:
-        table = pd.read_parquet(table_path)
-    except Exception as exc:
-        raise GfaError(f"cannot read training table {table_path}: {exc}") from None
     need = {"composition", "gfa_class", "dmax_mm", "system"}
     if not need <= set(table.columns):
         raise GfaError(f"{table_path} lacks columns {sorted(need - set(table.columns))}")

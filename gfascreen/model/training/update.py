@@ -13,10 +13,9 @@ carried unchanged and marked so.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +26,14 @@ from gfascreen.data.labels import CLASSES
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model.network import OPResNet
-from gfascreen.model.saved import KNOWN_ALLOYS, ModelDir, known_alloys_table, sha256_file
+from gfascreen.model.saved import (
+    KNOWN_ALLOYS,
+    Manifest,
+    ModelDir,
+    known_alloys_table,
+    sha256_file,
+    write_manifest,
+)
 from gfascreen.model.targets import to_target
 from gfascreen.model.training.recipe import TrainConfig
 from gfascreen.model.training.train import FoldTrainer, _Batches, prepare_table
@@ -77,23 +83,22 @@ def _freeze_batch_norm(model: OPResNet) -> None:
 def update_member(trainer: FoldTrainer, model: OPResNet, new: _Batches, replay: _Batches,
                   config: UpdateConfig) -> OPResNet:
     """Fine-tune ``model`` in place on ``new`` with rehearsal on ``replay``; returns it."""
-    params = [p for n, p in model.named_parameters() if n.startswith(TRAINABLE)]
     for n, p in model.named_parameters():
         p.requires_grad_(n.startswith(TRAINABLE))
-    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=trainer.c.weight_decay)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
+                            weight_decay=trainer.c.weight_decay)
     g = torch.Generator().manual_seed(config.seed)
     _freeze_batch_norm(model)
+    dev = trainer.device
     k = len(new.x)
+    new = new.take(torch.arange(k), dev)
     for _ in range(config.steps):
-        idx = torch.randint(len(replay.x), (config.replay,), generator=g)
-        b = _cat(new, replay.take(idx, torch.device("cpu"))).take(
-            torch.arange(k + config.replay), trainer.device)
-        img = trainer.feat.images(b.x).contiguous(memory_format=torch.channels_last)
-        out = model(img)
-        halves = [torch.arange(0, k), torch.arange(k, k + config.replay)]
-        loss = sum(trainer._loss({n: v[h] for n, v in out.items()},
-                                 b.take(h.to(trainer.device), trainer.device), 1.0, None)
-                   for h in halves)
+        rehearse = replay.take(torch.randint(len(replay.x), (config.replay,), generator=g), dev)
+        b = _cat(new, rehearse)
+        out = model(trainer.feat.images(b.x).contiguous(memory_format=torch.channels_last))
+        # The two halves of the loss, each the training loss of its own rows.
+        loss = (trainer._loss({n: v[:k] for n, v in out.items()}, new, 1.0, None)
+                + trainer._loss({n: v[k:] for n, v in out.items()}, rehearse, 1.0, None))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -112,8 +117,7 @@ def update_model(base_dir: str, table: pd.DataFrame, out: str | Path,
     if out.exists() and any(out.iterdir()):
         raise GfaError(f"{out} is not empty; choose another --out")
     m = base.manifest
-    tcfg = TrainConfig(**{k: v for k, v in m.config.items()
-                          if k in TrainConfig.__dataclass_fields__})
+    tcfg = TrainConfig.from_dict(m.config)
     t, vocab = prepare_table(table, TrainConfig(init=str(base.path)))
     if t.empty:
         raise GfaError("none of the new alloys uses only elements the model knows "
@@ -124,19 +128,18 @@ def update_model(base_dir: str, table: pd.DataFrame, out: str | Path,
     trainer = FoldTrainer(tcfg, vocab, out, 0, torch.device(device), progress=False)
     new, replay = batches(trainer, t, tcfg.target), batches(trainer, known, tcfg.target)
     out.mkdir(parents=True, exist_ok=True)
-    t0, members = time.time(), []
+    spec, t0, members = m.network_spec, time.time(), []
     for j, entry in enumerate(m.members):
-        model = m.network_spec.build()
+        model = spec.build()
         model.load_state_dict(base.member_state(entry))
         model = model.to(device).to(memory_format=torch.channels_last)
-        update_member(trainer, model, new, replay, UpdateConfig(**{**config.__dict__,
-                                                                  "seed": config.seed + j}))
+        update_member(trainer, model, new, replay, replace(config, seed=config.seed + j))
         save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
                   str(out / entry["file"]))
         members.append({**entry, "sha256": sha256_file(out / entry["file"])})
-    _write_updated(base, out, t, known, members, config, round(time.time() - t0, 1))
-    return {"alloys": int(len(t)), "members": len(members),
-            "seconds": round(time.time() - t0, 1)}
+    seconds = round(time.time() - t0, 1)
+    _write_updated(base, out, t, known, members, config, seconds)
+    return {"alloys": int(len(t)), "members": len(members), "seconds": seconds}
 
 
 def _write_updated(base: ModelDir, out: Path, t: pd.DataFrame, known: pd.DataFrame,
@@ -150,14 +153,14 @@ def _write_updated(base: ModelDir, out: Path, t: pd.DataFrame, known: pd.DataFra
     for entry in (m.calibration, m.lso_oof):
         if entry is not None:
             shutil.copy2(base.path / entry["file"], out / entry["file"])
-    d = m.to_dict()
-    d.update(id=f"{m.id}+update", members=members, quant="float32",
-             known_alloys={"file": KNOWN_ALLOYS, "sha256": sha256_file(out / KNOWN_ALLOYS),
-                           "rows": int(len(merged))},
-             update={"base": m.id, "alloys": int(len(t)), "steps": config.steps,
-                     "lr": config.lr, "replay": config.replay, "seconds": seconds,
-                     "calibration": "the base model's, not re-measured after the update"})
-    (out / "manifest.json").write_text(json.dumps(d, indent=2))
+    updated = Manifest.from_dict({
+        **m.to_dict(), "id": f"{m.id}+update", "members": members, "quant": "float32",
+        "known_alloys": {"file": KNOWN_ALLOYS, "sha256": sha256_file(out / KNOWN_ALLOYS),
+                         "rows": int(len(merged))},
+        "update": {"base": m.id, "alloys": int(len(t)), "steps": config.steps,
+                   "lr": config.lr, "replay": config.replay, "seconds": seconds,
+                   "calibration": "the base model's, not re-measured after the update"}})
+    write_manifest(out, updated)
 
 
 __all__ = ["UPDATE_MAX_ROWS", "UpdateConfig", "update_member", "update_model"]
