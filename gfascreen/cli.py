@@ -125,52 +125,21 @@ def _cmd_calibrate(a: argparse.Namespace) -> None:
 
 
 def _read_formula_file(path: str, column: str | None) -> list:
-    """Formulas from ``--input``: CSV or text (one per line, first column unless
-    ``column``), Parquet (a column), or JSON (a list of formulas, or of records)."""
-    import pandas as pd
+    """The formulas of ``--input`` (see :func:`gfascreen.tableio.read_formula_input`)."""
+    from gfascreen.tableio import read_formula_input
 
-    suffix = Path(path).suffix.lower()
-    if not Path(path).is_file():
-        raise GfaError(f"cannot read --input {path}: no such file")
-    try:
-        if suffix == ".parquet":
-            df = pd.read_parquet(path).astype(str)
-        elif suffix == ".json":
-            df = _json_formulas(path)
-        else:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8",
-                             skip_blank_lines=False)
-    except pd.errors.EmptyDataError:
-        raise GfaError(f"--input {path} is empty; give one formula per line") from None
-    except UnicodeDecodeError:
-        raise GfaError(f"--input {path} is not UTF-8 text; save it as UTF-8 CSV") from None
-    except GfaError:
-        raise
-    except Exception as exc:  # OSError, ParserError, ArrowInvalid ...: one line
-        first = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise GfaError(f"cannot read --input {path}: {first}") from None
-    if df.shape[1] == 0:
-        raise GfaError(f"--input {path} holds no column of formulas")
-    col = column or df.columns[0]
-    if col not in df.columns:
-        raise GfaError(f"--input {path} has no column {col!r} (it has {list(df.columns)})")
-    return df[col].tolist()
+    return read_formula_input(path, column)[0]
 
 
-def _json_formulas(path: str):
-    """A JSON list of formulas, or of records, as a table."""
-    import pandas as pd
-
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list) or not data:
-        raise GfaError(f"--input {path}: give a JSON list of formulas, e.g. "
-                       '["Al25Co20La55", "Zr55Co29Al16"]')
-    if all(isinstance(r, dict) for r in data):
-        return pd.DataFrame(data).astype(str)
-    return pd.DataFrame({"formula": [r if isinstance(r, str) else json.dumps(r)
-                                     for r in data]})
+def _with_input_columns(res, extras):
+    """The input's other columns (id, notes, a measured Dmax) beside the predictions,
+    right after ``input``; a name the predictions use gets an ``input_`` prefix."""
+    if extras is None or extras.shape[1] == 0:
+        return res
+    extras = extras.rename(columns={c: f"input_{c}" for c in extras.columns
+                                    if c in res.columns})
+    at = list(res.columns).index("input") + 1
+    return res.iloc[:, :at].join(extras).join(res.iloc[:, at:])
 
 
 def _check_output(path: str) -> None:
@@ -228,11 +197,21 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     thresholds = parse_thresholds(a.thresholds)
     if a.output:
         _check_output(a.output)
-    formulas = list(a.formulas) + (_read_formula_file(a.input, a.column) if a.input else [])
+    formulas, extras = list(a.formulas), None
+    if a.input:
+        from gfascreen.tableio import read_formula_input
+
+        read, extras, notes = read_formula_input(a.input, a.column)
+        for n in notes:
+            print(n, file=sys.stderr)
+        if formulas:  # formulas on the command line come first, without input columns
+            extras = pd.concat([extras.iloc[:0].reindex(range(len(formulas))), extras],
+                               ignore_index=True)
+        formulas += read
     if not formulas:
         raise GfaError("give formulas (e.g. Al25Co20La55) or --input file.csv")
     ens = Ensemble.load(a.model, device=a.device)
-    res = _predict_batches(ens, formulas, a, thresholds)
+    res = _with_input_columns(_predict_batches(ens, formulas, a, thresholds), extras)
     skipped = int((~res["in_vocabulary"]).sum())
     if skipped == len(res):
         raise GfaError(f"no input could be scored; {res['reason'].iloc[0]}")
@@ -459,7 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", default=None,
                     help="formulas from a CSV or text file (one per line), a Parquet file "
                          "(a column) or a JSON list")
-    pr.add_argument("--column", default=None, help="formula column of --input (default first)")
+    pr.add_argument("--column", default=None,
+                    help="formula column of --input (default: a column named formula, "
+                         "composition or alloy, else the first; a number, from 1, for a "
+                         "file without column names); its other columns are kept beside "
+                         "the predictions")
     pr.add_argument("--output", default=None,
                     help="write .csv, .parquet or .json (by extension) instead of printing")
     pr.add_argument("--model", default="default",

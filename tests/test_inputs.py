@@ -1,0 +1,139 @@
+"""Inputs as people give them (issue 28): a plain list of formulas, a one-line file, a CSV
+whose first column is an id, stdin; the input's other columns kept beside the predictions;
+outputs on stdout; a resume command that works as printed; the ``_SUCCESS`` marker."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from gfascreen import cli
+
+
+def run_cli(argv: list[str], capsys, main=cli.main) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own exits
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code, err, match: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("note:")]
+    assert len(lines) == 1, err
+    assert match in lines[0], err
+
+
+def predict(model, *argv) -> list[str]:
+    return ["predict", *argv, "--model", str(model), "--device", "cpu", "--quiet"]
+
+
+THREE = ["Cu46Zr46Al8", "Al25Co20La55", "Zr55Co29Al16"]
+
+
+# -- 1. no data row lost; the input's columns kept -----------------------------------------
+@pytest.mark.parametrize("suffix", [".txt", ".csv", ""])
+def test_plain_list_keeps_its_first_line(suffix, tiny_ensemble, tmp_path, capsys):
+    f = tmp_path / f"three{suffix}"
+    f.write_text("\n".join(THREE) + "\n")
+    out = tmp_path / "p.csv"
+    code, _, err = run_cli(predict(tiny_ensemble, "--input", str(f), "--output", str(out)),
+                           capsys)
+    assert code == 0, err
+    assert pd.read_csv(out)["input"].tolist() == THREE
+
+
+def test_one_line_file_is_one_prediction(tiny_ensemble, tmp_path, capsys):
+    f = tmp_path / "one.txt"
+    f.write_text("Cu46Zr46Al8\n")
+    out = tmp_path / "p.csv"
+    code, _, err = run_cli(predict(tiny_ensemble, "--input", str(f), "--output", str(out)),
+                           capsys)
+    assert code == 0, err
+    assert pd.read_csv(out)["input"].tolist() == ["Cu46Zr46Al8"]
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("formula\n" + "\n".join(THREE), THREE),              # a header naming the column
+    ("Alloys\n" + "\n".join(THREE), THREE),               # any case
+    ("my list\n" + "\n".join(THREE), THREE),              # not a formula, later lines are
+    ("xyz\n", ["xyz"]),                                   # one line that is not a formula
+    ("Cu46Zr46Al8\nnot a formula\n", ["Cu46Zr46Al8", "not a formula"]),
+])
+def test_first_line_is_a_header_only_when_it_names_columns(text, expected, tmp_path):
+    from gfascreen.tableio import read_formula_input
+
+    f = tmp_path / "in.txt"
+    f.write_text(text)
+    assert read_formula_input(str(f))[0] == expected
+
+
+def test_header_only_file_is_refused(tiny_ensemble, tmp_path, capsys):
+    f = tmp_path / "in.csv"
+    f.write_text("formula\n")
+    code, _, err = run_cli(predict(tiny_ensemble, "--input", str(f)), capsys)
+    one_line_error(code, err, "no formula below them")
+
+
+def test_id_column_first_names_the_formula_column(tiny_ensemble, tmp_path, capsys,
+                                                  monkeypatch):
+    from gfascreen.model.ensemble import Ensemble
+
+    f = tmp_path / "ids.csv"
+    f.write_text("id,alloy_name\n1,Cu46Zr46Al8\n2,Al25Co20La55\n")
+    with monkeypatch.context() as m:  # refused before any model is read
+        m.setattr(Ensemble, "load", lambda *a, **k: pytest.fail("model loaded"))
+        code, _, err = run_cli(predict(tiny_ensemble, "--input", str(f)), capsys)
+    one_line_error(code, err, "pass --column alloy_name")
+    code, out, err = run_cli(predict(tiny_ensemble, "--input", str(f), "--column",
+                                     "alloy_name"), capsys)
+    assert code == 0, err
+    assert "Cu46Zr46Al8" in out
+    # Without column names: the hint is the column's number, and the number works.
+    g = tmp_path / "bare.csv"
+    g.write_text("1,Cu46Zr46Al8\n2,Al25Co20La55\n")
+    code, _, err = run_cli(predict(tiny_ensemble, "--input", str(g)), capsys)
+    one_line_error(code, err, "pass --column 2")
+    out_csv = tmp_path / "p.csv"
+    code, _, err = run_cli(predict(tiny_ensemble, "--input", str(g), "--column", "2",
+                                   "--output", str(out_csv)), capsys)
+    assert code == 0, err
+    res = pd.read_csv(out_csv)
+    assert res["input"].tolist() == ["Cu46Zr46Al8", "Al25Co20La55"]
+    assert res["column1"].tolist() == [1, 2]
+
+
+def test_a_column_named_formula_is_found_without_column(tmp_path):
+    from gfascreen.tableio import read_formula_input
+
+    f = tmp_path / "in.csv"
+    f.write_text("id,formula\n7,Cu46Zr46Al8\n")
+    formulas, extras, _ = read_formula_input(str(f))
+    assert formulas == ["Cu46Zr46Al8"] and extras["id"].tolist() == [7]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
+def test_input_columns_are_kept_beside_the_predictions(fmt, tiny_ensemble, tmp_path, capsys):
+    src = pd.DataFrame({"id": ["a1", "a2", "a3"], "formula": THREE,
+                        "dmax_mm": [3.0, None, 12.0], "notes": ["cast", "", "ribbon"]})
+    f = tmp_path / f"in.{fmt}"
+    if fmt == "csv":
+        src.to_csv(f, index=False)
+    elif fmt == "parquet":
+        src.to_parquet(f)
+    else:
+        src.to_json(f, orient="records")
+    out = tmp_path / "p.parquet"
+    code, _, err = run_cli(predict(tiny_ensemble, "Zr50Cu50", "--input", str(f), "--output",
+                                   str(out)), capsys)
+    assert code == 0, err
+    res = pd.read_parquet(out)
+    cols = list(res.columns)
+    assert cols[:4] == ["input", "id", "input_dmax_mm", "notes"], cols
+    assert res["input"].tolist() == ["Zr50Cu50", *THREE]
+    assert res["id"].tolist()[1:] == ["a1", "a2", "a3"] and pd.isna(res["id"][0])
+    assert res["input_dmax_mm"].tolist()[1:2] == [3.0] and pd.isna(res["input_dmax_mm"][2])
+    assert "dmax_mm" in cols  # the prediction keeps its own name
