@@ -78,10 +78,10 @@ def _compare(known: pd.DataFrame, pred: pd.DataFrame, elements: list[str],
 
 def validate_system(system: str, step: float, model: str, data: str | Path | None, out: Path,
                     device: str = "auto", holdout: bool = False) -> dict:
-    """Screen one system, write its report, compare with its known alloys."""
-    from gfascreen.model.ensemble import Ensemble
+    """Screen one system, write its report, compare with its known alloys (scored by the
+    ensemble the screen loaded, on its device and in its precision)."""
     from gfascreen.screening.report import write_report
-    from gfascreen.screening.run import ScreenConfig, screen
+    from gfascreen.screening.run import ScreenConfig, load_model, plan_screen, screen
     from gfascreen.screening.runs import load_run
 
     elements = parse_system(system)
@@ -93,8 +93,10 @@ def validate_system(system: str, step: float, model: str, data: str | Path | Non
         model = _holdout_model(model, Path(data), elements, out, device)
     known = _known(model, data, elements)
     run_dir = out / f"screen_{'-'.join(elements)}_step{step:g}"
-    screen(ScreenConfig(system=system, step=step, out=str(run_dir), model=model, device=device,
-                        resume=(run_dir / "_run.json").exists(), progress=True))
+    cfg = ScreenConfig(system=system, step=step, out=str(run_dir), model=model, device=device,
+                       resume=(run_dir / "_run.json").exists(), progress=True)
+    plan = plan_screen(cfg)
+    screen(plan)
     report = write_report(run_dir, data=data)
     grid = load_run(run_dir).table
     best_pred = grid.loc[grid["dmax_mm"].idxmax()]
@@ -102,7 +104,8 @@ def validate_system(system: str, step: float, model: str, data: str | Path | Non
            "predicted_max": {e: float(best_pred[e]) for e in elements}
            | {"dmax_mm": float(best_pred["dmax_mm"])}, "holdout": holdout}
     if len(known):
-        pred = Ensemble.load(model, device=device).predict(known["composition"].tolist())
+        pred = load_model(plan).ensemble.predict(known["composition"].tolist(),
+                                                 confidence=plan.confidence)
         res |= _compare(known, pred, elements, best_pred)
         pd.DataFrame(res["table"]).to_csv(run_dir / "_report" / "validation.csv", index=False)
     return res

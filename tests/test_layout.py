@@ -33,7 +33,8 @@ def test_formula_grid_chunk_and_training_batch_give_one_tensor(tiny_ensemble, ti
     ens.predict(["La55Co20Al25"])
     # 2. A grid chunk at 5 at.% (lattice units 11, 4, 5), through score_chunk.
     monkeypatch.setattr(score, "load_cached", lambda *a, **k: ens)
-    score.score_chunk(np.array([[11, 4, 5]]), ["La", "Co", "Al"], 5.0, "m", "cpu")
+    score.score_chunk(np.array([[11, 4, 5]]), ["La", "Co", "Al"], 5.0,
+                      score.ChunkScorer("m", "cpu"))
     # 3. A training batch: the training table's at.% columns, as train_cv reads them.
     row = pd.DataFrame([{"composition": "Al25Co20La55", "La": 55.0, "Co": 20.0, "Al": 25.0,
                          "Zr": 0.0}])

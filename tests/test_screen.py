@@ -281,16 +281,16 @@ def test_chunk_size_follows_the_device_and_a_resumed_run(tiny_ensemble, tmp_path
     import torch
 
     from gfascreen.model.precision import chunk_size_for, inference_batch_for
-    from gfascreen.screening.run import _with_chunk_size
+    from gfascreen.screening.run import plan_screen
 
     assert chunk_size_for(torch.device("cpu")) == 512
     assert chunk_size_for(torch.device("cuda")) == 8192
     assert inference_batch_for(torch.device("cuda")) > inference_batch_for(torch.device("cpu"))
     out = tmp_path / "run"
     cfg = _cfg(tiny_ensemble, out, chunk_size=0)
-    assert _with_chunk_size(cfg, out).chunk_size == 512
+    assert plan_screen(cfg).chunk_size == 512
     screen(_cfg(tiny_ensemble, out, chunk_size=40))
-    resumed = _with_chunk_size(_cfg(tiny_ensemble, out, chunk_size=0, resume=True), out)
+    resumed = plan_screen(_cfg(tiny_ensemble, out, chunk_size=0, resume=True))
     assert resumed.chunk_size == 40
 
 
@@ -337,3 +337,31 @@ def test_gpu_check_script_runs_on_cpu(tiny_ensemble, tmp_path):
     assert [(s["system"], s["points"]) for s in r["screens"]] == [("La-Co-Al", 66),
                                                                   ("Cu-Zr", 21)]
     assert all(s["share_of_network_alone"] > 0 for s in r["screens"])
+
+
+def test_one_screen_loads_and_verifies_the_model_once(tiny_ensemble, tmp_path, monkeypatch):
+    """With ``--device auto`` (the default) one screen loads the ensemble once, verifies
+    each member file once, and parses its thresholds once: the plan is resolved once and
+    every chunk is scored with the model it holds."""
+    from gfascreen.model import calibration, saved
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.screening import score
+
+    monkeypatch.setattr(score, "_CACHE", {})
+    loads, verified, parsed = [], [], []
+    real_load = Ensemble.load.__func__
+    monkeypatch.setattr(Ensemble, "load", classmethod(
+        lambda cls, *a, **k: loads.append(k.get("device")) or real_load(cls, *a, **k)))
+    real_state = saved.ModelDir.member_state
+    monkeypatch.setattr(saved.ModelDir, "member_state",
+                        lambda self, e: verified.append(e["file"]) or real_state(self, e))
+    real_parse = calibration.parse_thresholds
+    monkeypatch.setattr(calibration, "parse_thresholds",
+                        lambda t: parsed.append(t) or real_parse(t))
+    out = screen(_cfg(tiny_ensemble, tmp_path / "once", device="auto", thresholds="1,5"))
+    assert len(list(out.glob("part-*.parquet"))) == 5
+    members = saved.ModelDir(tiny_ensemble).manifest.members
+    assert len(loads) == 1, loads
+    assert sorted(verified) == sorted(m["file"] for m in members)
+    assert parsed == ["1,5"]
+    assert {"p_dmax_ge_1", "p_dmax_ge_5"} <= set(pd.read_parquet(out).columns)

@@ -1,11 +1,22 @@
-"""What a screening run computes, and the help text of its options (no heavy import, so
-the command line shows them at once)."""
+"""What a screening run computes: its options (:class:`ScreenConfig`, strings as typed),
+the plan resolved from them once (:class:`ScreenPlan`, typed values and the loaded model),
+and the help text of the options (no heavy import, so the command line shows them at once)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
+
+if TYPE_CHECKING:
+    import torch
+
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.model.saved import ModelDir
+    from gfascreen.screening.grid import CompositionGrid
+    from gfascreen.screening.score import ChunkScorer
 
 
 @dataclass
@@ -27,6 +38,47 @@ class ScreenConfig:
     max_points: int = 2_000_000
     include_edges: bool = True
     progress: bool = True
+
+
+@dataclass(frozen=True)
+class ScreenPlan:
+    """A screening run resolved once from its :class:`ScreenConfig` (by
+    :func:`gfascreen.screening.run.plan_screen`, before any model loads): every later step
+    reads these typed values, never the option strings again. ``ensemble`` is the model,
+    loaded once after every check (:meth:`with_ensemble`)."""
+
+    config: ScreenConfig
+    grid: CompositionGrid
+    out: Path
+    device: torch.device
+    #: What the members run in: ``fp32`` or ``bf16`` (never ``auto``: resolved).
+    precision: str
+    #: Points per chunk and Parquet part (resolved: a resumed run's own, else the device's).
+    chunk_size: int
+    #: Images per forward pass on ``device``.
+    batch_size: int
+    thresholds_mm: tuple[float, ...]
+    confidence: float
+    #: The model directory, manifest read and checked (weights not yet loaded).
+    model_dir: ModelDir
+    ensemble: Ensemble | None = None
+
+    @property
+    def model(self) -> str:
+        return str(self.config.model)
+
+    def with_ensemble(self, ensemble: Ensemble) -> ScreenPlan:
+        return replace(self, ensemble=ensemble)
+
+    def scorer(self, device: str | None = None, batch_size: int | None = None
+               ) -> ChunkScorer:
+        """What each chunk is scored with (picklable: a Dask worker loads the model from
+        it once per process, with its own ``device`` and that device's batch)."""
+        from gfascreen.screening.score import ChunkScorer
+
+        return ChunkScorer(self.model, device or str(self.device), self.precision,
+                           self.confidence, self.thresholds_mm,
+                           self.batch_size if device is None else batch_size)
 
 
 HELP = {

@@ -30,9 +30,8 @@ import pandas as pd
 
 from gfascreen import __version__
 from gfascreen.errors import GfaError
-from gfascreen.model.calibration import check_confidence, parse_thresholds
 from gfascreen.screening.grid import CompositionGrid
-from gfascreen.screening.options import HELP, ScreenConfig
+from gfascreen.screening.options import HELP, ScreenConfig, ScreenPlan
 from gfascreen.screening.runs import (
     PART,
     alive,
@@ -48,12 +47,8 @@ def default_out(elements: list[str], step: float) -> Path:
     return Path(f"screen_{'-'.join(elements)}_step{step:g}")
 
 
-# -- checks before any model loads ---------------------------------------------------------
+# -- the plan: every check that needs no model, options resolved once -----------------
 def _make_grid(cfg: ScreenConfig) -> CompositionGrid:
-    if cfg.chunk_size < 0:
-        raise GfaError(f"--chunk-size must be positive (or 0: by device), got {cfg.chunk_size}")
-    check_confidence(cfg.confidence)
-    parse_thresholds(cfg.thresholds)
     grid = CompositionGrid(cfg.system, cfg.step, cfg.bounds, cfg.include_edges)
     if len(grid) > cfg.max_points:
         raise GfaError(f"the grid has {len(grid):,} points, over the limit of "
@@ -76,33 +71,80 @@ def _check_out_dir(out: Path, resume: bool) -> None:
                        "empty directory")
 
 
-def _request(cfg: ScreenConfig, grid: CompositionGrid) -> dict:
-    """What the run computes (``_run.json``), from the model's manifest alone."""
-    from gfascreen.model.precision import check_precision, resolve_device
-    from gfascreen.model.saved import ModelDir, model_hash
+def _resumed(cfg: ScreenConfig, out: Path) -> dict | None:
+    """The ``_run.json`` of the run ``--resume`` finishes (None for a new run, or when it
+    is damaged: :func:`_start_or_resume` says so)."""
+    if not (cfg.resume and (out / "_run.json").is_file()):
+        return None
+    try:
+        run = json.loads((out / "_run.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return None
+    return run if isinstance(run, dict) else None
 
-    check_precision(cfg.precision, resolve_device(cfg.device))
+
+def _chunk_size(cfg: ScreenConfig, resumed: dict | None, device) -> int:
+    """``chunk_size`` 0 means: a resumed run's own, else the device's default."""
+    from gfascreen.model.precision import chunk_size_for
+
+    if cfg.chunk_size != 0:
+        return cfg.chunk_size
+    try:
+        return int(resumed["chunk_size"])
+    except (ValueError, KeyError, TypeError):
+        return chunk_size_for(device)
+
+
+def plan_screen(cfg: ScreenConfig) -> ScreenPlan:
+    """Resolve the options once into a :class:`ScreenPlan`: grid, output directory, device,
+    precision, chunk and batch size, thresholds, confidence, the model's manifest. Every
+    check that needs no model runs here, before any model loads."""
+    from gfascreen.model.calibration import check_confidence, parse_thresholds
+    from gfascreen.model.precision import check_precision, inference_batch_for, resolve_device
+    from gfascreen.model.saved import ModelDir
+
+    if cfg.chunk_size < 0:
+        raise GfaError(f"--chunk-size must be positive (or 0: by device), got {cfg.chunk_size}")
+    confidence = check_confidence(cfg.confidence)
+    thresholds = parse_thresholds(cfg.thresholds)
+    grid = _make_grid(cfg)
+    out = Path(cfg.out) if cfg.out else default_out(grid.elements, cfg.step)
+    check_writable(out)
+    _check_out_dir(out, cfg.resume)
+    resumed = _resumed(cfg, out)
+    device = resolve_device(cfg.device)
+    check_precision(cfg.precision, device)
     md = ModelDir(cfg.model)
     vocab = md.manifest.image_spec.vocabulary
     unknown = [e for e in grid.elements if e not in vocab.elements]
     if unknown:
         raise GfaError(f"the model never saw {', '.join(unknown)} in training; it covers "
                        f"{' '.join(vocab.elements)}")
-    model = {"path": str(cfg.model), "id": md.manifest.id, "hash": model_hash(md.manifest),
+    return ScreenPlan(cfg, grid, out, device, cfg.precision,
+                      _chunk_size(cfg, resumed, device), inference_batch_for(device),
+                      thresholds, confidence, md)
+
+
+def _request(plan: ScreenPlan) -> dict:
+    """What the run computes (``_run.json``), from the plan (the model's manifest alone)."""
+    from gfascreen.model.saved import model_hash
+
+    md = plan.model_dir
+    model = {"path": plan.model, "id": md.manifest.id, "hash": model_hash(md.manifest),
              "metrics": md.manifest.metrics.get("all", {}),
              "data_sha256": md.manifest.data.get("sha256")}
-    if cfg.precision != "fp32":  # recorded (and checked on --resume) when not the default
-        model["precision"] = cfg.precision
+    if plan.precision != "fp32":  # recorded (and checked on --resume) when not the default
+        model["precision"] = plan.precision
     cal = md.manifest.calibration
-    interval = ({"confidence": cfg.confidence, "method": cal.get("method"),
+    interval = ({"confidence": plan.confidence, "method": cal.get("method"),
                  "difficulty": cal.get("difficulty"), "binning": cal.get("binning"),
-                 "thresholds_mm": list(parse_thresholds(cfg.thresholds)),
+                 "thresholds_mm": list(plan.thresholds_mm),
                  "probabilities": "calibrated" if cal.get("probabilities") else "class head",
                  "calibrated_on": cal.get("calibrated_on")} if cal else
                 {"confidence": None, "note": "the model carries no calibration; dmax_lo and "
                  "dmax_hi are NaN"})
-    return {"gfascreen_version": __version__, "grid": grid.describe(),
-            "chunk_size": cfg.chunk_size, "model": model, "interval": interval}
+    return {"gfascreen_version": __version__, "grid": plan.grid.describe(),
+            "chunk_size": plan.chunk_size, "model": model, "interval": interval}
 
 
 def _start_or_resume(out: Path, request: dict) -> dict:
@@ -194,28 +236,26 @@ def _write_part(df: pd.DataFrame, path: Path, meta: dict) -> tuple[str, int]:
     return ("part-written", len(df))
 
 
-def _run_local(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
-               meta: dict, bar, device: str) -> None:
+def _run_local(plan: ScreenPlan, done: set[int], meta: dict, bar) -> None:
     import dask
     from dask.callbacks import Callback
 
-    from gfascreen.screening.score import score_chunk
+    from gfascreen.screening import score
 
     class _Progress(Callback):
         def _posttask(self, key, result, dsk, state, worker_id):
             if isinstance(result, tuple) and len(result) == 2 and result[0] == "part-written":
                 bar.update(result[1])
 
-    thresholds = parse_thresholds(cfg.thresholds)
+    scorer = plan.scorer()
     tasks = []
-    for i, units in enumerate(grid.units_chunks(cfg.chunk_size)):
+    for i, units in enumerate(plan.grid.units_chunks(plan.chunk_size)):
         if i in done:
             continue
-        df = dask.delayed(score_chunk, name=f"score-{i}", pure=False)(
-            units, grid.elements, grid.step, cfg.model, device, cfg.precision, cfg.confidence,
-            thresholds)
+        df = dask.delayed(score.score_chunk, name=f"score-{i}", pure=False)(
+            units, plan.grid.elements, plan.grid.step, scorer)
         tasks.append(dask.delayed(_write_part, name=f"write-{i}", pure=False)(
-            df, out / part_name(i), meta))
+            df, plan.out / part_name(i), meta))
     # One worker thread: torch already uses every core inside a chunk.
     with _Progress():
         dask.compute(*tasks, scheduler="threads", num_workers=1)
@@ -232,21 +272,21 @@ def connect(address: str):
                        "--scheduler, or leave it out to score locally") from None
 
 
-def _run_distributed(client, cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
-                     meta: dict, bar, device: str) -> None:
+def _run_distributed(client, plan: ScreenPlan, done: set[int], meta: dict, bar) -> None:
     from distributed import as_completed
 
-    from gfascreen.screening.score import score_chunk
+    from gfascreen.screening import score
 
-    thresholds = parse_thresholds(cfg.thresholds)
+    # Each worker loads the model once on its own device ("auto" unless the screen asked
+    # for the CPU), in the screen's precision, at that device's batch.
+    scorer = plan.scorer(device="cpu" if plan.device.type == "cpu" else "auto")
     try:
         futures = {}
-        for i, units in enumerate(grid.units_chunks(cfg.chunk_size)):
+        for i, units in enumerate(plan.grid.units_chunks(plan.chunk_size)):
             if i in done:
                 continue
-            f = client.submit(score_chunk, units, grid.elements, grid.step, cfg.model,
-                              "cpu" if device == "cpu" else "auto", cfg.precision,
-                              cfg.confidence, thresholds, pure=False, retries=2)
+            f = client.submit(score.score_chunk, units, plan.grid.elements, plan.grid.step,
+                              scorer, pure=False, retries=2)
             futures[f] = i
         for f in as_completed(futures):
             try:
@@ -255,8 +295,8 @@ def _run_distributed(client, cfg: ScreenConfig, grid: CompositionGrid, out: Path
                 raise
             except Exception as exc:  # scheduler or workers gone: CommClosedError, KilledWorker
                 raise GfaError(f"lost the Dask scheduler or its workers at "
-                                    f"{cfg.scheduler} ({type(exc).__name__})") from None
-            _, n = _write_part(df, out / part_name(futures[f]), meta)
+                               f"{plan.config.scheduler} ({type(exc).__name__})") from None
+            _, n = _write_part(df, plan.out / part_name(futures[f]), meta)
             bar.update(n)
     finally:
         try:
@@ -266,52 +306,40 @@ def _run_distributed(client, cfg: ScreenConfig, grid: CompositionGrid, out: Path
 
 
 # -- the run -------------------------------------------------------------------------------
-def _with_chunk_size(cfg: ScreenConfig, out: Path) -> ScreenConfig:
-    """``chunk_size`` 0 means: a resumed run's own, else the device's default."""
-    if cfg.chunk_size != 0:
-        return cfg
-    from dataclasses import replace
-
-    from gfascreen.model.precision import chunk_size_for, resolve_device
-
-    if cfg.resume and (out / "_run.json").is_file():
-        try:
-            size = int(json.loads((out / "_run.json").read_text())["chunk_size"])
-            return replace(cfg, chunk_size=size)
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError, OSError):
-            pass  # a damaged run file is reported by the resume check
-    return replace(cfg, chunk_size=chunk_size_for(resolve_device(cfg.device)))
-
-
-def screen(cfg: ScreenConfig) -> Path:
-    """Run (or resume) a screening; returns the run directory."""
-    grid = _make_grid(cfg)
-    out = Path(cfg.out) if cfg.out else default_out(grid.elements, cfg.step)
-    cfg = _with_chunk_size(cfg, out)
-    check_writable(out)
-    _check_out_dir(out, cfg.resume)
-    request = _request(cfg, grid)
-    request = _start_or_resume(out, request)
+def screen(cfg: ScreenConfig | ScreenPlan) -> Path:
+    """Run (or resume) a screening (its options, or the plan resolved from them); returns
+    the run directory."""
+    plan = cfg if isinstance(cfg, ScreenPlan) else plan_screen(cfg)
+    out = plan.out
+    request = _start_or_resume(out, _request(plan))
     with RunLock(out):
-        done = _heal(out, grid, cfg.chunk_size)
-        if len(done) == grid.n_chunks(cfg.chunk_size) and (out / "_summary.json").exists():
-            print(f"{out} is already complete ({len(grid):,} points); nothing to do")
+        done = _heal(out, plan.grid, plan.chunk_size)
+        if (len(done) == plan.grid.n_chunks(plan.chunk_size)
+                and (out / "_summary.json").exists()):
+            print(f"{out} is already complete ({len(plan.grid):,} points); nothing to do")
             return out
-        _score(cfg, grid, out, done, request)
+        _score(plan, done, request)
     return out
 
 
-def _score(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
-           request: dict) -> None:
-    from tqdm.auto import tqdm
-
+def load_model(plan: ScreenPlan) -> ScreenPlan:
+    """The plan with its model loaded and verified (once per process: every local chunk,
+    and an in-process Dask worker on the same device, finds this one)."""
     from gfascreen.screening.score import load_cached
 
+    return plan.with_ensemble(load_cached(plan.model, str(plan.device), plan.precision))
+
+
+def _score(plan: ScreenPlan, done: set[int], request: dict) -> None:
+    from tqdm.auto import tqdm
+
+    cfg, grid, out = plan.config, plan.grid, plan.out
     meta = {k: request[k] for k in ("gfascreen_version", "grid", "model", "interval", "started")}
-    written = sum(min(cfg.chunk_size, len(grid) - i * cfg.chunk_size) for i in done)
+    written = sum(min(plan.chunk_size, len(grid) - i * plan.chunk_size) for i in done)
     if cfg.progress:
-        print(f"loading model {cfg.model} ...", file=sys.stderr, flush=True)
-    ens = load_cached(cfg.model, cfg.device, cfg.precision)
+        print(f"loading model {plan.model} ({plan.device}, {plan.precision}) ...",
+              file=sys.stderr, flush=True)
+    plan = load_model(plan)
     # Unreachable: one line, before any progress bar is drawn.
     client = connect(cfg.scheduler) if cfg.scheduler else None
     bar = tqdm(total=len(grid), initial=written, unit="pt", unit_scale=True, smoothing=0.1,
@@ -319,9 +347,9 @@ def _score(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
     t0 = time.time()
     try:
         if client is not None:
-            _run_distributed(client, cfg, grid, out, done, meta, bar, str(ens.device))
+            _run_distributed(client, plan, done, meta, bar)
         else:
-            _run_local(cfg, grid, out, done, meta, bar, str(ens.device))
+            _run_local(plan, done, meta, bar)
     except KeyboardInterrupt:
         bar.close()
         print(f"\ninterrupted: finished parts are kept in {out}; resume with the same "
@@ -336,6 +364,7 @@ def _score(cfg: ScreenConfig, grid: CompositionGrid, out: Path, done: set[int],
     if len(table) != len(grid):
         raise GfaError(f"{out} holds {len(table)} rows, expected {len(grid)}; rerun with --resume")
     summary = _summarise(table, grid, wall, len(grid) - written, out)
+    summary.update(device=str(plan.device), precision=plan.precision)
     (out / "_summary.json").write_text(json.dumps(summary, indent=2))
 
 
@@ -389,4 +418,5 @@ def summary_text(s: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["HELP", "ScreenConfig", "read_run_table", "screen", "summary_text"]
+__all__ = ["HELP", "ScreenConfig", "ScreenPlan", "plan_screen", "read_run_table", "screen",
+           "summary_text"]

@@ -1,8 +1,9 @@
-"""Score one chunk of lattice points with an ensemble (runs inside a Dask task)."""
+"""Score one chunk of lattice points with an ensemble (locally, or inside a Dask task)."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,10 @@ _LOCK = threading.Lock()
 
 
 def load_cached(model: str, device: str, precision: str = "fp32") -> Ensemble:
-    """Each process (a local run, or each Dask worker) loads an ensemble once."""
+    """Each process (a local run, or each Dask worker) loads an ensemble once per
+    (model, device, precision): a local screen asks with its resolved device (``cpu``,
+    ``cuda:0``, never ``auto``) and resolved precision, so every chunk finds the model
+    the screen loaded."""
     key = (str(model), str(device), precision)
     with _LOCK:
         if key not in _CACHE:
@@ -23,14 +27,31 @@ def load_cached(model: str, device: str, precision: str = "fp32") -> Ensemble:
         return _CACHE[key]
 
 
-def score_chunk(units: np.ndarray, elements: list[str], step: float, model: str, device: str,
-                precision: str = "fp32", confidence: float = DEFAULT_CONFIDENCE,
-                thresholds_mm: tuple[float, ...] = DEFAULT_THRESHOLDS_MM) -> pd.DataFrame:
+@dataclass(frozen=True)
+class ChunkScorer:
+    """What a chunk is scored with, as plain values (travels to Dask workers): the model,
+    the device and precision it runs on, the interval's confidence, the thresholds of the
+    P(Dmax >= T) columns and the images per forward pass (None: the device's default)."""
+
+    model: str
+    device: str
+    precision: str = "fp32"
+    confidence: float = DEFAULT_CONFIDENCE
+    thresholds_mm: tuple[float, ...] = DEFAULT_THRESHOLDS_MM
+    batch_size: int | None = None
+
+    def ensemble(self) -> Ensemble:
+        return load_cached(self.model, self.device, self.precision)
+
+
+def score_chunk(units: np.ndarray, elements: list[str], step: float,
+                scorer: ChunkScorer) -> pd.DataFrame:
     """Lattice units ``(n, k)`` -> table with at.% columns, ``system`` and predictions
     (columns: :data:`gfascreen.model.ensemble.COLUMNS`)."""
-    ens = load_cached(model, device, precision)
+    ens = scorer.ensemble()
     x = ens.featurizer.from_amounts(units, elements)
-    pred = ens.predict_fractions(x, confidence, thresholds_mm=thresholds_mm)
+    pred = ens.predict_fractions(x, scorer.confidence, scorer.batch_size,
+                                 thresholds_mm=scorer.thresholds_mm)
     df = pd.DataFrame({el: units[:, j] * step for j, el in enumerate(elements)})
     df["system"] = "-".join(elements)
     return pd.concat([df, pred], axis=1)
