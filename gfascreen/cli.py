@@ -143,18 +143,34 @@ def _with_input_columns(res, extras):
 
 
 def _check_output(path: str) -> None:
-    """An output table's format (by extension) and directory, checked before any work."""
+    """An output table's format (by extension) and directory, checked before any work;
+    ``-`` is standard output (CSV)."""
+    import os
+
     from gfascreen.tableio import check_parent_exists
 
+    if path == "-":
+        return
+    for p in {Path(os.path.abspath(path)), Path(path).resolve()}:
+        if p == Path("/dev") or Path("/dev") in p.parents:
+            raise GfaError(f"--output {path}: not a file under /dev; give --output - to "
+                           "write CSV to standard output")
     if Path(path).suffix not in (".csv", ".parquet", ".json"):
-        raise GfaError(f"--output {path}: name a .csv, .parquet or .json file")
+        raise GfaError(f"--output {path}: name a .csv, .parquet or .json file, or - for "
+                       "CSV on standard output")
     check_parent_exists(path, "--output")
 
 
-def _write_table(res, out: Path) -> None:
-    """Write predictions in the format the extension names (.csv, .parquet, .json)."""
+def _write_table(res, out: Path | str) -> None:
+    """Write predictions in the format the extension names (.csv, .parquet, .json), or as
+    CSV on standard output for ``-``."""
     from gfascreen.tableio import write_parquet_atomic
 
+    if str(out) == "-":
+        res.to_csv(sys.stdout, index=False)
+        sys.stdout.flush()
+        return
+    out = Path(out)
     if out.suffix == ".parquet":
         write_parquet_atomic(res, out)
         return
@@ -218,7 +234,13 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     if ens.calibration is None:
         print("note: this model carries no calibration; dmax_lo/dmax_hi are NaN",
               file=sys.stderr)
-    if a.output:
+    footer = (f"interval dmax_lo..dmax_hi and lower bound dmax_at_least at "
+              f"{round(100 * a.confidence)} % confidence; probabilities calibrated on "
+              "unseen alloy systems (model card)")
+    if a.output == "-":  # the table alone on stdout, everything else on stderr
+        _write_table(res, "-")
+        print(f"{footer}; wrote {len(res)} predictions to standard output", file=sys.stderr)
+    elif a.output:
         _write_table(res, Path(a.output))
         print(f"wrote {len(res)} predictions to {a.output}")
     else:
@@ -226,9 +248,7 @@ def _cmd_predict(a: argparse.Namespace) -> None:
             shown = res.drop(columns=["log_dmax", "log_dmax_std", "difficulty_log", "dmax_std",
                                       "p_crystal", "p_ribbon"])
             print(shown.round(3).to_string(index=False))
-            print(f"interval dmax_lo..dmax_hi and lower bound dmax_at_least at "
-                  f"{round(100 * a.confidence)} % confidence; probabilities calibrated on "
-                  "unseen alloy systems (model card)")
+            print(footer)
     if skipped:
         print(f"gfascreen: {skipped} of {len(res)} inputs could not be scored (see the "
               "reason column)", file=sys.stderr)
@@ -270,8 +290,10 @@ def _cmd_suggest(a: argparse.Namespace) -> None:
     if why:
         print(f"target thickness: {why}", file=sys.stderr)
     if a.output:
-        _write_table(picks, Path(a.output))
-        print(f"wrote {len(picks)} suggestions to {a.output}")
+        _write_table(picks, a.output)
+        print(f"wrote {len(picks)} suggestions to "
+              f"{'standard output' if a.output == '-' else a.output}",
+              file=sys.stderr if a.output == "-" else sys.stdout)
         return
     with pd.option_context("display.max_colwidth", None, "display.width", 220):
         print(picks[["pick", "composition", "score", "dmax_mm", "dmax_lo", "dmax_hi",
@@ -437,14 +459,15 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("formulas", nargs="*", help="e.g. Al25Co20La55 Zr55Co29Al16")
     pr.add_argument("--input", default=None,
                     help="formulas from a CSV or text file (one per line), a Parquet file "
-                         "(a column) or a JSON list")
+                         "(a column) or a JSON list; - reads standard input")
     pr.add_argument("--column", default=None,
                     help="formula column of --input (default: a column named formula, "
                          "composition or alloy, else the first; a number, from 1, for a "
                          "file without column names); its other columns are kept beside "
                          "the predictions")
     pr.add_argument("--output", default=None,
-                    help="write .csv, .parquet or .json (by extension) instead of printing")
+                    help="write .csv, .parquet or .json (by extension) instead of printing; "
+                         "- writes CSV to standard output (notes on stderr)")
     pr.add_argument("--model", default="default",
                     help="model directory (default: the shipped ensemble)")
     pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
@@ -484,7 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "points)")
     sg.add_argument("--out-of-domain", action="store_true",
                     help="also pick where the model has no nearby training alloys")
-    sg.add_argument("--output", default=None, help="write .csv, .parquet or .json")
+    sg.add_argument("--output", default=None,
+                    help="write .csv, .parquet or .json; - writes CSV to standard output")
     sg.add_argument("--partial", action="store_true",
                     help="suggest from an incomplete run's parts written so far")
     sg.set_defaults(func=_cmd_suggest)
@@ -532,6 +556,7 @@ def main(argv: list[str] | None = None) -> int:
 def screen_main(argv: list[str] | None = None) -> int:
     """``screen ...``: the same as ``gfascreen screen ...``."""
     p = argparse.ArgumentParser(prog="screen", description="score every composition of a system")
+    p.add_argument("--version", action="version", version=f"gfascreen {__version__}")
     _add_screen_args(p)
     return _run(p, argv)
 

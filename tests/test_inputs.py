@@ -4,6 +4,10 @@ outputs on stdout; a resume command that works as printed; the ``_SUCCESS`` mark
 
 from __future__ import annotations
 
+import io
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -137,3 +141,49 @@ def test_input_columns_are_kept_beside_the_predictions(fmt, tiny_ensemble, tmp_p
     assert res["id"].tolist()[1:] == ["a1", "a2", "a3"] and pd.isna(res["id"][0])
     assert res["input_dmax_mm"].tolist()[1:2] == [3.0] and pd.isna(res["input_dmax_mm"][2])
     assert "dmax_mm" in cols  # the prediction keeps its own name
+
+
+# -- 5. Unix conventions --------------------------------------------------------------------
+def test_input_from_stdin_and_csv_to_stdout(tiny_ensemble, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(
+        ("\n".join(THREE) + "\n").encode())))
+    code, out, err = run_cli(predict(tiny_ensemble, "--input", "-", "--output", "-"), capsys)
+    assert code == 0, err
+    res = pd.read_csv(io.StringIO(out))  # stdout is the table, nothing else
+    assert res["input"].tolist() == THREE and "dmax_mm" in res.columns
+    assert "confidence" in err and "wrote 3 predictions" in err
+
+
+def test_stdin_json_list(tiny_ensemble, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'["Cu46Zr46Al8"]')))
+    code, out, err = run_cli(predict(tiny_ensemble, "--input", "-", "--output", "-"), capsys)
+    assert code == 0, err
+    assert pd.read_csv(io.StringIO(out))["input"].tolist() == ["Cu46Zr46Al8"]
+
+
+@pytest.mark.parametrize("where", ["/dev/gfascreen_test_issue28.csv", "/dev/stdout",
+                                   "/dev/null"])
+def test_output_under_dev_is_refused(where, tiny_ensemble, capsys):
+    try:
+        code, _, err = run_cli(predict(tiny_ensemble, "Cu46Zr46Al8", "--output", where),
+                               capsys)
+        one_line_error(code, err, "--output -")
+        assert not Path("/dev/gfascreen_test_issue28.csv").exists()
+    finally:
+        Path("/dev/gfascreen_test_issue28.csv").unlink(missing_ok=True)
+
+
+def test_suggest_csv_to_stdout(finished_run, capsys):
+    code, out, err = run_cli(["suggest", str(finished_run), "--n", "2", "--out-of-domain",
+                              "--min-distance", "0", "--output", "-"], capsys)
+    assert code == 0, err
+    assert len(pd.read_csv(io.StringIO(out))) == 2 and "wrote 2 suggestions" in err
+
+
+def test_screen_version_like_gfascreen_version(capsys):
+    from gfascreen import __version__
+
+    code, out, _ = run_cli(["--version"], capsys, main=cli.screen_main)
+    assert code == 0 and out.strip() == f"gfascreen {__version__}"
+    code, out2, _ = run_cli(["--version"], capsys)
+    assert out2 == out
