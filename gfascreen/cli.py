@@ -15,7 +15,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from gfascreen import __version__
-from gfascreen.errors import GfaError
+from gfascreen.errors import GfaError, Interrupted
 
 
 # -- data -------------------------------------------------------------------------------
@@ -542,6 +542,9 @@ def _run(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"gfascreen: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
+    except Interrupted as exc:  # the command said what is kept and how to go on
+        print(exc, file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("\ngfascreen: interrupted (finished parts are kept; rerun with --resume)",
               file=sys.stderr)

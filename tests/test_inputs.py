@@ -5,6 +5,7 @@ outputs on stdout; a resume command that works as printed; the ``_SUCCESS`` mark
 from __future__ import annotations
 
 import io
+import shlex
 import sys
 from pathlib import Path
 
@@ -187,3 +188,71 @@ def test_screen_version_like_gfascreen_version(capsys):
     assert code == 0 and out.strip() == f"gfascreen {__version__}"
     code, out2, _ = run_cli(["--version"], capsys)
     assert out2 == out
+
+
+# -- 6. the resume command printed on Ctrl-C works as printed --------------------------------
+def _interrupt_after_first_part(monkeypatch):
+    from gfascreen.screening import run
+
+    real, calls = run._write_part, {"n": 0}
+
+    def write_then_interrupt(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(run, "_write_part", write_then_interrupt)
+    return real
+
+
+def test_ctrl_c_prints_one_line_with_a_command_that_resumes(calibrated_ensemble, tmp_path,
+                                                           capsys, monkeypatch):
+    model = tmp_path / "my models"  # a path a shell must quote
+    model.symlink_to(calibrated_ensemble)
+    out = tmp_path / "my run"
+    argv = ["--system", "La-Co-Al", "--step", "10", "--out", str(out), "--model", str(model),
+            "--device", "cpu", "--chunk-size", "20", "--quiet", "--confidence", "0.8",
+            "--thresholds", "2,7.5", "--bounds", "La:10-90"]
+    real = _interrupt_after_first_part(monkeypatch)
+    code, _, err = run_cli(argv, capsys, main=cli.screen_main)
+    assert code == 130, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("interrupted"), err
+    printed = lines[0].split("`")[1]
+    from gfascreen.screening import run
+
+    monkeypatch.setattr(run, "_write_part", real)
+    words = shlex.split(printed)
+    assert words[0] == "screen" and "--resume" in words
+    for opt in ("--confidence", "--thresholds", "--bounds", "--model", "--chunk-size"):
+        assert opt in words, printed
+    code, _, err = run_cli([*words[1:], "--device", "cpu", "--quiet"], capsys,
+                           main=cli.screen_main)
+    assert code == 0, err
+    from gfascreen.screening.grid import CompositionGrid
+    from gfascreen.screening.runs import load_run
+
+    done = load_run(out)
+    assert done.complete and len(done.table) == len(CompositionGrid("La-Co-Al", 10, "La:10-90"))
+
+
+def test_resume_command_keeps_every_compared_option():
+    """What the resume compares (grid, chunk size, model and precision, confidence,
+    thresholds) comes back from the printed command as the same options."""
+    from gfascreen.screening.runs import resume_command
+
+    run = {"grid": {"elements": ["Zr", "Cu", "Al"], "step_at_pct": 0.5,
+                    "bounds": {"Zr": [40, 70]}, "include_edges": False},
+           "chunk_size": 8192, "model": {"path": "/models/a b", "precision": "bf16"},
+           "interval": {"confidence": 0.68, "thresholds_mm": [0.5, 2.0, 72.0]}}
+    words = shlex.split(resume_command(run, Path("/runs/x y")))
+    p = __import__("argparse").ArgumentParser()
+    cli._add_screen_args(p)
+    a = p.parse_args(words[1:])
+    assert (a.system, a.step, a.out, a.bounds, a.interior, a.chunk_size) == (
+        "Zr-Cu-Al", 0.5, "/runs/x y", "Zr:40-70", True, 8192)
+    assert (a.model, a.precision, a.confidence, a.resume) == ("/models/a b", "bf16", 0.68, True)
+    from gfascreen.model.calibration import parse_thresholds
+
+    assert parse_thresholds(a.thresholds) == (0.5, 2.0, 72.0)

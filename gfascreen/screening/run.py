@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from gfascreen import __version__
-from gfascreen.errors import GfaError
+from gfascreen.errors import GfaError, Interrupted
 from gfascreen.screening.grid import CompositionGrid
 from gfascreen.screening.options import HELP, ScreenConfig, ScreenPlan
 from gfascreen.screening.runs import (
@@ -352,9 +352,8 @@ def _score(plan: ScreenPlan, done: set[int], request: dict) -> None:
             _run_local(plan, done, meta, bar)
     except KeyboardInterrupt:
         bar.close()
-        print(f"\ninterrupted: finished parts are kept in {out}; resume with the same "
-              "command plus --resume", file=sys.stderr)
-        raise
+        raise Interrupted(f"interrupted: finished parts are kept in {out}; resume with "
+                          f"`{resume_command(request, out)}`") from None
     except (GfaError, OSError) as exc:  # a full disk, a lost scheduler: say how to go on
         bar.close()
         raise _fault(exc, out, request) from None

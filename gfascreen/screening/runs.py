@@ -65,19 +65,44 @@ def lock_owner(out: Path) -> int | None:
     return pid if pid is not None and alive(pid) else None
 
 
+def _num(x) -> str:
+    """A number as the shortest text that reads back as the same float (``10``, ``0.9``)."""
+    s = f"{float(x):g}"
+    return s if float(s) == float(x) else repr(float(x))
+
+
 def resume_command(run: dict, out: Path) -> str:
-    """The command that finishes a run, from what ``_run.json`` recorded."""
+    """The command that finishes a run, from what ``_run.json`` recorded: every option the
+    resume compares (grid, chunk size, model and its precision, the interval's confidence
+    and thresholds) as it was given, quoted for a POSIX shell, so it works as printed."""
+    import shlex
+
+    from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
+
     g = run.get("grid", {})
+    model = run.get("model") or {}
+    interval = run.get("interval") or {}
+    args = ["screen", "--system", "-".join(g.get("elements", [])), "--step",
+            _num(g["step_at_pct"]) if "step_at_pct" in g else "?", "--out", str(out)]
     bounds = g.get("bounds") or {}
-    b = ",".join(f"{e}:{lo:g}-{hi:g}" for e, (lo, hi) in bounds.items())
-    return (f"screen --system {'-'.join(g.get('elements', []))} --step "
-            f"{g.get('step_at_pct', '?'):g} --out {out}"
-            + (f" --bounds '{b}'" if b else "")
-            + ("" if g.get("include_edges", True) else " --interior")
-            + (f" --chunk-size {run['chunk_size']}" if run.get("chunk_size") != 512 else "")
-            + (f" --model {run['model']['path']}" if run.get("model", {}).get("path")
-               not in (None, "default") else "")
-            + " --resume")
+    if bounds:
+        args += ["--bounds", ",".join(f"{e}:{_num(lo)}-{_num(hi)}"
+                                      for e, (lo, hi) in bounds.items())]
+    if not g.get("include_edges", True):
+        args.append("--interior")
+    if run.get("chunk_size") not in (None, 512):
+        args += ["--chunk-size", str(run["chunk_size"])]
+    if model.get("path") not in (None, "default"):
+        args += ["--model", str(model["path"])]
+    if model.get("precision", "fp32") != "fp32":
+        args += ["--precision", str(model["precision"])]
+    confidence = interval.get("confidence")
+    if confidence is not None and float(confidence) != DEFAULT_CONFIDENCE:
+        args += ["--confidence", _num(confidence)]
+    thresholds = interval.get("thresholds_mm")
+    if thresholds is not None and tuple(map(float, thresholds)) != tuple(DEFAULT_THRESHOLDS_MM):
+        args += ["--thresholds", ",".join(_num(t) for t in thresholds)]
+    return shlex.join([*args, "--resume"])
 
 
 @dataclass
