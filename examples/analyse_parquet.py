@@ -18,8 +18,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--top", type=int, default=10)
     a = p.parse_args(argv)
 
-    # pd.read_parquet(RUN) reads a finished run in one line; load_run also says when the run
-    # is incomplete or still being written, instead of analysing half a grid.
+    # pd.read_parquet(RUN) reads a finished run (RUN/_SUCCESS exists) in one line, but reads
+    # half a grid as readily; load_run checks _SUCCESS and says when the run is incomplete
+    # or still being written.
     try:
         df = load_run(a.run_dir).table
     except GfaError as exc:

@@ -256,3 +256,72 @@ def test_resume_command_keeps_every_compared_option():
     from gfascreen.model.calibration import parse_thresholds
 
     assert parse_thresholds(a.thresholds) == (0.5, 2.0, 72.0)
+
+
+# -- 7. an unfinished run is never read as if whole: the _SUCCESS marker --------------------
+def test_finished_run_is_marked_last_and_read_parquet_skips_the_marker(finished_run):
+    import pyarrow.dataset as ds
+
+    from gfascreen.screening.runs import load_run
+
+    marker = finished_run / "_SUCCESS"
+    assert marker.is_file() and marker.stat().st_size == 0
+    others = [p for p in finished_run.iterdir() if p.name != "_SUCCESS"]
+    assert all(marker.stat().st_mtime_ns >= p.stat().st_mtime_ns for p in others)
+    assert not list(finished_run.glob("*.tmp")) and not list(finished_run.glob(".*.tmp"))
+    assert len(pd.read_parquet(finished_run)) == len(load_run(finished_run).table) == 66
+    assert all(Path(f).name.startswith("part-")
+               for f in ds.dataset(finished_run, format="parquet").files)
+
+
+@pytest.mark.parametrize("argv", [["report"], ["suggest"]])
+def test_run_without_marker_is_incomplete_for_every_reader(argv, finished_run, tmp_path,
+                                                          capsys):
+    import shutil
+
+    from gfascreen.errors import GfaError
+    from gfascreen.screening.runs import load_run
+
+    d = tmp_path / "run"
+    shutil.copytree(finished_run, d)
+    (d / "_SUCCESS").unlink()  # every part and the summary there: still not finished
+    with pytest.raises(GfaError, match="no _SUCCESS marker"):
+        load_run(d)
+    code, _, err = run_cli([argv[0], str(d)], capsys)
+    one_line_error(code, err, "is incomplete (4 of 4 parts, no _SUCCESS marker")
+    code, _, err = run_cli([argv[0], str(d), "--partial"], capsys)
+    assert code == 0, err
+    # The command the refusal prints finishes the run: the marker, no part rescored.
+    before = {p.name: p.stat().st_mtime_ns for p in d.glob("part-*.parquet")}
+    words = shlex.split(load_run(d, partial=True).note.split("`")[1])
+    code, out, err = run_cli([*words, "--device", "cpu", "--quiet"], capsys)
+    assert code == 0 and "already complete" in out, err
+    assert (d / "_SUCCESS").is_file() and load_run(d).complete
+    assert {p.name: p.stat().st_mtime_ns for p in d.glob("part-*.parquet")} == before
+
+
+def test_resume_removes_the_marker_while_parts_change(finished_run, tiny_ensemble, tmp_path,
+                                                      capsys, monkeypatch):
+    import shutil
+
+    from gfascreen.screening import run
+    from gfascreen.screening.runs import load_run
+
+    d = tmp_path / "run"
+    shutil.copytree(finished_run, d)
+    (d / "part-00001.parquet").write_bytes(b"PAR1 torn")  # damaged under the marker
+    cmd = ["screen", "--system", "La-Co-Al", "--step", "10", "--out", str(d), "--model",
+           str(tiny_ensemble), "--chunk-size", "20", "--device", "cpu", "--quiet", "--resume"]
+    real = run._write_part
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "_write_part", interrupted)
+    code, _, err = run_cli(cmd, capsys)
+    assert code == 130, err
+    assert not (d / "_SUCCESS").exists()  # the part being redone is not there yet
+    monkeypatch.setattr(run, "_write_part", real)
+    code, _, err = run_cli(cmd, capsys)
+    assert code == 0, err
+    assert (d / "_SUCCESS").is_file() and load_run(d).complete

@@ -2,10 +2,11 @@
 
 A run directory is a Parquet dataset (``part-00000.parquet`` ...), one file per chunk,
 each written atomically (temporary name, then rename), plus ``_run.json`` (what was asked),
-``_lock`` while a process writes it, and, once every chunk is written, ``_summary.json``.
-Names starting with ``_`` or ``.`` are skipped by pyarrow, so
-``pandas.read_parquet(run_dir)`` reads exactly the results. Columns: the at.% of each
-element, ``system`` and :data:`gfascreen.model.ensemble.COLUMNS`.
+``_lock`` while a process writes it, and, once every chunk is written, ``_summary.json``
+and last, atomically, the empty ``_SUCCESS`` marker (the Spark/Hadoop convention: no
+``_SUCCESS``, not finished; every reader checks it). Names starting with ``_`` or ``.`` are
+skipped by pyarrow, so ``pandas.read_parquet(run_dir)`` reads exactly the results.
+Columns: the at.% of each element, ``system`` and :data:`gfascreen.model.ensemble.COLUMNS`.
 
 Guarantees (each tested in ``tests/test_screen.py`` and ``tests/test_bad_input.py``):
 every check that needs no model (grid, output directory, existing run, resume
@@ -34,8 +35,10 @@ from gfascreen.screening.grid import CompositionGrid
 from gfascreen.screening.options import HELP, ScreenConfig, ScreenPlan
 from gfascreen.screening.runs import (
     PART,
+    SUCCESS,
     alive,
     lock_pid,
+    mark_success,
     part_name,
     read_run_table,
     resume_command,
@@ -316,6 +319,8 @@ def screen(cfg: ScreenConfig | ScreenPlan) -> Path:
         done = _heal(out, plan.grid, plan.chunk_size)
         if (len(done) == plan.grid.n_chunks(plan.chunk_size)
                 and (out / "_summary.json").exists()):
+            if not (out / SUCCESS).exists():  # finished before the marker was written
+                mark_success(out)
             print(f"{out} is already complete ({len(plan.grid):,} points); nothing to do")
             return out
         _score(plan, done, request)
@@ -335,6 +340,7 @@ def _score(plan: ScreenPlan, done: set[int], request: dict) -> None:
 
     cfg, grid, out = plan.config, plan.grid, plan.out
     meta = {k: request[k] for k in ("gfascreen_version", "grid", "model", "interval", "started")}
+    (out / SUCCESS).unlink(missing_ok=True)  # parts are about to change: not finished
     written = sum(min(plan.chunk_size, len(grid) - i * plan.chunk_size) for i in done)
     if cfg.progress:
         print(f"loading model {plan.model} ({plan.device}, {plan.precision}) ...",
@@ -364,7 +370,10 @@ def _score(plan: ScreenPlan, done: set[int], request: dict) -> None:
         raise GfaError(f"{out} holds {len(table)} rows, expected {len(grid)}; rerun with --resume")
     summary = _summarise(table, grid, wall, len(grid) - written, out)
     summary.update(device=str(plan.device), precision=plan.precision)
-    (out / "_summary.json").write_text(json.dumps(summary, indent=2))
+    tmp = out / "._summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, out / "_summary.json")
+    mark_success(out)  # last: the run is whole
 
 
 def _fault(exc: Exception, out: Path, request: dict) -> GfaError:

@@ -2,10 +2,13 @@
 ``validate`` and the examples.
 
 A run is complete when every part ``_run.json`` implies (grid points / chunk size) is
-there and ``_summary.json`` is written. Anything else is a *state*, said in one line: not
-a run, a damaged run file, a run being written by a live ``screen`` (its ``_lock``), or an
-incomplete run (k of n parts) with the command that finishes it. ``partial=True`` reads
-what is there instead, and the caller says so.
+there, ``_summary.json`` is written and, written last and atomically, the ``_SUCCESS``
+marker (the Spark/Hadoop convention; ``pd.read_parquet(run)`` skips it, as every name
+starting with ``_``, and cannot tell an unfinished run: check ``_SUCCESS`` first).
+Anything else is a *state*, said in one line: not a run, a damaged run file, a run being
+written by a live ``screen`` (its ``_lock``), or an incomplete run (k of n parts) with
+the command that finishes it. ``partial=True`` reads what is there instead, and the caller
+says so.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import pandas as pd
 from gfascreen.errors import GfaError
 
 PART = re.compile(r"^part-(\d{5})\.parquet$")
+#: The marker file of a finished run, written last (empty, as Spark and Hadoop write it).
+SUCCESS = "_SUCCESS"
 
 
 def part_name(i: int) -> str:
@@ -38,6 +43,13 @@ def read_run_table(out: Path) -> pd.DataFrame:
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise GfaError(f"{out}: a part file is unreadable ({exc}); finish the run with "
                        "`screen ... --resume`, which redoes damaged parts") from None
+
+
+def mark_success(out: Path) -> None:
+    """Mark a run finished: an empty ``_SUCCESS``, by a rename (never half there)."""
+    tmp = Path(out) / f".{SUCCESS}.tmp"
+    tmp.write_bytes(b"")
+    os.replace(tmp, Path(out) / SUCCESS)
 
 
 def lock_pid(out: Path) -> int | None:
@@ -148,8 +160,9 @@ def load_run(run_dir: str | Path, partial: bool = False) -> Run:
     if owner is not None:
         note = (f"{out} is being written by a live `screen` (process {owner}, {k} of {n} "
                 "parts so far); wait for it to finish")
-    elif k < n or not summary:
-        note = (f"{out} is incomplete ({k} of {n} parts; resume with "
+    elif k < n or not summary or not (out / SUCCESS).is_file():
+        unmarked = "" if k < n else f", no {SUCCESS} marker"
+        note = (f"{out} is incomplete ({k} of {n} parts{unmarked}; resume with "
                 f"`{resume_command(run, out)}`)")
     if note and not partial:
         raise GfaError(note + " (or pass --partial to use the parts written so far)")
