@@ -40,11 +40,15 @@ def _cmd_train(a: argparse.Namespace) -> None:
     from gfascreen.model.training.update import UPDATE_MAX_ROWS
 
     cfg = _config_from_args(TrainConfig, a)
+    if not Path(a.data).is_file():  # said before any note about the table
+        raise GfaError(f"--data {a.data}: training table not found; build one with "
+                       "`gfascreen data build --out train.parquet`, or give a CSV of "
+                       "formula,Dmax (mm)")
     rows = _table_rows(a.data)
     if 0 < rows <= UPDATE_MAX_ROWS and not a.resume and init_model(cfg.init) is not None:
         _update(a, cfg)
         return
-    note = table_note(cfg, rows)
+    note = table_note(cfg, rows) if rows > 0 else None
     if note:
         print(note, file=sys.stderr)
     metrics = train_cv(a.data, a.out, cfg, resume=a.resume, progress=not a.quiet)
@@ -258,6 +262,9 @@ def _cmd_predict(a: argparse.Namespace) -> None:
 def _cmd_screen(a: argparse.Namespace) -> None:
     from gfascreen.screening.run import ScreenConfig, screen, summary_text
 
+    if a.out is not None and not a.out.strip():
+        raise GfaError("--out is empty; name the run directory, or leave --out out for "
+                       "./screen_SYSTEM_stepSTEP")
     cfg = _config_from_args(ScreenConfig, a, include_edges=not a.interior,
                             progress=not a.quiet)
     out = screen(cfg)
@@ -306,12 +313,17 @@ def _cmd_suggest(a: argparse.Namespace) -> None:
 def _cmd_validate(a: argparse.Namespace) -> None:
     from gfascreen import validation
 
+    if not a.out.strip():
+        raise GfaError("--out is empty; name the directory for the maps and tables")
     if a.blind:
         print(validation.validate_blind(a.systems, model=a.model, out=a.out))
-        return
-    print(validation.validate(a.systems or ["La-Co-Al", "Al-Co-Zr"], step=a.step,
-                              model=a.model, data=a.data, out=a.out, device=a.device,
-                              holdout=a.holdout_system))
+    else:
+        print(f"note: validate writes its maps and tables to {a.out}/ (--out)",
+              file=sys.stderr, flush=True)
+        print(validation.validate(a.systems or ["La-Co-Al", "Al-Co-Zr"], step=a.step,
+                                  model=a.model, data=a.data, out=a.out, device=a.device,
+                                  holdout=a.holdout_system))
+    print(f"wrote {Path(a.out) / 'summary.md'} and the rest of {a.out}/", file=sys.stderr)
 
 
 # -- options from the config dataclasses -------------------------------------------------
@@ -340,7 +352,8 @@ def _add_config_args(p: argparse.ArgumentParser, cls, helps: dict[str, str],
             p.add_argument(flag, dest=f.name, default=None, help=h)
         else:
             p.add_argument(flag, dest=f.name, type=type(default), default=default,
-                           help=f"{h} (default {default})" if h and "default" not in h else h)
+                           help=f"{h} (default {default})"
+                           if h and "(default" not in h and default != "" else h)
 
 
 def _add_screen_args(p: argparse.ArgumentParser) -> None:
@@ -378,9 +391,14 @@ TRAIN_HELP = {
     "amp": "bf16 autocast in training (CUDA; CPUs with native bf16); the shipped recipe is fp32",
     "min_count": "keep elements found in at least this many alloys",
     "order": "element order: z (atomic number) or mendeleev",
-    "init": "scratch, imagenet, a trunk weights file, or a saved model to fine-tune "
-            "(default = the shipped model, or a model directory; keeps its vocabulary, "
-            "image, target and heads)", "max_rows": "train on a random subset",
+    "init": "scratch, imagenet, a trunk weights file, or a saved model to fine-tune: "
+            "`default` (the shipped model) or a model directory, whose vocabulary, image, "
+            "target and heads are kept", "max_rows": "train on a random subset",
+    "weight_decay": "AdamW weight decay",
+    "class_weight": "loss weight of the crystal/ribbon/bmg class head beside the Dmax "
+                    "regression",
+    "val_fraction": "share of each member's training fold held out for early stopping",
+    "seed": "random seed of the folds, the inner validation split and the initialisation",
     "max_steps": "batches per epoch cap", "device": "auto, cpu, cuda ...",
     "target": "regression target: floor = log10(Dmax+0.01) (shipped) or log1p = log10(1+Dmax)",
     "stem": "resnet (7x7/2 conv + max-pool, shipped) or no-maxpool",

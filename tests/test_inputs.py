@@ -325,3 +325,46 @@ def test_resume_removes_the_marker_while_parts_change(finished_run, tiny_ensembl
     code, _, err = run_cli(cmd, capsys)
     assert code == 0, err
     assert (d / "_SUCCESS").is_file() and load_run(d).complete
+
+
+# -- 11. smaller ----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["missing.csv", "missing.parquet"])
+def test_train_missing_data_is_the_only_line(name, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["train", "--data", name, "--out", "run"], capsys)
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "not found" in lines[0] and name in lines[0], err
+    assert not any(tmp_path.iterdir())
+
+
+def test_train_help_explains_every_option(capsys):
+    code, out, _ = run_cli(["train", "--help"], capsys)
+    assert code == 0
+    flat = " ".join(out.split())
+    for flag in ("--weight-decay", "--class-weight", "--val-fraction", "--seed"):
+        text = flat.split(f"{flag} {flag[2:].upper().replace('-', '_')} ", 1)[1]
+        assert not text.startswith("--") and "(default" in text.split(" --", 1)[0], flag
+    init = flat.split("--init INIT ", 1)[1].split(" --", 1)[0]
+    assert "(default scratch)" in init, init
+
+
+def test_validate_says_where_it_writes(tiny_ensemble, tiny_table, tmp_path, capsys,
+                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["validate", "--systems", "La-Co-Al", "--step", "10", "--model",
+                            str(tiny_ensemble), "--data", str(tiny_table), "--device", "cpu"],
+                           capsys)
+    assert code == 0, err
+    assert "validation/" in err and (tmp_path / "validation" / "summary.md").is_file()
+
+
+@pytest.mark.parametrize("out", ["", "  "])
+def test_screen_empty_out_is_refused(out, tiny_ensemble, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for main, head in [(cli.main, ["screen"]), (cli.screen_main, [])]:
+        code, _, err = run_cli([*head, "--system", "La-Co-Al", "--step", "10", "--model",
+                                str(tiny_ensemble), "--device", "cpu", "--out", out], capsys,
+                               main=main)
+        one_line_error(code, err, "--out is empty")
+    assert not any(tmp_path.iterdir())
