@@ -237,7 +237,8 @@ def bench_pipeline_stub(model: str, system: str = "La-Co-Al", step: float = 0.5)
         with tempfile.TemporaryDirectory() as d:
             t = time.perf_counter()
             screen(ScreenConfig(system=system, step=step, out=str(Path(d) / "run"),
-                                model=model, device="cpu", progress=False))
+                                model=model, device="cpu", precision="fp32",
+                                progress=False))
             wall = time.perf_counter() - t
     finally:
         for owner, name, real in undo:

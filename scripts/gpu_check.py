@@ -35,7 +35,7 @@ def network_alone(model: str, n: int) -> dict:
     """Members only, on ``n`` random compositions of the model's vocabulary."""
     from gfascreen.model.ensemble import Ensemble
 
-    ens = Ensemble.load(model)
+    ens = Ensemble.load(model, precision="auto")  # what `screen` resolves auto to
     x = torch.distributions.Dirichlet(torch.ones(len(ens.vocabulary))).sample((n,))
     ens.member_outputs(x[: min(n, ens.batch_size)])  # warm-up (kernels, allocator)
     if ens.device.type == "cuda":
@@ -46,7 +46,8 @@ def network_alone(model: str, n: int) -> dict:
         torch.cuda.synchronize()
     s = time.perf_counter() - t
     members = len(ens.members)
-    return {"device": str(ens.device), "batch": ens.batch_size, "compositions": n,
+    return {"device": str(ens.device), "precision": ens.precision,
+            "batch": ens.batch_size, "compositions": n,
             "members": members, "images_per_s": round(n * members / s),
             "points_per_s": round(n / s)}
 
@@ -61,6 +62,7 @@ def screen_rate(model: str, system: str, step: float) -> dict:
         wall = time.perf_counter() - t
         summary = json.loads((out / "_summary.json").read_text())
     return {"system": system, "step": step, "points": summary["points"],
+            "precision": summary.get("precision"),
             "wall_s": round(wall, 1), "scoring_s": summary["wall_s"],
             "points_per_s_scoring": summary["points_per_s"],
             "points_per_s_whole": round(summary["points"] / wall)}

@@ -171,7 +171,7 @@ def test_precision_bf16_recorded_and_checked_on_resume(reference_run, tiny_ensem
     meta = json.loads(pq.read_schema(out / "part-00000.parquet").metadata[b"gfascreen"])
     assert meta["model"]["precision"] == "bf16"
     with pytest.raises(GfaError, match="different model"):
-        screen(_cfg(tiny_ensemble, out, resume=True))  # fp32 on a bf16 run
+        screen(_cfg(tiny_ensemble, out, precision="fp32", resume=True))  # fp32 on a bf16 run
 
 
 def test_calibrated_intervals_in_screen_and_predict(calibrated_ensemble, tmp_path):
@@ -365,3 +365,135 @@ def test_one_screen_loads_and_verifies_the_model_once(tiny_ensemble, tmp_path, m
     assert sorted(verified) == sorted(m["file"] for m in members)
     assert parsed == ["1,5"]
     assert {"p_dmax_ge_1", "p_dmax_ge_5"} <= set(pd.read_parquet(out).columns)
+
+
+def _with_bf16_record(model, where, diff, same_weights=True):
+    """A copy of ``model`` whose manifest records a bf16 check of ``diff`` (measured on
+    its own weights, or on others')."""
+    import shutil
+
+    from gfascreen.model.saved import BF16_CHECK, ModelDir, model_hash
+
+    shutil.copytree(model, where)
+    md = ModelDir(where)
+    md.manifest.extra[BF16_CHECK] = {
+        "max_abs_diff_log10_1p_dmax": diff,
+        "model_hash": model_hash(md.manifest) if same_weights else "0" * 64}
+    md.write_manifest()
+    return where
+
+
+def test_auto_precision_is_bf16_only_where_native_and_recorded(tiny_ensemble, tmp_path,
+                                                               monkeypatch):
+    """``--precision auto`` (the default) is bf16 only on hardware with native bf16 (a CPU
+    with AVX512-BF16/AMX, monkeypatched here; a GPU) and for a model that records a bf16
+    check within 0.02 of fp32 on its own weights; fp32 otherwise, and fp32 is fp32 on
+    every device."""
+    import contextlib
+
+    from gfascreen.model import precision
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.model.precision import autocast, resolve_precision
+    from gfascreen.screening.run import plan_screen
+
+    assert ScreenConfig("La-Co-Al").precision == "auto"
+    recorded = _with_bf16_record(tiny_ensemble, tmp_path / "ok", 0.012)
+    loose = _with_bf16_record(tiny_ensemble, tmp_path / "loose", 0.05)
+    stale = _with_bf16_record(tiny_ensemble, tmp_path / "stale", 0.012, same_weights=False)
+
+    def auto(model, native):
+        monkeypatch.setattr(precision, "cpu_has_bf16", lambda: native)
+        return plan_screen(_cfg(model, tmp_path / "out")).precision
+
+    assert auto(recorded, True) == "bf16"
+    assert auto(recorded, False) == "fp32"
+    assert auto(tiny_ensemble, True) == "fp32"  # nothing recorded
+    assert auto(loose, True) == "fp32"
+    assert auto(stale, True) == "fp32"  # measured on other weights
+    assert not (tmp_path / "out").exists()  # planning writes nothing
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    with pytest.raises(GfaError, match="native bf16"):
+        plan_screen(_cfg(recorded, tmp_path / "out", precision="bf16"))
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    assert plan_screen(_cfg(recorded, tmp_path / "out", precision="fp32")).precision == "fp32"
+    assert Ensemble.load(recorded, device="cpu", precision="auto").precision == "bf16"
+    assert Ensemble.load(tiny_ensemble, device="cpu", precision="auto").precision == "fp32"
+    cuda = torch.device("cuda")  # the rule on a GPU (none needed to ask it)
+    assert resolve_precision("auto", cuda, 0.012) == "bf16"
+    assert resolve_precision("auto", cuda, None) == "fp32"
+    assert resolve_precision("fp32", cuda, 0.012) == "fp32"
+    assert isinstance(autocast(cuda, bf16=False), contextlib.nullcontext)
+    assert isinstance(autocast(torch.device("cpu"), bf16=True), torch.autocast)
+
+
+def test_precision_used_is_recorded_and_a_resumed_run_keeps_its_own(tiny_ensemble, tmp_path,
+                                                                    monkeypatch):
+    import pyarrow.parquet as pq
+
+    from gfascreen.model import precision
+
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    model = _with_bf16_record(tiny_ensemble, tmp_path / "m", 0.012)
+
+    def recorded(out):
+        meta = json.loads(pq.read_schema(out / "part-00000.parquet").metadata[b"gfascreen"])
+        run = json.loads((out / "_run.json").read_text())
+        summary = json.loads((out / "_summary.json").read_text())
+        return meta["model"]["precision"], run["model"]["precision"], summary["precision"]
+
+    bf = screen(_cfg(model, tmp_path / "bf"))
+    fp = screen(_cfg(tiny_ensemble, tmp_path / "fp"))
+    assert recorded(bf) == ("bf16",) * 3 and recorded(fp) == ("fp32",) * 3
+    whole = pd.read_parquet(bf)
+    # A resumed bf16 run is finished in bf16 under auto, refused where bf16 cannot run.
+    (bf / "part-00002.parquet").unlink()
+    (bf / "_summary.json").unlink()
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    with pytest.raises(GfaError, match="scored in bf16"):
+        screen(_cfg(model, bf, resume=True))
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    with pytest.raises(GfaError, match="different model"):
+        screen(_cfg(model, bf, precision="fp32", resume=True))
+    screen(_cfg(model, bf, resume=True))
+    pd.testing.assert_frame_equal(pd.read_parquet(bf), whole)
+    # A run from before the precision was recorded was fp32: auto finishes it in fp32.
+    run = json.loads((fp / "_run.json").read_text())
+    del run["model"]["precision"]
+    (fp / "_run.json").write_text(json.dumps(run))
+    (fp / "part-00001.parquet").unlink()
+    (fp / "_summary.json").unlink()
+    screen(_cfg(tiny_ensemble, fp, resume=True))
+    meta = json.loads(pq.read_schema(fp / "part-00001.parquet").metadata[b"gfascreen"])
+    assert meta["model"]["precision"] == "fp32"
+    assert json.loads((fp / "_summary.json").read_text())["precision"] == "fp32"
+
+
+@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
+                    reason="this CPU has no native bf16")
+def test_bf16_check_script_records_what_auto_reads(tiny_ensemble, tmp_path, capsys):
+    """scripts/bf16_check.py --write measures bf16 against fp32 on the model's known alloys
+    and records it in the manifest; --precision auto then picks bf16 for that model here."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    from gfascreen.model.saved import BF16_CHECK, ModelDir, bf16_record, model_hash
+    from gfascreen.screening.run import plan_screen
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_ensemble, model)
+    path = Path(__file__).resolve().parent.parent / "scripts" / "bf16_check.py"
+    spec = importlib.util.spec_from_file_location("bf16_check", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert plan_screen(_cfg(model, tmp_path / "a")).precision == "fp32"
+    rec = mod.main(["--model", str(model)])  # measures only
+    assert BF16_CHECK not in ModelDir(model).manifest.extra
+    rec = mod.main(["--model", str(model), "--write"])
+    md = ModelDir(model)
+    assert md.manifest.extra[BF16_CHECK]["model_hash"] == model_hash(md.manifest)
+    assert rec["compositions"] == len(md.known_alloys()) and rec["members"] == 2
+    assert bf16_record(md.manifest) == rec["max_abs_diff_log10_1p_dmax"]
+    assert "recorded as bf16_check" in capsys.readouterr().out
+    expected = "bf16" if rec["max_abs_diff_log10_1p_dmax"] <= 0.02 else "fp32"
+    assert plan_screen(_cfg(model, tmp_path / "b")).precision == expected

@@ -31,21 +31,32 @@ from gfascreen.model.precision import (
     check_precision,
     inference_batch_for,
     resolve_device,
+    resolve_precision,
 )
-from gfascreen.model.saved import ModelDir, default_model_dir, model_hash, sha256_file
+from gfascreen.model.saved import (
+    ModelDir,
+    bf16_record,
+    default_model_dir,
+    model_hash,
+    sha256_file,
+)
 from gfascreen.model.targets import from_target, kind_of, to_target
 
 #: Prediction columns, with units (screen and predict write these, in this order; one
 #: ``p_dmax_ge_T`` column per threshold T in mm, 1, 5 and 10 by default). "Calibrated"
 #: means fitted on leave-system-out predictions (:mod:`gfascreen.model.evaluation.calibrate`).
 COLUMNS = {
-    "dmax_mm": "ensemble mean of Dmax, the critical casting diameter (mm)",
+    "dmax_mm": "predicted Dmax, the critical casting diameter (mm): the stack of network "
+               "and descriptor partner (P(bmg)-weighted, so it ranks), or the members' "
+               "mean for a network-only model",
     "dmax_std": "standard deviation of Dmax across members (mm): the raw spread",
     "dmax_lo": "lower bound of the calibrated interval (mm; NaN without a calibration)",
     "dmax_hi": "upper bound of the calibrated interval (mm; NaN without a calibration)",
     "dmax_at_least": "calibrated one-sided lower bound (mm): Dmax is at least this with the "
                      "stated confidence (NaN without a calibration)",
-    "log_dmax": "ensemble mean of log10(1 + Dmax/mm)",
+    "dmax_bmg_mm": "the Dmax (mm) the alloy would have if it forms a bulk glass (the "
+                   "stack's bulk-glass thickness; the members' mean without a stack)",
+    "log_dmax": "log10(1 + dmax_mm/mm)",
     "log_dmax_std": "spread of log10(1 + Dmax/mm) across members",
     "difficulty_log": "σ of the calibrated interval in log10(1 + Dmax/mm): the members' "
                       "spread and/or the measured spread among the nearest training alloys",
@@ -59,6 +70,8 @@ COLUMNS = {
                  "(at.%, L1) of the composition; the rule is in the model's manifest",
 }
 PROBABILITY_COLUMNS = ("p_glass", "p_bmg", "p_crystal", "p_ribbon")
+#: What ``Ensemble.load(parts=...)`` predicts with.
+PARTS = ("stack", "network")
 
 
 def prediction_columns(thresholds_mm=DEFAULT_THRESHOLDS_MM) -> list[str]:
@@ -86,6 +99,9 @@ class Ensemble:
         self.device = device
         self.precision = precision
         self.calibration = calibration
+        #: The descriptor partner and the stack (``use_parts``); None: the members alone.
+        self.partner = None
+        self.stack = None
         #: Images per forward pass: small on a CPU, large on a GPU (``precision.py``).
         self.batch_size = inference_batch_for(device)
         self.featurizer = self.image_spec.featurizer(device)
@@ -109,16 +125,24 @@ class Ensemble:
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = "default", device: str = "auto",
-             precision: str = "fp32") -> Ensemble:
+             precision: str = "fp32", parts: str = "stack") -> Ensemble:
         """Load and verify a model directory (``"default"``: the shipped model).
 
-        ``precision="fp32"`` keeps float32 on CPU (CUDA always runs bfloat16 autocast);
-        ``"bf16"`` runs the members under bfloat16 autocast on a CPU with native bf16 too
-        (measured on the shipped model over its 6,874 training compositions: 1.95-2.13x
-        on AVX512-BF16, answers within 0.012 in log10(1+Dmax) of float32)."""
+        ``parts="stack"`` uses the model's descriptor partner and stack where it has them
+        (:mod:`gfascreen.model.stack`); ``"network"`` the members alone.
+
+        ``precision="fp32"`` runs the members in float32 on every device; ``"bf16"`` under
+        bfloat16 autocast (CUDA, or a CPU with native bf16; measured on the shipped model
+        over its 6,874 training compositions: 1.95-2.13x on AVX512-BF16, answers within
+        0.012 in log10(1+Dmax) of float32); ``"auto"`` is bf16 where the device has it
+        natively and the model records a bf16 check within
+        :data:`~gfascreen.model.precision.BF16_MAX_DIFF_LOG`, else fp32
+        (:func:`~gfascreen.model.precision.resolve_precision`). ``precision`` then holds
+        the one chosen."""
         dev = resolve_device(device)
         check_precision(precision, dev)
         md = ModelDir(path)
+        precision = resolve_precision(precision, dev, bf16_record(md.manifest))
         spec = md.manifest.network_spec
         members = []
         for entry in md.manifest.members:
@@ -132,7 +156,25 @@ class Ensemble:
                 raise GfaError(f"model member {entry['file']} does not fit the architecture "
                                f"in the manifest ({str(exc).splitlines()[0]})") from None
             members.append(net.to(dev).eval().to(memory_format=torch.channels_last))
-        return cls(members, md, dev, precision, cls._calibration(md))
+        ens = cls(members, md, dev, precision, cls._calibration(md))
+        ens.use_parts(parts)
+        return ens
+
+    def use_parts(self, parts: str) -> None:
+        """``"stack"`` (the partner and stack, where the model has them) or ``"network"``."""
+        from gfascreen.model.partner import Partner
+        from gfascreen.model.stack import Stack
+
+        if parts not in PARTS:
+            raise GfaError(f"--parts {parts!r}: choose {' or '.join(PARTS)}")
+        entry = self.manifest.extra.get("stack")
+        self.partner = self.stack = None
+        if parts == "stack" and entry is not None:
+            self.partner = Partner.load(self.model_dir, self.device)
+            self.stack = Stack.from_dict(entry)
+        if parts == "network" and entry is not None and self.calibration is not None:
+            # The calibration was fitted on the stack's outputs, not the members'.
+            self.calibration = None
 
     @staticmethod
     def _calibration(md: ModelDir) -> Calibration | None:
@@ -152,7 +194,7 @@ class Ensemble:
             if members is not None and j not in members:
                 continue
             r, p = forward_batches(m, self.featurizer, x, batch_size,
-                                   cpu_bf16=self.precision == "bf16")
+                                   bf16=self.precision == "bf16")
             regs.append(r)
             if p is not None:
                 probs.append(p)
@@ -177,10 +219,13 @@ class Ensemble:
         mm = from_target(reg)
         many = len(self.members) > 1
         zeros = np.zeros(len(x))
-        mean_log = reg.mean(0).numpy()
         std_log = reg.std(0, unbiased=False).numpy() if many else zeros
+        dmax, dmax_bmg = mm.mean(0).numpy(), mm.mean(0).numpy()
+        if self.stack is not None:
+            dmax, dmax_bmg, prob = self._stacked(x, reg, prob)
+        mean_log = np.log10(1.0 + dmax) if self.stack is not None else reg.mean(0).numpy()
         nb = self.neighbourhood(x)
-        out = {"dmax_mm": mm.mean(0).numpy(),
+        out = {"dmax_mm": dmax, "dmax_bmg_mm": dmax_bmg,
                "dmax_std": mm.std(0, unbiased=False).numpy() if many else zeros,
                "log_dmax": mean_log, "log_dmax_std": std_log,
                **self._probabilities(prob, nb.in_domain, len(x))}
@@ -188,6 +233,18 @@ class Ensemble:
                                     thresholds_mm))
         out["in_domain"] = nb.in_domain
         return pd.DataFrame({c: out[c] for c in prediction_columns(thresholds_mm)})
+
+    def _stacked(self, x: torch.Tensor, reg: torch.Tensor, prob: torch.Tensor
+                 ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+        """The stack's Dmax (mm), bulk-glass thickness (mm) and class probabilities."""
+        from gfascreen.model.stack import stack_features
+
+        gb = self.partner.predict(x)
+        out = self.stack.predict(stack_features(
+            reg.mean(0).numpy().astype(float), prob.numpy().astype(float), gb.log_dmax,
+            gb.proba, gb.log_dmax_bmg))
+        return (out.dmax_mm, np.clip(10.0 ** out.log_dmax_bmg - 1.0, 0.0, None),
+                torch.as_tensor(out.proba))
 
     def _probabilities(self, prob: torch.Tensor | None, in_domain: np.ndarray,
                        n: int) -> dict[str, np.ndarray]:

@@ -137,11 +137,12 @@ class OPResNet(nn.Module):
 
 @torch.inference_mode()
 def forward_batches(model: nn.Module, featurizer, x: torch.Tensor, batch_size: int = 256,
-                    cpu_bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                    bf16: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The one prediction loop: fractions ``x`` (B, N) -> images on the featurizer's device
-    -> ``model`` in eval mode, ``batch_size`` at a time (bfloat16 autocast on CUDA, and on
-    CPU when ``cpu_bf16``). Returns the regression outputs (B, ...) in the model's target
-    and the class probabilities (B, C) or None, both float32 on the CPU."""
+    -> ``model`` in eval mode, ``batch_size`` at a time (bfloat16 autocast when ``bf16``, on
+    CUDA or a CPU with native bf16; float32 otherwise, on every device). Returns the
+    regression outputs (B, ...) in the model's target and the class probabilities (B, C) or
+    None, both float32 on the CPU."""
     from gfascreen.model.precision import autocast
 
     model.eval()
@@ -149,7 +150,7 @@ def forward_batches(model: nn.Module, featurizer, x: torch.Tensor, batch_size: i
     for i in range(0, len(x), batch_size):
         img = featurizer.images(x[i:i + batch_size].to(featurizer.device))
         img = img.contiguous(memory_format=torch.channels_last)
-        with autocast(featurizer.device, cpu_bf16=cpu_bf16):
+        with autocast(featurizer.device, bf16=bf16):
             out = model(img)
         regs.append(out["reg"].float().cpu())
         if "logits" in out:

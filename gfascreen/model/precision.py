@@ -1,19 +1,34 @@
-"""Device and precision policy, shared by training and inference (no model code here)."""
+"""Device and precision policy, shared by training and inference (no model code here;
+torch is imported on first use, so the command line reads :data:`PRECISIONS` at once).
+
+Scoring precision (``--precision``): ``fp32`` is float32 everywhere; ``bf16`` is bfloat16
+autocast (refused on a CPU without native bf16); ``auto`` (the default of ``screen`` and
+``predict``) is bf16 where the hardware computes it natively (CUDA, or a CPU with
+AVX512-BF16 or AMX) *and* the model records a measured bf16-vs-fp32 difference on its known
+alloys of at most :data:`BF16_MAX_DIFF_LOG` (``scripts/bf16_check.py --write``), else fp32.
+"""
 
 from __future__ import annotations
 
 import contextlib
-
-import torch
+from typing import TYPE_CHECKING
 
 from gfascreen.errors import GfaError
 
+if TYPE_CHECKING:
+    import torch
+
 #: ``--precision`` choices for scoring.
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
+#: ``auto`` picks bf16 only for a model whose recorded largest bf16-vs-fp32 difference over
+#: its known alloys, in log10(1 + Dmax/mm), is at most this.
+BF16_MAX_DIFF_LOG = 0.02
 
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` -> CUDA when present, else CPU; any other torch device string is checked."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -44,23 +59,46 @@ def inference_batch_for(device: torch.device) -> int:
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX)."""
+    import torch
+
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively: a CUDA GPU, or a CPU with AVX512-BF16 or
+    AMX (:func:`cpu_has_bf16`)."""
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and cpu_has_bf16()
 
 
 def check_precision(precision: str, device: torch.device) -> None:
     """Refuse a ``--precision`` this machine cannot run (cheap: no model needed)."""
     if precision not in PRECISIONS:
-        raise GfaError(f"--precision {precision!r}: choose {' or '.join(PRECISIONS)}")
+        raise GfaError(f"--precision {precision!r}: choose {', '.join(PRECISIONS)}")
     if precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
         raise GfaError("--precision bf16 needs a CPU with native bf16 (AVX512-BF16 or AMX) "
-                       "or a GPU; use --precision fp32 here")
+                       "or a GPU; use --precision fp32 (or auto) here")
 
 
-def autocast(device: torch.device, cpu_bf16: bool = False):
-    """The one place precision is chosen: bf16 autocast always on CUDA; on CPU only when
-    ``cpu_bf16`` is asked for and the CPU has native bf16; float32 otherwise."""
-    if device.type == "cuda":
+def resolve_precision(precision: str, device: torch.device, bf16_diff: float | None) -> str:
+    """What the members run in on ``device``: ``fp32`` or ``bf16``. ``auto`` is bf16 where
+    the device computes it natively and the model's recorded bf16 difference ``bf16_diff``
+    (None: not measured) is at most :data:`BF16_MAX_DIFF_LOG`, else fp32."""
+    check_precision(precision, device)
+    if precision != "auto":
+        return precision
+    sound = bf16_diff is not None and bf16_diff <= BF16_MAX_DIFF_LOG
+    return "bf16" if sound and native_bf16(device) else "fp32"
+
+
+def autocast(device: torch.device, bf16: bool = False):
+    """The one place precision is applied: bfloat16 autocast when ``bf16`` (on CUDA; on a
+    CPU only where it has native bf16), float32 otherwise, on every device."""
+    import torch
+
+    if bf16 and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
-    if cpu_bf16 and cpu_has_bf16():
+    if bf16 and device.type == "cpu" and cpu_has_bf16():
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()

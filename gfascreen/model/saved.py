@@ -175,6 +175,25 @@ def model_hash(manifest: Manifest) -> str:
     return h.hexdigest()
 
 
+#: Manifest key of the measured bf16-vs-fp32 difference on the model's known alloys
+#: (written by ``scripts/bf16_check.py --write``; read by ``--precision auto``).
+BF16_CHECK = "bf16_check"
+
+
+def bf16_record(manifest: Manifest) -> float | None:
+    """The largest bf16-vs-fp32 difference in log10(1 + Dmax/mm) measured over this
+    model's known alloys (``bf16_check`` in the manifest), or None when none is recorded,
+    it is unreadable, or it was measured on other weights (its ``model_hash`` differs)."""
+    rec = manifest.extra.get(BF16_CHECK)
+    if not isinstance(rec, dict) or rec.get("model_hash") != model_hash(manifest):
+        return None
+    try:
+        value = float(rec["max_abs_diff_log10_1p_dmax"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
 def _check_entry(entry, where: str, what: str) -> None:
     if not isinstance(entry, dict) or not entry.get("file") or not entry.get("sha256"):
         raise GfaError(f"{where}: {what} entry {entry!r} needs a file name and its sha256; "

@@ -28,7 +28,7 @@ class ScreenConfig:
     out: str | None = None
     model: str = "default"
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     confidence: float = DEFAULT_CONFIDENCE
     thresholds: str | None = None
     scheduler: str | None = None
@@ -87,8 +87,10 @@ HELP = {
     "out": "output directory (default ./screen_SYSTEM_stepSTEP)",
     "model": "model directory (default: the shipped ensemble)",
     "device": "auto, cpu, cuda, cuda:1 ...",
-    "precision": "bf16: ~2x faster on CPUs with AVX512-BF16/AMX; answers differ from fp32 "
-                 "by up to 0.012 in log10(1+Dmax) on the shipped model (GPUs use bf16 always)",
+    "precision": "auto (default): bf16 autocast on a GPU or a CPU with native bf16 "
+                 "(AVX512-BF16/AMX, ~2x faster) when the model records a bf16 check within "
+                 "0.02 in log10(1+Dmax) of fp32, else fp32; fp32: float32 everywhere; bf16: "
+                 "bf16 autocast",
     "confidence": "coverage of the calibrated interval dmax_lo..dmax_hi and of the lower "
                   "bound dmax_at_least (default 0.9)",
     "thresholds": "thicknesses T (mm) of the P(Dmax >= T) columns, comma-separated "

@@ -98,6 +98,27 @@ def _chunk_size(cfg: ScreenConfig, resumed: dict | None, device) -> int:
         return chunk_size_for(device)
 
 
+def _precision(cfg: ScreenConfig, resumed: dict | None, out: Path, device, manifest) -> str:
+    """What the members run in: ``auto`` finishes a resumed run in its own precision (so
+    its parts agree), else picks bf16 only where ``device`` has it natively and the model
+    records a sound bf16 check (:func:`gfascreen.model.precision.resolve_precision`)."""
+    from gfascreen.model.precision import check_precision, resolve_precision
+    from gfascreen.model.saved import bf16_record
+
+    own = (resumed.get("model") or {}) if resumed is not None else None
+    if cfg.precision == "auto" and isinstance(own, dict):
+        own = own.get("precision", "fp32")  # runs before the record was kept were fp32
+        if own in ("fp32", "bf16"):
+            try:
+                check_precision(own, device)
+            except GfaError:
+                raise GfaError(f"--resume: {out} was scored in {own}, which this machine "
+                               "cannot run (no native bf16: AVX512-BF16, AMX or a GPU); "
+                               "finish it on a machine that has it") from None
+            return own
+    return resolve_precision(cfg.precision, device, bf16_record(manifest))
+
+
 def plan_screen(cfg: ScreenConfig) -> ScreenPlan:
     """Resolve the options once into a :class:`ScreenPlan`: grid, output directory, device,
     precision, chunk and batch size, thresholds, confidence, the model's manifest. Every
@@ -123,7 +144,8 @@ def plan_screen(cfg: ScreenConfig) -> ScreenPlan:
     if unknown:
         raise GfaError(f"the model never saw {', '.join(unknown)} in training; it covers "
                        f"{' '.join(vocab.elements)}")
-    return ScreenPlan(cfg, grid, out, device, cfg.precision,
+    precision = _precision(cfg, resumed, out, device, md.manifest)
+    return ScreenPlan(cfg, grid, out, device, precision,
                       _chunk_size(cfg, resumed, device), inference_batch_for(device),
                       thresholds, confidence, md)
 
@@ -135,9 +157,8 @@ def _request(plan: ScreenPlan) -> dict:
     md = plan.model_dir
     model = {"path": plan.model, "id": md.manifest.id, "hash": model_hash(md.manifest),
              "metrics": md.manifest.metrics.get("all", {}),
-             "data_sha256": md.manifest.data.get("sha256")}
-    if plan.precision != "fp32":  # recorded (and checked on --resume) when not the default
-        model["precision"] = plan.precision
+             "data_sha256": md.manifest.data.get("sha256"),
+             "precision": plan.precision}  # the one used (checked on --resume)
     cal = md.manifest.calibration
     interval = ({"confidence": plan.confidence, "method": cal.get("method"),
                  "difficulty": cal.get("difficulty"), "binning": cal.get("binning"),
@@ -158,6 +179,8 @@ def _start_or_resume(out: Path, request: dict) -> dict:
             old = json.loads(run_json.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise GfaError(f"{run_json} is damaged; start again in a new --out") from None
+        if isinstance(old.get("model"), dict):  # runs before the record was kept were fp32
+            old["model"] = {"precision": "fp32", **old["model"]}
         for key in ("grid", "chunk_size", "model", "interval"):
             if json.dumps(old.get(key), sort_keys=True) != json.dumps(request[key],
                                                                        sort_keys=True):
