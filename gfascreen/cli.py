@@ -111,6 +111,20 @@ def _cmd_card(a: argparse.Namespace) -> None:
     print(f"written: {write_model_card(a.model)}")
 
 
+def _cmd_stack(a: argparse.Namespace) -> None:
+    from gfascreen.model.evaluation.card import write_model_card
+    from gfascreen.model.evaluation.side_by_side import headline_table
+    from gfascreen.model.training.stack_model import stack_model
+
+    rep = stack_model(a.model, a.random_oof, progress=lambda m: print(m, file=sys.stderr),
+                      frames=a.frames)
+    rows = {f"{g} {part}": m for g in ("random", "system") if g in rep
+            for part, m in rep[g]["parts"].items()}
+    print(headline_table(rows))
+    print(f"partner and stack attached to {a.model}, recalibrated in {rep['wall_s']:.0f} s; "
+          f"model card: {write_model_card(a.model)}")
+
+
 def _cmd_calibrate(a: argparse.Namespace) -> None:
     from gfascreen.model.evaluation.calibrate import calibrate_model, coverage_table
 
@@ -472,6 +486,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave-system-out run evaluated with `evaluate RUN --spread-model "
                         "MODEL` (default: the predictions the model carries)")
     c.set_defaults(func=_cmd_calibrate)
+
+    st = sub.add_parser("stack", help="train the descriptor partner (LightGBM on Magpie "
+                        "descriptors) and the stack on the model's out-of-fold predictions "
+                        "(nested), attach both and recalibrate")
+    st.add_argument("model", help="model directory (it is changed in place)")
+    st.add_argument("--random-oof", default=None,
+                    help="random-fold out-of-fold predictions of the same members (a run "
+                         "directory or oof.parquet), for the side-by-side table")
+    st.add_argument("--frames", default=None,
+                    help="directory to keep the out-of-fold frames in, for research")
+    st.set_defaults(func=_cmd_stack)
 
     pr = sub.add_parser("predict", help="predict Dmax (mm) for formulas, one row per input")
     pr.add_argument("formulas", nargs="*", help="e.g. Al25Co20La55 Zr55Co29Al16")

@@ -1,13 +1,15 @@
 """Calibrated class probabilities: P(glass) and P(bulk glass) from the class head.
 
-The class head's softmax is not a probability on unseen systems (on the shipped model's
-leave-system-out predictions, P(bulk glass) >= 0.9 meant 84 % bulk glasses). Each of the
-two events gets a monotone map fitted by isotonic regression (scikit-learn,
-``IsotonicRegression``; Zadrozny & Elkan, KDD 2002) from the raw head output to the
-observed frequency on leave-system-out predictions, optionally one map per Mondrian bin
-(in / out of domain). A map is stored as its breakpoints, and applied with linear
-interpolation between them (what ``IsotonicRegression.predict`` does), so inference needs
-no scikit-learn. The two calibrated probabilities are made coherent (P(bulk glass) <=
+The raw scores (the class head's softmax, or the stack's) are not probabilities on unseen
+systems. Each of the two events gets a monotone map from the raw score to the observed
+frequency on leave-system-out predictions, optionally one map per Mondrian bin (in / out
+of domain): beta calibration (a logistic regression on ln s and −ln(1 − s) with
+non-negative slopes; smooth and increasing, so distinct scores stay distinct and the
+ranking is kept), Platt scaling (on the logit alone), or, for
+models calibrated before it, isotonic regression (Zadrozny & Elkan, KDD 2002), whose
+step maps merged distinct scores into plateaus. A map is stored as a few numbers, so
+inference needs no scikit-learn. The two calibrated probabilities are made coherent
+(P(bulk glass) <=
 P(glass)); crystal and ribbon follow: P(crystal) = 1 - P(glass), P(ribbon) = P(glass) -
 P(bulk glass).
 """
@@ -41,20 +43,36 @@ def observed_event(event: str, gfa_class) -> np.ndarray:
     return (c != "crystal").astype(float) if event == "glass" else (c == "bmg").astype(float)
 
 
+#: How a raw score s becomes a probability: ``beta`` (Kull, Silva Filho & Flach, AISTATS
+#: 2017: logistic in ln s and −ln(1 − s), both slopes kept >= 0, so smooth and
+#: non-decreasing; it never merges distinct scores unless a slope is 0 and never changes a
+#: ranking), ``platt`` (logistic in the score's logit, Platt 1999) or ``isotonic`` (step
+#: maps; read for older models).
+METHODS = ("beta", "platt", "isotonic")
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
 @dataclass
 class ProbabilityCalibration:
-    """Isotonic maps raw -> calibrated for each event (and Mondrian bin); ``fit`` returns
-    the fitted object."""
+    """Monotone maps raw -> calibrated for each event (and Mondrian bin); ``fit`` returns
+    the fitted object. ``method``: one of :data:`METHODS`."""
 
     binning: str = "none"
     info: dict = field(default_factory=dict)
     maps_: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    method: str = "beta"
 
     def fit(self, p_crystal, p_bmg, gfa_class, in_domain=None) -> ProbabilityCalibration:
         """Fit on raw head probabilities and observed classes (``in_domain`` for the
         ``domain`` binning)."""
-        from sklearn.isotonic import IsotonicRegression
-
+        if self.method not in METHODS:
+            raise GfaError(f"unknown probability calibration {self.method!r}; "
+                           f"choose {METHODS}")
         if self.binning not in PROB_BINNINGS:
             raise GfaError(f"unknown probability binning {self.binning!r}; "
                            f"choose {PROB_BINNINGS}")
@@ -68,10 +86,7 @@ class ProbabilityCalibration:
                 if m.sum() < 20:
                     raise GfaError(f"probability calibration needs at least 20 alloys per "
                                    f"bin, got {int(m.sum())} in bin {b}")
-                iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-                iso.fit(x[m], y[m])
-                self.maps_[f"{event}/{b}"] = (np.asarray(iso.X_thresholds_, dtype=float),
-                                              np.asarray(iso.y_thresholds_, dtype=float))
+                self.maps_[f"{event}/{b}"] = _fit_map(self.method, x[m], y[m])
         return self
 
     def _bins(self, in_domain, n: int) -> np.ndarray:
@@ -93,9 +108,8 @@ class ProbabilityCalibration:
             x = raw_event(event, p_crystal, p_bmg)
             p = np.full(n, np.nan)
             for b in np.unique(bins):
-                xs, ys = self.maps_[f"{event}/{b}"]
                 m = bins == b
-                p[m] = np.interp(x[m], xs, ys)
+                p[m] = _apply_map(self.method, self.maps_[f"{event}/{b}"], x[m])
             out[event] = p
         glass = out["glass"]
         bmg = np.minimum(out["bmg"], glass)
@@ -111,7 +125,7 @@ class ProbabilityCalibration:
         return out
 
     def entry(self) -> dict:
-        return {"binning": self.binning, **self.info}
+        return {"binning": self.binning, "map": self.method, **self.info}
 
     @classmethod
     def from_tensors(cls, t: dict, entry: dict) -> ProbabilityCalibration:
@@ -124,8 +138,53 @@ class ProbabilityCalibration:
         if not maps:
             raise GfaError("the calibration file lacks the probability maps its manifest "
                            "entry names")
+        method = str(entry.get("map", "isotonic"))
+        if method not in METHODS:
+            raise GfaError(f"the calibration's probability map {method!r} is unknown to "
+                           f"this gfascreen ({METHODS})")
         return cls(binning=str(entry.get("binning", "none")),
-                   info={k: v for k, v in entry.items() if k != "binning"}, maps_=maps)
+                   info={k: v for k, v in entry.items() if k not in ("binning", "map")},
+                   maps_=maps, method=method)
+
+
+def _beta_features(x: np.ndarray) -> np.ndarray:
+    x = np.clip(np.asarray(x, dtype=float), _EPS, 1 - _EPS)
+    return np.column_stack([np.log(x), -np.log1p(-x)])
+
+
+def _fit_map(method: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``beta``: slopes (a, b) and intercept of a logistic regression of y on ln x and
+    −ln(1 − x) (a slope that comes out negative is dropped and the fit redone, so the map
+    stays non-decreasing); ``platt``: (slope, intercept) on logit(x); ``isotonic``: the
+    step map's breakpoints."""
+    if method in ("beta", "platt"):
+        from sklearn.linear_model import LogisticRegression
+
+        if len(np.unique(y)) < 2:
+            raise GfaError("a probability map needs both outcomes among its alloys")
+        f = _beta_features(x) if method == "beta" else _logit(x)[:, None]
+        keep = np.ones(f.shape[1], dtype=bool)
+        while True:
+            lr = LogisticRegression(C=1e6, max_iter=2000).fit(f[:, keep], y)
+            coef = np.zeros(f.shape[1])
+            coef[keep] = lr.coef_[0]
+            if (coef >= 0).all() or keep.sum() == 1:
+                return np.maximum(coef, 0.0), np.array([float(lr.intercept_[0])])
+            keep &= coef > 0
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
+    return (np.asarray(iso.X_thresholds_, dtype=float),
+            np.asarray(iso.y_thresholds_, dtype=float))
+
+
+def _apply_map(method: str, params: tuple[np.ndarray, np.ndarray], x: np.ndarray
+               ) -> np.ndarray:
+    a, b = params
+    if method in ("beta", "platt"):
+        f = _beta_features(x) if method == "beta" else _logit(x)[:, None]
+        return 1.0 / (1.0 + np.exp(-(f @ np.asarray(a, dtype=float) + float(b[0]))))
+    return np.interp(x, a, b)
 
 
 # -- measurement --------------------------------------------------------------------------

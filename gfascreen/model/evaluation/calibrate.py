@@ -295,7 +295,8 @@ def fit_final(frame: pd.DataFrame, result: dict, source: str) -> Calibration:
     cand = next(c for c in candidates() if c.key == result["chosen"])
     pb = result["probability_binning"]
     probs = ProbabilityCalibration(binning=pb, info={
-        "method": "isotonic regression (scikit-learn) per event"
+        "method": "beta calibration (logistic regression on ln s and -ln(1 - s), "
+                  "non-negative slopes; Kull et al. 2017) per event"
                   + (", one map in and one out of domain" if pb == "domain" else "")}).fit(
         frame["p_crystal"].to_numpy(), frame["p_bmg"].to_numpy(),
         frame["gfa_class"].to_numpy(), frame["in_domain"].to_numpy())
@@ -392,12 +393,14 @@ def calibration_markdown(result: dict, model_id: str) -> str:
         "system. Reproduce: `gfascreen calibrate default` (then this page is rewritten).",
         "",
         f"Chosen by the declared rule (`gfascreen.model.evaluation.calibrate.choose`): "
-        f"**{result['chosen']}**; probability maps: isotonic, binning "
+        f"**{result['chosen']}**; probability maps: beta calibration, binning "
         f"**{result['probability_binning']}** (lower out-of-fold Brier score).",
         "",
         "## What each number means",
-        "- `p_glass`, `p_bmg`: the class head's probabilities mapped by isotonic regression "
-        "to the frequencies observed on systems the predicting member never saw.",
+        "- `p_glass`, `p_bmg`: the raw class scores (the stack's, or the class head's for a "
+        "network-only model) mapped by beta calibration (smooth and increasing: the "
+        "ranking is kept) to the frequencies observed on systems the predicting model never "
+        "saw.",
         "- `p_dmax_ge_T`: one minus the conformal predictive distribution of "
         "log10(1 + Dmax/mm) at T; rows without a measured Dmax are not used.",
         "- `dmax_lo`..`dmax_hi`: interval that holds Dmax with the stated confidence; "

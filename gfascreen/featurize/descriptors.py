@@ -1,0 +1,164 @@
+"""Composition -> element-property descriptors: the descriptor partner's input.
+
+Magpie statistics (Ward et al. 2016; matminer's ``ElementProperty`` "magpie" preset): for
+each of 22 element properties, the minimum, maximum, range, composition-weighted mean,
+mean absolute deviation and mode (the property of the most abundant element; ties give
+the smallest value) — 132 numbers — plus the Miedema mixing enthalpy ΔH_mix (kJ/mol,
+Σ_{i<j} 4 ΔH_ij x_i x_j, Takeuchi & Inoue 2005) and the atomic-size mismatch
+δ = sqrt(Σ x_i (1 − r_i / r̄)²) (Yang & Zhang 2012; pymatgen's empirical radii).
+
+They are computed vectorised in torch from the same ``(B, N)`` fraction tensors the OP
+images come from, on the tensor's device, from an :class:`ElementTable` that travels
+with the model (built once at training time from matminer's and pymatgen's data, so
+inference needs neither). ``tests/test_descriptors.py`` checks them against matminer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gfascreen.errors import GfaError
+
+#: matminer's "magpie" preset, in its order (``ElementProperty.from_preset("magpie")``).
+MAGPIE_PROPERTIES = (
+    "Number", "MendeleevNumber", "AtomicWeight", "MeltingT", "Column", "Row",
+    "CovalentRadius", "Electronegativity", "NsValence", "NpValence", "NdValence",
+    "NfValence", "NValence", "NsUnfilled", "NpUnfilled", "NdUnfilled", "NfUnfilled",
+    "NUnfilled", "GSvolume_pa", "GSbandgap", "GSmagmom", "SpaceGroupNumber")
+MAGPIE_STATS = ("minimum", "maximum", "range", "mean", "avg_dev", "mode")
+#: Two alloy-level quantities after the Magpie block.
+ALLOY_FEATURES = ("hmix_kj_mol", "size_mismatch")
+#: matminer's tie rule for the mode (``np.isclose`` defaults).
+_RTOL, _ATOL = 1e-5, 1e-8
+
+
+@dataclass
+class ElementTable:
+    """Element properties the descriptors read: ``properties`` ``(E, 22)`` (matminer's
+    Magpie values, NaN imputed by the property mean as matminer does), ``radius`` ``(E,)``
+    (Å) and ``hmix`` ``(E, E)`` (kJ/mol, 0 where no Miedema value is tabulated)."""
+
+    elements: list[str]
+    properties: np.ndarray
+    radius: np.ndarray
+    hmix: np.ndarray
+
+    @classmethod
+    def from_matminer(cls, elements: Sequence[str]) -> ElementTable:
+        """Build the table for ``elements`` (training time; needs matminer)."""
+        try:
+            from matminer.featurizers.composition import ElementProperty
+            from matminer.utils.data import MixingEnthalpy
+        except ImportError:
+            raise GfaError("building the descriptor table needs matminer: "
+                           "pip install -e '.[baselines]'") from None
+        import warnings
+
+        from pymatgen.core import Element
+
+        src = ElementProperty.from_preset("magpie", impute_nan=True).data_source
+        els = [Element(e) for e in elements]
+        props = np.array([[float(src.get_elemental_property(e, p)) for p in MAGPIE_PROPERTIES]
+                          for e in els])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            radius = np.array([float(e.atomic_radius) for e in els])
+        mix, n = MixingEnthalpy(), len(els)
+        hmix = np.zeros((n, n))
+        for i in range(n):
+            for j in range(i + 1, n):
+                v = mix.get_mixing_enthalpy(els[i], els[j])
+                hmix[i, j] = hmix[j, i] = float(v) if v is not None else 0.0
+        return cls(list(elements), props, radius, hmix)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The safetensors form (float64)."""
+        return {"properties": torch.as_tensor(self.properties, dtype=torch.float64),
+                "radius": torch.as_tensor(self.radius, dtype=torch.float64),
+                "hmix": torch.as_tensor(self.hmix, dtype=torch.float64)}
+
+    @classmethod
+    def from_tensors(cls, elements: list[str], t: dict[str, torch.Tensor]) -> ElementTable:
+        e = len(elements)
+        shapes = {"properties": (e, len(MAGPIE_PROPERTIES)), "radius": (e,), "hmix": (e, e)}
+        for k, shape in shapes.items():
+            if k not in t or tuple(t[k].shape) != shape:
+                raise GfaError(f"element table: {k!r} missing or not of shape {shape}; the "
+                               "model's descriptor file is damaged")
+        return cls(list(elements), *(t[k].double().numpy() for k in shapes))
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file(self.tensors(), str(path), metadata={"elements": ",".join(self.elements)})
+
+    @classmethod
+    def load(cls, path: Path) -> ElementTable:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            elements = f.metadata().get("elements", "").split(",")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        return cls.from_tensors(elements, tensors)
+
+
+class DescriptorFeaturizer:
+    """``(B, N)`` fractions over ``vocabulary`` -> ``(B, 134)`` descriptors on the same
+    device (float64 by default: equal to matminer to 1e-6; float32 for speed)."""
+
+    citations = (
+        "L. Ward, A. Agrawal, A. Choudhary, C. Wolverton, A general-purpose machine learning "
+        "framework for predicting properties of inorganic materials, npj Comput. Mater. 2 "
+        "(2016) 16028 (the Magpie statistics; matminer's ElementProperty).",
+        "A. Takeuchi, A. Inoue, Mater. Trans. 46 (2005) 2817 (Miedema ΔH_mix table).",
+        "Y. Zhang et al., Adv. Eng. Mater. 10 (2008) 534 (atomic-size mismatch δ).",
+    )
+
+    def __init__(self, table: ElementTable, vocabulary: Sequence[str],
+                 device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64):
+        missing = [e for e in vocabulary if e not in table.elements]
+        if missing:
+            raise GfaError(f"the descriptor table lacks {', '.join(missing)}; rebuild the "
+                           "model's partner with a table covering its vocabulary")
+        idx = [table.elements.index(e) for e in vocabulary]
+        self.device, self.dtype = torch.device(device), dtype
+        as_t = lambda a: torch.as_tensor(a, dtype=dtype, device=self.device)  # noqa: E731
+        self._props = as_t(table.properties[idx])                  # (N, P)
+        self._radius = as_t(table.radius[idx])                     # (N,)
+        self._hmix = as_t(table.hmix[np.ix_(idx, idx)])            # (N, N)
+
+    @staticmethod
+    def feature_labels() -> list[str]:
+        """matminer's labels for the Magpie block, then :data:`ALLOY_FEATURES`."""
+        return ([f"MagpieData {s} {p}" for p in MAGPIE_PROPERTIES for s in MAGPIE_STATS]
+                + list(ALLOY_FEATURES))
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, self.dtype)
+        x = x / x.sum(1, keepdim=True)
+        # An alloy has a few elements: work on its K largest fractions only (K = the
+        # batch's most elements), not on the whole vocabulary.
+        k = max(1, int((x > 0).sum(1).max()))
+        w, idx = x.topk(k, dim=1)                                   # (B, K), descending
+        v = self._props[idx]                                        # (B, K, P)
+        present = (w > 0).unsqueeze(2)
+        inf = torch.tensor(float("inf"), dtype=self.dtype, device=self.device)
+        lo = torch.where(present, v, inf).amin(1)
+        hi = torch.where(present, v, -inf).amax(1)
+        mean = torch.einsum("bk,bkp->bp", w, v)
+        dev = torch.einsum("bk,bkp->bp", w, (v - mean.unsqueeze(1)).abs())
+        top = w[:, :1]
+        tied = ((w - top).abs() <= _ATOL + _RTOL * top).unsqueeze(2) & present
+        mode = torch.where(tied, v, inf).amin(1)
+        magpie = torch.stack([lo, hi, hi - lo, mean, dev, mode], 2)  # (B, P, 6)
+        h = self._hmix[idx.unsqueeze(2), idx.unsqueeze(1)]          # (B, K, K)
+        hmix = 2.0 * torch.einsum("bi,bij,bj->b", w, h, w)          # 4 Σ_{i<j}
+        r = self._radius[idx]
+        rbar = (w * r).sum(1, keepdim=True)
+        delta = torch.sqrt((w * (1 - r / rbar) ** 2).sum(1))
+        return torch.cat([magpie.flatten(1), hmix[:, None], delta[:, None]], 1)

@@ -1,0 +1,58 @@
+"""The headline figures of one out-of-fold table, for side-by-side comparison of the
+network, the partner, the stack and the baselines on identical folds.
+
+- ``pooled_spearman``: Spearman of measured vs predicted Dmax over every alloy with a Dmax;
+- ``within_system``: the alloy-weighted mean within-system Spearman
+  (:func:`~gfascreen.model.evaluation.screening_metrics.within_system`);
+- ``auc_glass``, ``auc_bmg``: ROC-AUC of P(glass) for glass vs crystal and of P(bmg) for
+  bulk glass vs the rest;
+- ``bmg_r2_log``: R² of log10(1 + Dmax/mm) over bulk glasses with a Dmax, of the
+  thickness-if-bulk-glass column ``pred_bmg_mm`` (``pred_mm`` where a part has none);
+- ``r2_mm``: R² in mm over every alloy with a Dmax (``pred_mm``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.metrics import r2_score
+
+from gfascreen.model.evaluation.screening_metrics import glass_auc, within_system
+from gfascreen.model.targets import to_target
+
+HEADLINE = ("pooled_spearman", "within_system", "auc_glass", "auc_bmg", "bmg_r2_log", "r2_mm")
+
+
+def headline(oof: pd.DataFrame) -> dict[str, float]:
+    d = oof[oof["dmax_mm"].notna() & oof["pred_mm"].notna()]
+    y, p = d["dmax_mm"].to_numpy(float), d["pred_mm"].to_numpy(float)
+    bmg = d[d["gfa_class"].astype(str) == "bmg"]
+    thick = bmg["pred_bmg_mm"] if "pred_bmg_mm" in bmg.columns else bmg["pred_mm"]
+    auc = glass_auc(oof)
+    return {
+        "pooled_spearman": float(spearmanr(y, p).statistic),
+        "within_system": float(within_system(d).get("spearman_weighted_mean", np.nan)),
+        "auc_glass": float(auc.get("auc_glass_vs_crystal", np.nan)),
+        "auc_bmg": float(auc.get("auc_bmg_vs_rest", np.nan)),
+        "bmg_r2_log": float(r2_score(to_target(bmg["dmax_mm"].to_numpy(float)),
+                                     to_target(thick.to_numpy(float)))),
+        "r2_mm": float(r2_score(y, p)),
+    }
+
+
+def ranking_score(oof: pd.DataFrame) -> float:
+    """Pooled + within-system Spearman of ``pred_mm`` (what a screen's ranking needs)."""
+    d = oof[oof["dmax_mm"].notna() & oof["pred_mm"].notna()]
+    pooled = spearmanr(d["dmax_mm"], d["pred_mm"]).statistic
+    return float(pooled + within_system(d).get("spearman_weighted_mean", 0.0))
+
+
+def headline_table(rows: dict[str, dict[str, float]]) -> str:
+    """Markdown: one row per (grouping, part), one column per :data:`HEADLINE` figure."""
+    head = "| | " + " | ".join(HEADLINE) + " |"
+    lines = [head, "|" + "---|" * (len(HEADLINE) + 1)]
+    for name, m in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{m.get(k, np.nan):.3f}" for k in HEADLINE)
+                     + " |")
+    return "\n".join(lines)

@@ -1,0 +1,164 @@
+"""``gfascreen stack MODEL``: give a trained network its descriptor partner and its stack.
+
+1. The partner's out-of-fold predictions on the folds of the network's own out-of-fold
+   predictions (the model's ``lso_oof.parquet``: leave-system-out), identical folds;
+2. the nested stack on them (:func:`~gfascreen.model.training.stacking.nested_stack_oof`),
+   and the side-by-side figures of network, partner and stack
+   (:mod:`gfascreen.model.evaluation.side_by_side`), also on random folds when a
+   random-fold out-of-fold table of the same members is given;
+3. the partner trained on every alloy, the stack fitted on every fold, both written into
+   the model (checksummed) and the model's ``lso_oof.parquet`` replaced by the stack's
+   nested predictions (the network's and the partner's kept as ``net_*`` / ``gb_*``);
+4. the calibration refitted on those predictions (``gfascreen calibrate``), which also
+   rewrites the model card.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gfascreen.errors import GfaError
+from gfascreen.featurize.descriptors import DescriptorFeaturizer, ElementTable
+from gfascreen.model.evaluation.side_by_side import headline
+from gfascreen.model.saved import ModelDir
+from gfascreen.model.training.partner import (
+    PartnerConfig,
+    fit_boosters,
+    partner_oof,
+    table_fractions,
+    with_pure_metals,
+)
+from gfascreen.model.training.stacking import fit_stack, nested_stack_oof, part_frames
+
+NET_COLUMNS = ("pred_log", "pred_mm", "p_crystal", "p_ribbon", "p_bmg")
+
+
+def network_oof(lso: pd.DataFrame) -> pd.DataFrame:
+    """The network's own columns of a model's out-of-fold table (``net_*`` once stacked)."""
+    if "net_pred_log" in lso.columns:
+        return pd.DataFrame({c: lso[f"net_{c}"] for c in NET_COLUMNS})
+    return lso[list(NET_COLUMNS)].copy()
+
+
+def pure_metal_network(md: ModelDir, elements: list[str]) -> pd.DataFrame:
+    """The shipped members' predictions for each pure metal (no member trained on one)."""
+    from gfascreen.model.ensemble import Ensemble
+
+    ens = Ensemble.load(md.path, device="cpu", parts="network")
+    reg, prob = ens.member_log_dmax(torch.eye(len(elements), dtype=torch.float32))
+    log = reg.mean(0).numpy().astype(float)
+    return pd.DataFrame({"pred_log": log, "pred_mm": 10.0 ** log - 1.0,
+                         "p_crystal": prob[:, 0].numpy(), "p_ribbon": prob[:, 1].numpy(),
+                         "p_bmg": prob[:, 2].numpy()}, index=list(elements))
+
+
+def stack_frame(known: pd.DataFrame, net: pd.DataFrame, folds: np.ndarray, pure: pd.DataFrame,
+                d: np.ndarray, config: PartnerConfig) -> pd.DataFrame:
+    """Known alloys + pure metals with the network's and the partner's out-of-fold
+    columns on ``folds`` (pure metals spread over the folds, ``scored`` False)."""
+    n_pure = len(pure)
+    base = known[["composition", "system", "gfa_class", "dmax_mm"]]
+    rows = pd.concat([base, pd.DataFrame({"composition": pure.index, "system": pure.index,
+                                          "gfa_class": "crystal", "dmax_mm": 0.0})],
+                     ignore_index=True)
+    rows["fold"] = np.r_[folds, np.arange(n_pure) % len(np.unique(folds))]
+    rows["scored"] = np.r_[np.ones(len(known), bool), np.zeros(n_pure, bool)]
+    for c in NET_COLUMNS:
+        rows[c] = np.r_[net[c].to_numpy(float), pure[c].to_numpy(float)]
+    return rows.join(partner_oof(d, rows, rows["fold"].to_numpy(), config))
+
+
+def side_by_side(frame: pd.DataFrame) -> tuple[dict, pd.DataFrame, dict]:
+    """Nested stack predictions and the headline figures of each part (scored rows)."""
+    stacked, weights = nested_stack_oof(frame)
+    scored = frame["scored"].to_numpy()
+    figures = {part: headline(f[scored]) for part, f in part_frames(frame, stacked).items()}
+    return figures, stacked, weights
+
+
+def stack_model(model: str | Path, random_oof: str | Path | None = None,
+                config: PartnerConfig | None = None, progress=print,
+                recalibrate: bool = True, frames: str | Path | None = None) -> dict:
+    """Build, measure and attach the partner and the stack (module docstring);
+    ``frames``: a directory to keep each grouping's out-of-fold frame in (Parquet), for
+    research on the stack without retraining the partner."""
+    from gfascreen.model.evaluation.calibrate import calibrate_model
+    from gfascreen.model.partner import Partner
+
+    t0 = time.time()
+    config = config or PartnerConfig()
+    md = ModelDir(model)
+    known, lso = md.known_alloys(), md.lso_oof()
+    if known is None or lso is None or len(known) != len(lso) \
+            or (known["composition"].to_numpy() != lso["composition"].to_numpy()).any():
+        raise GfaError(f"{md.path} needs its known alloys and its out-of-fold predictions "
+                       "(lso_oof.parquet), row for row, to be stacked")
+    elements = list(md.manifest.vocabulary["elements"])
+    table = ElementTable.from_matminer(elements)
+    full = with_pure_metals(known, elements)
+    d = DescriptorFeaturizer(table, elements)(table_fractions(full, elements)).numpy()
+    pure = pure_metal_network(md, elements).loc[full["composition"].to_numpy()[len(known):]]
+    report, frames_ = {}, {}
+    groupings = {"system": (network_oof(lso), lso["fold"].to_numpy())}
+    if random_oof is not None:
+        r = pd.read_parquet(Path(random_oof) / "oof.parquet" if Path(random_oof).is_dir()
+                            else random_oof)
+        if (r["composition"].to_numpy() != known["composition"].to_numpy()).any():
+            raise GfaError(f"{random_oof}: its rows are not the model's known alloys")
+        groupings["random"] = (r, r["fold"].to_numpy())
+    for grouping, (net, folds) in groupings.items():
+        frame = stack_frame(known, net, folds, pure, d, config)
+        figures, stacked, weights = side_by_side(frame)
+        report[grouping] = {"parts": figures, "rank_weight_per_fold": weights}
+        frames_[grouping] = (frame, stacked)
+        if frames is not None:
+            Path(frames).mkdir(parents=True, exist_ok=True)
+            frame.join(stacked.add_prefix("stack_")).to_parquet(
+                Path(frames) / f"{grouping}_frame.parquet")
+        progress(f"{grouping}: {figures['stack']} ({time.time() - t0:.0f} s)")
+    frame, stacked = frames_["system"]
+    stack = fit_stack(frame)
+    partner = Partner(table, elements, fit_boosters(d, full["gfa_class"], full["dmax_mm"],
+                                                    config))
+    _attach(md, partner, stack, lso, frame, stacked, report, config)
+    if recalibrate:
+        report["calibration"] = {k: v for k, v in calibrate_model(str(md.path)).items()
+                                 if k != "candidates"}
+    report["wall_s"] = round(time.time() - t0, 1)
+    return report
+
+
+def _attach(md: ModelDir, partner, stack, lso: pd.DataFrame, frame: pd.DataFrame,
+            stacked: pd.DataFrame, report: dict, config: PartnerConfig) -> None:
+    """Write the partner's files, the stack and the stacked out-of-fold table."""
+    from dataclasses import asdict
+
+    from gfascreen.tableio import write_parquet_atomic
+
+    files = partner.save(md.path)
+    m = md.manifest
+    m.extra["partner"] = {
+        "table": md.entry(files["table"]),
+        "boosters": {k: md.entry(f) for k, f in files["boosters"].items()},
+        "features": files["features"], "config": asdict(config),
+        "citations": list(partner.featurizer.citations)}
+    m.extra["stack"] = stack.to_dict()
+    m.extra["stack_evaluation"] = report
+    n = len(lso)
+    net = network_oof(lso)
+    out = lso.drop(columns=[c for c in lso.columns if c.startswith(("net_", "gb_"))]
+                   + ["pred_bmg_mm"], errors="ignore").copy()
+    for c in NET_COLUMNS:
+        out[f"net_{c}"] = net[c].to_numpy()
+        out[c] = stacked[c].to_numpy()[:n]
+    out["pred_bmg_mm"] = stacked["pred_bmg_mm"].to_numpy()[:n]
+    for c in [c for c in frame.columns if c.startswith("gb_")]:
+        out[c] = frame[c].to_numpy()[:n]
+    write_parquet_atomic(out, md.path / "lso_oof.parquet")
+    m.lso_oof = md.entry("lso_oof.parquet", rows=int(n))
+    md.write_manifest(m)

@@ -1,0 +1,171 @@
+"""The descriptor partner and the stack: descriptors equal to matminer's, the partner's
+files checksummed, stacking nested out of fold, probabilities without plateaus."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from gfascreen.errors import GfaError
+from gfascreen.featurize.descriptors import DescriptorFeaturizer, ElementTable
+from gfascreen.model.saved import ModelDir, default_model_dir
+
+
+def test_descriptors_equal_matminer_on_training_alloys():
+    pytest.importorskip("matminer")
+    from gfascreen.model.evaluation.baselines import magpie_features
+
+    known = ModelDir("default").known_alloys().sample(150, random_state=0)
+    els = list(ModelDir("default").manifest.vocabulary["elements"])
+    feat = DescriptorFeaturizer(ElementTable.from_matminer(els), els)
+    ours = feat(torch.as_tensor(known[els].to_numpy() / 100.0)).numpy()
+    theirs = magpie_features(known, els)
+    assert ours.shape == (150, len(DescriptorFeaturizer.feature_labels()))
+    np.testing.assert_allclose(ours[:, :132], theirs, rtol=1e-6, atol=1e-6)
+    # ΔH_mix of Cu50Zr50: 4 * 0.25 * ΔH(Cu-Zr) = ΔH(Cu-Zr) = -23 kJ/mol (Takeuchi & Inoue)
+    x = torch.zeros(1, len(els), dtype=torch.float64)
+    x[0, els.index("Cu")] = x[0, els.index("Zr")] = 0.5
+    assert feat(x)[0, 132].item() == pytest.approx(-23.0)
+
+
+def test_descriptors_read_fractions_in_any_scale_and_mode_ties_take_the_smaller():
+    els = ["Al", "Cu", "Zr"]
+    tab = ElementTable(els, np.array([[1.0] * 22, [2.0] * 22, [3.0] * 22]),
+                       np.array([1.4, 1.3, 1.6]), np.zeros((3, 3)))
+    f = DescriptorFeaturizer(tab, els)
+    a = f(torch.tensor([[0.0, 50.0, 50.0]], dtype=torch.float64))
+    b = f(torch.tensor([[0.0, 0.5, 0.5]], dtype=torch.float64))
+    torch.testing.assert_close(a, b)
+    labels = DescriptorFeaturizer.feature_labels()
+    assert a[0, labels.index("MagpieData mode Number")].item() == 2.0
+    assert a[0, labels.index("MagpieData minimum Number")].item() == 2.0  # Al absent
+
+
+def _synthetic_frame(n=400, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    cls = rng.choice(["crystal", "ribbon", "bmg"], n, p=[0.3, 0.5, 0.2])
+    dmax = np.where(cls == "bmg", rng.uniform(0.5, 20, n), np.where(cls == "ribbon", 0.1, 0))
+    y = np.log10(1 + dmax)
+    noise = lambda s: rng.normal(0, s, n)  # noqa: E731
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    pb = sig(3 * (cls == "bmg") - 1.5 + noise(1))
+    pc = sig(3 * (cls == "crystal") - 1.5 + noise(1)) * (1 - pb)
+    gb_pb = sig(3 * (cls == "bmg") - 1.5 + noise(1))
+    gb_pc = sig(3 * (cls == "crystal") - 1.5 + noise(1)) * (1 - gb_pb)
+    return pd.DataFrame({
+        "composition": [f"A{i}" for i in range(n)], "system": [f"S{i % 40}" for i in range(n)],
+        "fold": np.arange(n) % 5, "gfa_class": cls, "dmax_mm": dmax, "scored": True,
+        "pred_log": y + noise(0.2), "pred_mm": 0.0, "p_crystal": pc, "p_ribbon": 1 - pc - pb,
+        "p_bmg": pb, "gb_log": y + noise(0.2), "gb_p_crystal": gb_pc,
+        "gb_p_ribbon": 1 - gb_pc - gb_pb, "gb_p_bmg": gb_pb, "gb_log_bmg": y + noise(0.1)})
+
+
+def test_stacking_is_nested_out_of_fold():
+    from gfascreen.model.training.stacking import nested_stack_oof
+
+    frame = _synthetic_frame()
+    before, weights = nested_stack_oof(frame)
+    assert set(weights) == {0, 1, 2, 3, 4}
+    # Change every label of fold 0: fold 0's own predictions must not move (its stack
+    # never saw them), the other folds' must (their stacks trained on fold 0).
+    changed = frame.copy()
+    f0 = changed["fold"] == 0
+    changed.loc[f0, "gfa_class"] = "bmg"
+    changed.loc[f0, "dmax_mm"] = 30.0
+    after, _ = nested_stack_oof(changed)
+    pd.testing.assert_frame_equal(before[f0], after[f0])
+    assert not np.allclose(before.loc[~f0, "p_bmg"], after.loc[~f0, "p_bmg"])
+
+
+def test_stack_round_trips_and_refuses_other_inputs():
+    from gfascreen.model.stack import Stack
+    from gfascreen.model.training.stacking import features_of, fit_stack
+
+    frame = _synthetic_frame()
+    s = fit_stack(frame)
+    again = Stack.from_dict(s.to_dict())
+    f = features_of(frame)
+    np.testing.assert_allclose(s.predict(f).dmax_mm, again.predict(f).dmax_mm)
+    out = s.predict(f)
+    np.testing.assert_allclose(out.proba.sum(1), 1.0)
+    bad = {**s.to_dict(), "features": ["x"]}
+    with pytest.raises(GfaError, match="other inputs"):
+        Stack.from_dict(bad)
+
+
+def test_probability_maps_keep_the_ranking_and_have_no_plateau():
+    from sklearn.metrics import roc_auc_score
+
+    from gfascreen.model.probabilities import ProbabilityCalibration
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    cls = rng.choice(["crystal", "ribbon", "bmg"], n)
+    # A saturated head: most scores crowd near 1, where isotonic maps made plateaus.
+    raw_bmg = 1 / (1 + np.exp(-(6 * (cls == "bmg") + rng.normal(0, 3, n))))
+    raw_cr = (1 - raw_bmg) / (1 + np.exp(-(4 * (cls == "crystal") - 2 + rng.normal(0, 2, n))))
+    pc = ProbabilityCalibration().fit(raw_cr, raw_bmg, cls)
+    out = pc.predict(raw_cr, raw_bmg)
+    distinct_raw = len(np.unique(np.round(raw_bmg, 12)))
+    assert len(np.unique(np.round(out["p_bmg"], 12))) >= 0.99 * distinct_raw
+    bmg = cls == "bmg"
+    assert roc_auc_score(bmg, out["p_bmg"]) >= roc_auc_score(bmg, raw_bmg) - 1e-12
+    iso = ProbabilityCalibration(method="isotonic").fit(raw_cr, raw_bmg, cls)
+    assert len(np.unique(iso.predict(raw_cr, raw_bmg)["p_bmg"])) < 0.2 * distinct_raw
+
+
+@pytest.fixture(scope="module")
+def stacked_model(tiny_ensemble, tmp_path_factory):
+    """The tiny ensemble with out-of-fold predictions, a tiny partner and a stack."""
+    from gfascreen.model.training.partner import PartnerConfig
+    from gfascreen.model.training.stack_model import stack_model
+    from gfascreen.tableio import write_parquet_atomic
+
+    pytest.importorskip("lightgbm")
+    pytest.importorskip("matminer")
+    d = tmp_path_factory.mktemp("stack") / "model"
+    shutil.copytree(tiny_ensemble, d)
+    md = ModelDir(d)
+    known = md.known_alloys()
+    oof = pd.concat([pd.read_parquet(p) for p in sorted(d.glob("oof_*.parquet"))])
+    oof = oof.set_index("composition").loc[known["composition"]].reset_index()
+    oof["sigma_log"], oof["in_domain"] = 0.05, True
+    write_parquet_atomic(oof, d / "lso_oof.parquet")
+    md.manifest.lso_oof = md.entry("lso_oof.parquet", rows=len(oof))
+    md.write_manifest()
+    rep = stack_model(d, config=PartnerConfig(n_estimators=5), recalibrate=False,
+                      progress=lambda m: None)
+    return d, rep
+
+
+def test_stack_model_attaches_partner_and_stack_and_predicts(stacked_model):
+    from gfascreen.model.ensemble import Ensemble
+
+    d, rep = stacked_model
+    assert set(rep["system"]["parts"]) == {"network", "partner", "stack"}
+    lso = ModelDir(d).lso_oof()
+    assert {"net_pred_log", "gb_log", "pred_bmg_mm"} <= set(lso.columns)
+    ens = Ensemble.load(d, device="cpu")
+    assert ens.stack is not None and ens.partner is not None
+    df = ens.predict(["La55Co20Al25", "Cu50Zr50"])
+    assert df["dmax_bmg_mm"].notna().all()
+    np.testing.assert_allclose(df[["p_crystal", "p_ribbon"]].sum(1) + df["p_bmg"], 1.0,
+                               atol=1e-9)
+    net = Ensemble.load(d, device="cpu", parts="network").predict(["La55Co20Al25"])
+    assert net["dmax_mm"].iloc[0] != pytest.approx(df["dmax_mm"].iloc[0])
+
+
+def test_partner_file_changed_is_refused(stacked_model, tmp_path):
+    from gfascreen.model.ensemble import Ensemble
+
+    d = tmp_path / "m"
+    shutil.copytree(stacked_model[0], d)
+    f = d / "partner_classes.txt"
+    f.write_text(f.read_text().replace("learning_rate", "learning_rate ", 1))
+    with pytest.raises(GfaError, match="checksum"):
+        Ensemble.load(d, device="cpu")
+    assert default_model_dir().is_dir()
