@@ -149,6 +149,16 @@ def _read_formula_file(path: str, column: str | None) -> list:
     return read_formula_input(path, column)[0]
 
 
+def _with_amount_notes(res):
+    """A ``note`` column after ``reason``: what was done to a scored input without
+    refusing it (amounts that summed neither to 100 nor to 1, normalised)."""
+    from gfascreen.data.parse import amount_note
+
+    res["note"] = [amount_note(f) if ok else ""
+                   for f, ok in zip(res["input"], res["in_vocabulary"], strict=True)]
+    return res
+
+
 def _with_input_columns(res, extras):
     """The input's other columns (id, notes, a measured Dmax) beside the predictions,
     right after ``input``; a name the predictions use gets an ``input_`` prefix."""
@@ -245,7 +255,8 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     if not formulas:
         raise GfaError("give formulas (e.g. Al25Co20La55) or --input file.csv")
     ens = Ensemble.load(a.model, device=a.device)
-    res = _with_input_columns(_predict_batches(ens, formulas, a, thresholds), extras)
+    res = _with_amount_notes(_predict_batches(ens, formulas, a, thresholds))
+    res = _with_input_columns(res, extras)
     skipped = int((~res["in_vocabulary"]).sum())
     if skipped == len(res):
         raise GfaError(f"no input could be scored; {res['reason'].iloc[0]}")
@@ -264,12 +275,18 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     else:
         with pd.option_context("display.max_columns", None, "display.width", 220):
             shown = res.drop(columns=["log_dmax", "log_dmax_std", "difficulty_log", "dmax_std",
-                                      "p_crystal", "p_ribbon"])
+                                      "p_crystal", "p_ribbon"]
+                             + (["note"] if (res["note"] == "").all() else []))
             print(shown.round(3).to_string(index=False))
             print(footer)
     if skipped:
         print(f"gfascreen: {skipped} of {len(res)} inputs could not be scored (see the "
               "reason column)", file=sys.stderr)
+    normalised = int((res["note"] != "").sum())
+    if normalised:
+        print(f"gfascreen: note: the amounts of {normalised} of {len(res)} inputs summed "
+              "neither to 100 nor to 1 and were normalised (see the note column)",
+              file=sys.stderr)
 
 
 # -- screen / report / validate ---------------------------------------------------------

@@ -368,3 +368,36 @@ def test_screen_empty_out_is_refused(out, tiny_ensemble, tmp_path, capsys, monke
                                main=main)
         one_line_error(code, err, "--out is empty")
     assert not any(tmp_path.iterdir())
+
+
+# -- 4. parse notes and case suggestions ----------------------------------------------------
+@pytest.mark.parametrize("text", ["cu46zr46al8", "CU46ZR46AL8"])
+def test_one_case_formula_suggests_the_capitals(text):
+    from gfascreen.data.parse import parse_formula
+    from gfascreen.errors import GfaError
+
+    with pytest.raises(GfaError, match=r"did you mean Cu46Zr46Al8\?"):
+        parse_formula(text)
+
+
+def test_mixed_case_or_unreadable_gets_no_suggestion():
+    from gfascreen.data.parse import case_suggestion
+
+    assert case_suggestion("Cu46zr46Al8") is None  # mixed case: a typo, not the case
+    assert case_suggestion("xyz") is None and case_suggestion("formula") is None
+    assert case_suggestion("Cu46Zr46Al8") is None
+
+
+def test_amounts_off_100_are_scored_with_a_note(tiny_ensemble, tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    inputs = ["Zr 60 Cu 20", "Zr50Cu50 Al8", "Cu46Zr46Al8", "Cu0.46Zr0.46Al0.08",
+              "cu46zr46al8"]
+    code, _, err = run_cli(predict(tiny_ensemble, *inputs, "--output", str(out)), capsys)
+    assert code == 0, err
+    res = pd.read_csv(out, keep_default_na=False)
+    assert res["in_vocabulary"].tolist() == [True, True, True, True, False]
+    assert res["note"].tolist()[:4] == ["amounts summed to 80, normalised to 100 at.%",
+                                        "amounts summed to 108, normalised to 100 at.%", "", ""]
+    assert res["composition"][0] == "Cu25Zr75"
+    assert "did you mean Cu46Zr46Al8?" in res["reason"][4]
+    assert "amounts of 2 of 5 inputs" in err

@@ -52,10 +52,94 @@ def _flatten_groups(text: str) -> str:
 def parse_formula(formula: str) -> dict[str, float]:
     """Parse an alloy formula into at.% (summing to 100), elements sorted by symbol.
 
-    Accepts any element order, amounts that do not sum to 100, nested parentheses that
-    mix fractions and percentages (``(Zr0.62Cu0.23Fe0.05Al0.10)93Ag7``), and elements
-    listed at zero (dropped). Raises :class:`GfaError` with the reason otherwise.
+    Accepts any element order, amounts that do not sum to 100 (:func:`amount_note` says
+    so), nested parentheses that mix fractions and percentages
+    (``(Zr0.62Cu0.23Fe0.05Al0.10)93Ag7``), and elements listed at zero (dropped). Raises
+    :class:`GfaError` with the reason otherwise; a formula written in one case
+    (``cu46zr46al8``, ``CU46ZR46AL8``) is refused with the formula it most likely means.
     """
+    try:
+        return _parse_formula(formula)
+    except GfaError as exc:
+        hint = case_suggestion(formula)
+        if hint is None:
+            raise
+        raise GfaError(f"{exc}; element symbols need their capitals: did you mean "
+                       f"{hint}?") from None
+
+
+def _valid_symbol(sym: str) -> bool:
+    return (sym not in ("D", "T") and Element.is_valid_symbol(sym)
+            and Element(sym).Z <= _MAX_Z)
+
+
+def _symbols(run: str) -> list[str] | None:
+    """A run of letters in one case as the fewest element symbols (``cuzr`` -> Cu, Zr),
+    or None when it cannot be read as symbols."""
+    run = run.lower()
+    best: list[list[str] | None] = [[]] + [None] * len(run)
+    for i in range(1, len(run) + 1):
+        for n in (2, 1):
+            prev = best[i - n] if i - n >= 0 else None
+            sym = run[i - n:i].capitalize()
+            if prev is not None and len(sym) == n and _valid_symbol(sym) and (
+                    best[i] is None or len(prev) + 1 < len(best[i])):
+                best[i] = [*prev, sym]
+    return best[-1]
+
+
+def case_suggestion(formula) -> str | None:
+    """For a formula whose letters are all lower case or all upper case, the same formula
+    with element symbols capitalised when that reads as a formula (else None)."""
+    if not isinstance(formula, str):
+        return None
+    letters = re.sub(r"[^A-Za-z]", "", formula)
+    if not letters or not (letters.islower() or letters.isupper()):
+        return None
+    out, pos = [], 0
+    for m in re.finditer(r"[A-Za-z]+", formula):
+        syms = _symbols(m.group())
+        if syms is None:
+            return None
+        out += [formula[pos:m.start()], "".join(syms)]
+        pos = m.end()
+    hint = "".join(out) + formula[pos:]
+    if hint == formula:
+        return None
+    try:
+        _parse_formula(hint)
+    except GfaError:
+        return None
+    return hint
+
+
+#: How far from 100 (or, for fractions, from 1) a total may be and still count as that:
+#: rounding the amounts to 0.1 at.% leaves up to a few tenths.
+_TOTAL_TOLERANCE = 0.5
+
+
+def amount_total(formula: str) -> float:
+    """The sum of a formula's amounts as written (groups count as their multiplier)."""
+    text = formula.strip().replace("[", "(").replace("]", ")")
+    return float(sum(_composition(_flatten_groups(text)).values()))
+
+
+def amount_note(formula) -> str:
+    """A note for a formula (one that parses) whose amounts sum neither to 100 nor, as
+    fractions, to 1, e.g. ``amounts summed to 80, normalised to 100 at.%``; empty
+    otherwise, also for what is not a formula (its reason says why)."""
+    if not isinstance(formula, str):
+        return ""
+    try:
+        total = amount_total(formula)
+    except Exception:  # not a formula: the row's reason says so
+        return ""
+    if abs(total - 100) <= _TOTAL_TOLERANCE or abs(total - 1) <= _TOTAL_TOLERANCE / 100:
+        return ""
+    return f"amounts summed to {total:.4g}, normalised to 100 at.%"
+
+
+def _parse_formula(formula: str) -> dict[str, float]:
     if not isinstance(formula, str) or not formula.strip():
         raise GfaError(f"empty formula {formula!r}")
     text = formula.strip()
