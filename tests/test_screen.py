@@ -497,3 +497,62 @@ def test_bf16_check_script_records_what_auto_reads(tiny_ensemble, tmp_path, caps
     assert "recorded as bf16_check" in capsys.readouterr().out
     expected = "bf16" if rec["max_abs_diff_log10_1p_dmax"] <= 0.02 else "fp32"
     assert plan_screen(_cfg(model, tmp_path / "b")).precision == expected
+
+
+def test_parts_are_written_while_the_next_chunk_is_scored(reference_run, tiny_ensemble,
+                                                          tmp_path, monkeypatch):
+    """One writer thread: chunk N's part is written while chunk N+1 is scored (slow writes
+    here), in order, atomically, and the table is the uninterrupted one."""
+    import threading
+
+    from gfascreen.screening import run, score
+
+    events = []
+    real_score, real_write = score.score_chunk, run._write_part
+
+    def scored(*a, **k):
+        events.append(("score", time.perf_counter(), threading.current_thread().name))
+        return real_score(*a, **k)
+
+    def slow_write(df, path, meta):
+        time.sleep(0.3)
+        r = real_write(df, path, meta)
+        events.append(("written", time.perf_counter(), threading.current_thread().name))
+        return r
+
+    monkeypatch.setattr(score, "score_chunk", scored)
+    monkeypatch.setattr(run, "_write_part", slow_write)
+    out = screen(_cfg(tiny_ensemble, tmp_path / "overlap"))
+    scores = [t for e, t, _ in events if e == "score"]
+    writes = [t for e, t, _ in events if e == "written"]
+    assert len(scores) == len(writes) == 5
+    assert all(scores[i + 1] < writes[i] for i in range(4)), events  # overlapped
+    assert {n for e, _, n in events if e == "written"} == {"gfascreen-part-writer"}
+    assert {n for e, _, n in events if e == "score"} == {threading.main_thread().name}
+    a = pd.read_parquet(reference_run).sort_values(["La", "Co"]).reset_index(drop=True)
+    b = pd.read_parquet(out).sort_values(["La", "Co"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_scoring_error_still_writes_the_parts_already_scored(tiny_ensemble, tmp_path,
+                                                               monkeypatch):
+    """A chunk that fails to score stops the screen in one line; the parts scored before
+    it are written whole (the writer drains its queue), none after it."""
+    from gfascreen.screening import score
+
+    real = score.score_chunk
+    calls = []
+
+    def third_fails(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise GfaError("a scoring fault")
+        return real(*a, **k)
+
+    monkeypatch.setattr(score, "score_chunk", third_fails)
+    out = tmp_path / "fault"
+    with pytest.raises(GfaError, match="a scoring fault.*resume with"):
+        screen(_cfg(tiny_ensemble, out))
+    assert sorted(p.name for p in out.glob("part-*")) == ["part-00000.parquet",
+                                                          "part-00001.parquet"]
+    assert not list(out.glob(".*.tmp")) and not (out / "_lock").exists()

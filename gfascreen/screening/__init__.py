@@ -1,5 +1,6 @@
-"""Grid -> chunks -> Dask -> Parquet, reports, suggestions. Names resolve on first use, so
-importing the package (or its light ``options``) loads nothing heavy."""
+"""Grid -> chunks -> scores -> Parquet (Dask past one machine), reports, suggestions.
+Names resolve on first use, so importing the package (or its light ``options``) loads
+nothing heavy."""
 
 from importlib import import_module
 

@@ -95,7 +95,8 @@ HELP = {
                   "bound dmax_at_least (default 0.9)",
     "thresholds": "thicknesses T (mm) of the P(Dmax >= T) columns, comma-separated "
                   f"(default {','.join(f'{t:g}' for t in DEFAULT_THRESHOLDS_MM)})",
-    "scheduler": "address of a Dask distributed scheduler (default: local threads)",
+    "scheduler": "address of a Dask distributed scheduler (default: score in this process, "
+                 "Parquet parts written on a background thread)",
     "chunk_size": "points per chunk and Parquet part (default 0 = by device: 512 on a CPU, "
                   "progress every few seconds; 8192 on a GPU; a resumed run keeps its own)",
     "bounds": "per-element at.%% bounds, e.g. 'Zr:40-70,Al:0-20'",

@@ -8,6 +8,12 @@ and last, atomically, the empty ``_SUCCESS`` marker (the Spark/Hadoop convention
 skipped by pyarrow, so ``pandas.read_parquet(run_dir)`` reads exactly the results.
 Columns: the at.% of each element, ``system`` and :data:`gfascreen.model.ensemble.COLUMNS`.
 
+The options are resolved once into a :class:`~gfascreen.screening.options.ScreenPlan`
+(:func:`plan_screen`) and the model is loaded once. On one machine the chunks are scored in
+this process while one writer thread (:class:`PartWriter`) writes the previous chunk's
+part; ``--scheduler`` sends the chunks to a Dask cluster instead (workers load the model
+once each) and the parts are written here the same way.
+
 Guarantees (each tested in ``tests/test_screen.py`` and ``tests/test_bad_input.py``):
 every check that needs no model (grid, output directory, existing run, resume
 compatibility, precision) runs before the model loads; a part is either whole or absent;
@@ -21,7 +27,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import queue
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,29 +270,66 @@ def _write_part(df: pd.DataFrame, path: Path, meta: dict) -> tuple[str, int]:
     return ("part-written", len(df))
 
 
-def _run_local(plan: ScreenPlan, done: set[int], meta: dict, bar) -> None:
-    import dask
-    from dask.callbacks import Callback
+class PartWriter:
+    """Writes parts on one background thread while the caller scores the next chunk.
 
+    A bounded queue (at most ``depth`` scored chunks wait, so memory stays bounded); parts
+    are written in the order given, each atomically (:func:`_write_part`); the first write
+    error is raised in the caller, at its next :meth:`put` or on leaving the ``with``
+    block, and nothing is written after it. Leaving the block, normally or on an error or
+    Ctrl-C, writes what is already queued first: every part is whole or absent, and a
+    killed run loses only chunks not yet written, which ``--resume`` redoes."""
+
+    def __init__(self, meta: dict, bar, depth: int = 2):
+        self.meta, self.bar = meta, bar
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="gfascreen-part-writer",
+                                        daemon=True)
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # after a failure: drain, write nothing more
+            df, path = item
+            try:
+                _, n = _write_part(df, path, self.meta)
+                self.bar.update(n)
+            except BaseException as exc:  # raised in the scoring thread
+                self._error = exc
+
+    def put(self, df: pd.DataFrame, path: Path) -> None:
+        """Queue a scored chunk for ``path`` (waits while ``depth`` chunks are queued)."""
+        self._check()
+        self._queue.put((df, path))
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> PartWriter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if exc_type is None:
+            self._check()
+
+
+def _run_local(plan: ScreenPlan, done: set[int], meta: dict, bar) -> None:
+    """Chunk after chunk in this process (torch uses every core inside a chunk), the part
+    of chunk N written by the writer thread while chunk N+1 is scored."""
     from gfascreen.screening import score
 
-    class _Progress(Callback):
-        def _posttask(self, key, result, dsk, state, worker_id):
-            if isinstance(result, tuple) and len(result) == 2 and result[0] == "part-written":
-                bar.update(result[1])
-
     scorer = plan.scorer()
-    tasks = []
-    for i, units in enumerate(plan.grid.units_chunks(plan.chunk_size)):
-        if i in done:
-            continue
-        df = dask.delayed(score.score_chunk, name=f"score-{i}", pure=False)(
-            units, plan.grid.elements, plan.grid.step, scorer)
-        tasks.append(dask.delayed(_write_part, name=f"write-{i}", pure=False)(
-            df, plan.out / part_name(i), meta))
-    # One worker thread: torch already uses every core inside a chunk.
-    with _Progress():
-        dask.compute(*tasks, scheduler="threads", num_workers=1)
+    with PartWriter(meta, bar) as writer:
+        for i, units in enumerate(plan.grid.units_chunks(plan.chunk_size)):
+            if i in done:
+                continue
+            df = score.score_chunk(units, plan.grid.elements, plan.grid.step, scorer)
+            writer.put(df, plan.out / part_name(i))
 
 
 def connect(address: str):
@@ -314,16 +359,16 @@ def _run_distributed(client, plan: ScreenPlan, done: set[int], meta: dict, bar) 
             f = client.submit(score.score_chunk, units, plan.grid.elements, plan.grid.step,
                               scorer, pure=False, retries=2)
             futures[f] = i
-        for f in as_completed(futures):
-            try:
-                df = f.result()
-            except GfaError:
-                raise
-            except Exception as exc:  # scheduler or workers gone: CommClosedError, KilledWorker
-                raise GfaError(f"lost the Dask scheduler or its workers at "
-                               f"{plan.config.scheduler} ({type(exc).__name__})") from None
-            _, n = _write_part(df, plan.out / part_name(futures[f]), meta)
-            bar.update(n)
+        with PartWriter(meta, bar) as writer:
+            for f in as_completed(futures):
+                try:
+                    df = f.result()
+                except GfaError:
+                    raise
+                except Exception as exc:  # scheduler or workers gone: CommClosedError ...
+                    raise GfaError(f"lost the Dask scheduler or its workers at "
+                                   f"{plan.config.scheduler} ({type(exc).__name__})") from None
+                writer.put(df, plan.out / part_name(futures[f]))
     finally:
         try:
             client.close(timeout=5)
