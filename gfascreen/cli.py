@@ -254,7 +254,7 @@ def _cmd_predict(a: argparse.Namespace) -> None:
         formulas += read
     if not formulas:
         raise GfaError("give formulas (e.g. Al25Co20La55) or --input file.csv")
-    ens = Ensemble.load(a.model, device=a.device)
+    ens = Ensemble.load(a.model, device=a.device, precision=a.precision)
     res = _with_amount_notes(_predict_batches(ens, formulas, a, thresholds))
     res = _with_input_columns(res, extras)
     skipped = int((~res["in_vocabulary"]).sum())
@@ -388,13 +388,14 @@ def _add_config_args(p: argparse.ArgumentParser, cls, helps: dict[str, str],
 
 
 def _add_screen_args(p: argparse.ArgumentParser) -> None:
+    from gfascreen.model.precision import PRECISIONS
     from gfascreen.screening.options import HELP, ScreenConfig
 
     p.add_argument("--system", required=True, help=HELP["system"])
     _add_config_args(p, ScreenConfig, HELP,
                      skip=("system", "include_edges", "progress", "resume", "precision"))
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help=HELP["precision"])
+    p.add_argument("--precision", choices=PRECISIONS, default=ScreenConfig.precision,
+                   help=HELP["precision"] + "; auto finishes a resumed run in its own")
     p.add_argument("--resume", action="store_true", help=HELP["resume"])
     p.add_argument("--interior", action="store_true",
                    help="leave out pure elements and binaries (default: whole closed simplex)")
@@ -459,6 +460,7 @@ def _add_train_args(t: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gfascreen.model.precision import PRECISIONS
     from gfascreen.screening.options import HELP as SCREEN_HELP
     from gfascreen.screening.options import ScreenConfig
 
@@ -531,6 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", default="default",
                     help="model directory (default: the shipped ensemble)")
     pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    pr.add_argument("--precision", choices=PRECISIONS, default=ScreenConfig.precision,
+                    help=SCREEN_HELP["precision"])
     pr.add_argument("--confidence", type=float, default=ScreenConfig.confidence,
                     help=SCREEN_HELP["confidence"])
     pr.add_argument("--thresholds", default=None, help=SCREEN_HELP["thresholds"])

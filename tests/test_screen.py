@@ -556,3 +556,30 @@ def test_a_scoring_error_still_writes_the_parts_already_scored(tiny_ensemble, tm
     assert sorted(p.name for p in out.glob("part-*")) == ["part-00000.parquet",
                                                           "part-00001.parquet"]
     assert not list(out.glob(".*.tmp")) and not (out / "_lock").exists()
+
+
+def test_predict_takes_precision_auto_by_default(tiny_ensemble, tmp_path, monkeypatch, capsys):
+    from gfascreen import cli
+    from gfascreen.model import precision
+    from gfascreen.model.ensemble import Ensemble
+
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    recorded = _with_bf16_record(tiny_ensemble, tmp_path / "m", 0.012)
+    used = []
+    real_load = Ensemble.load.__func__
+
+    def load(cls, *a, **k):
+        ens = real_load(cls, *a, **k)
+        used.append(ens.precision)
+        return ens
+
+    monkeypatch.setattr(Ensemble, "load", classmethod(load))
+    argv = ["predict", "Al25Co20La55", "--device", "cpu", "--quiet"]
+    assert cli.main([*argv, "--model", str(recorded)]) == 0
+    assert cli.main([*argv, "--model", str(recorded), "--precision", "fp32"]) == 0
+    assert cli.main([*argv, "--model", str(tiny_ensemble)]) == 0
+    assert used == ["bf16", "fp32", "fp32"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        cli.main([*argv, "--model", str(recorded), "--precision", "fp16"])
+    assert "invalid choice" in capsys.readouterr().err
