@@ -3,6 +3,8 @@
 Usage: python scripts/benchmark.py [--model DIR [--baseline-model DIR]] [--quick]
            [--json out.json]
        python scripts/benchmark.py --stub-network [--model DIR]   (the pipeline without the network)
+       python scripts/benchmark.py --screen La-Co-Al:2 [--precision fp32 auto bf16]
+           [--model DIR] [--device cpu] [--report]   (one screen beside the network alone)
 
 Measures: grid generation and featurization (points/s), ResNet50 training and inference
 (images/s) for several execution variants with the largest change in log10(1+Dmax) each
@@ -253,6 +255,64 @@ def bench_pipeline_stub(model: str, system: str = "La-Co-Al", step: float = 0.5)
             "unaccounted_share": round(1 - sum(spent.values()) / wall, 3)}
 
 
+def network_alone(ens, x: torch.Tensor, batch_size: int) -> float:
+    """Seconds for the ensemble's members alone on the OP images of ``x`` (made once,
+    beforehand), at ``batch_size`` and in the ensemble's precision: the work no pipeline
+    around the network can avoid."""
+    from gfascreen.model.precision import autocast
+
+    dev = ens.featurizer.device
+    imgs = [ens.featurizer.images(x[i:i + batch_size].to(dev))
+            .contiguous(memory_format=torch.channels_last)
+            for i in range(0, len(x), batch_size)]
+    with torch.inference_mode(), autocast(dev, bf16=ens.precision == "bf16"):
+        ens.members[0](imgs[0])  # warm-up (kernels, allocator)
+        t = time.perf_counter()
+        for m in ens.members:
+            for img in imgs:
+                m(img)["reg"].float().cpu()
+        return time.perf_counter() - t
+
+
+def bench_screen_vs_network(model: str, system: str, step: float, precision: str,
+                            device: str = "cpu", report: bool = False) -> dict:
+    """One ``screen`` (in process, the model loaded by it, optionally with its report)
+    and then the network alone on the same grid's images with the very ensemble the
+    screen used (same device, precision and batch): the pipeline's efficiency is the
+    network's time over the whole screen's."""
+    from gfascreen.screening.run import ScreenConfig, load_model, plan_screen, screen
+
+    with tempfile.TemporaryDirectory() as d:
+        cfg = ScreenConfig(system=system, step=step, out=str(Path(d) / "run"), model=model,
+                           device=device, precision=precision, progress=False)
+        t = time.perf_counter()
+        plan = plan_screen(cfg)
+        out = screen(plan)
+        report_s = None
+        if report:
+            from gfascreen.screening.report import write_report
+
+            t_report = time.perf_counter()
+            write_report(out)
+            report_s = time.perf_counter() - t_report
+        whole = time.perf_counter() - t
+        summary = json.loads((out / "_summary.json").read_text())
+    plan = load_model(plan)  # the screen's own ensemble (cached), not a second load
+    units = np.concatenate(list(plan.grid.units_chunks(10**9)))
+    x = plan.ensemble.featurizer.from_amounts(units, plan.grid.elements)
+    alone = network_alone(plan.ensemble, x, plan.batch_size)
+    return {"system": system, "step": step, "points": len(plan.grid),
+            "members": len(plan.ensemble.members), "device": str(plan.device),
+            "precision_asked": precision, "precision": plan.precision,
+            "batch": plan.batch_size, "chunk": plan.chunk_size, "threads": torch.get_num_threads(),
+            "screen_whole_s": round(whole, 2), "screen_scoring_s": summary["wall_s"],
+            "report_s": None if report_s is None else round(report_s, 2),
+            "network_alone_s": round(alone, 2),
+            "efficiency": round(alone / whole, 3),
+            "points_per_s_whole": round(len(plan.grid) / whole, 1),
+            "points_per_s_network": round(len(plan.grid) / alone, 1)}
+
+
 def bench_screen_memory(model: str) -> dict:
     """Peak resident memory (MB) of a whole `screen` process at two grid sizes (La-Co-Al at
     5 and 1 at.%: 231 and 5,151 points), each in a fresh process."""
@@ -282,9 +342,30 @@ def main() -> None:
     p.add_argument("--stub-network", "--stub", dest="stub", action="store_true",
                    help="only the screening pipeline with zero-cost members (--model's "
                         "calibration and domain), La-Co-Al at 0.5 at.%%")
+    p.add_argument("--screen", default=None, metavar="SYSTEM:STEP",
+                   help="only one screen (in process) beside the network alone on its "
+                        "images, e.g. La-Co-Al:2, once per --precision")
+    p.add_argument("--precision", nargs="+", default=["fp32", "auto"],
+                   choices=["auto", "fp32", "bf16"],
+                   help="with --screen: the precisions to time (default fp32 auto)")
+    p.add_argument("--device", default="cpu", help="with --screen: the device (default cpu)")
+    p.add_argument("--report", action="store_true",
+                   help="with --screen: write the HTML report too, inside the screen's time")
     p.add_argument("--json", default=None)
     a = p.parse_args()
     torch.set_num_threads(torch.get_num_threads())
+    if a.screen:
+        system, step = a.screen.split(":")
+        r = {"threads": torch.get_num_threads(), "torch": torch.__version__,
+             "screens": []}
+        for prec in a.precision:
+            row = bench_screen_vs_network(a.model or "default", system, float(step), prec,
+                                          a.device, a.report)
+            print(json.dumps(row), flush=True)
+            r["screens"].append(row)
+        if a.json:
+            Path(a.json).write_text(json.dumps(r, indent=2))
+        return
     if a.stub:
         r = {"threads": torch.get_num_threads(),
              "pipeline_stub": bench_pipeline_stub(a.model or "default")}
