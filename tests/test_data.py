@@ -105,3 +105,12 @@ def test_cli_missing_data_dir_one_line(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_pure_metals_are_crystals_whatever_a_source_says(built):
+    """Two sources label La100 and Zr100 BMG; a pure metal does not form a glass."""
+    table = built[0] if isinstance(built, tuple) else built
+    pure = table[table["n_elements"] == 1]
+    assert {"La100", "Zr100"} <= set(pure["composition"])
+    assert (pure["gfa_class"].astype(str) == "crystal").all()
+    assert (pure["dmax_mm"] == 0).all()

@@ -29,7 +29,10 @@ def test_descriptors_equal_matminer_on_training_alloys():
     # ΔH_mix of Cu50Zr50: 4 * 0.25 * ΔH(Cu-Zr) = ΔH(Cu-Zr) = -23 kJ/mol (Takeuchi & Inoue)
     x = torch.zeros(1, len(els), dtype=torch.float64)
     x[0, els.index("Cu")] = x[0, els.index("Zr")] = 0.5
-    assert feat(x)[0, 132].item() == pytest.approx(-23.0)
+    d = feat(x)[0]
+    assert d[132].item() == pytest.approx(-23.0)
+    assert d[134].item() == pytest.approx(np.log(2))  # S_mix / R of an equiatomic binary
+    assert d[135].item() == 2
 
 
 def test_descriptors_read_fractions_in_any_scale_and_mode_ties_take_the_smaller():
@@ -169,3 +172,14 @@ def test_partner_file_changed_is_refused(stacked_model, tmp_path):
     with pytest.raises(GfaError, match="checksum"):
         Ensemble.load(d, device="cpu")
     assert default_model_dir().is_dir()
+
+
+def test_probability_map_of_a_useless_score_is_the_base_rate():
+    from gfascreen.model.probabilities import ProbabilityCalibration
+
+    rng = np.random.default_rng(2)
+    cls = rng.choice(["crystal", "ribbon", "bmg"], 400)
+    raw_bmg = np.where(cls == "bmg", 0.2, 0.8) + rng.uniform(0, 0.05, 400)  # anti-correlated
+    out = ProbabilityCalibration().fit(np.full(400, 0.3), raw_bmg, cls).predict(
+        np.full(400, 0.3), raw_bmg)
+    np.testing.assert_allclose(out["p_bmg"], np.mean(cls == "bmg"), atol=0.02)

@@ -138,6 +138,11 @@ def element_columns(elements) -> list[str]:
     return sorted(set(elements), key=lambda s: Element(s).Z)
 
 
+#: A pure metal does not form a glass by casting: a single-element composition is a
+#: crystal (Dmax 0 mm) whatever a source says (two sources label La100 and Zr100 BMG).
+PURE_METAL = {"gfa_class": "crystal", "dmax_mm": 0.0}
+
+
 def _resolve(entries: list[tuple[SourceRow, dict]]) -> dict:
     rows = [e[0] for e in entries]
     by_source: dict[str, list[SourceRow]] = {}
@@ -216,6 +221,8 @@ def build_table(
         at = entries[0][1]
         rec = {"composition": key, "system": alloy_system(at), "n_elements": len(at)}
         rec.update(_resolve(entries))
+        if len(at) == 1:
+            rec.update(PURE_METAL)  # physics over a source's label (La100, Zr100 "BMG")
         rec["_at"] = at
         records.append(rec)
     elements = element_columns({el for r in records for el in r["_at"]})

@@ -31,8 +31,9 @@ MAGPIE_PROPERTIES = (
     "NfValence", "NValence", "NsUnfilled", "NpUnfilled", "NdUnfilled", "NfUnfilled",
     "NUnfilled", "GSvolume_pa", "GSbandgap", "GSmagmom", "SpaceGroupNumber")
 MAGPIE_STATS = ("minimum", "maximum", "range", "mean", "avg_dev", "mode")
-#: Two alloy-level quantities after the Magpie block.
-ALLOY_FEATURES = ("hmix_kj_mol", "size_mismatch")
+#: Alloy-level quantities after the Magpie block (chosen on the declared screening fold:
+#: docs/research-log.md).
+ALLOY_FEATURES = ("hmix_kj_mol", "size_mismatch", "smix_over_r", "n_elements")
 #: matminer's tie rule for the mode (``np.isclose`` defaults).
 _RTOL, _ATOL = 1e-5, 1e-8
 
@@ -108,7 +109,7 @@ class ElementTable:
 
 
 class DescriptorFeaturizer:
-    """``(B, N)`` fractions over ``vocabulary`` -> ``(B, 134)`` descriptors on the same
+    """``(B, N)`` fractions over ``vocabulary`` -> ``(B, 136)`` descriptors on the same
     device (float64 by default: equal to matminer to 1e-6; float32 for speed)."""
 
     citations = (
@@ -161,4 +162,6 @@ class DescriptorFeaturizer:
         r = self._radius[idx]
         rbar = (w * r).sum(1, keepdim=True)
         delta = torch.sqrt((w * (1 - r / rbar) ** 2).sum(1))
-        return torch.cat([magpie.flatten(1), hmix[:, None], delta[:, None]], 1)
+        smix = -(w * torch.log(torch.where(w > 0, w, torch.ones_like(w)))).sum(1)
+        n_el = (w > 0).sum(1).to(self.dtype)
+        return torch.cat([magpie.flatten(1), torch.stack([hmix, delta, smix, n_el], 1)], 1)

@@ -164,13 +164,16 @@ def _fit_map(method: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
             raise GfaError("a probability map needs both outcomes among its alloys")
         f = _beta_features(x) if method == "beta" else _logit(x)[:, None]
         keep = np.ones(f.shape[1], dtype=bool)
-        while True:
+        while keep.any():
             lr = LogisticRegression(C=1e6, max_iter=2000).fit(f[:, keep], y)
             coef = np.zeros(f.shape[1])
             coef[keep] = lr.coef_[0]
-            if (coef >= 0).all() or keep.sum() == 1:
-                return np.maximum(coef, 0.0), np.array([float(lr.intercept_[0])])
+            if (coef >= 0).all():
+                return coef, np.array([float(lr.intercept_[0])])
             keep &= coef > 0
+        # No score that rises with the outcome: the constant map at its frequency.
+        rate = float(np.clip(np.mean(y), _EPS, 1 - _EPS))
+        return np.zeros(f.shape[1]), np.array([np.log(rate / (1 - rate))])
     from sklearn.isotonic import IsotonicRegression
 
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)

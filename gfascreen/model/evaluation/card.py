@@ -78,6 +78,29 @@ def _section(ev: dict | None, command: str) -> str:
                         metrics_table(ev), screening_table(ev)])
 
 
+def _stack(m) -> str:
+    from gfascreen.model.evaluation.side_by_side import headline_table, model_rows
+
+    st = m.extra.get("stack")
+    if st is None:
+        return ("No stack: the members alone (`gfascreen stack MODEL` adds the descriptor "
+                "partner and the stack).")
+    p = m.extra.get("partner", {})
+    text = (f"Prediction = the stack of the members and a descriptor partner (LightGBM on "
+            f"{len(p.get('features', []))} element-property descriptors: Magpie statistics, "
+            f"ΔH_mix, δ, S_mix, number of elements): class probabilities from a multinomial "
+            f"logistic regression over both parts' class scores; `dmax_bmg_mm` (the "
+            f"thickness if a bulk glass) a linear blend of the three regressions fitted on "
+            f"bulk glasses; `dmax_mm` = P(bmg)·D + P(ribbon)·0.1 mm with log10(1 + D) = "
+            f"{st['rank_weight']:g}·network + {1 - st['rank_weight']:g}·partner. Fitted on "
+            f"the leave-system-out out-of-fold predictions; the figures below are the "
+            f"stack's own nested out-of-fold predictions (each fold's stack fitted on the "
+            f"other four, its weight chosen there), beside each part and the baselines on "
+            f"the identical folds. Built by `gfascreen stack`.")
+    rows = model_rows(m.extra)
+    return text + ("\n\n" + headline_table(rows) if rows else "")
+
+
 def _calibration(md: ModelDir, ev_s: dict | None) -> str:
     cal = md.manifest.calibration
     if cal is None:
@@ -146,6 +169,7 @@ def model_card(model: str | Path) -> str:
         "system_section": _section(ev_s, "gfascreen train --grouping system --out LSO_RUN; "
                                           "gfascreen evaluate LSO_RUN --spread-model MODEL "
                                           "--into MODEL"),
+        "stack_section": _stack(m),
         "calibration_section": _calibration(md, ev_s), "storage": _storage(md),
         "min_neighbours": m.domain["min_neighbours"], "radius": f"{m.domain['radius_at_pct']:g}",
         "lso_r2": lso_r2, "model_arg": "default" if md.is_default else str(md.path)}

@@ -56,3 +56,33 @@ def headline_table(rows: dict[str, dict[str, float]]) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{m.get(k, np.nan):.3f}" for k in HEADLINE)
                      + " |")
     return "\n".join(lines)
+
+
+def baseline_headline(rep: dict) -> dict[str, float]:
+    """A baseline's figures from its recorded evaluation (``run_baselines``' format; its
+    thickness for bulk glasses is its all-alloy regression)."""
+    scr = rep.get("screening", {})
+    return {"pooled_spearman": rep["all"]["spearman"],
+            "within_system": scr.get("within_system", {}).get("spearman_weighted_mean",
+                                                              np.nan),
+            "auc_glass": scr.get("auc_glass_vs_crystal", np.nan),
+            "auc_bmg": scr.get("auc_bmg_vs_rest", np.nan),
+            "bmg_r2_log": rep["bmg"].get("r2_log", np.nan), "r2_mm": rep["all"]["r2_mm"]}
+
+
+GROUPING_NAMES = {"system": "leave-system-out", "random": "random 5-fold"}
+
+
+def model_rows(extra: dict) -> dict[str, dict[str, float]]:
+    """Rows for :func:`headline_table` from a manifest's ``stack_evaluation`` (network,
+    partner, stack) and ``evaluation`` (baselines on the identical folds)."""
+    rows = {}
+    for grouping in ("system", "random"):
+        name = GROUPING_NAMES[grouping]
+        parts = extra.get("stack_evaluation", {}).get(grouping, {}).get("parts", {})
+        for part, m in parts.items():
+            rows[f"{name}: {part}"] = m
+        base = extra.get("evaluation", {}).get(grouping, {}).get("baselines", {})
+        for b, rep in base.items():
+            rows[f"{name}: {b}"] = baseline_headline(rep)
+    return rows

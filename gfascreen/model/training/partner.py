@@ -42,8 +42,25 @@ class PartnerConfig:
                 "num_threads": self.threads, "verbose": -1, "deterministic": True, **kw}
 
 
+def pure_metals_as_crystals(table: pd.DataFrame, elements: list[str]) -> pd.DataFrame:
+    """``table`` with every single-element row labelled crystal, Dmax 0 mm (the rule of
+    :data:`gfascreen.data.build.PURE_METAL`, for tables built before it)."""
+    from gfascreen.data.build import PURE_METAL
+
+    out = table.copy()
+    pure = (out[elements] > 0).sum(1) == 1
+    for k, v in PURE_METAL.items():
+        if k in out.columns:
+            out[k] = out[k].astype(object) if k == "gfa_class" else out[k]
+            out.loc[pure, k] = v
+    if "gfa_class" in out.columns:
+        out["gfa_class"] = out["gfa_class"].astype(str)
+    return out
+
+
 def with_pure_metals(table: pd.DataFrame, elements: list[str]) -> pd.DataFrame:
-    """``table`` plus one crystal row (Dmax 0 mm, system = the element) per element."""
+    """``table`` (its pure metals relabelled crystals) plus one crystal row (Dmax 0 mm,
+    system = the element) per element it lacks."""
     rows = pd.DataFrame(0.0, index=range(len(elements)), columns=elements)
     for i, e in enumerate(elements):
         rows.loc[i, e] = 100.0
@@ -52,6 +69,7 @@ def with_pure_metals(table: pd.DataFrame, elements: list[str]) -> pd.DataFrame:
     rows["gfa_class"] = "crystal"
     rows["dmax_mm"] = 0.0
     keep = [c for c in table.columns if c in rows.columns]
+    table = pure_metals_as_crystals(table, elements)
     out = pd.concat([table[keep], rows[keep]], ignore_index=True)
     pure = ~out["composition"].duplicated(keep="first")
     return out[pure].reset_index(drop=True)

@@ -30,6 +30,7 @@ from gfascreen.model.training.partner import (
     PartnerConfig,
     fit_boosters,
     partner_oof,
+    pure_metals_as_crystals,
     table_fractions,
     with_pure_metals,
 )
@@ -99,6 +100,13 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
         raise GfaError(f"{md.path} needs its known alloys and its out-of-fold predictions "
                        "(lso_oof.parquet), row for row, to be stacked")
     elements = list(md.manifest.vocabulary["elements"])
+    relabelled = pure_metals_as_crystals(known, elements)
+    changed = relabelled["gfa_class"].to_numpy() != known["gfa_class"].astype(str).to_numpy()
+    if changed.any():  # labels only: the alloys, their order and the folds stay
+        progress(f"pure metals relabelled crystal: {', '.join(known['composition'][changed])}")
+        known = relabelled
+        lso = lso.assign(gfa_class=known["gfa_class"].to_numpy(),
+                         dmax_mm=np.where(changed, 0.0, lso["dmax_mm"]))
     table = ElementTable.from_matminer(elements)
     full = with_pure_metals(known, elements)
     d = DescriptorFeaturizer(table, elements)(table_fractions(full, elements)).numpy()
@@ -125,6 +133,10 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
     stack = fit_stack(frame)
     partner = Partner(table, elements, fit_boosters(d, full["gfa_class"], full["dmax_mm"],
                                                     config))
+    if changed.any():
+        from gfascreen.model.saved import write_known_alloys
+
+        md.manifest.known_alloys = write_known_alloys(md.path, known, elements)
     _attach(md, partner, stack, lso, frame, stacked, report, config)
     if recalibrate:
         report["calibration"] = {k: v for k, v in calibrate_model(str(md.path)).items()
