@@ -183,3 +183,14 @@ def test_probability_map_of_a_useless_score_is_the_base_rate():
     out = ProbabilityCalibration().fit(np.full(400, 0.3), raw_bmg, cls).predict(
         np.full(400, 0.3), raw_bmg)
     np.testing.assert_allclose(out["p_bmg"], np.mean(cls == "bmg"), atol=0.02)
+
+
+def test_a_pure_metal_is_a_crystal_and_the_taper_stops_at_93_at_pct(stacked_model):
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.model.stack import CORNER_START
+
+    ens = Ensemble.load(stacked_model[0], device="cpu")
+    edge = f"La{100 * CORNER_START:g}Co{100 - 100 * CORNER_START:g}"
+    df = ens.predict(["La", "Zr", "La50Co50", edge])
+    assert df["p_glass"].iloc[:2].max() <= 1e-9
+    assert df["p_glass"].iloc[2] > 0 and df["p_glass"].iloc[3] > 0

@@ -240,9 +240,10 @@ class Ensemble:
         from gfascreen.model.stack import stack_features
 
         gb = self.partner.predict(x)
+        top = (x / x.sum(1, keepdim=True)).amax(1).double().cpu().numpy()
         out = self.stack.predict(stack_features(
             reg.mean(0).numpy().astype(float), prob.numpy().astype(float), gb.log_dmax,
-            gb.proba, gb.log_dmax_bmg))
+            gb.proba, gb.log_dmax_bmg), max_fraction=top)
         return (out.dmax_mm, np.clip(10.0 ** out.log_dmax_bmg - 1.0, 0.0, None),
                 torch.as_tensor(out.proba))
 

@@ -30,6 +30,10 @@ from gfascreen.errors import GfaError
 
 #: Dmax (mm) the hurdle gives a ribbon-only glass (the melt-spun ribbon's thickness scale).
 RIBBON_MM = 0.1
+#: Above this fraction of one element (93 at.%: the richest glass among the training
+#: alloys, an Al93 ribbon; none lies above it) the glass probabilities taper linearly to 0
+#: at the pure metal: a pure metal does not form a glass by casting, which no fold shows.
+CORNER_START = 0.93
 #: Stack inputs, in order.
 FEATURES = ("net_log", "net_logit_glass", "net_logit_bmg",
             "gb_log", "gb_logit_glass", "gb_logit_bmg", "gb_log_bmg")
@@ -112,7 +116,10 @@ class Stack:
         cols = [FEATURES.index(c) for c in CLASS_FEATURES]
         return (f[:, cols] - self.mean_) / self.scale_
 
-    def predict(self, features: np.ndarray) -> StackOutput:
+    def predict(self, features: np.ndarray, max_fraction: np.ndarray | None = None
+                ) -> StackOutput:
+        """``max_fraction``: each composition's largest element fraction (0-1), for the
+        corner taper (:data:`CORNER_START`); None: no taper."""
         if self.coef_ is None:
             raise GfaError("the stack is not fitted")
         f = np.asarray(features, dtype=float)
@@ -120,6 +127,10 @@ class Stack:
         z -= z.max(1, keepdims=True)
         p = np.exp(z)
         p /= p.sum(1, keepdims=True)
+        if max_fraction is not None:
+            t = np.clip((1.0 - np.asarray(max_fraction, float)) / (1.0 - CORNER_START), 0, 1)
+            p[:, 1:] *= t[:, None]
+            p[:, 0] = 1.0 - p[:, 1:].sum(1)
         cols = [FEATURES.index(c) for c in BMG_FEATURES]
         log_bmg = f[:, cols] @ self.bmg_coef_ + self.bmg_intercept_
         w = self.rank_weight
