@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from gfascreen.data.parse import alloy_system
 from gfascreen.errors import GfaError
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE
 from gfascreen.screening.grid import parse_system
@@ -38,7 +39,7 @@ def _holdout_model(model: str, data: Path, system: list[str], out: Path, device:
     cfg = TrainConfig.from_dict({**ModelDir(model).manifest.config, "device": device,
                                  "only_folds": None})
     table = pd.read_parquet(data)
-    key = "-".join(sorted(system))
+    key = alloy_system(system)
     tpath = out / f"train_without_{key}.parquet"
     table[table["system"] != key].to_parquet(tpath, index=False)
     run = out / f"model_without_{key}"
@@ -149,7 +150,7 @@ def blind_table(frame: pd.DataFrame, cross: dict, systems: list[str],
     pct = round(100 * confidence)
     rows = []
     for s in systems:
-        key = "-".join(sorted(parse_system(s)))
+        key = alloy_system(parse_system(s))
         every = frame["system"] == key
         m = every & frame["dmax_mm"].notna()
         g = frame[m]

@@ -401,3 +401,36 @@ def test_amounts_off_100_are_scored_with_a_note(tiny_ensemble, tmp_path, capsys)
     assert res["composition"][0] == "Cu25Zr75"
     assert "did you mean Cu46Zr46Al8?" in res["reason"][4]
     assert "amounts of 2 of 5 inputs" in err
+
+
+# -- 3. the Python route: pymatgen Composition; one form of a system's name -----------------
+def test_pymatgen_compositions_are_scored_and_kept_as_written(tiny_ensemble):
+    from pymatgen.core import Composition
+
+    from gfascreen.model.ensemble import Ensemble
+
+    ens = Ensemble.load(str(tiny_ensemble), device="cpu")
+    res = ens.predict([Composition("Cu46Zr46Al8"), Composition("Cu0.46Zr0.46Al0.08"),
+                       "Cu46Zr46Al8", {"Cu": 46, "Zr": 46, "Al": 8}])
+    assert res["reason"].tolist() == [""] * 4, res["reason"].tolist()
+    assert res["in_vocabulary"].all()
+    assert res["input"].tolist() == ["Cu46Zr46Al8", "Cu0.46Zr0.46Al0.08", "Cu46Zr46Al8",
+                                     "Cu46Zr46Al8"]
+    assert res["composition"].nunique() == 1
+    assert res["dmax_mm"].nunique() == 1
+    one = ens.predict(Composition("Cu46Zr46Al8"))  # one Composition, not iterated
+    assert len(one) == 1 and one["reason"].iloc[0] == ""
+
+
+def test_system_names_have_one_form(tiny_ensemble, tmp_path):
+    from gfascreen.data.parse import alloy_system, parse_formula
+    from gfascreen.screening.known import system_alloys
+    from gfascreen.screening.run import ScreenConfig, screen
+
+    out = screen(ScreenConfig(system="Zr-Cu-Al", step=25, out=str(tmp_path / "r"),
+                              model=str(tiny_ensemble), device="cpu", progress=False))
+    df = pd.read_parquet(out)
+    assert set(df["system"]) == {alloy_system(parse_formula("Zr40Cu50Al10"))} == {"Al-Cu-Zr"}
+    assert list(df.columns[:3]) == ["Zr", "Cu", "Al"]  # the axes keep the order given
+    known, _ = system_alloys(str(tiny_ensemble), ["Zr", "Cu", "Al"])
+    assert len(known) and set(known["system"]) == {"Al-Cu-Zr"}

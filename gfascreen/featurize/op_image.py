@@ -26,6 +26,35 @@ def image_channels(channels: int, coords: bool, n_pairs: int) -> int:
     return int(channels) + (2 if coords else 0) + int(n_pairs)
 
 
+def _symbol(key) -> str:
+    """An element's symbol from a mapping key: a str, or a pymatgen ``Element``/``Species``
+    (whose ``symbol`` is the element's)."""
+    return key if isinstance(key, str) else str(getattr(key, "symbol", key))
+
+
+def mapping_amounts(c: Mapping) -> dict[str, float]:
+    """``{symbol: amount}`` of a mapping input: a dict keyed by symbols, or a pymatgen
+    ``Composition`` (keys ``Element``/``Species``, amounts in any units, fractions too);
+    amounts of the same element add up."""
+    out: dict[str, float] = {}
+    for key, v in c.items():
+        sym = _symbol(key)
+        out[sym] = out[sym] + v if sym in out else v
+    return out
+
+
+def as_written(c) -> str:
+    """The ``input`` column's text for one composition: a formula string as written; a
+    mapping (dict, pymatgen ``Composition``) as a formula in its own order and amounts
+    (``Composition("Cu0.46Zr0.46Al0.08")`` -> ``Cu0.46Zr0.46Al0.08``)."""
+    if isinstance(c, Mapping):
+        try:
+            return "".join(f"{sym}{float(v):g}" for sym, v in mapping_amounts(c).items())
+        except (TypeError, ValueError):
+            return str(dict(c))
+    return str(c)
+
+
 class OPImageFeaturizer:
     """Render compositions as OP images, batched, straight into tensors on ``device``.
 
@@ -152,7 +181,7 @@ class OPImageFeaturizer:
         if isinstance(c, str):
             amounts = parse_formula(c)
         elif isinstance(c, Mapping):
-            amounts = dict(c)
+            amounts = mapping_amounts(c)
         else:
             raise GfaError(f"cannot read a composition from {type(c).__name__} {c!r}; "
                            "give a formula such as Al25Co20La55")

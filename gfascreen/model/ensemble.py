@@ -302,13 +302,17 @@ class Ensemble:
     def predict(self, compositions, strict: bool = False,
                 confidence: float = DEFAULT_CONFIDENCE,
                 thresholds_mm=DEFAULT_THRESHOLDS_MM) -> pd.DataFrame:
-        """Score formulas or ``{element: amount}`` dicts: one row per input, in input
-        order, with ``input``, ``composition`` (normalised, at.%), ``in_vocabulary`` and
+        """Score formulas, ``{element: amount}`` dicts or pymatgen ``Composition`` objects
+        (fractions too): one row per input, in input order, with ``input`` (the formula as
+        written), ``composition`` (normalised, at.%), ``in_vocabulary`` and
         ``reason`` (why a row could not be scored; its predictions are then NaN).
         ``strict=True`` raises on the first row that cannot be scored instead."""
-        from gfascreen.data.parse import composition_key
+        from collections.abc import Mapping
 
-        if isinstance(compositions, str | dict):
+        from gfascreen.data.parse import composition_key
+        from gfascreen.featurize.op_image import as_written
+
+        if isinstance(compositions, str | Mapping):
             compositions = [compositions]
         compositions = list(compositions)
         amounts, reasons = self.featurizer.parse(compositions)
@@ -325,7 +329,7 @@ class Ensemble:
         keys = [composition_key({els[j]: 100 * v / row.sum() for j, v in enumerate(row)
                                  if v > 0}) if good else ""
                 for row, good in zip(amounts, ok, strict=True)]
-        df.insert(0, "input", [str(c) for c in compositions])
+        df.insert(0, "input", [as_written(c) for c in compositions])
         df.insert(1, "composition", keys)
         df["in_vocabulary"] = ok
         df["reason"] = [r or "" for r in reasons]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gfascreen.data.parse import alloy_system
 from gfascreen.errors import GfaError
 
 
@@ -28,7 +29,7 @@ def system_alloys(model: str, elements: list[str], data: str | Path | None = Non
         if table is None:
             raise GfaError(f"model {model} carries no training alloys; pass --data TABLE")
         source = f"the {len(table):,} training alloys the model carries"
-    return table[table["system"] == "-".join(sorted(elements))].copy(), source
+    return table[table["system"] == alloy_system(elements)].copy(), source
 
 
 def known_alloys(run: dict, elements: list[str], data: str | Path | None = None

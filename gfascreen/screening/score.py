@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from gfascreen.data.parse import alloy_system
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
 from gfascreen.model.ensemble import Ensemble
 
@@ -53,5 +54,5 @@ def score_chunk(units: np.ndarray, elements: list[str], step: float,
     pred = ens.predict_fractions(x, scorer.confidence, scorer.batch_size,
                                  thresholds_mm=scorer.thresholds_mm)
     df = pd.DataFrame({el: units[:, j] * step for j, el in enumerate(elements)})
-    df["system"] = "-".join(elements)
+    df["system"] = alloy_system(elements)
     return pd.concat([df, pred], axis=1)
