@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from gfascreen.featurize import OPImageFeaturizer, Vocabulary
-from gfascreen.model.network import NetworkSpec, resnet50_op
+from gfascreen.model.network import NetworkSpec, build_network
 from gfascreen.screening.grid import CompositionGrid
 
 #: Input channels of the shipped model (one OP image; coordinate channels are off).
@@ -46,7 +46,7 @@ def gflop_per_image(n_vocab: int = 43) -> float:
     counter: 0.41 at 43 x 43)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    model = resnet50_op(NetworkSpec(CHANNELS)).eval()
+    model = build_network(NetworkSpec(CHANNELS)).eval()
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(torch.rand(1, CHANNELS, n_vocab, n_vocab))
     return counter.get_total_flops() / 1e9
@@ -109,7 +109,7 @@ def _variants(model: torch.nn.Module, example: torch.Tensor) -> dict:
 
 def bench_inference(n_vocab: int, batch: int, repeat: int) -> dict:
     torch.manual_seed(0)
-    net = resnet50_op(NetworkSpec(CHANNELS)).eval()
+    net = build_network(NetworkSpec(CHANNELS)).eval()
     x = torch.rand(batch, CHANNELS, n_vocab, n_vocab)
     ref = None
     res = {}
@@ -136,7 +136,7 @@ def bench_training(n_vocab: int, batch: int, steps: int) -> dict:
                       ("channels-last bf16 autocast",
                        lambda: torch.autocast("cpu", dtype=torch.bfloat16))]:
         torch.manual_seed(0)
-        net = resnet50_op(NetworkSpec(CHANNELS)).to(memory_format=torch.channels_last).train()
+        net = build_network(NetworkSpec(CHANNELS)).to(memory_format=torch.channels_last).train()
         opt = torch.optim.AdamW(net.parameters(), 1e-3)
         x = torch.rand(batch, CHANNELS, n_vocab, n_vocab)
         x = x.contiguous(memory_format=torch.channels_last)

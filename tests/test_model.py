@@ -9,7 +9,7 @@ import torch
 
 from gfascreen.errors import GfaError
 from gfascreen.model.ensemble import Ensemble
-from gfascreen.model.network import NetworkSpec, resnet50_op
+from gfascreen.model.network import NetworkSpec, build_network
 from gfascreen.model.smoothing import FDS, TargetBins, lds_weights
 from gfascreen.model.targets import from_target, to_target
 from gfascreen.model.training.folds import assign_folds
@@ -24,7 +24,7 @@ def test_target_roundtrip():
 
 
 def test_network_shapes():
-    m = resnet50_op(NetworkSpec(3, fds=True)).eval()
+    m = build_network(NetworkSpec(3, fds=True)).eval()
     out = m(torch.rand(2, 3, 20, 20))
     assert out["reg"].shape == (2,) and out["logits"].shape == (2, 3)
     assert out["features"].shape == (2, 2048)
@@ -40,7 +40,7 @@ def test_imagenet_init_without_weights_is_clear(monkeypatch, tmp_path):
 
     monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", offline)
     with pytest.raises(GfaError, match="ImageNet weights"):
-        resnet50_op(NetworkSpec(1), init="imagenet")
+        build_network(NetworkSpec(1), init="imagenet")
 
 
 def test_lds_weights_upweight_rare_targets():
@@ -327,7 +327,7 @@ def test_pretrain_descriptors_and_trunk_reused_by_init(tmp_path):
     from safetensors.torch import load_file
 
     from gfascreen.featurize import Vocabulary
-    from gfascreen.model.network import NetworkSpec, resnet50_op
+    from gfascreen.model.network import NetworkSpec, build_network
     from gfascreen.model.training.pretrain import PretrainConfig, descriptors, pretrain
 
     vocab = Vocabulary.from_elements(["Zr", "Al", "Co", "La", "Cu"])
@@ -341,7 +341,7 @@ def test_pretrain_descriptors_and_trunk_reused_by_init(tmp_path):
     info = pretrain(vocab, out, PretrainConfig(n_compositions=64, epochs=1, batch_size=32),
                     progress=False)
     assert info["history"][0]["loss"] > 0 and np.isfinite(info["history"][0]["val_r2_mean"])
-    model = resnet50_op(NetworkSpec(1), init=str(out))
+    model = build_network(NetworkSpec(1), init=str(out))
     saved = load_file(str(out))
     torch.testing.assert_close(model.trunk.conv1.weight, saved["trunk.conv1.weight"])
 

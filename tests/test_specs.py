@@ -94,3 +94,39 @@ def test_bulk_glasses_weighted_up_in_the_loss(tmp_path):
                           torch.device("cpu"), progress=False)
     b = trainer._batches(torch.rand(3, 3), np.array([-2.0, -1.0, 0.5]), np.array([0, 1, 2]))
     assert b.w.tolist() == [1.0, 1.0, 4.0]
+
+
+@pytest.mark.parametrize("name, width", [("resnet18", 512), ("resnet34", 512),
+                                         ("resnet50", 2048)])
+def test_backbone_builder_names_width_and_layer_groups(name, width):
+    from gfascreen.model.backbone import LAYER_GROUPS, build_trunk
+
+    trunk = build_trunk(name, in_channels=2)
+    assert trunk.width == width and list(trunk.groups) == list(LAYER_GROUPS)
+    params = [n for n, _ in trunk.module.named_parameters()]
+    for prefixes in trunk.groups.values():  # every group names real parameters
+        assert any(n.startswith(prefixes) for n in params)
+    with torch.inference_mode():
+        assert trunk.module.eval()(torch.rand(1, 2, 20, 20)).shape == (1, width)
+    with pytest.raises(GfaError, match="resnet18, resnet34, resnet50"):
+        NetworkSpec(1, name="vgg16")
+
+
+def test_a_resnet18_model_trains_saves_loads_and_predicts(tiny_table, tmp_path):
+    """``train --backbone resnet18``: two steps, saved, loaded from its manifest alone."""
+    from gfascreen import cli
+
+    out = tmp_path / "r18"
+    cli.main(["train", "--data", str(tiny_table), "--out", str(out), "--backbone", "resnet18",
+              "--folds", "2", "--steps", "2", "--batch-size", "16", "--min-count", "1",
+              "--quiet"])
+    md = ModelDir(out)
+    assert md.manifest.architecture["name"] == "resnet18"
+    assert md.manifest.config["backbone"] == "resnet18"
+    ens = Ensemble.load(out, device="cpu")
+    assert ens.manifest.network_spec.name == "resnet18"
+    assert ens.members[0].reg.in_features == 512
+    res = ens.predict(ALLOYS)
+    assert np.isfinite(res["dmax_mm"]).all() and (res["dmax_mm"] >= 0).all()
+    with pytest.raises(GfaError, match="--backbone"):
+        check_init_model(TrainConfig(init=str(out)), md)

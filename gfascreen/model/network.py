@@ -1,5 +1,6 @@
-"""The network: torchvision's ResNet50 adapted to OP images, described by a
-:class:`NetworkSpec` (what a saved model records) and built by one builder function."""
+"""The network: a torchvision ResNet (:mod:`gfascreen.model.backbone`; ResNet50 shipped)
+adapted to OP images, described by a :class:`NetworkSpec` (what a saved model records) and
+built by one builder function."""
 
 from __future__ import annotations
 
@@ -8,11 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from gfascreen.data.labels import CLASSES, RIBBON_DMAX_MM
 from gfascreen.errors import GfaError
+from gfascreen.model.backbone import (
+    BACKBONES,
+    CLASSIFIER,
+    DEFAULT_BACKBONE,
+    TRUNK,
+    build_trunk,
+    imagenet_weights,
+)
 from gfascreen.model.smoothing import FDS, target_bins
 from gfascreen.model.targets import TARGETS, kind_of, to_target
 
@@ -29,8 +37,9 @@ MIXTURE_LOG_RANGE = (-3.0, 3.0)
 
 @dataclass(frozen=True)
 class NetworkSpec:
-    """Everything that builds a member network: input channels, stem, heads, classes and
-    the regression target (a ``--target`` kind: ``floor`` or ``log1p``)."""
+    """Everything that builds a member network: input channels, stem, heads, classes, the
+    regression target (a ``--target`` kind: ``floor`` or ``log1p``) and the backbone
+    (``name``, one of :data:`~gfascreen.model.backbone.BACKBONES`)."""
 
     in_channels: int = 1
     stem: str = "resnet"
@@ -39,10 +48,11 @@ class NetworkSpec:
     classes: tuple[str, ...] | None = CLASSES
     target: str = "floor"
     head: str = "direct"
-    name: str = "resnet50"
+    name: str = DEFAULT_BACKBONE
 
     def __post_init__(self) -> None:
-        checks = [(self.name == "resnet50", f"architecture {self.name!r} is not resnet50"),
+        checks = [(self.name in BACKBONES, f"architecture {self.name!r}: choose "
+                                           f"{', '.join(BACKBONES)}"),
                   (self.stem in STEMS, f"stem {self.stem!r}: choose {' or '.join(STEMS)}"),
                   (self.head in HEADS, f"head {self.head!r}: choose {' or '.join(HEADS)}"),
                   (self.target in TARGETS, f"target {self.target!r}: choose "
@@ -62,7 +72,7 @@ class NetworkSpec:
 
     def build(self, init: str = "scratch") -> OPResNet:
         """A ready network (random weights unless ``init`` says otherwise)."""
-        return resnet50_op(self, init)
+        return build_network(self, init)
 
     @classmethod
     def from_manifest(cls, architecture: dict, classes: list[str] | None, target: str,
@@ -79,7 +89,8 @@ class NetworkSpec:
             return cls(in_channels, architecture.get("stem", "resnet"),
                        bool(architecture["class_head"]), bool(architecture["fds"]),
                        tuple(classes) if classes else None, kind,
-                       architecture.get("head", "direct"), architecture.get("name", "resnet50"))
+                       architecture.get("head", "direct"),
+                       architecture.get("name", DEFAULT_BACKBONE))
         except GfaError as exc:
             raise GfaError(f"{where}: {exc}") from None
 
@@ -92,25 +103,21 @@ class NetworkSpec:
 
 
 class OPResNet(nn.Module):
-    """ResNet50 trunk -> 2048 features -> Dmax head (in the spec's training target, e.g.
-    log10(Dmax/mm + 0.01) for the shipped model) and, optionally, a classification head
-    trained jointly; optional FDS on the features (bins over the target's range). With the
-    mixture head, ``reg`` is the class-weighted Dmax in the target and ``bmg_log`` the
-    bulk-glass head's log10(Dmax/mm)."""
+    """ResNet trunk (the spec's backbone) -> its ``width`` features (2048 for ResNet50) ->
+    Dmax head (in the spec's training target, e.g. log10(Dmax/mm + 0.01) for the shipped
+    model) and, optionally, a classification head trained jointly; optional FDS on the
+    features (bins over the target's range). With the mixture head, ``reg`` is the
+    class-weighted Dmax in the target and ``bmg_log`` the bulk-glass head's log10(Dmax/mm)."""
 
     def __init__(self, spec: NetworkSpec):
         super().__init__()
         self.spec = spec
-        trunk = torchvision.models.resnet50(weights=None)
-        trunk.conv1 = nn.Conv2d(spec.in_channels, 64, kernel_size=7, stride=2, padding=3,
-                                bias=False)
-        if spec.stem == "no-maxpool":  # a 43-px image reaches the first stage at 22 px, not 11
-            trunk.maxpool = nn.Identity()
-        trunk.fc = nn.Identity()
-        self.trunk = trunk
-        self.fds = FDS(2048, target_bins(spec.target)) if spec.fds else None
-        self.reg = nn.Linear(2048, 1)
-        self.cls = nn.Linear(2048, spec.n_classes) if spec.n_classes else None
+        # no-maxpool: a 43-px image reaches the first stage at 22 px, not 11
+        built = build_trunk(spec.name, spec.in_channels, maxpool=spec.stem != "no-maxpool")
+        self.trunk, self.width = built.module, built.width
+        self.fds = FDS(self.width, target_bins(spec.target)) if spec.fds else None
+        self.reg = nn.Linear(self.width, 1)
+        self.cls = nn.Linear(self.width, spec.n_classes) if spec.n_classes else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         feats = self.trunk(x)
@@ -159,23 +166,24 @@ def forward_batches(model: nn.Module, featurizer, x: torch.Tensor, batch_size: i
     return reg, (torch.cat(probs) if probs else None)
 
 
-def _imagenet_state() -> dict:
-    w = torchvision.models.ResNet50_Weights.IMAGENET1K_V2
+def _imagenet_state(name: str) -> dict:
+    w = imagenet_weights(name)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(w.url)
     if not cached.exists():
         try:
             return w.get_state_dict(progress=False)
         except Exception:
             raise GfaError(
-                f"ImageNet weights for ResNet50 are not in the torch cache ({cached}) and could "
-                "not be downloaded; copy resnet50 weights there or use --init scratch"
+                f"ImageNet weights for {BACKBONES[name].title} are not in the torch cache "
+                f"({cached}) and could not be downloaded; copy {name} weights there or use "
+                "--init scratch"
             ) from None
     return torch.load(cached, map_location="cpu", weights_only=True)
 
 
-def resnet50_op(spec: NetworkSpec | None = None, init: str = "scratch") -> OPResNet:
-    """Return a ready ResNet50 for OP images as ``spec`` describes it (default: one input
-    channel, class head, floor target, direct head).
+def build_network(spec: NetworkSpec | None = None, init: str = "scratch") -> OPResNet:
+    """Return a ready network for OP images as ``spec`` describes it (default: ResNet50,
+    one input channel, class head, floor target, direct head).
 
     ``init`` is ``"scratch"`` (random), ``"imagenet"`` (torchvision's weights from the local
     torch cache; the RGB filters of ``conv1`` are averaged into the input channels), or a
@@ -187,10 +195,10 @@ def resnet50_op(spec: NetworkSpec | None = None, init: str = "scratch") -> OPRes
     if init == "scratch":
         return model
     if init == "imagenet":
-        state = _imagenet_state()
+        state = _imagenet_state(spec.name)
         w = state["conv1.weight"].mean(dim=1, keepdim=True).repeat(1, in_channels, 1, 1)
         state["conv1.weight"] = w * 3 / in_channels
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        state = {k: v for k, v in state.items() if not k.startswith(f"{CLASSIFIER}.")}
         model.trunk.load_state_dict(state, strict=False)
         return model
     path = Path(init)
@@ -199,8 +207,13 @@ def resnet50_op(spec: NetworkSpec | None = None, init: str = "scratch") -> OPRes
     from safetensors.torch import load_file
 
     state = load_file(str(path))
-    trunk = {k[len("trunk."):]: v for k, v in state.items() if k.startswith("trunk.")}
-    missing = model.trunk.load_state_dict(trunk, strict=False)
-    if missing.missing_keys:
-        raise GfaError(f"--init {init}: not a gfascreen ResNet50 weights file")
+    head = f"{TRUNK}."
+    trunk = {k[len(head):]: v for k, v in state.items() if k.startswith(head)}
+    try:
+        missing = model.trunk.load_state_dict(trunk, strict=False).missing_keys
+    except RuntimeError:  # tensors of another backbone's shapes
+        missing = True
+    if missing:
+        raise GfaError(f"--init {init}: not a gfascreen {BACKBONES[spec.name].title} "
+                       "weights file")
     return model

@@ -34,6 +34,7 @@ import torch
 
 from gfascreen.errors import GfaError
 from gfascreen.featurize.spec import ImageSpec
+from gfascreen.model.backbone import PACK_FLOAT16, TRUNK
 from gfascreen.model.network import NetworkSpec
 
 FORMAT = "gfascreen-ensemble"
@@ -44,12 +45,11 @@ DOMAIN_MIN_NEIGHBOURS = 2
 DOMAIN_RADIUS_AT_PCT = 20.0
 #: Weights share one int8 scale per output channel and per group of this many inputs.
 GROUP = 128
-#: Layers kept in float16 when packing: the stem and the first stage carry most of the
-#: quantization error (measured layer by layer on a trained member), under 1 % of weights.
-KEEP_FLOAT16 = ("trunk.conv1.", "trunk.layer1.", "trunk.layer2.0.")
-_KEPT = ",".join(k.removeprefix("trunk.").rstrip(".") for k in KEEP_FLOAT16)
+#: Parameter-name prefixes kept in float16 when packing (the backbone's
+#: :data:`~gfascreen.model.backbone.PACK_FLOAT16`).
+KEEP_FLOAT16 = tuple(f"{TRUNK}.{layer}." for layer in PACK_FLOAT16)
 #: The packed storage, as the manifest and each member's metadata name it.
-PACKED = f"int8-group{GROUP}+fp16({_KEPT})"
+PACKED = f"int8-group{GROUP}+fp16({','.join(PACK_FLOAT16)})"
 KNOWN_ALLOYS = "known_alloys.parquet"
 #: Columns of ``known_alloys.parquet`` besides the at.% element columns.
 KNOWN_COLUMNS = ("composition", "system", "gfa_class", "dmax_mm", "sources", "n_source_rows")

@@ -15,6 +15,7 @@ from pathlib import Path
 from string import Template
 
 from gfascreen.errors import GfaError
+from gfascreen.model.backbone import BACKBONES, PACK_FLOAT16
 from gfascreen.model.evaluation.evaluate import (
     calibration_table,
     metrics_table,
@@ -124,9 +125,10 @@ def _storage(md: ModelDir) -> str:
     q = m.extra.get("quantization_check")
     if m.quant == "float32" or not q:
         return f"Members stored as `{m.quant}` safetensors."
+    kept = ", ".join(PACK_FLOAT16.values())
     return (f"Conv/linear weights int8 with one float16 scale per output channel and group "
-            f"of {GROUP} inputs; the stem, the first stage, the first block of the second "
-            f"stage and every batch-norm in float16 (`{m.quant}`): members of "
+            f"of {GROUP} inputs; {kept} and every batch-norm in float16 (`{m.quant}`): "
+            f"members of "
             f"{q['member_mb']} MB. Largest difference from full precision over all "
             f"{q['compositions']} training alloys: {q['max_abs_diff_log10_1p_dmax']:.4f} in "
             f"log10(1+Dmax) (mean {q['mean_abs_diff_log10_1p_dmax']:.5f}); "
@@ -148,7 +150,8 @@ def model_card(model: str | Path) -> str:
               f"{ev_r['model']['all']['r2_mm']:.2f} on random folds)" if ev_r and ev_s else "")
     grouping = m.folds.get("grouping", "random")
     values = {
-        "id": m.id, "target": m.target.replace("dmax_mm", "Dmax/mm"),
+        "id": m.id, "backbone": BACKBONES[net.name].title,
+        "target": m.target.replace("dmax_mm", "Dmax/mm"),
         "image": "one channel x xᵀ" + (f" plus physics channels x_i x_j f(i, j) for "
                                        f"{', '.join(pairs)}" if pairs else ""),
         "heads": ("a bulk-glass log10 Dmax head mixed by a crystal / ribbon / bulk-glass "

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from gfascreen.errors import GfaError
+from gfascreen.model.backbone import BACKBONES, DEFAULT_BACKBONE
 from gfascreen.model.evaluation.metrics import regression_report
 from gfascreen.model.evaluation.screening_metrics import screening_report
 from gfascreen.tableio import write_parquet_atomic
@@ -91,7 +92,8 @@ def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path |
     cfg = json.loads((run / "config.json").read_text())
     done = sorted(int(f) for f in oof["fold"].unique())
     report = {"model": regression_report(oof), "folds_scored": done,
-              "folds_total": cfg["folds"]}
+              "folds_total": cfg["folds"],
+              "backbone": cfg.get("backbone", DEFAULT_BACKBONE)}
     report["model"]["screening"] = screening_report(oof)
     if spread_model:
         # The calibration measurement of `gfascreen calibrate` (cross-conformal over this
@@ -145,7 +147,8 @@ def _f(v, spec: str = ".3f") -> str:
 
 
 def _rows(report: dict) -> list[tuple[str, dict]]:
-    return [("ResNet50 OP-image ensemble", report["model"]),
+    title = BACKBONES[report.get("backbone", DEFAULT_BACKBONE)].title
+    return [(f"{title} OP-image ensemble", report["model"]),
             *report.get("baselines", {}).items()]
 
 

@@ -1,4 +1,4 @@
-"""Label-free pre-training of the ResNet50 trunk: the domain's ImageNet.
+"""Label-free pre-training of a member's trunk (any backbone): the domain's ImageNet.
 
 Random compositions (2-5 elements of the vocabulary, chosen uniformly, Dirichlet(1)
 fractions; no measured alloy and no label is used) are rendered as OP images and the
@@ -6,7 +6,8 @@ network learns to predict descriptors computed from the composition alone: the
 composition-weighted mean and spread of element properties (pymatgen), the mixing
 enthalpy ΔH_mix = Σ_{i<j} 4 ΔH_ij x_i x_j (Takeuchi & Inoue 2005, matminer) and the
 atomic-size mismatch δ = sqrt(Σ x_i (1 - r_i / r̄)²). The trunk's weights are saved as
-``trunk.*`` in a safetensors file that ``gfascreen train --init FILE`` starts from.
+``trunk.*`` (:data:`~gfascreen.model.backbone.TRUNK`) in a safetensors file that
+``gfascreen train --init FILE`` starts from.
 
 Training code: inference never imports it.
 """
@@ -25,6 +26,7 @@ from torch import nn
 
 from gfascreen.featurize import OPImageFeaturizer, Vocabulary
 from gfascreen.featurize.pairs import pair_matrices, parse_pairs, raw_pair_matrix
+from gfascreen.model.backbone import DEFAULT_BACKBONE, TRUNK
 from gfascreen.model.network import NetworkSpec, forward_batches
 
 #: Element properties whose composition-weighted mean and standard deviation are targets.
@@ -46,6 +48,7 @@ class PretrainConfig:
     stem: str = "resnet"
     pairs: str = ""
     seed: int = 0
+    backbone: str = DEFAULT_BACKBONE
 
 
 def random_compositions(n_vocab: int, n: int, rng: np.random.Generator,
@@ -87,9 +90,9 @@ def descriptors(x: np.ndarray, elements: Sequence[str]) -> np.ndarray:
     return np.column_stack([mean, std, hmix, delta])
 
 
-def _model(in_channels: int, n_out: int, stem: str) -> nn.Module:
-    net = NetworkSpec(in_channels, stem, class_head=False, classes=None).build()
-    net.reg = nn.Linear(2048, n_out)
+def _model(in_channels: int, n_out: int, stem: str, backbone: str) -> nn.Module:
+    net = NetworkSpec(in_channels, stem, class_head=False, classes=None, name=backbone).build()
+    net.reg = nn.Linear(net.width, n_out)
     return net
 
 
@@ -111,7 +114,7 @@ def pretrain(vocab: Vocabulary, out: str | Path, config: PretrainConfig,
     feat = OPImageFeaturizer(vocab, device=dev,
                              pairs=pair_matrices(parse_pairs(c.pairs), vocab.elements))
     torch.manual_seed(c.seed)
-    net = _model(feat.out_channels, y.shape[1], c.stem).to(dev).to(
+    net = _model(feat.out_channels, y.shape[1], c.stem, c.backbone).to(dev).to(
         memory_format=torch.channels_last)
     steps = int(np.ceil(c.n_compositions / c.batch_size))
     opt = torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
@@ -136,7 +139,7 @@ def pretrain(vocab: Vocabulary, out: str | Path, config: PretrainConfig,
                         "seconds": round(time.perf_counter() - t0, 1)})
         if progress:
             print(history[-1], flush=True)
-    state = {f"trunk.{k}": v.detach().cpu().contiguous()
+    state = {f"{TRUNK}.{k}": v.detach().cpu().contiguous()
              for k, v in net.trunk.state_dict().items()}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 
+from gfascreen.model.backbone import DEFAULT_BACKBONE
+
 
 @dataclass
 class TrainConfig:
@@ -42,6 +44,7 @@ class TrainConfig:
     amp: bool = False
     target: str = "floor"
     stem: str = "resnet"
+    backbone: str = DEFAULT_BACKBONE
     pairs: str = ""
     only_folds: list[int] | None = field(default=None)
     device: str = "auto"

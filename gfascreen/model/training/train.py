@@ -1,4 +1,4 @@
-"""K-fold training of the OP-image ResNet50 ensemble (one member per fold).
+"""K-fold training of the OP-image ResNet ensemble (one member per fold).
 
 A run directory holds ``config.json``, ``folds.parquet``, one ``member_K.safetensors``
 per finished fold, ``ckpt_K.ckpt`` while a fold trains (tensors only, loaded with
@@ -29,7 +29,7 @@ from gfascreen.errors import GfaError
 from gfascreen.featurize import ImageSpec, OPImageFeaturizer, Vocabulary
 from gfascreen.featurize.pairs import pair_matrices, parse_pairs
 from gfascreen.model.evaluation.metrics import regression_report
-from gfascreen.model.network import NetworkSpec, forward_batches, resnet50_op
+from gfascreen.model.network import NetworkSpec, build_network, forward_batches
 from gfascreen.model.precision import autocast, resolve_device
 from gfascreen.model.saved import (
     Manifest,
@@ -59,7 +59,8 @@ def specs_for(config: TrainConfig, vocab: Vocabulary) -> tuple[ImageSpec, Networ
     image = ImageSpec(vocab, 1, bool(config.coords),
                       pair_matrices(parse_pairs(config.pairs), vocab.elements))
     network = NetworkSpec(image.in_channels, config.stem, config.class_head, config.fds,
-                          CLASSES if config.class_head else None, config.target, config.head)
+                          CLASSES if config.class_head else None, config.target, config.head,
+                          config.backbone)
     return image, network
 
 
@@ -69,6 +70,7 @@ def check_init_model(config: TrainConfig, base: ModelDir) -> None:
     image, net = specs_for(config, have_image.vocabulary)
     wanted = {"--target": (net.target, have_net.target),
               "--stem": (net.stem, have_net.stem),
+              "--backbone": (net.name, have_net.name),
               "--head": (net.head, have_net.head),
               "--pairs": (",".join(image.pairs), ",".join(have_image.pairs)),
               "--coords": (image.coords, have_image.coords),
@@ -171,7 +173,7 @@ class FoldTrainer:
         c = self.c
         torch.manual_seed(c.seed * 7919 + self.fold)
         base = init_model(c.init)
-        model = resnet50_op(self.net_spec, "scratch" if base else c.init)
+        model = build_network(self.net_spec, "scratch" if base else c.init)
         if base is not None:  # fine-tune: member k starts from the model's member k
             entry = base.manifest.members[self.fold % len(base.manifest.members)]
             model.load_state_dict(base.member_state(entry))

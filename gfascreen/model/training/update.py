@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 from gfascreen.data.labels import CLASSES
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
+from gfascreen.model.backbone import prefixes
 from gfascreen.model.network import OPResNet
 from gfascreen.model.saved import (
     KNOWN_ALLOYS,
@@ -43,16 +44,17 @@ from gfascreen.tableio import write_parquet_atomic
 #: above it, it fine-tunes K-fold members with out-of-fold predictions as usual.
 UPDATE_MAX_ROWS = 50
 #: Parameters an update trains (name prefixes): the trunk's last stage and the heads.
-TRAINABLE = ("trunk.layer4.", "reg.", "cls.")
+TRAINABLE = (*prefixes("stage4"), "reg.", "cls.")
 
 
 @dataclass
 class UpdateConfig:
     """How a member is updated: ``steps`` AdamW steps at learning rate ``lr``, each on all
     new alloys plus ``replay`` rehearsal alloys, the two halves of the loss weighted
-    equally. Adam moves every weight by about ``lr`` per step, so the Dmax head's 2,048
-    weights move its output by up to ~2,048 x lr x the mean feature (~0.5) per step: at
-    1e-5 that is ~0.01 in log10 Dmax, ~0.4 over 40 steps at most."""
+    equally. Adam moves every weight by about ``lr`` per step, so the Dmax head's weights
+    (the backbone's feature width: 2,048 for ResNet50) move its output by up to ~2,048 x lr
+    x the mean feature (~0.5) per step: at 1e-5 that is ~0.01 in log10 Dmax, ~0.4 over 40
+    steps at most."""
 
     steps: int = 40
     lr: float = 1e-5
