@@ -35,8 +35,8 @@ def _cmd_data_build(a: argparse.Namespace) -> None:
 
 # -- train / evaluate / predict ---------------------------------------------------------
 def _cmd_train(a: argparse.Namespace) -> None:
-    from gfascreen.model.training.recipe import TrainConfig, table_note
-    from gfascreen.model.training.train import init_model, train_cv
+    from gfascreen.model.recipe import TrainConfig, init_model, table_note
+    from gfascreen.model.training.train import train_cv
     from gfascreen.model.training.update import UPDATE_MAX_ROWS
 
     cfg = _config_from_args(TrainConfig, a)
@@ -442,7 +442,7 @@ TRAIN_HELP = {
 
 def _add_train_args(t: argparse.ArgumentParser) -> None:
     from gfascreen.model.backbone import BACKBONES
-    from gfascreen.model.training.recipe import TrainConfig
+    from gfascreen.model.recipe import TrainConfig
 
     t.add_argument("--data", default="train.parquet",
                    help="training table from `data build`, or a CSV of formula,Dmax (mm) "

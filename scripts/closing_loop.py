@@ -33,8 +33,8 @@ from safetensors.torch import load_file
 from scipy.stats import spearmanr
 
 from gfascreen.featurize import OPImageFeaturizer, Vocabulary
+from gfascreen.model.recipe import TrainConfig
 from gfascreen.model.targets import from_target, to_target
-from gfascreen.model.training.recipe import TrainConfig
 from gfascreen.model.training.train import FoldTrainer, predict_member, prepare_table
 from gfascreen.model.training.update import UpdateConfig, batches, update_member
 

@@ -31,8 +31,8 @@ from gfascreen.model.ensemble import Ensemble
 from gfascreen.model.evaluation.evaluate import member_oof
 from gfascreen.model.evaluation.metrics import regression_report
 from gfascreen.model.evaluation.screening_metrics import screening_report
+from gfascreen.model.recipe import TrainConfig
 from gfascreen.model.training.folds import assign_folds
-from gfascreen.model.training.recipe import TrainConfig
 from gfascreen.model.training.train import oof_table, prepare_table, train_cv
 
 SWITCHES = {

@@ -128,3 +128,14 @@ def test_no_import_cycle_between_modules():
     for m in sorted(graph):
         if m not in state:
             visit(m, [])
+
+
+def test_training_and_evaluation_import_one_way():
+    """Training may use evaluation (metrics, side-by-side tables); evaluation never imports
+    training: what both need of a run (its recipe, its table) is gfascreen.model.recipe."""
+    graph = _module_imports()
+    evaluation = [m for m in graph if m.startswith("gfascreen.model.evaluation")]
+    assert evaluation
+    bad = {m: sorted(d for d in graph[m] if d.startswith("gfascreen.model.training"))
+           for m in evaluation}
+    assert not any(bad.values()), {m: d for m, d in bad.items() if d}

@@ -12,9 +12,9 @@ from gfascreen.errors import GfaError
 from gfascreen.featurize import ImageSpec, Vocabulary
 from gfascreen.model.ensemble import Ensemble
 from gfascreen.model.network import NetworkSpec
+from gfascreen.model.recipe import TrainConfig
 from gfascreen.model.saved import ModelDir
 from gfascreen.model.targets import to_target
-from gfascreen.model.training.recipe import TrainConfig
 from gfascreen.model.training.train import FoldTrainer, check_init_model, train_cv
 
 ALLOYS = ["Al25Co20La55", "Cu50Zr50"]

@@ -45,7 +45,7 @@ def test_an_update_moves_a_member_towards_the_cast_alloys(tiny_ensemble, tmp_pat
     import torch
 
     from gfascreen.data.user_table import table_from_csv
-    from gfascreen.model.training.recipe import TrainConfig
+    from gfascreen.model.recipe import TrainConfig
     from gfascreen.model.training.train import FoldTrainer, predict_member
     from gfascreen.model.training.update import UpdateConfig, batches, update_member
 

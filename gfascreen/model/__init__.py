@@ -8,7 +8,7 @@ imports training code.
 from importlib import import_module
 
 _WHERE = {"Ensemble": "ensemble", "OPResNet": "network", "build_network": "network",
-          "TrainConfig": "training.recipe", "train_cv": "training.train"}
+          "TrainConfig": "recipe", "train_cv": "training.train"}
 
 __all__ = sorted(_WHERE)
 

@@ -21,8 +21,8 @@ from gfascreen.model.evaluation.evaluate import (
     metrics_table,
     screening_table,
 )
+from gfascreen.model.recipe import TrainConfig
 from gfascreen.model.saved import GROUP, ModelDir
-from gfascreen.model.training.recipe import TrainConfig
 
 TEMPLATE = Path(__file__).with_name("model_card.md")
 CARD = "MODEL_CARD.md"

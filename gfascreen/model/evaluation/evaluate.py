@@ -126,7 +126,7 @@ def _read_oof(run: Path) -> pd.DataFrame:
 
 def _baselines(run: Path, cfg: dict, data: str | Path | None, done: list[int]) -> dict:
     from gfascreen.model.evaluation.baselines import run_baselines
-    from gfascreen.model.training.train import TrainConfig, prepare_table
+    from gfascreen.model.recipe import TrainConfig, prepare_table
 
     data_path = Path(data) if data else Path("train.parquet")
     if not data_path.is_file():

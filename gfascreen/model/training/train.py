@@ -31,6 +31,7 @@ from gfascreen.featurize.pairs import pair_matrices, parse_pairs
 from gfascreen.model.evaluation.metrics import regression_report
 from gfascreen.model.network import NetworkSpec, build_network, forward_batches
 from gfascreen.model.precision import autocast, resolve_device
+from gfascreen.model.recipe import TrainConfig, init_model, prepare_table, step_budget
 from gfascreen.model.saved import (
     Manifest,
     ModelDir,
@@ -42,16 +43,7 @@ from gfascreen.model.saved import (
 from gfascreen.model.smoothing import lds_weights, target_bins
 from gfascreen.model.targets import TARGETS, from_target, to_target
 from gfascreen.model.training.folds import assign_folds
-from gfascreen.model.training.recipe import TrainConfig, step_budget
-from gfascreen.tableio import table_elements, write_parquet_atomic
-
-
-def init_model(init: str) -> ModelDir | None:
-    """The saved model a run fine-tunes from (``--init default`` or ``--init MODEL_DIR``),
-    or None when ``init`` is scratch, imagenet or a trunk weights file."""
-    if init == "default" or Path(init).is_dir():
-        return ModelDir(init)
-    return None
+from gfascreen.tableio import write_parquet_atomic
 
 
 def specs_for(config: TrainConfig, vocab: Vocabulary) -> tuple[ImageSpec, NetworkSpec]:
@@ -81,23 +73,6 @@ def check_init_model(config: TrainConfig, base: ModelDir) -> None:
             raise GfaError(f"--init {config.init}: the model was trained with {flag} "
                            f"{need!r}, this run has {got!r}; pass {flag} {need} (a "
                            "fine-tune keeps the model's image, target and heads)")
-
-
-def prepare_table(table: pd.DataFrame, config: TrainConfig) -> tuple[pd.DataFrame, Vocabulary]:
-    """In-domain rows (every element in the vocabulary) and the vocabulary itself: the
-    table's elements found in at least ``min_count`` alloys, or, when fine-tuning a saved
-    model (``--init``), that model's vocabulary."""
-    base = init_model(config.init)
-    vocab = (base.manifest.image_spec.vocabulary if base is not None
-             else Vocabulary.from_table(table, config.min_count, config.order))
-    els = table_elements(table)
-    outside = [e for e in els if e not in vocab.elements]
-    keep = (table[outside] <= 0).all(axis=1) if outside else pd.Series(True, index=table.index)
-    t = table[keep].reset_index(drop=True)
-    if config.max_rows is not None and len(t) > config.max_rows:
-        t = t.sample(config.max_rows, random_state=config.seed).sort_values("composition")
-        t = t.reset_index(drop=True)
-    return t, vocab
 
 
 #: Below this image side, CPU bf16 stays off in training: oneDNN's bf16 backward pass

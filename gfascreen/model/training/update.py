@@ -27,6 +27,7 @@ from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model.backbone import prefixes
 from gfascreen.model.network import OPResNet
+from gfascreen.model.recipe import TrainConfig, prepare_table
 from gfascreen.model.saved import (
     KNOWN_ALLOYS,
     Manifest,
@@ -36,8 +37,7 @@ from gfascreen.model.saved import (
     write_manifest,
 )
 from gfascreen.model.targets import to_target
-from gfascreen.model.training.recipe import TrainConfig
-from gfascreen.model.training.train import FoldTrainer, _Batches, prepare_table
+from gfascreen.model.training.train import FoldTrainer, _Batches
 from gfascreen.tableio import write_parquet_atomic
 
 #: Up to this many alloys, ``train --init MODEL`` updates every member on all of them;

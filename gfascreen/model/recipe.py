@@ -1,10 +1,14 @@
-"""The training recipe: what defines a run, and its step budget (no torch import, so the
-command line can show its options at once)."""
+"""The training recipe: what defines a run, its step budget and the table a run trains on
+(no torch import, so the command line can show its options at once).
+
+Shared by training (which runs a recipe) and evaluation (which reads the recipe a run or a
+model recorded); it sits above both, so evaluation never imports training."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from gfascreen.model.backbone import DEFAULT_BACKBONE
 
@@ -85,5 +89,39 @@ def table_note(config: TrainConfig, n_rows: int) -> str | None:
 
 
 
+def init_model(init: str):
+    """The saved model (a :class:`~gfascreen.model.saved.ModelDir`) a run fine-tunes from
+    (``--init default`` or ``--init MODEL_DIR``), or None when ``init`` is scratch,
+    imagenet or a trunk weights file."""
+    if init == "default" or Path(init).is_dir():
+        from gfascreen.model.saved import ModelDir
 
-__all__ = ["SMALL_TABLE_ROWS", "TrainConfig", "step_budget", "table_note"]
+        return ModelDir(init)
+    return None
+
+
+def prepare_table(table, config: TrainConfig):
+    """``(rows, vocabulary)``: the in-domain rows of ``table`` (every element in the
+    vocabulary) and the vocabulary itself: the table's elements found in at least
+    ``min_count`` alloys, or, when fine-tuning a saved model (``--init``), that model's
+    vocabulary."""
+    import pandas as pd
+
+    from gfascreen.featurize import Vocabulary
+    from gfascreen.tableio import table_elements
+
+    base = init_model(config.init)
+    vocab = (base.manifest.image_spec.vocabulary if base is not None
+             else Vocabulary.from_table(table, config.min_count, config.order))
+    els = table_elements(table)
+    outside = [e for e in els if e not in vocab.elements]
+    keep = (table[outside] <= 0).all(axis=1) if outside else pd.Series(True, index=table.index)
+    t = table[keep].reset_index(drop=True)
+    if config.max_rows is not None and len(t) > config.max_rows:
+        t = t.sample(config.max_rows, random_state=config.seed).sort_values("composition")
+        t = t.reset_index(drop=True)
+    return t, vocab
+
+
+__all__ = ["SMALL_TABLE_ROWS", "TrainConfig", "init_model", "prepare_table", "step_budget",
+           "table_note"]
