@@ -35,8 +35,8 @@ def _cmd_data_build(a: argparse.Namespace) -> None:
 
 # -- train / evaluate / predict ---------------------------------------------------------
 def _cmd_train(a: argparse.Namespace) -> None:
-    from gfascreen.model.recipe import TrainConfig, init_model, table_note
-    from gfascreen.model.training.train import train_cv
+    from gfascreen.model.training.recipe import TrainConfig, table_note
+    from gfascreen.model.training.train import init_model, train_cv
     from gfascreen.model.training.update import UPDATE_MAX_ROWS
 
     cfg = _config_from_args(TrainConfig, a)
@@ -231,6 +231,15 @@ def _predict_batches(ens, formulas: list, a: argparse.Namespace, thresholds):
     return pd.concat(parts, ignore_index=True)
 
 
+def _unknown_columns(res) -> list[str]:
+    """The measured_* columns when no input is a known alloy (left off the printed table;
+    files keep them)."""
+    from gfascreen.screening.known import MEASURED_COLUMNS
+
+    cols = [c for c in MEASURED_COLUMNS if c in res.columns]
+    return cols if cols and (res["measured_class"] == "").all() else []
+
+
 def _cmd_predict(a: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -276,12 +285,18 @@ def _cmd_predict(a: argparse.Namespace) -> None:
         with pd.option_context("display.max_columns", None, "display.width", 220):
             shown = res.drop(columns=["log_dmax", "log_dmax_std", "difficulty_log", "dmax_std",
                                       "p_crystal", "p_ribbon"]
-                             + (["note"] if (res["note"] == "").all() else []))
+                             + (["note"] if (res["note"] == "").all() else [])
+                             + _unknown_columns(res))
             print(shown.round(3).to_string(index=False))
             print(footer)
     if skipped:
         print(f"gfascreen: {skipped} of {len(res)} inputs could not be scored (see the "
               "reason column)", file=sys.stderr)
+    known = int((res["measured_class"] != "").sum()) if "measured_class" in res else 0
+    if known:
+        print(f"gfascreen: note: {known} of {len(res)} inputs are known alloys of the model: "
+              "measured_class, measured_dmax_mm and measured_source give what was measured "
+              "(the prediction is still the model's own)", file=sys.stderr)
     normalised = int((res["note"] != "").sum())
     if normalised:
         print(f"gfascreen: note: the amounts of {normalised} of {len(res)} inputs summed "
@@ -434,15 +449,13 @@ TRAIN_HELP = {
     "max_steps": "batches per epoch cap", "device": "auto, cpu, cuda ...",
     "target": "regression target: floor = log10(Dmax+0.01) (shipped) or log1p = log10(1+Dmax)",
     "stem": "resnet (7x7/2 conv + max-pool, shipped) or no-maxpool",
-    "backbone": "torchvision ResNet of the members' trunk (shipped: resnet50)",
     "pairs": "physics channels x_i x_j f(i,j), comma-separated: hmix (mixing enthalpy), "
              "size (atomic-size mismatch), chi (electronegativity difference); default none",
 }
 
 
 def _add_train_args(t: argparse.ArgumentParser) -> None:
-    from gfascreen.model.backbone import BACKBONES
-    from gfascreen.model.recipe import TrainConfig
+    from gfascreen.model.training.recipe import TrainConfig
 
     t.add_argument("--data", default="train.parquet",
                    help="training table from `data build`, or a CSV of formula,Dmax (mm) "
@@ -450,10 +463,7 @@ def _add_train_args(t: argparse.ArgumentParser) -> None:
                         "the shipped members on them)")
     t.add_argument("--out", required=True, help="run directory (becomes the model)")
     _add_config_args(t, TrainConfig, TRAIN_HELP,
-                     skip=("only_folds", "max_rows", "max_steps", "grouping", "order",
-                           "backbone"))
-    t.add_argument("--backbone", choices=list(BACKBONES), default=TrainConfig.backbone,
-                   help=f"{TRAIN_HELP['backbone']} (default {TrainConfig.backbone})")
+                     skip=("only_folds", "max_rows", "max_steps", "grouping", "order"))
     t.add_argument("--grouping", choices=["random", "system"], default="random",
                    help=TRAIN_HELP["grouping"])
     t.add_argument("--order", choices=["z", "mendeleev"], default="z", help=TRAIN_HELP["order"])
@@ -484,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sources", nargs="+", default=None, help="subset of sources (default all)")
     b.set_defaults(func=_cmd_data_build)
 
-    _add_train_args(sub.add_parser("train", help="K-fold training of the ResNet ensemble"))
+    _add_train_args(sub.add_parser("train", help="K-fold training of the ResNet50 ensemble"))
 
     e = sub.add_parser("evaluate", help="metrics, screening metrics and baselines for a run")
     e.add_argument("run_dir")

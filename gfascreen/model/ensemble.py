@@ -299,13 +299,24 @@ class Ensemble:
         (L1) of a composition."""
         return self.neighbourhood(x).in_domain
 
+    def measured(self, keys) -> pd.DataFrame:
+        """What is known of the compositions with these keys: ``measured_class``,
+        ``measured_dmax_mm``, ``measured_source`` of the model's known alloys (empty / NaN
+        for the others; :func:`gfascreen.screening.known.measured`)."""
+        from gfascreen.screening.known import measured
+
+        return measured(keys, self.known_alloys)
+
     def predict(self, compositions, strict: bool = False,
                 confidence: float = DEFAULT_CONFIDENCE,
                 thresholds_mm=DEFAULT_THRESHOLDS_MM) -> pd.DataFrame:
         """Score formulas, ``{element: amount}`` dicts or pymatgen ``Composition`` objects
         (fractions too): one row per input, in input order, with ``input`` (the formula as
-        written), ``composition`` (normalised, at.%), ``in_vocabulary`` and
-        ``reason`` (why a row could not be scored; its predictions are then NaN).
+        written), ``composition`` (normalised, at.%), the predictions, what is measured
+        when the input is one of the model's known alloys (``measured_class``,
+        ``measured_dmax_mm``, ``measured_source``: the prediction stays the model's own),
+        ``in_vocabulary`` and ``reason`` (why a row could not be scored; its predictions
+        are then NaN).
         ``strict=True`` raises on the first row that cannot be scored instead."""
         from collections.abc import Mapping
 
@@ -331,6 +342,7 @@ class Ensemble:
                 for row, good in zip(amounts, ok, strict=True)]
         df.insert(0, "input", [as_written(c) for c in compositions])
         df.insert(1, "composition", keys)
+        df = df.join(self.measured(keys))
         df["in_vocabulary"] = ok
         df["reason"] = [r or "" for r in reasons]
         return df

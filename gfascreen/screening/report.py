@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from gfascreen.errors import GfaError
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE
-from gfascreen.screening.known import known_alloys
+from gfascreen.screening.known import MEASURED_COLUMNS, known_alloys, measured_at
 from gfascreen.screening.runs import load_run
 
 
@@ -127,15 +127,30 @@ def _known_groups(known: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return [(k, g) for k, g in groups if len(g)]
 
 
-def _known_traces(known: pd.DataFrame, elements: list[str]) -> list[go.Scatterternary]:
-    """Known alloys, numbered as in the table under the map (labels offset, no jitter)."""
+def _known_hover(r, name: str, cmp: pd.DataFrame | None) -> str:
+    """A known alloy's hover: what was measured (class, Dmax, sources) beside the model's
+    own prediction at its grid point."""
+    txt = (f"#{r['label']} {r['composition']}<br>measured: {name}"
+           + ("" if pd.isna(r["dmax_mm"]) else f", Dmax {r['dmax_mm']:g} mm")
+           + (f" ({r['sources']})" if isinstance(r.get("sources"), str) else ""))
+    if cmp is not None and len(cmp):
+        p = cmp.set_index("#").loc[r["label"]]
+        txt += (f"<br>predicted: Dmax {p['predicted_mm']:.2f} mm"
+                + ("" if pd.isna(p["p_bmg"]) else f", P(bmg) {p['p_bmg']:.2f}")
+                + ("" if p["grid_point"] == r["composition"]
+                   else f" (nearest grid point {p['grid_point']})"))
+    return txt
+
+
+def _known_traces(known: pd.DataFrame, elements: list[str], cmp: pd.DataFrame | None = None
+                  ) -> list[go.Scatterternary]:
+    """Known alloys, numbered as in the table under the map (labels offset, no jitter);
+    the hover shows what was measured beside the prediction."""
     a, b, c = elements
     traces = []
     for key, g in _known_groups(known):
         st = KNOWN_STYLE[key]
-        txt = [f"#{r['label']} {r['composition']}<br>{st['name']}"
-               + ("" if pd.isna(r["dmax_mm"]) else f", measured Dmax {r['dmax_mm']:g} mm")
-               for _, r in g.iterrows()]
+        txt = [_known_hover(r, st["name"], cmp) for _, r in g.iterrows()]
         marker = {"symbol": st["symbol"], "size": 11, "line": {"width": 1.5, "color": "black"}}
         if key == "bmg":
             marker |= {"color": g["dmax_mm"], "colorscale": "Reds", "cmin": 0,
@@ -154,7 +169,8 @@ def _known_traces(known: pd.DataFrame, elements: list[str]) -> list[go.Scatterte
 
 
 def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
-                 log_color: bool, confidence: float | None, rule: str) -> go.Figure:
+                 log_color: bool, confidence: float | None, rule: str,
+                 cmp: pd.DataFrame | None = None) -> go.Figure:
     a, b, c = elements
     panels = _panels(df, confidence, log_color)
     n = len(panels)
@@ -192,7 +208,7 @@ def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
                 name=rule if not inside else "in domain",
                 legendgroup="domain", showlegend=not inside and col == 1), row=1, col=col)
     if len(known):
-        for t in _known_traces(known, elements):
+        for t in _known_traces(known, elements, cmp):
             fig.add_trace(t, row=1, col=1)
     ticks = {"tickvals": [20, 40, 60, 80], "ticks": "outside"}
     for key in ["ternary"] + [f"ternary{i}" for i in range(2, n + 1)]:
@@ -336,6 +352,7 @@ def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], s
         i = int(np.abs(grid - v).sum(1).argmin())
         out.append({"#": r["label"], "composition": r["composition"],
                     "class": str(r["gfa_class"]), "measured_mm": r["dmax_mm"],
+                    "source": r.get("sources", ""),
                     "predicted_mm": df["dmax_mm"].iloc[i],
                     "interval_mm": (f"{df['dmax_lo'].iloc[i]:.2f}-{df['dmax_hi'].iloc[i]:.2f}"
                                     if _has_interval(df) else "-"),
@@ -397,10 +414,15 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     confidence = run.get("interval", {}).get("confidence")
     known, known_source = known_alloys(run, elements, data)
     known = _number_known(known)
+    if "measured_class" not in df.columns:  # a run screened before the columns existed
+        df = pd.concat([df.reset_index(drop=True),
+                        measured_at(df.reset_index(drop=True), elements, known)], axis=1)
     outdir = run_dir / "_report"
     outdir.mkdir(exist_ok=True)
+    cmp = _compare_known(df, known, elements, step)
     if len(elements) == 3:
-        figs = [_ternary_fig(df, known, elements, log_color, confidence, domain_rule(run))]
+        figs = [_ternary_fig(df, known, elements, log_color, confidence, domain_rule(run),
+                             cmp)]
         _static_maps(df, known, elements, step, outdir, confidence)
     elif len(elements) == 4:
         figs = _quaternary_figs(df, elements, log_color, confidence, domain_rule(run))
@@ -408,10 +430,10 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
         figs = []
     sections = [f.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False)
                 for i, f in enumerate(figs)]
-    cmp = _compare_known(df, known, elements, step)
     cols = elements + [c for c in ("dmax_mm", "dmax_lo", "dmax_hi", "dmax_at_least", "p_glass",
                                    "p_bmg") if c in df.columns] \
-        + [c for c in df.columns if c.startswith("p_dmax_ge_")] + ["in_domain"]
+        + [c for c in df.columns if c.startswith("p_dmax_ge_")] + ["in_domain"] \
+        + [c for c in MEASURED_COLUMNS if c in df.columns]
     top = df[df["in_domain"]].sort_values("dmax_mm", ascending=False).head(10)
     from gfascreen.screening.suggest import default_target_mm
 
@@ -435,7 +457,8 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
                                        "dmax_lo", "dmax_hi", "dmax_at_least", "p_bmg",
                                        "reason"]]))
     body += ["<h2>Top predicted Dmax (in domain; neighbouring grid points)</h2>",
-             _table_html(top[cols])]
+             _table_html(top[[c for c in cols if c not in MEASURED_COLUMNS
+                              or (top["measured_class"] != "").any()]])]
     if len(cmp):
         body += [f"<h2>Known alloys of this system ({len(cmp)}, from "
                  f"{html.escape(known_source)}): measured vs predicted</h2>",

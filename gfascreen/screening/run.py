@@ -6,7 +6,8 @@ each written atomically (temporary name, then rename), plus ``_run.json`` (what 
 and last, atomically, the empty ``_SUCCESS`` marker (the Spark/Hadoop convention: no
 ``_SUCCESS``, not finished; every reader checks it). Names starting with ``_`` or ``.`` are
 skipped by pyarrow, so ``pandas.read_parquet(run_dir)`` reads exactly the results.
-Columns: the at.% of each element, ``system`` and :data:`gfascreen.model.ensemble.COLUMNS`.
+Columns: the at.% of each element, ``system``, :data:`gfascreen.model.ensemble.COLUMNS`
+and :data:`gfascreen.screening.known.MEASURED_COLUMNS` (a known alloy's measurements).
 
 The options are resolved once into a :class:`~gfascreen.screening.options.ScreenPlan`
 (:func:`plan_screen`) and the model is loaded once. On one machine the chunks are scored in

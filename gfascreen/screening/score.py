@@ -11,6 +11,7 @@ import pandas as pd
 from gfascreen.data.parse import alloy_system
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
 from gfascreen.model.ensemble import Ensemble
+from gfascreen.screening.known import measured_at
 
 _CACHE: dict[tuple[str, str, str], Ensemble] = {}
 _LOCK = threading.Lock()
@@ -48,11 +49,13 @@ class ChunkScorer:
 def score_chunk(units: np.ndarray, elements: list[str], step: float,
                 scorer: ChunkScorer) -> pd.DataFrame:
     """Lattice units ``(n, k)`` -> table with at.% columns, ``system`` and predictions
-    (columns: :data:`gfascreen.model.ensemble.COLUMNS`)."""
+    (columns: :data:`gfascreen.model.ensemble.COLUMNS`, then
+    :data:`gfascreen.screening.known.MEASURED_COLUMNS`)."""
     ens = scorer.ensemble()
     x = ens.featurizer.from_amounts(units, elements)
     pred = ens.predict_fractions(x, scorer.confidence, scorer.batch_size,
                                  thresholds_mm=scorer.thresholds_mm)
     df = pd.DataFrame({el: units[:, j] * step for j, el in enumerate(elements)})
     df["system"] = alloy_system(elements)
-    return pd.concat([df, pred], axis=1)
+    # A grid point that is one of the model's known alloys carries what was measured.
+    return pd.concat([df, pred, measured_at(df, elements, ens.known_alloys)], axis=1)
