@@ -35,8 +35,8 @@ def _cmd_data_build(a: argparse.Namespace) -> None:
 
 # -- train / evaluate / predict ---------------------------------------------------------
 def _cmd_train(a: argparse.Namespace) -> None:
-    from gfascreen.model.training.recipe import TrainConfig, table_note
-    from gfascreen.model.training.train import init_model, train_cv
+    from gfascreen.model.recipe import TrainConfig, init_model, table_note
+    from gfascreen.model.training.train import train_cv
     from gfascreen.model.training.update import UPDATE_MAX_ROWS
 
     cfg = _config_from_args(TrainConfig, a)
@@ -449,13 +449,15 @@ TRAIN_HELP = {
     "max_steps": "batches per epoch cap", "device": "auto, cpu, cuda ...",
     "target": "regression target: floor = log10(Dmax+0.01) (shipped) or log1p = log10(1+Dmax)",
     "stem": "resnet (7x7/2 conv + max-pool, shipped) or no-maxpool",
+    "backbone": "torchvision ResNet of the members' trunk (shipped: resnet50)",
     "pairs": "physics channels x_i x_j f(i,j), comma-separated: hmix (mixing enthalpy), "
              "size (atomic-size mismatch), chi (electronegativity difference); default none",
 }
 
 
 def _add_train_args(t: argparse.ArgumentParser) -> None:
-    from gfascreen.model.training.recipe import TrainConfig
+    from gfascreen.model.backbone import BACKBONES
+    from gfascreen.model.recipe import TrainConfig
 
     t.add_argument("--data", default="train.parquet",
                    help="training table from `data build`, or a CSV of formula,Dmax (mm) "
@@ -463,7 +465,10 @@ def _add_train_args(t: argparse.ArgumentParser) -> None:
                         "the shipped members on them)")
     t.add_argument("--out", required=True, help="run directory (becomes the model)")
     _add_config_args(t, TrainConfig, TRAIN_HELP,
-                     skip=("only_folds", "max_rows", "max_steps", "grouping", "order"))
+                     skip=("only_folds", "max_rows", "max_steps", "grouping", "order",
+                           "backbone"))
+    t.add_argument("--backbone", choices=list(BACKBONES), default=TrainConfig.backbone,
+                   help=f"{TRAIN_HELP['backbone']} (default {TrainConfig.backbone})")
     t.add_argument("--grouping", choices=["random", "system"], default="random",
                    help=TRAIN_HELP["grouping"])
     t.add_argument("--order", choices=["z", "mendeleev"], default="z", help=TRAIN_HELP["order"])
@@ -494,7 +499,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sources", nargs="+", default=None, help="subset of sources (default all)")
     b.set_defaults(func=_cmd_data_build)
 
-    _add_train_args(sub.add_parser("train", help="K-fold training of the ResNet50 ensemble"))
+    _add_train_args(sub.add_parser("train", help="K-fold training of the ResNet ensemble"))
 
     e = sub.add_parser("evaluate", help="metrics, screening metrics and baselines for a run")
     e.add_argument("run_dir")
