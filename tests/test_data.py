@@ -114,3 +114,37 @@ def test_pure_metals_are_crystals_whatever_a_source_says(built):
     assert {"La100", "Zr100"} <= set(pure["composition"])
     assert (pure["gfa_class"].astype(str) == "crystal").all()
     assert (pure["dmax_mm"] == 0).all()
+
+
+def test_one_class_rule_and_one_merge_rule_for_sources_and_a_labs_csv(tmp_path):
+    """The Dmax -> class rule (labels.class_of_dmax) and the merge rule
+    (build.merge_composition) are the data build's and a lab's CSV's alike: duplicates
+    merged as one source's rows, a pure metal a crystal, provenance row by row."""
+    import json
+
+    from gfascreen.data.build import SourceRow, assemble_table, merge_composition
+    from gfascreen.data.labels import RIBBON_DMAX_MM, class_of_dmax
+    from gfascreen.data.user_table import table_from_csv
+
+    assert [class_of_dmax(d) for d in (0.0, 0.05, RIBBON_DMAX_MM, 0.11, 3.0)] == \
+        ["crystal", "ribbon", "ribbon", "bmg", "bmg"]
+    csv = tmp_path / "mine.csv"
+    csv.write_text("formula,dmax\nCu50Zr50,2\nCu50Zr50,8\nCu50Zr50,0.1\nZr100,5\n"
+                   "Cu64Zr36,0.1\nCu64Zr36,0\n")
+    table, rejects = table_from_csv(csv)
+    assert rejects.empty
+    t = table.set_index("composition")
+    cu50 = t.loc["Cu50Zr50"]
+    assert cu50["gfa_class"] == "bmg" and cu50["dmax_mm"] == 5.0  # median of 2 and 8 mm
+    assert cu50["class_conflict"] and cu50["dmax_conflict"]  # 8 > 2 x 2 mm
+    assert [p["row"] for p in json.loads(cu50["provenance"])] == [2, 3, 4]
+    assert t.loc["Zr100", "gfa_class"] == "crystal" and t.loc["Zr100", "dmax_mm"] == 0.0
+    assert t.loc["Cu64Zr36", "gfa_class"] == "ribbon" and \
+        t.loc["Cu64Zr36", "dmax_mm"] == RIBBON_DMAX_MM
+    # The same rows as one source of the data build give the same table.
+    rows = [SourceRow("user", 2, "Cu50Zr50", "", 2.0, "bmg", 2.0),
+            SourceRow("user", 3, "Cu50Zr50", "", 8.0, "bmg", 8.0),
+            SourceRow("user", 4, "Cu50Zr50", "", 0.1, "ribbon", None)]
+    built = assemble_table([merge_composition("Cu50Zr50", {"Cu": 50.0, "Zr": 50.0}, rows)])
+    pd.testing.assert_series_equal(built.iloc[0], table.iloc[table.index[
+        table["composition"] == "Cu50Zr50"][0]].reindex(built.columns), check_names=False)

@@ -3,7 +3,7 @@
 Rows from every source are parsed (pymatgen), normalised to at.% summing to 100, labelled
 (:mod:`gfascreen.data.labels`) and merged on a normalised composition key.
 
-Merge rule, per composition:
+Merge rule, per composition (:func:`merge_composition`, also used for a lab's own CSV):
 
 1. If any source reports a measured bulk Dmax (class bmg with a number), the row is
    ``bmg`` and ``dmax_mm`` is the median over sources of each source's median measured
@@ -32,7 +32,13 @@ import pandas as pd
 from pymatgen.core import Element
 
 from gfascreen import __version__
-from gfascreen.data.labels import CLASS_RANK, CLASSES, CONFLICT_FACTOR, label_dmax
+from gfascreen.data.labels import (
+    CLASS_RANK,
+    CLASSES,
+    CONFLICT_FACTOR,
+    class_of_dmax,
+    label_dmax,
+)
 from gfascreen.data.parse import alloy_system, composition_key, normalise, parse_formula
 from gfascreen.data.sources import SOURCES, fetch
 from gfascreen.errors import GfaError
@@ -68,12 +74,8 @@ def _read_xiong_dmax(path: Path) -> list[SourceRow]:
         v = _num(d)
         if v is None or v < 0:
             cls, reason = None, f"Dmax {d!r} is not a non-negative number"
-        elif v == 0:
-            cls, reason = "crystal", ""
-        elif v <= 0.1:
-            cls, reason = "ribbon", ""
         else:
-            cls, reason = "bmg", ""
+            cls, reason = class_of_dmax(v), ""
         out.append(SourceRow("xiong2020_dmax", i, f, d, v, cls, v if cls == "bmg" else None,
                              reason))
     return out
@@ -143,8 +145,35 @@ def element_columns(elements) -> list[str]:
 PURE_METAL = {"gfa_class": "crystal", "dmax_mm": 0.0}
 
 
-def _resolve(entries: list[tuple[SourceRow, dict]]) -> dict:
-    rows = [e[0] for e in entries]
+def merge_composition(key: str, at: dict[str, float], rows: list[SourceRow]) -> dict:
+    """One table row from every source row of composition ``key`` (at.% ``at``): the merge
+    rule of this module's docstring, then :data:`PURE_METAL`. The at.% stay under ``_at``
+    for :func:`assemble_table`."""
+    rec = {"composition": key, "system": alloy_system(at), "n_elements": len(at),
+           **_resolve(rows)}
+    if len(at) == 1:
+        rec.update(PURE_METAL)  # physics over a source's label (La100, Zr100 "BMG")
+    rec["_at"] = at
+    return rec
+
+
+def assemble_table(records: list[dict]) -> pd.DataFrame:
+    """The training table from :func:`merge_composition`'s rows: their columns, then one
+    at.% column per element (by atomic number, 0 where absent); ``gfa_class`` categorical."""
+    elements = element_columns({el for r in records for el in r["_at"]})
+    frac = np.zeros((len(records), len(elements)))
+    col = {el: j for j, el in enumerate(elements)}
+    for i, r in enumerate(records):
+        for el, v in r["_at"].items():
+            frac[i, col[el]] = v
+    table = pd.DataFrame.from_records([{k: v for k, v in r.items() if k != "_at"}
+                                       for r in records])
+    table = pd.concat([table, pd.DataFrame(frac, columns=elements)], axis=1)
+    table["gfa_class"] = pd.Categorical(table["gfa_class"], categories=list(CLASSES))
+    return table
+
+
+def _resolve(rows: list[SourceRow]) -> dict:
     by_source: dict[str, list[SourceRow]] = {}
     for r in rows:
         by_source.setdefault(r.source, []).append(r)
@@ -215,25 +244,9 @@ def build_table(
                                 "reason": str(exc)})
                 continue
             parsed.setdefault(composition_key(at), []).append((r, at))
-    records = []
-    for key in sorted(parsed):
-        entries = parsed[key]
-        at = entries[0][1]
-        rec = {"composition": key, "system": alloy_system(at), "n_elements": len(at)}
-        rec.update(_resolve(entries))
-        if len(at) == 1:
-            rec.update(PURE_METAL)  # physics over a source's label (La100, Zr100 "BMG")
-        rec["_at"] = at
-        records.append(rec)
-    elements = element_columns({el for r in records for el in r["_at"]})
-    frac = np.zeros((len(records), len(elements)))
-    col = {el: j for j, el in enumerate(elements)}
-    for i, r in enumerate(records):
-        for el, v in r.pop("_at").items():
-            frac[i, col[el]] = v
-    table = pd.DataFrame.from_records(records)
-    table = pd.concat([table, pd.DataFrame(frac, columns=elements)], axis=1)
-    table["gfa_class"] = pd.Categorical(table["gfa_class"], categories=list(CLASSES))
+    table = assemble_table([merge_composition(key, parsed[key][0][1],
+                                              [e[0] for e in parsed[key]])
+                            for key in sorted(parsed)])
     rej = pd.DataFrame.from_records(rejects, columns=REJECT_COLUMNS)
     return table, rej
 

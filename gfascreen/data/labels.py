@@ -20,6 +20,12 @@ RIBBON_DMAX_MM: float = 0.1
 CONFLICT_FACTOR: float = 2.0
 
 
+def class_of_dmax(dmax_mm: float) -> str:
+    """The class a Dmax (mm, non-negative) says on its own, as in Xiong 2020: 0 = crystal,
+    up to :data:`RIBBON_DMAX_MM` = a glass only as a ribbon, more = a bulk glass."""
+    return "crystal" if dmax_mm == 0 else "ribbon" if dmax_mm <= RIBBON_DMAX_MM else "bmg"
+
+
 def label_dmax(gfa_class: str, measured_mm: float | None) -> float | None:
     """Training Dmax (mm) for a class and an optional measured value."""
     if gfa_class == "crystal":

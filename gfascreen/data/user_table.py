@@ -4,9 +4,11 @@
 shipped members on a few cast alloys) reads the file through :func:`table_from_csv`: one
 formula column (``formula``, ``composition`` or ``alloy``; else the first column), one
 Dmax column (``dmax``, ``dmax_mm`` or ``d_max``, any case) in mm and, optionally, a
-``class`` column (crystal / ribbon / bmg). Without a class the Dmax decides, as in Xiong
-2020: 0 = crystal, up to 0.1 mm = ribbon only, more = bulk glass. The table has the
-columns of ``gfascreen data build``; rows that cannot be read are returned with the reason.
+``class`` column (crystal / ribbon / bmg). Without a class the Dmax decides
+(:func:`~gfascreen.data.labels.class_of_dmax`). Rows of one composition are merged by the
+data build's rule (:func:`~gfascreen.data.build.merge_composition`, the file one source),
+so the table has the columns of ``gfascreen data build``; rows that cannot be read are
+returned with the reason.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gfascreen.data.build import element_columns
-from gfascreen.data.labels import CLASSES, RIBBON_DMAX_MM, label_dmax
-from gfascreen.data.parse import alloy_system, composition_key, normalise, parse_formula
+from gfascreen.data.build import SourceRow, assemble_table, merge_composition
+from gfascreen.data.labels import CLASSES, class_of_dmax, label_dmax
+from gfascreen.data.parse import composition_key, normalise, parse_formula
 from gfascreen.errors import GfaError
 
 FORMULA_NAMES = ("formula", "composition", "alloy")
@@ -40,13 +42,13 @@ def _label(dmax: float | None, cls: str | None) -> tuple[str | None, float | Non
         return c, label_dmax(c, dmax if c == "bmg" else None), ""
     if dmax is None or not np.isfinite(dmax) or dmax < 0:
         return None, None, "Dmax is not a non-negative number of mm"
-    c = "crystal" if dmax == 0 else "ribbon" if dmax <= RIBBON_DMAX_MM else "bmg"
+    c = class_of_dmax(dmax)
     return c, label_dmax(c, dmax), ""
 
 
 def table_from_csv(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(table, rejects)`` from a CSV of formulas and Dmax; one row per composition
-    (duplicates: the median Dmax, the most glass-forming class)."""
+    (duplicates merged as the data build merges one source's rows)."""
     try:
         df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError,
@@ -76,11 +78,15 @@ def table_from_csv(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         if cls is None:
             rejects.append({"row": int(i) + 2, "raw_formula": r[f_col], "reason": reason})
             continue
-        rows.setdefault(composition_key(at), []).append((cls, d, at, r[f_col]))
+        measured = d if cls == "bmg" and d is not None and np.isfinite(d) else None
+        rows.setdefault(composition_key(at), []).append((SourceRow(
+            "user", int(i) + 2, r[f_col], r[c_col] if c_col else "",
+            dmax if dmax is not None and np.isfinite(dmax) else None, cls, measured), at))
     if not rows:
         raise GfaError(f"no row of {path} could be read (first: {rejects[0]['reason']})")
-    return _table(rows, str(path)), pd.DataFrame(rejects, columns=["row", "raw_formula",
-                                                                    "reason"])
+    table = assemble_table([merge_composition(key, rows[key][0][1], [e[0] for e in rows[key]])
+                            for key in sorted(rows)])
+    return table, pd.DataFrame(rejects, columns=["row", "raw_formula", "reason"])
 
 
 def read_training_rows(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -92,23 +98,3 @@ def read_training_rows(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         return pd.read_parquet(path), pd.DataFrame(columns=["row", "raw_formula", "reason"])
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise GfaError(f"cannot read training table {path}: {exc}") from None
-
-
-def _table(rows: dict, source: str) -> pd.DataFrame:
-    recs, ats = [], []
-    for key in sorted(rows):
-        entries = rows[key]
-        cls = max((e[0] for e in entries), key=CLASSES.index)
-        ds = [e[1] for e in entries if e[0] == cls and e[1] is not None and np.isfinite(e[1])]
-        at = entries[0][2]
-        recs.append({"composition": key, "system": alloy_system(at), "n_elements": len(at),
-                     "gfa_class": cls, "dmax_mm": float(np.median(ds)) if ds else np.nan,
-                     "sources": "user", "n_source_rows": len(entries),
-                     "class_conflict": len({e[0] for e in entries}) > 1,
-                     "dmax_conflict": False, "provenance": source})
-        ats.append(at)
-    elements = element_columns({el for at in ats for el in at})
-    frac = pd.DataFrame([[at.get(e, 0.0) for e in elements] for at in ats], columns=elements)
-    table = pd.concat([pd.DataFrame(recs), frac], axis=1)
-    table["gfa_class"] = pd.Categorical(table["gfa_class"], categories=list(CLASSES))
-    return table
