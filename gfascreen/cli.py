@@ -111,6 +111,16 @@ def _cmd_card(a: argparse.Namespace) -> None:
     print(f"written: {write_model_card(a.model)}")
 
 
+def _cmd_pack(a: argparse.Namespace) -> None:
+    from gfascreen.model.training.pack import pack_ensemble
+
+    q = pack_ensemble(a.run, a.out, model_id=a.id)
+    print(f"packed {a.run} into {a.out} (members of {', '.join(map(str, q['member_mb']))} MB); "
+          f"largest difference from full precision over {q['compositions']} known alloys: "
+          f"{q['max_abs_diff_log10_1p_dmax']:.4f} in log10(1+Dmax), "
+          f"{q['max_abs_diff_mm']:.3f} mm")
+
+
 def _cmd_stack(a: argparse.Namespace) -> None:
     from gfascreen.model.evaluation.card import write_model_card
     from gfascreen.model.evaluation.side_by_side import headline_table
@@ -517,6 +527,13 @@ def build_parser() -> argparse.ArgumentParser:
     cd = sub.add_parser("card", help="write a model's MODEL_CARD.md from what it records")
     cd.add_argument("model", help="model directory, or default (the shipped model)")
     cd.set_defaults(func=_cmd_card)
+
+    pk = sub.add_parser("pack", help="pack a finished run into a compact model directory "
+                        "(int8 weights, float16 stem; the difference checked and recorded)")
+    pk.add_argument("run", help="finished training run (a model directory)")
+    pk.add_argument("--out", required=True, help="packed model directory")
+    pk.add_argument("--id", default="gfascreen-default", help="model id of the packed model")
+    pk.set_defaults(func=_cmd_pack)
 
     c = sub.add_parser("calibrate", help="fit and attach calibrated intervals, lower bounds "
                        "and probabilities from leave-system-out predictions")

@@ -1,7 +1,8 @@
 """Evaluate, calibrate and document the shipped model (the default ensemble).
 
 Steps (each reusing what is on disk):
-1. ``--pack``: pack a finished random-fold run into the package (``runs/random5``);
+1. ``--pack``: pack a finished random-fold run into the package (``runs/random5``; as
+   ``gfascreen pack RUN --out DIR --id ID``, plus the run's wall times);
    otherwise the packed members already shipped are kept.
 2. Random 5-fold evaluation: out-of-fold predictions recomputed from the shipped members
    (member K predicts fold K of the same seeded split) into ``runs/default_random5``, then

@@ -10,6 +10,7 @@ import torch
 from gfascreen.errors import GfaError
 from gfascreen.model.ensemble import Ensemble
 from gfascreen.model.network import NetworkSpec, build_network
+from gfascreen.model.saved import PACKED
 from gfascreen.model.smoothing import FDS, TargetBins, lds_weights
 from gfascreen.model.targets import from_target, to_target
 from gfascreen.model.training.folds import assign_folds
@@ -21,6 +22,9 @@ def test_target_roundtrip():
     d = np.array([0, 0.1, 1, 10, 72.0])
     np.testing.assert_allclose(from_target(to_target(d)), d, atol=1e-9)
     assert to_target(np.array([0.0]))[0] == 0
+    for f in (to_target, from_target):  # an unknown kind is an error, not the floor target
+        with pytest.raises(ValueError, match="unknown target kind 'sqrt'"):
+            f(d, "sqrt")
 
 
 def test_network_shapes():
@@ -220,6 +224,11 @@ def test_pack_records_recomputed_quantization_error(tiny_ensemble, tmp_path):
     from gfascreen.model.training.pack import pack_ensemble, prediction_difference
 
     q = pack_ensemble(tiny_ensemble, tmp_path / "packed", model_id="tiny")
+    from gfascreen import cli
+
+    assert cli.main(["pack", str(tiny_ensemble), "--out", str(tmp_path / "cli"),
+                     "--id", "tiny"]) == 0  # `gfascreen pack`, as scripts/ship_default.py cites
+    assert Ensemble.load(tmp_path / "cli", device="cpu").manifest.quant == PACKED
     ens = Ensemble.load(tmp_path / "packed", device="cpu")
     assert ens.id == "tiny" and ens.manifest.quant.startswith("int8-group")
     full = (tiny_ensemble / "member_0.safetensors").stat().st_size

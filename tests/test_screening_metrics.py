@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from gfascreen.errors import GfaError
-from gfascreen.model.calibration import Calibration, coverage, cross_conformal
+from gfascreen.model.calibration import Calibration, coverage
 from gfascreen.model.evaluation.screening_metrics import glass_auc, within_system
 
 
@@ -49,7 +49,18 @@ def test_perfectly_calibrated_case_is_nominal():
     pred = rng.uniform(0.8, 1.2, n)  # far from the clips at 0 and 100 mm (log 2.004)
     y = pred + sigma * rng.standard_normal(n)
     folds = rng.integers(0, 5, n)
-    res = cross_conformal(y, pred, sigma, folds, beta=0.0)
+    # Measured as `gfascreen calibrate` measures: out of fold, one fold at a time.
+    from gfascreen.model.evaluation.calibrate import (
+        Candidate,
+        cross_fit_intervals,
+        interval_report,
+    )
+
+    frame = pd.DataFrame({"fold": folds, "y": y, "pred_log": pred, "sigma_log": sigma,
+                          "knn_spread": 0.0, "in_domain": True, "p_bmg_cal": 1.0,
+                          "gfa_class": "bmg"})
+    res = interval_report(frame, cross_fit_intervals(frame, Candidate("symmetric", "members",
+                                                                      "none", 0.0)))
     for c in ("68", "90", "95"):
         assert res["all"][c]["coverage"] == pytest.approx(int(c) / 100, abs=0.015)
     cal = Calibration(beta=0.0).fit(y - pred, sigma)

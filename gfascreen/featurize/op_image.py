@@ -75,8 +75,13 @@ class OPImageFeaturizer:
     """
 
     citations = (
-        "Outer-product composition images for Dmax regression with ResNet50 and FDS/LDS: "
-        "the reference study of the gfascreen brief.",
+        "Outer-product composition images: the at.% vector over an ordered element "
+        "vocabulary times its transpose, an N x N image read by a ResNet50 regressing Dmax "
+        "with FDS/LDS (the representation and recipe this featurizer follows; no "
+        "bibliographic reference for that study is recorded here).",
+        "G. Wei et al., A computer vision-based model for predicting the glass-forming "
+        "ability of alloys without feature engineering, Physica B 713, 417352 (2025), "
+        "doi:10.1016/j.physb.2025.417352 (outer-product images, a multi-scale ResNet18).",
         "Y. Yang et al., Delving into Deep Imbalanced Regression, ICML 2021.",
     )
 

@@ -340,39 +340,3 @@ def coverage(y_log: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
     if not ok.any():
         return float("nan")
     return float(np.mean((y[ok] >= lo[ok] - 1e-12) & (y[ok] <= hi[ok] + 1e-12)))
-
-
-def cross_conformal(y_log: np.ndarray, pred_log: np.ndarray, sigma_log: np.ndarray,
-                    folds: np.ndarray, bins: np.ndarray | None = None,
-                    confidences=(0.68, 0.9, 0.95), beta: float = 0.01,
-                    binning: str = "none", groups: dict[str, np.ndarray] | None = None
-                    ) -> dict:
-    """Calibrate on all folds but one, measure on that one, for every fold; pooled
-    coverage and mean width (log and mm) per confidence, overall and per ``groups``
-    (boolean masks, e.g. bulk glasses only). ``bins``: Mondrian bin per row."""
-    y = np.asarray(y_log, dtype=float)
-    lo = {c: np.full(len(y), np.nan) for c in confidences}
-    hi = {c: np.full(len(y), np.nan) for c in confidences}
-    b = np.zeros(len(y), dtype=int) if bins is None else np.asarray(bins, dtype=int)
-    for k in np.unique(folds):
-        te = folds == k
-        cal = Calibration(beta=beta, binning=binning)
-        sig = cal.sigma(sigma_log)
-        cal.fit((y - pred_log)[~te], sig[~te], b[~te])
-        for c in confidences:
-            lo[c][te], hi[c][te] = cal.interval_log(pred_log[te], sig[te], b[te], c)
-    masks = {"all": np.isfinite(y), **(groups or {})}
-    out = {}
-    for name, m in masks.items():
-        m = m & np.isfinite(y)
-        out[name] = {}
-        for c in confidences:
-            w_mm = from_target(hi[c][m]) - from_target(lo[c][m])
-            out[name][f"{round(100 * c)}"] = {
-                "coverage": coverage(y[m], lo[c][m], hi[c][m]),
-                "mean_width_log": float(np.mean(hi[c][m] - lo[c][m])),
-                "q95_width_log": float(np.quantile(hi[c][m] - lo[c][m], 0.95))
-                if m.any() else float("nan"),
-                "median_width_mm": float(np.median(w_mm)) if m.any() else float("nan"),
-                "n": int(m.sum())}
-    return out

@@ -294,11 +294,6 @@ class Ensemble:
                              int(self.manifest.domain["min_neighbours"]),
                              cal.k if cal is not None else NEIGHBOURS)
 
-    def in_domain(self, x: torch.Tensor) -> np.ndarray:
-        """True where at least ``min_neighbours`` training alloys lie within ``radius`` at.%
-        (L1) of a composition."""
-        return self.neighbourhood(x).in_domain
-
     def measured(self, keys) -> pd.DataFrame:
         """What is known of the compositions with these keys: ``measured_class``,
         ``measured_dmax_mm``, ``measured_source`` of the model's known alloys (empty / NaN

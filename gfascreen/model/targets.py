@@ -33,9 +33,17 @@ def kind_of(name: str) -> str:
     raise ValueError(f"unknown target {name!r}")
 
 
+def _offset(kind: str) -> float:
+    """The mm added before the log10 of target ``kind``; ValueError for an unknown kind."""
+    offsets = {"log1p": 1.0, "floor": FLOOR_MM}
+    if kind not in offsets:
+        raise ValueError(f"unknown target kind {kind!r}: choose {' or '.join(TARGETS)}")
+    return offsets[kind]
+
+
 def to_target(dmax_mm, kind: str = "log1p"):
     """Dmax (mm) -> training target."""
-    off = 1.0 if kind == "log1p" else FLOOR_MM
+    off = _offset(kind)
     if _is_tensor(dmax_mm):
         import torch
 
@@ -45,7 +53,7 @@ def to_target(dmax_mm, kind: str = "log1p"):
 
 def from_target(y, kind: str = "log1p"):
     """Training target -> Dmax (mm), clipped at 0."""
-    off = 1.0 if kind == "log1p" else FLOOR_MM
+    off = _offset(kind)
     if _is_tensor(y):
         import torch
 
