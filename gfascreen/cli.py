@@ -349,9 +349,9 @@ def _cmd_suggest(a: argparse.Namespace) -> None:
     if a.output:
         _check_output(a.output)
     picks, why = suggest_run(a.run_dir, a.n, a.min_distance, a.out_of_domain, a.ucb,
-                             a.target_mm, a.partial)
-    if why:
-        print(f"target thickness: {why}", file=sys.stderr)
+                             a.target_mm, a.partial, a.away_from_known)
+    for line in why.splitlines():
+        print(f"gfascreen: {line}", file=sys.stderr)
     if a.output:
         _write_table(picks, a.output)
         print(f"wrote {len(picks)} suggestions to "
@@ -360,7 +360,11 @@ def _cmd_suggest(a: argparse.Namespace) -> None:
         return
     with pd.option_context("display.max_colwidth", None, "display.width", 220):
         print(picks[["pick", "composition", "score", "dmax_mm", "dmax_lo", "dmax_hi",
-                     "dmax_at_least", "p_bmg", "in_domain"]].round(3).to_string(index=False))
+                     "dmax_at_least", "p_bmg", "in_domain", "nearest_known",
+                     "nearest_known_dmax_mm", "nearest_known_l1_at_pct"]]
+              .rename(columns={"nearest_known_dmax_mm": "its_dmax_mm",
+                               "nearest_known_l1_at_pct": "l1_at_pct"})
+              .round(3).to_string(index=False))
         print()
         for _, r in picks.iterrows():
             print(f"{r['pick']}. {r['composition']}: {r['reason']}")
@@ -600,8 +604,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="at.%% that must move between any two picks (default 5)")
     sg.add_argument("--target-mm", type=float, default=None,
                     help="rank by the calibrated P(Dmax >= T mm) (the default ranking; "
-                         "default T: the best measured Dmax of the system's known alloys, "
-                         "else 5)")
+                         "default T: among the system's measured bulk-glass Dmax values "
+                         "and the model's thresholds, the one whose P(Dmax >= T) varies "
+                         "most across the grid; said on stderr)")
+    sg.add_argument("--away-from-known", type=float, default=0.0, metavar="D",
+                    help="keep picks at least D at.%% (L1) from every measured alloy of "
+                         "the model (default 0: each pick still names its nearest one)")
     sg.add_argument("--ucb", type=float, default=None,
                     help="rank by the upper bound of the calibrated interval at this "
                          "confidence instead (e.g. 0.68; 0.9 favours the most uncertain "

@@ -437,10 +437,13 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     top = df[df["in_domain"]].sort_values("dmax_mm", ascending=False).head(10)
     from gfascreen.screening.suggest import default_target_mm
 
-    target_mm, target_why = default_target_mm(known)
+    calibration = run_calibration(run)
+    target_mm, target_why = default_target_mm(known, df, calibration,
+                                              df["in_domain"].to_numpy(bool))
+    space, _ = known_alloys(run, elements, data, subsystems=True)
     try:
-        picks = suggest(df, elements, n=n_suggest, calibration=run_calibration(run),
-                        target_mm=target_mm)
+        picks = suggest(df, elements, n=n_suggest, calibration=calibration,
+                        target_mm=target_mm, known=space if len(space) else None)
     except GfaError as exc:
         picks = pd.DataFrame()
         pick_note = f"<p>{html.escape(str(exc))}</p>"
@@ -455,7 +458,10 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     if len(picks):
         body.append(_table_html(picks[["pick", "composition", "score", "dmax_mm",
                                        "dmax_lo", "dmax_hi", "dmax_at_least", "p_bmg",
-                                       "reason"]]))
+                                       "nearest_known", "nearest_known_dmax_mm",
+                                       "nearest_known_l1_at_pct", "reason"]]))
+        if picks.attrs.get("shortfall"):
+            body.append(f"<p>{html.escape(picks.attrs['shortfall'])}</p>")
     body += ["<h2>Top predicted Dmax (in domain; neighbouring grid points)</h2>",
              _table_html(top[[c for c in cols if c not in MEASURED_COLUMNS
                               or (top["measured_class"] != "").any()]])]

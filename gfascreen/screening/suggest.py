@@ -1,8 +1,12 @@
 """Next alloys to cast: a spaced batch of high-upside compositions from a finished screen.
 
 By default each grid point is scored by its calibrated probability of casting at least a
-target thickness, P(Dmax >= T) (``--target-mm``; default the best measured Dmax of the
-system's known bulk glasses, else 5 mm): "how likely is this to beat what we have".
+target thickness, P(Dmax >= T) (``--target-mm``; default: among the system's measured
+bulk-glass Dmax values and the model's thresholds, the T whose P(Dmax >= T) varies most
+across the grid, so the ranking separates candidates; :func:`default_target_mm`).
+Each pick names its nearest measured alloy (the model's known alloys of the composition
+space), that alloy's Dmax and the L1 distance; ``--away-from-known D`` keeps picks at
+least D at.% (L1) from every measured alloy.
 With ``--ucb`` (or for a model whose calibration has no predictive distribution) each
 grid point gets an upper-confidence score: the upper bound of its calibrated interval
 (mm) at ``ucb`` confidence (default 0.68, so the score weighs the prediction and its
@@ -65,26 +69,83 @@ def exceedance_score(df: pd.DataFrame, calibration, target_mm: float
     return p, f"P(Dmax >= {target_mm:g} mm)"
 
 
-def default_target_mm(known: pd.DataFrame | None) -> tuple[float, str]:
-    """The best measured Dmax among the system's known bulk glasses, else
-    :data:`DEFAULT_TARGET_MM`, and why."""
-    bmg = (known.loc[known["gfa_class"] == "bmg", "dmax_mm"].dropna()
-           if known is not None and len(known) else pd.Series(dtype=float))
-    if len(bmg) and bmg.max() > 0:
+def _measured_bmg(known: pd.DataFrame | None) -> pd.Series:
+    if known is None or not len(known):
+        return pd.Series(dtype=float)
+    return known.loc[known["gfa_class"].astype(str) == "bmg", "dmax_mm"].dropna()
+
+
+def default_target_mm(known: pd.DataFrame | None, df: pd.DataFrame | None = None,
+                      calibration=None, pool: np.ndarray | None = None
+                      ) -> tuple[float, str]:
+    """The target thickness T of the P(Dmax >= T) ranking, and why.
+
+    With the run's grid and a calibration that has a predictive distribution: among the
+    system's measured bulk-glass Dmax values and the model's thresholds (1, 5, 10 mm),
+    the T whose calibrated P(Dmax >= T) varies most (standard deviation) across the grid
+    points that can be picked (``pool``), so the ranking separates candidates instead of
+    ordering noise (with Pd-Cu-Ni-P the best measured 72 mm gives P ~ 0.05 everywhere).
+    Without them: the best measured Dmax, else :data:`DEFAULT_TARGET_MM`."""
+    from gfascreen.model.calibration import DEFAULT_THRESHOLDS_MM
+
+    bmg = _measured_bmg(known)
+    bmg = bmg[bmg > 0]
+    if df is not None and len(df) and calibration is not None \
+            and calibration.alphas_ is not None:
+        sel = df if pool is None or not pool.any() else df[pool]
+        cands = sorted({round(float(v), 3) for v in bmg if 0 < v <= CAP_MM}
+                       | {float(t) for t in DEFAULT_THRESHOLDS_MM})
+        spread = {t: float(np.nanstd(exceedance_score(sel, calibration, t)[0]))
+                  for t in cands}
+        best = max(cands, key=lambda t: (round(spread[t], 6), -t))
+        why = (f"{best:g} mm, the target whose calibrated P(Dmax >= T) varies most across "
+               f"the grid (sd {spread[best]:.3f}) among {len(cands)} candidates: "
+               + ("this system's measured bulk-glass Dmax values and " if len(bmg) else "")
+               + "the model's thresholds")
+        if len(bmg) and round(float(bmg.max()), 3) != best:
+            top = round(float(bmg.max()), 3)
+            why += f"; at the best measured Dmax ({top:g} mm) the sd is {spread[top]:.3f}"
+        return best, why
+    if len(bmg):
         best = float(bmg.max())
         return best, f"the best measured Dmax of this system's known alloys ({best:g} mm)"
     return DEFAULT_TARGET_MM, (f"{DEFAULT_TARGET_MM:g} mm (no bulk glass of this system with "
                                "a measured Dmax is known)")
 
 
+#: Grid points per block when measuring distances to the known alloys.
+_BLOCK = 4096
+
+
+def nearest_known(comp: np.ndarray, known: pd.DataFrame | None, elements: list[str]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``comp`` (at.% over ``elements``): the L1 distance (at.%) to the nearest
+    known alloy of the composition space and that alloy's row in ``known`` (-1, inf
+    without any)."""
+    n = len(comp)
+    if known is None or not len(known) or not all(e in known.columns for e in elements):
+        return np.full(n, np.inf), np.full(n, -1)
+    kc = known[elements].fillna(0.0).to_numpy(dtype=float)
+    dist, idx = np.empty(n), np.empty(n, dtype=int)
+    for i in range(0, n, _BLOCK):
+        d = np.abs(comp[i:i + _BLOCK, None, :] - kc[None, :, :]).sum(2)
+        idx[i:i + _BLOCK] = d.argmin(1)
+        dist[i:i + _BLOCK] = d[np.arange(len(d)), idx[i:i + _BLOCK]]
+    return dist, idx
+
+
 def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: float = 5.0,
             out_of_domain: bool = False, calibration=None, ucb: float | None = None,
-            target_mm: float | None = None) -> pd.DataFrame:
+            target_mm: float | None = None, known: pd.DataFrame | None = None,
+            away_from_known: float = 0.0) -> pd.DataFrame:
     """``n`` compositions to cast next, at least ``min_distance`` at.% apart, with reasons.
 
     Ranked by P(Dmax >= ``target_mm``) (the default when the model's calibration has a
     predictive distribution and ``ucb`` is not given), else by the upper-confidence
-    score at ``ucb``."""
+    score at ``ucb``. Each pick names its nearest measured alloy among ``known`` (the
+    known alloys of the composition space, at.% columns), its Dmax and the L1 distance
+    (at.%); ``away_from_known`` keeps picks at least that far (L1, at.%) from every one.
+    When fewer than ``n`` can be picked, ``attrs["shortfall"]`` says why."""
     if ucb is not None:
         from gfascreen.model.calibration import check_confidence
 
@@ -95,6 +156,9 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
         raise GfaError(f"--n must be at least 1, got {n}")
     if min_distance < 0:
         raise GfaError(f"--min-distance must be non-negative, got {min_distance}")
+    if not np.isfinite(away_from_known) or away_from_known < 0:
+        raise GfaError(f"--away-from-known must be a non-negative distance in at.%, got "
+                       f"{away_from_known}")
     use_pe = ucb is None and calibration is not None and calibration.alphas_ is not None
     if use_pe:
         score, what = exceedance_score(df, calibration, target_mm or DEFAULT_TARGET_MM)
@@ -106,6 +170,14 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
         raise GfaError("no grid point is in domain; pass --out-of-domain to pick from all "
                        "(the model has no nearby training alloys there)")
     comp = df[elements].to_numpy(dtype=float)
+    kdist, kidx = nearest_known(comp, known, elements)
+    in_pool = int(pool.sum())
+    if away_from_known > 0:
+        pool = pool & (kdist >= away_from_known - 1e-9)
+        if not pool.any():
+            raise GfaError(f"no grid point {'' if out_of_domain else 'in domain '}lies "
+                           f"{away_from_known:g} at.% (L1) or more from every measured "
+                           "alloy; lower --away-from-known")
     order = np.lexsort(tuple(comp[:, j] for j in reversed(range(len(elements)))) + (-score,))
     picks: list[int] = []
     for i in order:
@@ -126,6 +198,13 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
             "nearest earlier pick")
         iv = ("" if not np.isfinite(r.get("dmax_lo", np.nan))
               else f", interval {r['dmax_lo']:.2f}-{r['dmax_hi']:.2f} mm")
+        kn = known.iloc[kidx[i]] if kidx[i] >= 0 else None
+        kd = np.nan if kn is None else float(kn["dmax_mm"])
+        kname = "" if kn is None else str(kn["composition"])
+        near_known = ("" if kn is None else
+                      f"; nearest measured alloy {kname} ({kn['gfa_class']}"
+                      + ("" if np.isnan(kd) else f", Dmax {kd:g} mm")
+                      + f") at {kdist[i]:.1f} at.% (L1)")
         rows.append({
             "pick": k, "composition": "".join(f"{e}{r[e]:g}" for e in elements if r[e] > 0),
             **{e: float(r[e]) for e in elements},
@@ -134,10 +213,27 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
             "p_bmg": float(r.get("p_bmg", np.nan)),
             "dmax_lo": float(r.get("dmax_lo", np.nan)), "dmax_hi": float(r.get("dmax_hi", np.nan)),
             "dmax_std": float(r["dmax_std"]), "in_domain": bool(r["in_domain"]),
+            "nearest_known": kname, "nearest_known_dmax_mm": kd,
+            "nearest_known_l1_at_pct": float(kdist[i]) if kn is not None else np.nan,
             "reason": (f"score {score[i]:.2f}{unit} = {what} (rank {rank[i]} of {len(df)}); "
                        f"mean {r['dmax_mm']:.2f} mm{iv}"
-                       + ("" if r["in_domain"] else "; OUT OF DOMAIN") + near)})
-    return pd.DataFrame(rows)
+                       + ("" if r["in_domain"] else "; OUT OF DOMAIN") + near + near_known)})
+    out = pd.DataFrame(rows)
+    out.attrs["shortfall"] = "" if len(picks) == n else _shortfall(
+        len(picks), n, in_pool, int(pool.sum()), min_distance, away_from_known, out_of_domain)
+    return out
+
+
+def _shortfall(got: int, n: int, in_pool: int, pool: int, min_distance: float,
+               away: float, out_of_domain: bool) -> str:
+    """Why fewer than ``n`` picks came back."""
+    where = "" if out_of_domain else " in domain"
+    text = f"{got} of the {n} asked for: only {got} of the {in_pool:,} grid points{where}"
+    if away > 0:
+        text += f" ({pool:,} of them at least {away:g} at.% (L1) from every measured alloy)"
+    fix = ["a smaller --min-distance"] + (["a smaller --away-from-known"] if away else []) \
+        + ([] if out_of_domain else ["--out-of-domain"])
+    return f"{text} lie {min_distance:g} at.% apart; for more, pass {' or '.join(fix)}"
 
 
 def run_calibration(run: dict):
@@ -154,22 +250,34 @@ def run_calibration(run: dict):
 
 def suggest_run(run_dir, n: int = 5, min_distance: float = 5.0, out_of_domain: bool = False,
                 ucb: float | None = None, target_mm: float | None = None,
-                partial: bool = False) -> tuple[pd.DataFrame, str]:
-    """:func:`suggest` on a finished screening run directory; also says how the target
-    thickness was chosen (empty when ranking by ``ucb``)."""
+                partial: bool = False, away_from_known: float = 0.0
+                ) -> tuple[pd.DataFrame, str]:
+    """:func:`suggest` on a finished screening run directory, with the model's known alloys
+    of the composition space; also says how the target thickness was chosen (empty when
+    ranking by ``ucb``) and, on further lines, why fewer than ``n`` picks came back."""
+    from gfascreen.data.parse import alloy_system
     from gfascreen.screening.known import known_alloys
     from gfascreen.screening.runs import load_run
 
     r = load_run(Path(run_dir), partial)
     df, run = r.table, r.request
     elements = run["grid"]["elements"]
+    calibration = run_calibration(run)
+    space, _ = known_alloys(run, elements, subsystems=True)
     why = ""
     if ucb is None and target_mm is None:
-        known, _ = known_alloys(run, elements)
-        target_mm, why = default_target_mm(known)
+        known = (space[space["system"] == alloy_system(elements)]
+                 if len(space) else space)
+        pool = (np.ones(len(df), dtype=bool) if out_of_domain
+                else df["in_domain"].to_numpy(bool))
+        target_mm, why = default_target_mm(known, df, calibration, pool)
+        why = f"target thickness: {why}"
     elif target_mm is not None:
-        why = f"--target-mm {target_mm:g}"
+        why = f"target thickness: --target-mm {target_mm:g}"
     if r.note:
         why = (why + "; " if why else "") + "PARTIAL: " + r.note
-    return suggest(df, elements, n, min_distance, out_of_domain, run_calibration(run), ucb,
-                   target_mm), why
+    picks = suggest(df, elements, n, min_distance, out_of_domain, calibration, ucb,
+                    target_mm, space if len(space) else None, away_from_known)
+    if picks.attrs.get("shortfall"):
+        why = (why + "\n" if why else "") + picks.attrs["shortfall"]
+    return picks, why
