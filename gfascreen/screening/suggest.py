@@ -2,8 +2,9 @@
 
 By default each grid point is scored by its calibrated probability of casting at least a
 target thickness, P(Dmax >= T) (``--target-mm``; default: among the system's measured
-bulk-glass Dmax values and the model's thresholds, the T whose P(Dmax >= T) varies most
-across the grid, so the ranking separates candidates; :func:`default_target_mm`).
+bulk-glass Dmax values and 1-2-5 mm steps, the T whose P(Dmax >= T) varies most across
+the best-predicted grid points, so the ranking separates candidates;
+:func:`default_target_mm`).
 Each pick names its nearest measured alloy (the model's known alloys of the composition
 space), that alloy's Dmax and the L1 distance; ``--away-from-known D`` keeps picks at
 least D at.% (L1) from every measured alloy.
@@ -75,36 +76,46 @@ def _measured_bmg(known: pd.DataFrame | None) -> pd.Series:
     return known.loc[known["gfa_class"].astype(str) == "bmg", "dmax_mm"].dropna()
 
 
+#: Target thicknesses tried besides the system's measured values (mm): a 1-2-5 ladder.
+TARGET_LADDER_MM = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+#: The candidates a target must separate: this top share of the pickable grid points by
+#: predicted Dmax (at least :data:`MIN_CANDIDATES` points).
+CANDIDATE_SHARE, MIN_CANDIDATES = 0.1, 20
+
+
 def default_target_mm(known: pd.DataFrame | None, df: pd.DataFrame | None = None,
                       calibration=None, pool: np.ndarray | None = None
                       ) -> tuple[float, str]:
     """The target thickness T of the P(Dmax >= T) ranking, and why.
 
     With the run's grid and a calibration that has a predictive distribution: among the
-    system's measured bulk-glass Dmax values and the model's thresholds (1, 5, 10 mm),
-    the T whose calibrated P(Dmax >= T) varies most (standard deviation) across the grid
-    points that can be picked (``pool``), so the ranking separates candidates instead of
-    ordering noise (with Pd-Cu-Ni-P the best measured 72 mm gives P ~ 0.05 everywhere).
-    Without them: the best measured Dmax, else :data:`DEFAULT_TARGET_MM`."""
-    from gfascreen.model.calibration import DEFAULT_THRESHOLDS_MM
-
+    system's measured bulk-glass Dmax values and :data:`TARGET_LADDER_MM`, the T whose
+    calibrated P(Dmax >= T) varies most (standard deviation) across the candidates (the
+    top :data:`CANDIDATE_SHARE` of the grid points that can be picked, ``pool``, by
+    predicted Dmax), so the ranking separates them instead of ordering noise or ties (a
+    T far above every prediction gives P ~ 0 everywhere, one far below P ~ 1). Without
+    them: the best measured Dmax, else :data:`DEFAULT_TARGET_MM`."""
     bmg = _measured_bmg(known)
     bmg = bmg[bmg > 0]
     if df is not None and len(df) and calibration is not None \
             and calibration.alphas_ is not None:
         sel = df if pool is None or not pool.any() else df[pool]
+        k = max(min(len(sel), MIN_CANDIDATES), int(np.ceil(CANDIDATE_SHARE * len(sel))))
+        top = sel.iloc[np.argsort(-sel["dmax_mm"].to_numpy(dtype=float), kind="stable")[:k]]
         cands = sorted({round(float(v), 3) for v in bmg if 0 < v <= CAP_MM}
-                       | {float(t) for t in DEFAULT_THRESHOLDS_MM})
-        spread = {t: float(np.nanstd(exceedance_score(sel, calibration, t)[0]))
+                       | set(TARGET_LADDER_MM))
+        spread = {t: float(np.nanstd(exceedance_score(top, calibration, t)[0]))
                   for t in cands}
         best = max(cands, key=lambda t: (round(spread[t], 6), -t))
-        why = (f"{best:g} mm, the target whose calibrated P(Dmax >= T) varies most across "
-               f"the grid (sd {spread[best]:.3f}) among {len(cands)} candidates: "
+        why = (f"{best:g} mm, the target whose calibrated P(Dmax >= T) varies most (sd "
+               f"{spread[best]:.3f}) across the {len(top):,} best-predicted grid points, "
+               f"among {len(cands)} candidates: "
                + ("this system's measured bulk-glass Dmax values and " if len(bmg) else "")
-               + "the model's thresholds")
+               + "1-2-5 mm steps from 1 to 50 mm")
         if len(bmg) and round(float(bmg.max()), 3) != best:
-            top = round(float(bmg.max()), 3)
-            why += f"; at the best measured Dmax ({top:g} mm) the sd is {spread[top]:.3f}"
+            top_mm = round(float(bmg.max()), 3)
+            why += (f"; at the best measured Dmax ({top_mm:g} mm) the sd is "
+                    f"{spread[top_mm]:.3f}")
         return best, why
     if len(bmg):
         best = float(bmg.max())
