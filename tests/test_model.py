@@ -412,3 +412,28 @@ def test_train_reads_a_csv_of_formulas_and_dmax(tmp_path, capsys):
     assert cli.main(["train", "--data", str(bad), "--out", str(tmp_path / "b")]) == 2
     assert "no Dmax column" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_one_trainer_steps_schedules_skips_and_stops():
+    """The one optimiser loop's parts (training, update and pre-training all use them)."""
+    from gfascreen.model.training.trainer import Batches, EarlyStopping, Trainer
+
+    w = torch.nn.Parameter(torch.ones(2))
+    tr = Trainer([w], lr=0.1, weight_decay=0.0, total_steps=4, what="fold 7")
+    lrs = []
+    for _ in range(6):  # past the schedule's end: held at its last value, no error
+        assert tr.step((w ** 2).sum())
+        lrs.append(tr.opt.param_groups[0]["lr"])
+    assert lrs[-1] == lrs[-2] < max(lrs) <= 0.1  # one cycle: up, down, then held
+    assert not tr.step((w * float("nan")).sum()) and tr.skipped == 1
+    with pytest.raises(GfaError, match="fold 7: 2 training steps had non-finite"):
+        tr.step((w * float("nan")).sum(), max_skipped=1)
+    stop = EarlyStopping(patience=2, min_epochs=2)
+    assert stop.record(0.5, 1) and not stop.record(0.4, 2) and stop.bad == 0  # too early
+    assert not stop.record(0.4, 3) and not stop.done(3)
+    assert not stop.record(0.3, 4) and stop.done(4) and stop.best == 0.5
+    b = Batches.make(TrainConfig(bmg_weight=3.0), torch.rand(2, 3), np.array([0.1, np.nan]),
+                     np.array([2, 0]))
+    both = b.cat(b)
+    assert len(both) == 4 and both.w.tolist() == [3.0, 1.0, 3.0, 1.0]
+    assert both.has_y.tolist() == [True, False, True, False]

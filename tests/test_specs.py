@@ -92,7 +92,7 @@ def test_bulk_glasses_weighted_up_in_the_loss(tmp_path):
     vocab = Vocabulary.from_elements(["Zr", "Cu", "Al"])
     trainer = FoldTrainer(TrainConfig(bmg_weight=4.0), vocab, tmp_path, 0,
                           torch.device("cpu"), progress=False)
-    b = trainer._batches(torch.rand(3, 3), np.array([-2.0, -1.0, 0.5]), np.array([0, 1, 2]))
+    b = trainer.batches(torch.rand(3, 3), np.array([-2.0, -1.0, 0.5]), np.array([0, 1, 2]))
     assert b.w.tolist() == [1.0, 1.0, 4.0]
 
 

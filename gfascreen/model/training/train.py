@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
@@ -40,9 +39,9 @@ from gfascreen.model.saved import (
     write_known_alloys,
     write_manifest,
 )
-from gfascreen.model.smoothing import lds_weights, target_bins
 from gfascreen.model.targets import TARGETS, from_target, to_target
 from gfascreen.model.training.folds import assign_folds
+from gfascreen.model.training.trainer import Batches, DmaxLoss, EarlyStopping, Trainer
 from gfascreen.tableio import write_parquet_atomic
 
 
@@ -108,24 +107,10 @@ def _r2(y: np.ndarray, p: np.ndarray) -> float:
     return 1.0 - float(((y - p) ** 2).sum()) / ss if ss > 0 else float("nan")
 
 
-@dataclass
-class _Batches:
-    """A fold's training tensors: fractions, target (NaN = class only), loss weights and
-    class indices."""
-
-    x: torch.Tensor
-    y: torch.Tensor
-    has_y: torch.Tensor
-    w: torch.Tensor
-    cls: torch.Tensor
-
-    def take(self, idx: torch.Tensor, device: torch.device) -> _Batches:
-        return _Batches(*(t[idx].to(device) for t in (self.x, self.y, self.has_y, self.w,
-                                                      self.cls)))
-
-
 class FoldTrainer:
-    """Trains one fold's member with early stopping, checkpointing every epoch."""
+    """Trains one fold's member with early stopping, checkpointing every epoch (the loop of
+    :mod:`.trainer`: :class:`Batches`, :class:`DmaxLoss`, :class:`Trainer`,
+    :class:`EarlyStopping`)."""
 
     def __init__(self, config: TrainConfig, vocab: Vocabulary, out: Path, fold: int,
                  device: torch.device, progress: bool = True):
@@ -133,18 +118,13 @@ class FoldTrainer:
         self.device, self.progress = device, progress
         self.image_spec, self.net_spec = specs_for(config, vocab)
         self.feat = self.image_spec.featurizer(device)
-        self.skipped = 0  # optimiser steps skipped for non-finite gradients
+        self.loss = DmaxLoss(self.net_spec.head, config.target, config.class_weight)
 
-    def _batches(self, x: torch.Tensor, y: np.ndarray, cls: np.ndarray) -> _Batches:
-        w = np.ones(len(y))
-        if self.c.lds:
-            w[np.isfinite(y)] = lds_weights(y[np.isfinite(y)], target_bins(self.c.target))
-        w[cls == CLASSES.index("bmg")] *= self.c.bmg_weight
-        yt = torch.as_tensor(y, dtype=torch.float32)
-        return _Batches(x, yt, torch.isfinite(yt), torch.as_tensor(w, dtype=torch.float32),
-                        torch.as_tensor(cls, dtype=torch.long))
+    def batches(self, x: torch.Tensor, y: np.ndarray, cls: np.ndarray) -> Batches:
+        """Training rows of this run's recipe (its LDS and bulk-glass loss weights)."""
+        return Batches.make(self.c, x, y, cls)
 
-    def _setup(self, n_rows: int):
+    def _setup(self, n_rows: int) -> tuple[torch.nn.Module, Trainer]:
         c = self.c
         torch.manual_seed(c.seed * 7919 + self.fold)
         base = init_model(c.init)
@@ -155,19 +135,17 @@ class FoldTrainer:
         model = model.to(self.device)
         model = model.to(memory_format=torch.channels_last)
         _, total, _ = step_budget(c, n_rows)
-        opt = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=total,
-                                                    pct_start=0.15)
-        return model, opt, sched
+        trainer = Trainer(model.parameters(), c.lr, c.weight_decay, total_steps=total,
+                          pct_start=0.15, what=f"fold {self.fold}")
+        return model, trainer
 
-    def _restore(self, ckpt: Path, model, opt, sched) -> dict:
+    def _restore(self, ckpt: Path, model, trainer: Trainer) -> dict:
         saved = torch.load(ckpt, map_location=self.device, weights_only=True)
         model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["opt"])
-        sched.load_state_dict(saved["sched"])
+        trainer.load_state_dict(saved)
         state = json.loads(saved["state"])
         if state["history"]:
-            self.skipped = state["history"][-1].get("skipped_steps", 0)
+            trainer.skipped = state["history"][-1].get("skipped_steps", 0)
         return state
 
     def fit(self, x: torch.Tensor, y: np.ndarray, cls: np.ndarray, x_val: torch.Tensor,
@@ -177,13 +155,13 @@ class FoldTrainer:
         from safetensors.torch import load_file
 
         c = self.c
-        model, opt, sched = self._setup(len(x))
-        data = self._batches(x, y, cls)
+        model, trainer = self._setup(len(x))
+        data = self.batches(x, y, cls)
         ckpt = self.out / f"ckpt_{self.fold}.ckpt"
         best_path = self.out / f".best_{self.fold}.safetensors"
         state = {"epoch": 0, "best": -float("inf"), "bad": 0, "history": []}
         if resume and ckpt.exists():
-            state = self._restore(ckpt, model, opt, sched)
+            state = self._restore(ckpt, model, trainer)
         per_epoch, total, epochs = step_budget(c, len(x))
         bar = tqdm(total=epochs, initial=state["epoch"], desc=f"fold {self.fold}",
                    disable=not self.progress, unit="epoch")
@@ -192,90 +170,39 @@ class FoldTrainer:
         # (validation scores swing in the high-learning-rate phase); patience counts
         # validations.
         every = max(1, epochs // 20)
-        min_epochs = (epochs + 1) // 2
-        while state["epoch"] < epochs and not (
-                state["epoch"] >= min_epochs and state["bad"] >= c.patience):
+        stop = EarlyStopping(c.patience, (epochs + 1) // 2, state["best"], state["bad"])
+        while state["epoch"] < epochs and not stop.done(state["epoch"]):
             t0 = time.time()
             loss = 0.0
             for _ in range(every if state["epoch"] + every <= epochs else epochs - state["epoch"]):
                 epoch = state["epoch"]
-                loss = self._epoch(model, opt, sched, data, epoch,
+                loss = self._epoch(model, trainer, data, epoch,
                                    min(per_epoch, total - epoch * per_epoch))
                 state["epoch"] = epoch + 1
                 bar.update(1)
             pv, _ = predict_member(model, self.feat, x_val)
             score = _r2(y_val, pv)
-            if score > state["best"]:
-                state["best"] = score
-                state["bad"] = 0
+            if stop.record(score, state["epoch"]):
                 save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
                           str(best_path))
-            elif state["epoch"] > min_epochs:
-                state["bad"] += 1  # patience runs only after the first half of the budget
+            state["best"], state["bad"] = stop.best, stop.bad
             state["history"].append({"epoch": state["epoch"], "loss": loss,
                                      "val_r2_log": score, "seconds": round(time.time() - t0, 1),
-                                     "skipped_steps": self.skipped})
-            self._checkpoint(ckpt, model, opt, sched, state)
+                                     "skipped_steps": trainer.skipped})
+            self._checkpoint(ckpt, model, trainer, state)
             bar.set_postfix(loss=f"{loss:.4f}", val_r2_log=f"{score:.3f}")
         bar.close()
         return load_file(str(best_path)), state
 
     @staticmethod
-    def _checkpoint(ckpt: Path, model, opt, sched, state: dict) -> None:
+    def _checkpoint(ckpt: Path, model, trainer: Trainer, state: dict) -> None:
         tmp = ckpt.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "state": json.dumps(state)}, tmp)
+        torch.save({"model": model.state_dict(), **trainer.state_dict(),
+                    "state": json.dumps(state)}, tmp)
         os.replace(tmp, ckpt)
 
-    def _reg_target(self, b: _Batches) -> tuple[torch.Tensor, torch.Tensor]:
-        """What the Dmax head regresses, and on which rows: the training target on every
-        row with a Dmax (direct head), or log10(Dmax/mm) on bulk glasses with a measured
-        Dmax (mixture head)."""
-        if self.net_spec.head != "mixture":
-            return b.y, b.has_y
-        dmax = from_target(torch.nan_to_num(b.y), self.c.target).clamp_min(1e-3)
-        return torch.log10(dmax), b.has_y & (b.cls == CLASSES.index("bmg"))
-
-    def _loss(self, out: dict, b: _Batches, lam: float, j: torch.Tensor | None) -> torch.Tensor:
-        """Weighted squared error of the Dmax head (+ class cross-entropy), mixed by
-        ``lam`` with the permuted rows ``j`` under Mixup."""
-        c = self.c
-        reg = out["bmg_log" if self.net_spec.head == "mixture" else "reg"].float()
-        target, mask = self._reg_target(b)
-
-        def reg_loss(target, mask, weight):
-            m = mask.float() * weight
-            err = (reg - torch.nan_to_num(target)) ** 2
-            return (m * err).sum() / mask.float().sum().clamp_min(1.0)
-
-        loss = reg_loss(target, mask, b.w)
-        if j is not None:
-            loss = lam * loss + (1 - lam) * reg_loss(target[j], mask[j], b.w[j])
-        if "logits" in out:
-            logits = out["logits"].float()
-            ce = F.cross_entropy(logits, b.cls)
-            if j is not None:
-                ce = lam * ce + (1 - lam) * F.cross_entropy(logits, b.cls[j])
-            loss = loss + c.class_weight * ce
-        return loss
-
-    def _step(self, model, opt, loss: torch.Tensor, epoch: int, n_rows: int) -> None:
-        """Backward and update; a step with a non-finite gradient is skipped (as torch's
-        GradScaler does), counted, and fatal once it is no longer rare."""
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf"))
-        if torch.isfinite(norm):
-            opt.step()
-            return
-        opt.zero_grad(set_to_none=True)
-        self.skipped += 1
-        if self.skipped > max(3, 0.01 * (epoch + 1) * n_rows / self.c.batch_size):
-            raise GfaError(
-                f"fold {self.fold}: {self.skipped} training steps had non-finite "
-                "gradients; training diverged (try a lower --lr, or --no-amp)")
-
-    def _epoch(self, model, opt, sched, data: _Batches, epoch: int, n_steps: int) -> float:
+    def _epoch(self, model, trainer: Trainer, data: Batches, epoch: int, n_steps: int
+               ) -> float:
         """One pass over the shuffled rows, stopped after ``n_steps`` optimiser steps."""
         c = self.c
         model.train()
@@ -299,10 +226,9 @@ class FoldTrainer:
             img = img.contiguous(memory_format=torch.channels_last)
             with _train_autocast(self.device, c.amp, img.shape[-1]):
                 out = model(img, b.y if c.fds else None)
-            loss = self._loss(out, b, lam, j)
-            self._step(model, opt, loss, epoch, len(data.x))
-            if sched.last_epoch < sched.total_steps - 1:
-                sched.step()
+            loss = self.loss(out, b, lam, j)
+            # A skipped step is fatal once it is no longer rare (1 % of the steps so far).
+            trainer.step(loss, max(3, 0.01 * (epoch + 1) * len(data) / c.batch_size))
             if model.fds is not None:
                 model.fds.accumulate(out["features"][b.has_y], b.y[b.has_y])
             total += float(loss.detach()) * len(idx)
@@ -378,12 +304,39 @@ def oof_table(t: pd.DataFrame, idx: np.ndarray, k: int | np.ndarray, reg: np.nda
     return oof
 
 
-def _train_fold(k: int, data: dict, out: Path, config: TrainConfig, device: torch.device,
+@dataclass(frozen=True)
+class RunData:
+    """What every fold of a run trains on: the prepared table, its vocabulary, each row's
+    fold, and the rows as fractions, training targets and class indices."""
+
+    table: pd.DataFrame
+    vocab: Vocabulary
+    folds: np.ndarray
+    x: torch.Tensor
+    y: np.ndarray
+    cls: np.ndarray
+
+    @classmethod
+    def of(cls, t: pd.DataFrame, vocab: Vocabulary, folds: np.ndarray, target: str
+           ) -> RunData:
+        return cls(t, vocab, folds, *table_tensors(t, vocab, target))
+
+
+def table_tensors(t: pd.DataFrame, vocab: Vocabulary, target: str
+                  ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """A training table's rows as fractions over ``vocab``, ``target`` values and class
+    indices (what :meth:`FoldTrainer.batches` takes)."""
+    return (OPImageFeaturizer(vocab).from_table(t),
+            to_target(t["dmax_mm"].to_numpy(dtype=float), target),
+            t["gfa_class"].astype(str).map({c: i for i, c in enumerate(CLASSES)}).to_numpy())
+
+
+def _train_fold(k: int, data: RunData, out: Path, config: TrainConfig, device: torch.device,
                 resume: bool, progress: bool) -> None:
     """Train fold ``k``'s member, write its out-of-fold predictions, weights and log."""
     t0 = time.time()
-    t, vocab, x, y, cls = (data[n] for n in ("table", "vocab", "x", "y", "cls"))
-    fit_idx, val_idx, test_idx = _split_fold(data["folds"], y, k, config)
+    t, vocab, x, y, cls = data.table, data.vocab, data.x, data.y, data.cls
+    fit_idx, val_idx, test_idx = _split_fold(data.folds, y, k, config)
     trainer = FoldTrainer(config, vocab, out, k, device, progress)
     best, state = trainer.fit(x[fit_idx], y[fit_idx], cls[fit_idx], x[val_idx], y[val_idx],
                               resume)
@@ -448,11 +401,7 @@ def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: Trai
         write_parquet_atomic(pd.DataFrame({"composition": t["composition"], "fold": folds}),
                              out / "folds.parquet")
         (out / "vocabulary.json").write_text(json.dumps(vocab.to_dict(), indent=2))
-    data = {"table": t, "vocab": vocab, "folds": folds,
-            "x": OPImageFeaturizer(vocab).from_table(t),
-            "y": to_target(t["dmax_mm"].to_numpy(dtype=float), config.target),
-            "cls": t["gfa_class"].astype(str).map({c: i for i, c in enumerate(CLASSES)}
-                                                  ).to_numpy()}
+    data = RunData.of(t, vocab, folds, config.target)
     todo = config.only_folds if config.only_folds is not None else range(config.folds)
     for k in todo:
         if not (out / f"member_{k}.safetensors").exists():

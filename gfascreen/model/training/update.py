@@ -22,9 +22,7 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from gfascreen.data.labels import CLASSES
 from gfascreen.errors import GfaError
-from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model.backbone import prefixes
 from gfascreen.model.network import OPResNet
 from gfascreen.model.recipe import TrainConfig, prepare_table
@@ -36,8 +34,8 @@ from gfascreen.model.saved import (
     sha256_file,
     write_manifest,
 )
-from gfascreen.model.targets import to_target
-from gfascreen.model.training.train import FoldTrainer, _Batches
+from gfascreen.model.training.train import FoldTrainer, table_tensors
+from gfascreen.model.training.trainer import Batches, Trainer
 from gfascreen.tableio import write_parquet_atomic
 
 #: Up to this many alloys, ``train --init MODEL`` updates every member on all of them;
@@ -62,17 +60,9 @@ class UpdateConfig:
     seed: int = 0
 
 
-def batches(trainer: FoldTrainer, table: pd.DataFrame, target: str) -> _Batches:
+def batches(trainer: FoldTrainer, table: pd.DataFrame, target: str) -> Batches:
     """A table's alloys as training tensors (fractions, target, weights, classes)."""
-    x = OPImageFeaturizer(trainer.vocab).from_table(table)
-    y = to_target(table["dmax_mm"].to_numpy(dtype=float), target)
-    cls = table["gfa_class"].astype(str).map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
-    return trainer._batches(x, y, cls)
-
-
-def _cat(a: _Batches, b: _Batches) -> _Batches:
-    return _Batches(*(torch.cat([getattr(a, f), getattr(b, f)])
-                      for f in ("x", "y", "has_y", "w", "cls")))
+    return trainer.batches(*table_tensors(table, trainer.vocab, target))
 
 
 def _freeze_batch_norm(model: OPResNet) -> None:
@@ -82,13 +72,15 @@ def _freeze_batch_norm(model: OPResNet) -> None:
             m.eval()
 
 
-def update_member(trainer: FoldTrainer, model: OPResNet, new: _Batches, replay: _Batches,
+def update_member(trainer: FoldTrainer, model: OPResNet, new: Batches, replay: Batches,
                   config: UpdateConfig) -> OPResNet:
-    """Fine-tune ``model`` in place on ``new`` with rehearsal on ``replay``; returns it."""
+    """Fine-tune ``model`` in place on ``new`` with rehearsal on ``replay`` (the run's
+    loss and the one :class:`~gfascreen.model.training.trainer.Trainer`, at a constant
+    ``lr``); returns it."""
     for n, p in model.named_parameters():
         p.requires_grad_(n.startswith(TRAINABLE))
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
-                            weight_decay=trainer.c.weight_decay)
+    opt = Trainer([p for p in model.parameters() if p.requires_grad], config.lr,
+                  trainer.c.weight_decay, what="update")
     g = torch.Generator().manual_seed(config.seed)
     _freeze_batch_norm(model)
     dev = trainer.device
@@ -96,14 +88,12 @@ def update_member(trainer: FoldTrainer, model: OPResNet, new: _Batches, replay: 
     new = new.take(torch.arange(k), dev)
     for _ in range(config.steps):
         rehearse = replay.take(torch.randint(len(replay.x), (config.replay,), generator=g), dev)
-        b = _cat(new, rehearse)
+        b = new.cat(rehearse)
         out = model(trainer.feat.images(b.x).contiguous(memory_format=torch.channels_last))
         # The two halves of the loss, each the training loss of its own rows.
-        loss = (trainer._loss({n: v[:k] for n, v in out.items()}, new, 1.0, None)
-                + trainer._loss({n: v[k:] for n, v in out.items()}, rehearse, 1.0, None))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = (trainer.loss({n: v[:k] for n, v in out.items()}, new)
+                + trainer.loss({n: v[k:] for n, v in out.items()}, rehearse))
+        opt.step(loss)
     for p in model.parameters():
         p.requires_grad_(True)
     return model.eval()
