@@ -463,7 +463,7 @@ TRAIN_HELP = {
     "max_steps": "batches per epoch cap", "device": "auto, cpu, cuda ...",
     "target": "regression target: floor = log10(Dmax+0.01) (shipped) or log1p = log10(1+Dmax)",
     "stem": "resnet (7x7/2 conv + max-pool, shipped) or no-maxpool",
-    "backbone": "torchvision ResNet of the members' trunk (shipped: resnet50)",
+    "backbone": "torchvision ResNet of the members' trunk (the shipped model's: resnet50)",
     "pairs": "physics channels x_i x_j f(i,j), comma-separated: hmix (mixing enthalpy), "
              "size (atomic-size mismatch), chi (electronegativity difference); default none",
 }
@@ -482,7 +482,7 @@ def _add_train_args(t: argparse.ArgumentParser) -> None:
                      skip=("only_folds", "max_rows", "max_steps", "grouping", "order",
                            "backbone"))
     t.add_argument("--backbone", choices=list(BACKBONES), default=TrainConfig.backbone,
-                   help=f"{TRAIN_HELP['backbone']} (default {TrainConfig.backbone})")
+                   help=TRAIN_HELP["backbone"])
     t.add_argument("--grouping", choices=["random", "system"], default="random",
                    help=TRAIN_HELP["grouping"])
     t.add_argument("--order", choices=["z", "mendeleev"], default="z", help=TRAIN_HELP["order"])
