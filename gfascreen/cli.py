@@ -54,8 +54,24 @@ def _cmd_train(a: argparse.Namespace) -> None:
     metrics = train_cv(a.data, a.out, cfg, resume=a.resume, progress=not a.quiet)
     if metrics is None:
         print(f"training stopped before every fold finished; resume with --resume --out {a.out}")
-    else:
-        print(json.dumps(metrics["all"], indent=2))
+        return
+    print(json.dumps(metrics["all"], indent=2))
+    if a.stack and cfg.grouping == "random":
+        _stack_after_training(a.out)
+
+
+def _stack_after_training(out: str) -> None:
+    """The descriptor partner and the stack on the run's own folds (a note, not a failure,
+    when the table cannot carry them, e.g. a table of one class)."""
+    from gfascreen.model.training.stack_model import stack_model
+
+    try:
+        rep = stack_model(out, progress=lambda m: None)
+    except GfaError as exc:
+        print(f"note: no stack ({exc}); the members alone predict", file=sys.stderr)
+        return
+    print(f"stacked with the descriptor partner on the training folds: "
+          f"{rep['random']['parts']['stack']}", file=sys.stderr)
 
 
 def _update(a: argparse.Namespace, cfg) -> None:
@@ -137,7 +153,16 @@ def _cmd_stack(a: argparse.Namespace) -> None:
 
 def _cmd_calibrate(a: argparse.Namespace) -> None:
     from gfascreen.model.evaluation.calibrate import calibrate_model, coverage_table
+    from gfascreen.model.saved import ModelDir
 
+    if a.lso is not None and "stack" in ModelDir(a.model).manifest.extra:
+        from gfascreen.model.training.stack_model import stack_model
+
+        print("the model carries a stack: re-stacking on these leave-system-out "
+              "predictions, then calibrating", file=sys.stderr)
+        stack_model(a.model, lso=a.lso, progress=lambda m: print(m, file=sys.stderr),
+                    recalibrate=False)
+        a.lso = None
     res = calibrate_model(a.model, a.lso)
     print(f"chosen: {res['chosen']}; probability maps: {res['probability_binning']}")
     print(coverage_table(res["intervals"]))
@@ -489,6 +514,9 @@ def _add_train_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--max-rows", type=int, default=None, help=TRAIN_HELP["max_rows"])
     t.add_argument("--max-steps", type=int, default=None, help=TRAIN_HELP["max_steps"])
     t.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    t.add_argument("--no-stack", dest="stack", action="store_false",
+                   help="skip the descriptor partner and the stack that a random-fold run "
+                        "otherwise gets on its own folds (`gfascreen stack` adds them later)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
 

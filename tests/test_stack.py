@@ -194,3 +194,34 @@ def test_a_pure_metal_is_a_crystal_and_the_taper_stops_at_93_at_pct(stacked_mode
     df = ens.predict(["La", "Zr", "La50Co50", edge])
     assert df["p_glass"].iloc[:2].max() <= 1e-9
     assert df["p_glass"].iloc[2] > 0 and df["p_glass"].iloc[3] > 0
+
+
+def test_train_stacks_on_its_folds_and_calibrate_restacks_on_unseen_systems(tiny_table,
+                                                                              tmp_path):
+    """The README's own-model sequence: train (random folds: the stack on them, nothing
+    calibrated), an unseen-system run evaluated with the model's spread, then calibrate
+    --lso: the stack is rebuilt on the unseen-system predictions and calibrated."""
+    pytest.importorskip("lightgbm")
+    pytest.importorskip("matminer")
+    from gfascreen import cli
+    from gfascreen.model.ensemble import Ensemble
+
+    common = ["--data", str(tiny_table), "--folds", "2", "--epochs", "1", "--max-steps", "1",
+              "--batch-size", "8", "--min-count", "1", "--no-fds", "--quiet"]
+    model, lso = tmp_path / "m", tmp_path / "lso"
+    assert cli.main(["train", "--out", str(model), *common]) == 0
+    m = ModelDir(model).manifest
+    assert m.extra["stack_evaluation"]["fitted_on"] == "random" and m.lso_oof is None
+    assert cli.main(["train", "--out", str(lso), "--grouping", "system", *common]) == 0
+    assert "stack" not in ModelDir(lso).manifest.extra  # the evaluation run is not stacked
+    assert cli.main(["evaluate", str(lso), "--no-baselines", "--spread-model", str(model)]) == 0
+    assert cli.main(["calibrate", str(model), "--lso", str(lso)]) == 0
+    m = ModelDir(model).manifest
+    assert m.extra["stack_evaluation"]["fitted_on"] == "system" and m.calibration is not None
+    assert "net_pred_log" in ModelDir(model).lso_oof().columns
+    pred = Ensemble.load(model, device="cpu").predict(["Al25Co20La55"])
+    assert np.isfinite(pred[["dmax_lo", "dmax_bmg_mm", "p_glass"]].to_numpy()).all()
+    from gfascreen.model.evaluation.calibrate import calibrate_model
+
+    with pytest.raises(GfaError, match="re-stack"):
+        calibrate_model(str(model), str(lso))  # network-only predictions for a stack

@@ -82,45 +82,86 @@ def side_by_side(frame: pd.DataFrame) -> tuple[dict, pd.DataFrame, dict]:
     return figures, stacked, weights
 
 
+def own_oof(md: ModelDir, known: pd.DataFrame) -> pd.DataFrame | None:
+    """The training run's own out-of-fold predictions (``oof_K.parquet`` beside the
+    members, the folds it was trained on), in known-alloy order; None when absent."""
+    files = sorted(md.path.glob("oof_*.parquet"))
+    if not files:
+        return None
+    oof = pd.concat([pd.read_parquet(f) for f in files]).drop_duplicates("composition")
+    if set(oof["composition"]) != set(known["composition"]):
+        return None
+    return oof.set_index("composition").loc[known["composition"]].reset_index()
+
+
+def _aligned(df: pd.DataFrame, known: pd.DataFrame, what: str) -> pd.DataFrame:
+    if len(df) != len(known) or set(df["composition"]) != set(known["composition"]):
+        raise GfaError(f"{what}: its rows are not the model's known alloys; stack a model "
+                       "with out-of-fold predictions of its own training table")
+    return df.set_index("composition").loc[known["composition"]].reset_index()
+
+
+def oof_groupings(md: ModelDir, known: pd.DataFrame, lso: str | Path | None,
+                  random_oof: str | Path | None) -> dict[str, pd.DataFrame]:
+    """Out-of-fold tables to stack on: ``system`` (an LSO run given, else the ones the
+    model carries) and ``random`` (a given table, else the training run's own)."""
+    from gfascreen.model.evaluation.calibrate import read_lso
+
+    out = {}
+    carried = md.lso_oof() if lso is None else read_lso(md, lso)
+    if carried is not None:
+        out["system"] = _aligned(carried, known, str(lso or "lso_oof.parquet"))
+    if random_oof is not None:
+        p = Path(random_oof)
+        out["random"] = _aligned(pd.read_parquet(p / "oof.parquet" if p.is_dir() else p),
+                                 known, str(random_oof))
+    elif (own := own_oof(md, known)) is not None:
+        out["random"] = own
+    if not out:
+        raise GfaError(f"{md.path} carries no out-of-fold predictions to stack on: train it "
+                       "with `gfascreen train` (its folds) or pass --lso RUN")
+    return out
+
+
+def _relabel(known: pd.DataFrame, elements: list[str], progress) -> pd.DataFrame:
+    relabelled = pure_metals_as_crystals(known, elements)
+    changed = relabelled["gfa_class"].to_numpy() != known["gfa_class"].astype(str).to_numpy()
+    if changed.any():  # labels only: the alloys, their order and the folds stay
+        progress(f"pure metals relabelled crystal: {', '.join(known['composition'][changed])}")
+    return relabelled
+
+
 def stack_model(model: str | Path, random_oof: str | Path | None = None,
                 config: PartnerConfig | None = None, progress=print,
-                recalibrate: bool = True, frames: str | Path | None = None) -> dict:
-    """Build, measure and attach the partner and the stack (module docstring);
-    ``frames``: a directory to keep each grouping's out-of-fold frame in (Parquet), for
-    research on the stack without retraining the partner."""
+                recalibrate: bool = True, frames: str | Path | None = None,
+                lso: str | Path | None = None) -> dict:
+    """Build, measure and attach the partner and the stack (module docstring). The stack
+    is fitted on the leave-system-out predictions when there are any (``lso``: a run
+    evaluated with ``--spread-model``; else the carried ones), else on the training run's
+    own folds (then nothing is calibrated: ``gfascreen calibrate MODEL --lso RUN``
+    re-stacks on unseen systems and calibrates). ``frames``: a directory to keep each
+    grouping's out-of-fold frame in (Parquet), for research without retraining."""
     from gfascreen.model.evaluation.calibrate import calibrate_model
     from gfascreen.model.partner import Partner
 
     t0 = time.time()
     config = config or PartnerConfig()
     md = ModelDir(model)
-    known, lso = md.known_alloys(), md.lso_oof()
-    if known is None or lso is None or len(known) != len(lso) \
-            or (known["composition"].to_numpy() != lso["composition"].to_numpy()).any():
-        raise GfaError(f"{md.path} needs its known alloys and its out-of-fold predictions "
-                       "(lso_oof.parquet), row for row, to be stacked")
+    known = md.known_alloys()
+    if known is None:
+        raise GfaError(f"{md.path} carries no known alloys to stack on")
     elements = list(md.manifest.vocabulary["elements"])
-    relabelled = pure_metals_as_crystals(known, elements)
+    groupings = oof_groupings(md, known, lso, random_oof)
+    relabelled = _relabel(known, elements, progress)
     changed = relabelled["gfa_class"].to_numpy() != known["gfa_class"].astype(str).to_numpy()
-    if changed.any():  # labels only: the alloys, their order and the folds stay
-        progress(f"pure metals relabelled crystal: {', '.join(known['composition'][changed])}")
-        known = relabelled
-        lso = lso.assign(gfa_class=known["gfa_class"].to_numpy(),
-                         dmax_mm=np.where(changed, 0.0, lso["dmax_mm"]))
+    known = relabelled
     table = ElementTable.from_matminer(elements)
     full = with_pure_metals(known, elements)
     d = DescriptorFeaturizer(table, elements)(table_fractions(full, elements)).numpy()
     pure = pure_metal_network(md, elements).loc[full["composition"].to_numpy()[len(known):]]
     report, frames_ = {}, {}
-    groupings = {"system": (network_oof(lso), lso["fold"].to_numpy())}
-    if random_oof is not None:
-        r = pd.read_parquet(Path(random_oof) / "oof.parquet" if Path(random_oof).is_dir()
-                            else random_oof)
-        if (r["composition"].to_numpy() != known["composition"].to_numpy()).any():
-            raise GfaError(f"{random_oof}: its rows are not the model's known alloys")
-        groupings["random"] = (r, r["fold"].to_numpy())
-    for grouping, (net, folds) in groupings.items():
-        frame = stack_frame(known, net, folds, pure, d, config)
+    for grouping, oof in groupings.items():
+        frame = stack_frame(known, network_oof(oof), oof["fold"].to_numpy(), pure, d, config)
         figures, stacked, weights = side_by_side(frame)
         report[grouping] = {"parts": figures, "rank_weight_per_fold": weights}
         frames_[grouping] = (frame, stacked)
@@ -129,25 +170,31 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
             frame.join(stacked.add_prefix("stack_")).to_parquet(
                 Path(frames) / f"{grouping}_frame.parquet")
         progress(f"{grouping}: {figures['stack']} ({time.time() - t0:.0f} s)")
-    frame, stacked = frames_["system"]
-    stack = fit_stack(frame)
+    primary = "system" if "system" in groupings else "random"
+    frame, stacked = frames_[primary]
+    report["fitted_on"] = primary
     partner = Partner(table, elements, fit_boosters(d, full["gfa_class"], full["dmax_mm"],
                                                     config))
     if changed.any():
         from gfascreen.model.saved import write_known_alloys
 
         md.manifest.known_alloys = write_known_alloys(md.path, known, elements)
-    _attach(md, partner, stack, lso, frame, stacked, report, config)
-    if recalibrate:
+    lso_table = groupings.get("system")
+    if lso_table is not None:
+        lso_table = lso_table.assign(gfa_class=known["gfa_class"].to_numpy(),
+                                     dmax_mm=np.where(changed, 0.0, lso_table["dmax_mm"]))
+    _attach(md, partner, fit_stack(frame), lso_table, frame, stacked, report, config)
+    if recalibrate and lso_table is not None:
         report["calibration"] = {k: v for k, v in calibrate_model(str(md.path)).items()
                                  if k != "candidates"}
     report["wall_s"] = round(time.time() - t0, 1)
     return report
 
 
-def _attach(md: ModelDir, partner, stack, lso: pd.DataFrame, frame: pd.DataFrame,
+def _attach(md: ModelDir, partner, stack, lso: pd.DataFrame | None, frame: pd.DataFrame,
             stacked: pd.DataFrame, report: dict, config: PartnerConfig) -> None:
-    """Write the partner's files, the stack and the stacked out-of-fold table."""
+    """Write the partner's files, the stack and (for leave-system-out predictions) the
+    stacked out-of-fold table."""
     from dataclasses import asdict
 
     from gfascreen.tableio import write_parquet_atomic
@@ -161,6 +208,9 @@ def _attach(md: ModelDir, partner, stack, lso: pd.DataFrame, frame: pd.DataFrame
         "citations": list(partner.featurizer.citations)}
     m.extra["stack"] = stack.to_dict()
     m.extra["stack_evaluation"] = report
+    if lso is None:  # fitted on the training folds: nothing leave-system-out to carry
+        md.write_manifest(m)
+        return
     n = len(lso)
     net = network_oof(lso)
     out = lso.drop(columns=[c for c in lso.columns if c.startswith(("net_", "gb_"))]
