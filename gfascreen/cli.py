@@ -362,7 +362,8 @@ def _cmd_screen(a: argparse.Namespace) -> None:
 def _cmd_report(a: argparse.Namespace) -> None:
     from gfascreen.screening.report import write_report
 
-    path = write_report(a.run_dir, data=a.data, log_color=a.log_color, partial=a.partial)
+    path = write_report(a.run_dir, data=a.data, log_color=a.log_color, partial=a.partial,
+                        svg=a.svg)
     print(f"report: {path}")
 
 
@@ -620,6 +621,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="training table for the known-alloy overlay (default: the alloys the "
                         "model carries)")
     r.add_argument("--log-color", action="store_true", help="log colour scale for Dmax")
+    r.add_argument("--svg", action="store_true",
+                   help="also write map.svg beside map.png (ternaries; several MB at fine "
+                        "steps)")
     r.add_argument("--partial", action="store_true",
                    help="report an incomplete run from the parts written so far (said so "
                         "on the page)")

@@ -25,8 +25,10 @@ def test_ternary_report_is_self_contained(ternary_run, tiny_table):
     html = path.read_text()
     assert "plotly" in html and "<script src=\"http" not in html
     assert "Next experiments" in html and "measured vs predicted" in html
-    for ext in ("png", "svg"):
-        assert (path.parent / f"map.{ext}").stat().st_size > 5000
+    assert (path.parent / "map.png").stat().st_size > 5000
+    assert not (path.parent / "map.svg").exists()  # only when asked
+    assert write_report(ternary_run, data=tiny_table, svg=True).with_name(
+        "map.svg").stat().st_size > 5000
     # The report sits where pandas does not look, so the dataset still reads back.
     import pandas as pd
 
@@ -155,3 +157,54 @@ def test_validate_summary(tiny_ensemble, tiny_table, tmp_path):
     assert res[0]["n_known"] > 0 and "spearman" in res[0]
     assert "l1_distance_pred_max_to_best_known_at_pct" in res[0]
     assert (tmp_path / "val" / "screen_La-Co-Al_step10" / "_report" / "report.html").exists()
+
+
+def test_report_weight_partial_bundle_image_maps_and_hover(tiny_ensemble, tmp_path,
+                                                           monkeypatch):
+    """A fine ternary report stays light (issue 28, item 10): plotly.js's cartesian partial
+    bundle, the maps as images, the hover on a thinned grid with the composition on every
+    map; the PNG numbers the known alloys."""
+    import matplotlib.axes
+
+    out = screen(ScreenConfig(system="La-Co-Al", step=1, out=str(tmp_path / "r"),
+                              model=str(tiny_ensemble), device="cpu", progress=False))
+    labels = []
+    real = matplotlib.axes.Axes.annotate
+
+    def annotate(self, text, *a, **kw):
+        labels.append(text)
+        return real(self, text, *a, **kw)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "annotate", annotate)
+    path = write_report(out)
+    html = path.read_text()
+    assert len(html.encode()) < 2_000_000, len(html.encode())
+    assert "plotly.js (cartesian" in html
+    assert html.count("data:image\\u002fpng;base64,") == 2  # one image per map
+    # Hover: the maps beside the Dmax map show the composition with their own value.
+    assert "La %{a} Co %{b} Al %{c}\\u003cbr\\u003emember spread" in html
+    known = pd.read_csv(path.parent / "known_alloys.csv")
+    assert len(known) and sorted(labels) == sorted(str(v) for v in known["#"])
+
+
+def test_number_labels_do_not_overlap():
+    from gfascreen.screening.report import _place_labels
+
+    rng = np.random.default_rng(0)
+    pts = np.vstack([rng.normal(100, 6, (12, 2)), rng.uniform(0, 400, (20, 2))])
+    offs = _place_labels(pts, size_px=14)
+    lab = pts + offs
+    for i in range(len(lab)):
+        for j in range(i):
+            assert abs(lab[i, 0] - lab[j, 0]) >= 14 or abs(lab[i, 1] - lab[j, 1]) >= 14 * 0.8
+
+
+def test_triangle_box_fits_the_domain():
+    from gfascreen.screening.report import _triangle_box
+
+    x0, y0, x1, y1 = _triangle_box((0, 0.5), (0, 1), 1000, 500, {"l": 0, "r": 0, "t": 0,
+                                                                   "b": 0})
+    # 500 px tall domain, 500 px wide: the triangle is width-bound, centred.
+    assert (x1 - x0) * 1000 == pytest.approx(500)
+    assert (y1 - y0) * 500 == pytest.approx(500 * np.sqrt(3) / 2)
+    assert (x0 + x1) / 2 == pytest.approx(0.25) and (y0 + y1) / 2 == pytest.approx(0.5)

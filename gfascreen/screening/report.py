@@ -1,9 +1,11 @@
 """Screening run -> report: the one place where a grid's scores become maps.
 
 ``write_report(run_dir)`` writes ``run_dir/_report/report.html`` (self-contained, plotly.js
-embedded, opens offline) and, for ternaries, ``map.png`` / ``map.svg`` (python-ternary on
-matplotlib). Known alloys of the system (the training alloys the model carries, or a
-table given with ``--data``) are drawn on top, coloured by measured Dmax, with crystals and
+embedded, opens offline: a ternary's maps are images on the triangles with the hover on a
+thinned grid, and the page embeds plotly.js's cartesian partial bundle) and, for
+ternaries, ``map.png`` (``map.svg`` with ``svg=True``; python-ternary on matplotlib).
+Known alloys of the system (the training alloys the model carries, or a table given with
+``--data``) are drawn on top, numbered, coloured by measured Dmax, with crystals and
 ribbons marked differently.
 """
 
@@ -162,62 +164,211 @@ def _known_traces(known: pd.DataFrame, elements: list[str], cmp: pd.DataFrame | 
             if key == "crystal":
                 marker["line"] = {"width": 1, "color": st["color"]}
         traces.append(go.Scatterternary(
-            a=g[a], b=g[b], c=g[c], mode="markers+text", text=g["label"].astype(str),
-            textposition="top right", textfont={"size": 10}, hovertext=txt, hoverinfo="text",
+            a=g[a], b=g[b], c=g[c], mode="markers", hovertext=txt, hoverinfo="text",
             name=f"known: {st['name']} ({len(g)})", marker=marker))
     return traces
+
+
+#: The ternary report's fixed size (px): the map images are placed on the triangles by it.
+TERNARY_WIDTH, TERNARY_HEIGHT = 1200, 520
+TERNARY_MARGIN = {"l": 110, "r": 60, "t": 80, "b": 60}
+#: Most hover points per ternary panel: the hover grid is the run's, thinned to this.
+HOVER_POINTS = 1400
+#: Pixels of a map image's side (the image is the triangle's bounding box).
+IMAGE_PX = 600
+
+
+def _triangle_box(domain_x, domain_y, width: int, height: int, margin: dict
+                  ) -> tuple[float, float, float, float]:
+    """The paper box (x0, y0, x1, y1) plotly draws a full ternary's triangle in: the
+    largest equilateral triangle centred in its domain (plotly.js ternary layout)."""
+    gw = width - margin["l"] - margin["r"]
+    gh = height - margin["t"] - margin["b"]
+    wmax, hmax = (domain_x[1] - domain_x[0]) * gw, (domain_y[1] - domain_y[0]) * gh
+    w_over_h = 2 / np.sqrt(3)
+    w, h = (hmax * w_over_h, hmax) if wmax > w_over_h * hmax else (wmax, wmax / w_over_h)
+    cx, cy = (domain_x[0] + domain_x[1]) / 2, (domain_y[0] + domain_y[1]) / 2
+    return cx - w / gw / 2, cy - h / gh / 2, cx + w / gw / 2, cy + h / gh / 2
+
+
+def _lattice(df: pd.DataFrame, elements: list[str]) -> tuple[np.ndarray, float]:
+    """Lattice coordinates (a, b) of each row in grid steps, and the step (at.%)."""
+    a, b, _ = elements
+    vals = df[[a, b]].to_numpy(dtype=float)
+    diffs = np.abs(np.diff(np.unique(vals)))
+    step = float(diffs[diffs > 1e-9].min()) if (diffs > 1e-9).any() else 100.0
+    return np.rint(vals / step).astype(int), step
+
+
+def _map_image(values: np.ndarray, dom: np.ndarray, lat: np.ndarray, step: float,
+               cmap: str, vmin: float, vmax: float, px: int = IMAGE_PX) -> str:
+    """A panel's map as a PNG data URI: the triangle's bounding box, top vertex the first
+    element, bottom left the second, bottom right the third (plotly's a, b, c); each
+    pixel the value of its nearest grid point, out of domain pale, outside transparent."""
+    import base64
+    import io
+
+    from matplotlib import colormaps
+    from PIL import Image
+
+    n = int(round(100 / step))
+    table = np.full((n + 1, n + 1), np.nan)
+    out = np.zeros((n + 1, n + 1), dtype=bool)
+    table[lat[:, 0], lat[:, 1]] = values
+    out[lat[:, 0], lat[:, 1]] = ~dom
+    hpx = int(round(px * np.sqrt(3) / 2))
+    x = (np.arange(px) + 0.5) / px
+    y = 1 - (np.arange(hpx) + 0.5) / hpx  # image rows from the top
+    X, Y = np.meshgrid(x, y)
+    fa = Y  # share of a: height over the base
+    fb = 1 - X - Y / 2  # share of b: towards the bottom left
+    fc = 1 - fa - fb
+    inside = (fa >= 0) & (fb >= 0) & (fc >= 0)
+    ia = np.clip(np.rint(fa * n), 0, n).astype(int)
+    ib = np.clip(np.rint(fb * n), 0, n - ia).astype(int)
+    v = table[ia, ib]
+    ok = inside & np.isfinite(v)
+    norm = np.clip((v - vmin) / (vmax - vmin if vmax > vmin else 1.0), 0, 1)
+    rgba = colormaps[cmap](np.where(ok, norm, 0.0))
+    pale = out[ia, ib] & ok
+    rgba[pale, :3] = 0.3 * rgba[pale, :3] + 0.7  # out of domain: pale, as the legend says
+    rgba[..., 3] = ok
+    img = Image.fromarray((rgba * 255).astype(np.uint8), "RGBA")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _thin(lat: np.ndarray, limit: int = HOVER_POINTS) -> np.ndarray:
+    """Rows of a coarser sub-grid (every k-th lattice line, k as small as keeps at most
+    ``limit`` points) that carry the hover."""
+    for k in range(1, 200):
+        keep = np.all(lat % k == 0, axis=1)
+        if keep.sum() <= limit:
+            return keep
+    return keep
+
+
+def _place_labels(xy: np.ndarray, size_px: float = 14.0) -> np.ndarray:
+    """Label offsets (px, screen y down) beside points ``xy`` (px), greedy in order: the
+    first of rings of candidate positions whose box overlaps no label placed so far and
+    no point, so number labels do not overlap (a leader line joins the far ones)."""
+    placed: list[tuple[float, float]] = []
+    out = np.zeros_like(xy, dtype=float)
+    angles = np.deg2rad([45, 135, -45, -135, 90, -90, 0, 180, 22, 158, -22, -158])
+    for i, (x, y) in enumerate(xy):
+        best = None
+        for r in (16, 24, 34, 46, 60, 76):
+            for t in angles:
+                dx, dy = r * np.cos(t), -r * np.sin(t)
+                cx, cy = x + dx, y + dy
+                if any(abs(cx - px) < size_px and abs(cy - py) < size_px * 0.8
+                       for px, py in placed):
+                    continue
+                if np.any((np.abs(xy[:, 0] - cx) < size_px * 0.6)
+                          & (np.abs(xy[:, 1] - cy) < size_px * 0.5)):
+                    continue
+                best = (dx, dy)
+                break
+            if best is not None:
+                break
+        best = best or (12.0, -12.0)
+        placed.append((x + best[0], y + best[1]))
+        out[i] = best
+    return out
 
 
 def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
                  log_color: bool, confidence: float | None, rule: str,
                  cmp: pd.DataFrame | None = None) -> go.Figure:
+    """The ternary maps: each panel an image of the whole grid (one value per pixel) on
+    the triangle, the hover on a thinned grid (composition and every value on the Dmax
+    map, composition and its own value on the others), known alloys numbered with labels
+    placed so they do not overlap."""
     a, b, c = elements
     panels = _panels(df, confidence, log_color)
     n = len(panels)
+    spacing = 0.16 if n == 2 else 0.1
     fig = make_subplots(rows=1, cols=n, specs=[[{"type": "ternary"}] * n],
-                        horizontal_spacing=0.16 if n == 2 else 0.1,
-                        subplot_titles=[p[1] for p in panels])
-    per_side = 100.0 / max(float(df[a].diff().abs().replace(0, np.nan).min() or 1.0), 1e-9)
-    msize = float(np.clip(1.25 * 420 / per_side / (1 if n == 2 else 1.4), 2.0, 14))
+                        horizontal_spacing=spacing, subplot_titles=[p[1] for p in panels])
     data, template = _hover(df, elements, confidence)
     dom = df["in_domain"].to_numpy(dtype=bool)
-    for col, (values, title, cscale, _) in enumerate(panels, start=1):
-        spacing = 0.16 if n == 2 else 0.1
+    lat, step = _lattice(df, elements)
+    thin = _thin(lat)
+    keys = ["ternary"] + [f"ternary{i}" for i in range(2, n + 1)]
+    boxes = []
+    for col, (values, title, cscale, cmap) in enumerate(panels, start=1):
         x = col * (1 - (n - 1) * spacing) / n + (col - 1) * spacing + 0.005  # right of panel
-        rng = {"cmin": float(np.nanmin(values)), "cmax": float(np.nanmax(values))}
-        if title.startswith("P("):
-            rng = {"cmin": 0.0, "cmax": 1.0}
+        v = values.to_numpy(dtype=float)
+        rng = ({"cmin": 0.0, "cmax": 1.0} if title.startswith("P(") else
+               {"cmin": float(np.nanmin(v)), "cmax": float(np.nanmax(v))})
+        lay = fig.layout[keys[col - 1]]
+        box = _triangle_box(lay.domain.x, lay.domain.y, TERNARY_WIDTH, TERNARY_HEIGHT,
+                            TERNARY_MARGIN)
+        boxes.append(box)
+        fig.add_layout_image(source=_map_image(v, dom, lat, step, cmap, rng["cmin"],
+                                               rng["cmax"]),
+                             xref="paper", yref="paper", x=box[0], y=box[3],
+                             sizex=box[2] - box[0], sizey=box[3] - box[1],
+                             xanchor="left", yanchor="top", sizing="stretch", layer="below")
+        comp = " ".join(f"{e} %{{a}}" if k == 0 else f"{e} %{{{'bc'[k - 1]}}}"
+                        for k, e in enumerate(elements))
         for inside in (True, False):
-            sel = dom if inside else ~dom
+            sel = thin & (dom if inside else ~dom)
             if not sel.any():
                 continue
-            # The full hover on the Dmax map; the others show their own value only.
-            hover = ({"customdata": data[sel], "hovertemplate": template.replace(
-                "<extra>", "" if inside else OUT_OF_DOMAIN_HOVER + "<extra>")} if col == 1
-                else {"hovertemplate": f"{title} %{{marker.color:.2f}}<extra></extra>"})
+            extra = "" if inside else OUT_OF_DOMAIN_HOVER
+            # The full hover on the Dmax map; the others show the composition and their
+            # own value.
+            hover = ({"customdata": data[sel],
+                      "hovertemplate": template.replace("<extra>", extra + "<extra>")}
+                     if col == 1 else
+                     {"hovertemplate": f"{comp}<br>{title} %{{marker.color:.2f}}{extra}"
+                                       "<extra></extra>"})
             fig.add_trace(go.Scatterternary(
                 a=f32(df[a][sel]), b=f32(df[b][sel]), c=f32(df[c][sel]), mode="markers",
-                **hover,
-                opacity=1.0 if inside else 0.3,
-                marker={"color": f32(values[sel]), "colorscale": cscale, "size": msize,
-                        "symbol": "hexagon", "line": {"width": 0}, **rng,
+                **hover, showlegend=False,
+                marker={"color": f32(v[sel]), "colorscale": cscale, "size": 6,
+                        "opacity": 0.01, **rng, "showscale": inside,
                         "colorbar": {"title": {"text": title, "side": "right"}, "x": x,
-                                     "len": 0.8}} if inside else
-                {"color": f32(values[sel]), "colorscale": cscale, "size": msize,
-                 "symbol": "hexagon", "line": {"width": 0}, **rng, "showscale": False},
-                name=rule if not inside else "in domain",
-                legendgroup="domain", showlegend=not inside and col == 1), row=1, col=col)
+                                     "len": 0.8}}), row=1, col=col)
+        if col == 1 and not dom.all():  # the legend entry of the pale region
+            fig.add_trace(go.Scatterternary(
+                a=[None], b=[None], c=[None], mode="markers", name=rule,
+                marker={"color": "#e6e6e6", "symbol": "square", "size": 12},
+                showlegend=True), row=1, col=1)
     if len(known):
         for t in _known_traces(known, elements, cmp):
             fig.add_trace(t, row=1, col=1)
+        _known_labels(fig, known, elements, boxes[0])
     ticks = {"tickvals": [20, 40, 60, 80], "ticks": "outside"}
-    for key in ["ternary"] + [f"ternary{i}" for i in range(2, n + 1)]:
+    for key in keys:
         fig.layout[key].update(aaxis={"title": f"{a} (at.%)", **ticks},
                                baxis={"title": f"{b} (at.%)", **ticks},
-                               caxis={"title": f"{c} (at.%)", **ticks}, sum=100)
-    fig.update_layout(height=620 if n == 2 else 520, legend={"orientation": "h", "y": -0.12},
-                      margin={"l": 110, "r": 60, "t": 80, "b": 60})
+                               caxis={"title": f"{c} (at.%)", **ticks}, sum=100,
+                               bgcolor="rgba(0,0,0,0)")
+    fig.update_layout(width=TERNARY_WIDTH, height=TERNARY_HEIGHT, autosize=False,
+                      legend={"orientation": "h", "y": -0.12}, margin=TERNARY_MARGIN,
+                      plot_bgcolor="rgba(0,0,0,0)")
     return fig
+
+
+def _known_labels(fig: go.Figure, known: pd.DataFrame, elements: list[str], box) -> None:
+    """The known alloys' numbers as annotations beside their markers, placed by
+    :func:`_place_labels` (a short leader line where a number had to move away)."""
+    a, b, c = elements
+    gw = TERNARY_WIDTH - TERNARY_MARGIN["l"] - TERNARY_MARGIN["r"]
+    gh = TERNARY_HEIGHT - TERNARY_MARGIN["t"] - TERNARY_MARGIN["b"]
+    fa, fb = known[a].to_numpy(float) / 100, known[b].to_numpy(float) / 100
+    px_x = (box[0] + (1 - fb - fa / 2) * (box[2] - box[0])) * gw
+    px_y = (1 - (box[1] + fa * (box[3] - box[1]))) * gh
+    offs = _place_labels(np.column_stack([px_x, px_y]))
+    for (_, r), x0, y0, (dx, dy) in zip(known.iterrows(), px_x, px_y, offs, strict=True):
+        fig.add_annotation(x=x0 / gw, y=1 - y0 / gh, xref="paper", yref="paper",
+                           text=str(r["label"]), showarrow=True, ax=dx, ay=dy,
+                           arrowwidth=0.6, arrowhead=0, arrowcolor="#444",
+                           font={"size": 11, "color": "black"}, standoff=5, startstandoff=0,
+                           bgcolor="rgba(255,255,255,0.75)", borderpad=1)
 
 
 def _quaternary_figs(df: pd.DataFrame, elements: list[str], log_color: bool,
@@ -270,9 +421,10 @@ def _quaternary_figs(df: pd.DataFrame, elements: list[str], log_color: bool,
 
 
 def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], step: float,
-                 outdir: Path, confidence: float | None) -> list[Path]:
-    """PNG/SVG maps with the HTML's orientation (first element at the top, second bottom
-    left, third bottom right); out-of-domain cells dotted grey."""
+                 outdir: Path, confidence: float | None, svg: bool = False) -> list[Path]:
+    """PNG (and, when asked, SVG) maps with the HTML's orientation (first element at the
+    top, second bottom left, third bottom right); out-of-domain cells dotted grey; known
+    alloys numbered as in the report's table."""
     import warnings
 
     import matplotlib
@@ -322,12 +474,19 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
         tax.get_axes().axis("off")
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    for ext in ("png", "svg"):
+    for ext in ("png", "svg") if svg else ("png",):
         p = outdir / f"map.{ext}"
         fig.savefig(p, dpi=200 if ext == "png" else None)
         paths.append(p)
     plt.close(fig)
     return paths
+
+
+def tax_point(p) -> tuple[float, float]:
+    """python-ternary's (i, j, k) point in the axes' data coordinates."""
+    from ternary.helpers import project_point
+
+    return tuple(project_point(p))
 
 
 def _static_known(tax, known: pd.DataFrame, ijk) -> None:
@@ -338,6 +497,20 @@ def _static_known(tax, known: pd.DataFrame, ijk) -> None:
     for key, g in _known_groups(known):
         tax.scatter(ijk(g).tolist(), s=24, label=KNOWN_STYLE[key]["name"], zorder=5,
                     linewidths=1.0, **style[key])
+    # The numbers of the report's table, placed so they do not overlap (points per
+    # display unit from the axes' size; matplotlib's y grows upwards).
+    ax = tax.get_axes()
+    pts = np.array([tax_point(p) for p in ijk(known).tolist()]) if len(known) else []
+    if len(pts):
+        ax.figure.canvas.draw()
+        to_px = ax.transData.transform
+        xy = to_px(pts)
+        offs = _place_labels(np.column_stack([xy[:, 0], -xy[:, 1]]), size_px=16.0)
+        for (_, r), p, (dx, dy) in zip(known.iterrows(), pts, offs, strict=True):
+            ax.annotate(str(r["label"]), p, xytext=(dx * 0.5, -dy * 0.5),
+                        textcoords="offset points", fontsize=6, ha="center", va="center",
+                        zorder=6, arrowprops={"arrowstyle": "-", "lw": 0.4,
+                                              "color": "#444"})
 
 
 def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], step: float
@@ -401,9 +574,29 @@ def _header(elements, step, df, run, note: str = "") -> str:
             f"domain; {html.escape(domain_rule(run))}. {iv_text}</p>")
 
 
+#: plotly.js's cartesian partial bundle (it holds the ternary traces), shipped beside this
+#: module for the plotly.js version plotly.py writes for: a ternary report embeds it
+#: (1.5 MB) instead of the whole library (4.8 MB).
+PARTIAL_BUNDLE = Path(__file__).parent / "assets" / "plotly-cartesian-{version}.min.js"
+
+
+def _plotly_js(figs: list[go.Figure]) -> str:
+    """The plotly.js the page embeds: the cartesian partial bundle when every trace is
+    one it holds (ternary maps) and it matches plotly.py's plotly.js, else the whole."""
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    partial = Path(str(PARTIAL_BUNDLE).format(version=get_plotlyjs_version()))
+    if partial.is_file() and all(t.type in ("scatterternary", "scatter")
+                                 for f in figs for t in f.data):
+        return partial.read_text(encoding="utf-8")
+    return get_plotlyjs()
+
+
 def write_report(run_dir: str | Path, data: str | Path | None = None,
-                 log_color: bool = False, n_suggest: int = 5, partial: bool = False) -> Path:
-    """Write ``run_dir/_report/report.html`` (+ PNG/SVG maps for ternaries)."""
+                 log_color: bool = False, n_suggest: int = 5, partial: bool = False,
+                 svg: bool = False) -> Path:
+    """Write ``run_dir/_report/report.html`` (+ ``map.png`` for ternaries, and
+    ``map.svg`` when ``svg``)."""
     from gfascreen.screening.suggest import run_calibration, suggest
 
     run_dir = Path(run_dir)
@@ -423,13 +616,14 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     if len(elements) == 3:
         figs = [_ternary_fig(df, known, elements, log_color, confidence, domain_rule(run),
                              cmp)]
-        _static_maps(df, known, elements, step, outdir, confidence)
+        _static_maps(df, known, elements, step, outdir, confidence, svg)
     elif len(elements) == 4:
         figs = _quaternary_figs(df, elements, log_color, confidence, domain_rule(run))
     else:
         figs = []
-    sections = [f.to_html(full_html=False, include_plotlyjs="inline" if i == 0 else False)
-                for i, f in enumerate(figs)]
+    sections = [f.to_html(full_html=False, include_plotlyjs=False) for f in figs]
+    if figs:
+        sections[0] = f"<script>{_plotly_js(figs)}</script>" + sections[0]
     cols = elements + [c for c in ("dmax_mm", "dmax_lo", "dmax_hi", "dmax_at_least", "p_glass",
                                    "p_bmg") if c in df.columns] \
         + [c for c in df.columns if c.startswith("p_dmax_ge_")] + ["in_domain"] \
