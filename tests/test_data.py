@@ -148,3 +148,18 @@ def test_one_class_rule_and_one_merge_rule_for_sources_and_a_labs_csv(tmp_path):
     built = assemble_table([merge_composition("Cu50Zr50", {"Cu": 50.0, "Zr": 50.0}, rows)])
     pd.testing.assert_series_equal(built.iloc[0], table.iloc[table.index[
         table["composition"] == "Cu50Zr50"][0]].reindex(built.columns), check_names=False)
+
+
+def test_a_parquet_of_formulas_and_dmax_reads_like_the_csv(tmp_path):
+    """One reader, one rule: composition,dmax_mm as Parquet gives the CSV's rows."""
+    from gfascreen.data.user_table import read_training_rows
+
+    df = pd.DataFrame({"composition": ["Cu50Zr50", "La55Al25Ni20", "Cu64Zr36", "Zr"],
+                       "dmax_mm": [2.0, 3.0, 0.1, 0.0]})
+    df.to_parquet(tmp_path / "few.parquet")
+    df.to_csv(tmp_path / "few.csv", index=False)
+    a, _ = read_training_rows(tmp_path / "few.parquet")
+    b, _ = read_training_rows(tmp_path / "few.csv")
+    cols = ["composition", "gfa_class", "dmax_mm"]
+    pd.testing.assert_frame_equal(a[cols].astype(str), b[cols].astype(str))
+    assert a.set_index("composition").loc["Cu64Zr36", "gfa_class"] == "ribbon"

@@ -54,6 +54,12 @@ def table_from_csv(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     except (OSError, UnicodeDecodeError, pd.errors.ParserError,
             pd.errors.EmptyDataError) as exc:
         raise GfaError(f"cannot read {path} as a CSV of formulas and Dmax ({exc})") from None
+    return table_from_frame(df, path)
+
+
+def table_from_frame(df: pd.DataFrame, path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`table_from_csv`'s rule for a table already read (all columns as text)."""
+    df = df.astype(str).replace({"nan": "", "None": ""})
     if df.shape[1] == 0 or len(df) == 0:
         raise GfaError(f"{path} holds no alloys; give a CSV with columns formula,Dmax")
     f_col = _column(df, FORMULA_NAMES) or df.columns[0]
@@ -90,11 +96,14 @@ def table_from_csv(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def read_training_rows(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(table, rejects)`` from a Parquet table of ``data build`` (no rejects) or a CSV of
-    formulas and Dmax (:func:`table_from_csv`)."""
+    """``(table, rejects)`` from a Parquet table of ``data build`` (no rejects), or from a
+    CSV or a Parquet of formulas and Dmax (one rule: :func:`table_from_frame`)."""
     if Path(path).suffix.lower() in (".csv", ".txt"):
         return table_from_csv(path)
     try:
-        return pd.read_parquet(path), pd.DataFrame(columns=["row", "raw_formula", "reason"])
+        df = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise GfaError(f"cannot read training table {path}: {exc}") from None
+    if {"gfa_class", "system"} <= set(df.columns):  # a table of `data build`
+        return df, pd.DataFrame(columns=["row", "raw_formula", "reason"])
+    return table_from_frame(df, path)
