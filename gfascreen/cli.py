@@ -359,11 +359,24 @@ def _cmd_screen(a: argparse.Namespace) -> None:
         print(f"report: {write_report(out)}")
 
 
+def _at_pct_list(text: str) -> list[float]:
+    """``--slices 10,15,20``: at.% values, each in [0, 100]."""
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give at.% values separated by commas, "
+                                         "e.g. 10,15,20") from None
+    if not vals or any(not 0 <= v <= 100 for v in vals):
+        raise argparse.ArgumentTypeError(f"{text!r}: give at.% values from 0 to 100 "
+                                         "separated by commas, e.g. 10,15,20")
+    return vals
+
+
 def _cmd_report(a: argparse.Namespace) -> None:
     from gfascreen.screening.report import write_report
 
     path = write_report(a.run_dir, data=a.data, log_color=a.log_color, partial=a.partial,
-                        svg=a.svg)
+                        svg=a.svg, slices=a.slices)
     print(f"report: {path}")
 
 
@@ -627,6 +640,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--partial", action="store_true",
                    help="report an incomplete run from the parts written so far (said so "
                         "on the page)")
+    r.add_argument("--slices", type=_at_pct_list, default=None, metavar="AT,AT,...",
+                   help="quaternary runs: the at.%% of the fourth element to slice at, on the "
+                        "run's grid, e.g. 10,15,20 (default: four through the best region, "
+                        "said on the page)")
     r.set_defaults(func=_cmd_report)
 
     sg = sub.add_parser("suggest", help="the next alloys to cast from a finished screen")

@@ -35,11 +35,149 @@ def test_ternary_report_is_self_contained(ternary_run, tiny_table):
     assert len(pd.read_parquet(ternary_run)) == 66
 
 
-def test_quaternary_report(tiny_ensemble, tiny_table, tmp_path):
-    out = screen(ScreenConfig(system="Zr-Cu-Al-La", step=10, out=str(tmp_path / "q"),
+#: Quaternary known alloys for the tiny table: (formula, class, Dmax); numbered by Dmax
+#: (1: 4 mm, 2: 2 mm, 3: the ribbon, 4: the crystal, 5: the unmeasured glass).
+QUATERNARY_KNOWN = [("Zr50Cu30Al10La10", "bmg", 4.0), ("Zr40Cu35Al15La10", "bmg", 2.0),
+                    ("Zr40Cu30Al9La21", "ribbon", 0.1), ("Zr30Cu20Al5La45", "crystal", 0.0),
+                    ("Zr45Cu25Al10La20", "bmg", np.nan)]
+
+
+@pytest.fixture(scope="module")
+def quaternary_run(tiny_ensemble, tmp_path_factory):
+    """Zr-Cu-Al-La at 10 at.% with the tiny ensemble, and a table of its known alloys."""
+    from gfascreen.data.parse import alloy_system, composition_key, normalise, parse_formula
+    from gfascreen.tableio import write_parquet_atomic
+    from tests.conftest import make_table
+
+    base = tmp_path_factory.mktemp("quat")
+    rows = []
+    for formula, cls, dmax in QUATERNARY_KNOWN:
+        at = normalise(parse_formula(formula))
+        rows.append({"composition": composition_key(at), "system": alloy_system(at),
+                     "n_elements": 4, "gfa_class": cls, "dmax_mm": dmax,
+                     "sources": "synthetic", "n_source_rows": 1, "class_conflict": False,
+                     "dmax_conflict": False, "provenance": "[]", **at})
+    table = pd.concat([make_table(), pd.DataFrame(rows)], ignore_index=True)
+    els = [c for c in ("La", "Co", "Al", "Zr", "Cu") if c in table.columns]
+    table[els] = table[els].fillna(0.0)
+    write_parquet_atomic(table, base / "known.parquet")
+    out = screen(ScreenConfig(system="Zr-Cu-Al-La", step=10, out=str(base / "run"),
                               model=str(tiny_ensemble), device="cpu", progress=False))
-    html = write_report(out, data=tiny_table).read_text()
-    assert "tetrahedron" in html and "Slice at La" in html
+    return Path(out), base / "known.parquet"
+
+
+def _figures(html: str) -> list[tuple[list, dict]]:
+    """The (traces, layout) of every plotly figure on a page, from its JSON."""
+    import json
+    import re
+
+    dec, out = json.JSONDecoder(), []
+    for m in re.finditer(r'Plotly\.newPlot\(\s*"[^"]+",\s*', html):
+        data, end = dec.raw_decode(html, m.end())
+        layout, _ = dec.raw_decode(html, end + re.match(r"\s*,\s*", html[end:]).end())
+        out.append((data, layout))
+    return out
+
+
+def _slice_ternaries(layout: dict) -> dict[str, dict]:
+    return {k: v for k, v in layout.items() if k.startswith("ternary")}
+
+
+def test_quaternary_report_slices_scales_axes_markers(quaternary_run):
+    """Issue 28, item 9: one colour scale per quantity across the slices, axes in at.% of
+    the alloy, the P(bulk glass) view, numbered known-alloy markers on their slices."""
+    run, table = quaternary_run
+    path = write_report(run, data=table, slices=[10, 20, 30])
+    html = path.read_text()
+    assert "plotly.js (cartesian" in html  # no WebGL view: the partial bundle
+    figs = _figures(html)
+    assert len(figs) == 2
+    profile, (data, layout) = figs
+    assert any(t.get("name", "").startswith("best predicted Dmax") for t in profile[0])
+    assert any(t.get("name", "").startswith("best P(bulk glass")
+               for t in profile[0])
+    # Slices at La = 10, 20, 30: the three others sum to 100 - La, the axes say at.%.
+    terns = _slice_ternaries(layout)
+    sums = sorted({t["sum"] for t in terns.values()})
+    assert sums == [70, 80, 90]
+    for t in terns.values():
+        assert t["aaxis"]["title"]["text"] == "Zr (at.%)"
+        assert t["baxis"]["title"]["text"] == "Cu (at.%)"
+        assert t["caxis"]["title"]["text"] == "Al (at.%)"
+        assert max(t["aaxis"]["tickvals"]) < t["sum"]
+    titles = [a["text"] for a in layout["annotations"] if "at.%</b>" in a.get("text", "")]
+    for lv in (10, 20, 30):
+        assert sum(f"La = {lv} at.%" in t for t in titles) == 3  # Dmax, P(bmg), spread
+    assert any("P(bulk glass)" in t for t in titles)
+    # One colour range per quantity across the slices, one colour bar each.
+    maps = [t for t in data if t.get("marker", {}).get("cmin") is not None
+            and not t.get("name", "").startswith("known")]
+    by_quantity: dict[str, list] = {}
+    for t in maps:
+        by_quantity.setdefault(t["name"].rsplit(", La ", 1)[0], []).append(t)
+    assert len(by_quantity) == 3
+    for name, traces in by_quantity.items():
+        assert len({(t["marker"]["cmin"], t["marker"]["cmax"]) for t in traces}) == 1, name
+        assert len({t["subplot"] for t in traces}) == 3, name  # on every slice
+        assert sum(t["marker"].get("showscale", True) for t in traces) == 1, name
+    assert by_quantity["P(bulk glass), uncalibrated"][0]["marker"]["cmax"] == 1.0
+    assert len(layout["images"]) == 9  # one image per map
+    # Known alloys: numbered on the slice within half a step (5 at.%) of their La.
+    known = [t for t in data if t.get("name", "").startswith("known:")]
+    where = {t["hovertext"][k].split()[0]: t["subplot"] for t in known
+             for k in range(len(t["hovertext"]))}
+    by_sum = {k: v["sum"] for k, v in terns.items()}
+    assert {n: by_sum[s] for n, s in where.items()} == {"#1": 90, "#2": 90, "#3": 80,
+                                                         "#5": 80}
+    numbers = sorted(a["text"] for a in layout["annotations"] if a["text"].isdigit())
+    assert numbers == ["1", "2", "3", "5"]
+    assert sum(t.get("showlegend", True) for t in known) == 3  # one entry per kind
+    cmp = pd.read_csv(path.parent / "known_alloys.csv").set_index("#")
+    assert cmp.loc[4, "slice"] == "-" and cmp.loc[3, "slice"] == "La 20 at.%"
+    assert "on the slice its La is within 5 at.%" in html
+
+
+def test_quaternary_default_slices_go_through_the_best_region():
+    """Slices chosen where the glasses are (Ni 10-15 here), not at fixed 5/30/55/80."""
+    from itertools import product
+
+    from gfascreen.screening.report import slice_levels
+
+    pts = [(a, b, c, 100 - a - b - c) for a, b, c in product(range(0, 101, 5), repeat=3)
+           if a + b + c <= 100]
+    df = pd.DataFrame(pts, columns=["Zr", "Cu", "Al", "Ni"], dtype=float)
+    ni = df["Ni"].to_numpy()
+    df["dmax_mm"] = 8 * np.exp(-((ni - 10) / 4) ** 2) * (1 + df["Zr"] / 100)
+    df["p_bmg"] = np.exp(-((ni - 12.5) / 5) ** 2)
+    df["in_domain"] = True
+    levels, why = slice_levels(df, ["Zr", "Cu", "Al", "Ni"], 5)
+    assert levels == [5, 10, 15, 20], levels
+    assert "Ni = 10 at.%" in why
+    # A wide best region: four slices spread over it, one at the top Dmax.
+    df["p_bmg"] = np.exp(-((ni - 30) / 25) ** 2)
+    levels, _ = slice_levels(df, ["Zr", "Cu", "Al", "Ni"], 5)
+    assert len(levels) == 4 and 10 in levels and max(levels) - min(levels) >= 30
+    with pytest.raises(GfaError, match="nearest 10 and 15"):
+        slice_levels(df, ["Zr", "Cu", "Al", "Ni"], 5, [12])
+
+
+def test_cli_report_slices(quaternary_run, ternary_run):
+    run, table = quaternary_run
+
+    def report(*args):
+        return subprocess.run([sys.executable, "-m", "gfascreen", "report", *map(str, args)],
+                              capture_output=True, text=True)
+
+    r = report(run, "--data", table, "--slices", "20,40")
+    assert r.returncode == 0, r.stderr
+    layout = _figures(Path(r.stdout.split("report: ")[1].strip()).read_text())[1][1]
+    assert sorted({t["sum"] for t in _slice_ternaries(layout).values()}) == [60, 80]
+    for bad, msg in (("15", "no grid point has La = 15 at.%"), ("ten", "at.% values")):
+        r = report(run, "--data", table, "--slices", bad)
+        assert r.returncode == 2 and msg in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    r = report(ternary_run, "--slices", "10")
+    assert r.returncode == 2 and "--slices is for a quaternary run" in r.stderr, r.stderr
 
 
 def test_report_on_unfinished_run(tmp_path):
@@ -101,6 +239,44 @@ def test_report_renders_in_headless_chromium(system, shipped_reports, tmp_path):
     img = Image.open(shot).convert("L")
     lo, hi = img.getextrema()
     assert hi - lo > 100, "screenshot is blank"
+    assert len(set(img.resize((64, 64)).tobytes())) > 20
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no chromium installed (.ci/run installs "
+                    "Debian's chromium so CI runs this)")
+def test_quaternary_report_renders_in_headless_chromium(quaternary_run, tmp_path):
+    """Rendered, the quaternary report (issue 28, item 9) draws one colour bar per quantity
+    for all its slices, at.% axis titles on every slice, numbered known-alloy markers on
+    their slices, and logs no console message."""
+    import re
+
+    run, table = quaternary_run
+    path = write_report(run, data=table, slices=[10, 20, 30])
+    r = _render(path, tmp_path, "--dump-dom")
+    assert r.returncode == 0, r.stderr[-2000:]
+    dom = r.stdout
+    console = [ln for ln in r.stderr.splitlines() if ":CONSOLE" in ln]
+    assert not console, console
+    assert dom.count("class=\"main-svg\"") >= 2  # the profile and the slices
+    bars = re.findall(r'class="hycb[0-9a-f]+title"[^>]*data-unformatted="([^"]*)"', dom)
+    assert sorted(bars) == sorted(["predicted Dmax (mm)", "P(bulk glass), uncalibrated",
+                                   "member spread (mm; no calibrated interval)",
+                                   "measured Dmax (mm)"]), bars
+    for el in ("Zr", "Cu", "Al"):  # 3 slices x 3 maps
+        assert dom.count(f'data-unformatted="{el} (at.%)"') == 9, el
+    titles = re.findall(r'class="annotation-text"[^>]*data-unformatted="([^"]*)"', dom)
+    for lv in (10, 20, 30):
+        assert sum(f"La = {lv} at.%" in t for t in titles) == 3, lv
+    assert sorted(t for t in titles if t.isdigit()) == ["1", "2", "3", "5"]
+    for name in ("known: bulk glass, measured Dmax (2 on the slices)",
+                 "known: ribbon-only glass (1 on the slices)", "out of domain (pale)"):
+        assert name in dom, name
+    shot = tmp_path / "shot.png"
+    _render(path, tmp_path, "--window-size=1300,2400", f"--screenshot={shot}")
+    from PIL import Image
+
+    img = Image.open(shot).convert("L")
+    assert img.getextrema()[1] - img.getextrema()[0] > 100, "screenshot is blank"
     assert len(set(img.resize((64, 64)).tobytes())) > 20
 
 
@@ -208,3 +384,4 @@ def test_triangle_box_fits_the_domain():
     assert (x1 - x0) * 1000 == pytest.approx(500)
     assert (y1 - y0) * 500 == pytest.approx(500 * np.sqrt(3) / 2)
     assert (x0 + x1) / 2 == pytest.approx(0.25) and (y0 + y1) / 2 == pytest.approx(0.5)
+

@@ -4,6 +4,9 @@
 embedded, opens offline: a ternary's maps are images on the triangles with the hover on a
 thinned grid, and the page embeds plotly.js's cartesian partial bundle) and, for
 ternaries, ``map.png`` (``map.svg`` with ``svg=True``; python-ternary on matplotlib).
+A quaternary's report shows the best of each at.% of its fourth element along it, and
+ternary slices at fixed at.% of it through the best region (or ``slices``), in at.% of
+the alloy, one colour scale per quantity for every slice.
 Known alloys of the system (the training alloys the model carries, or a table given with
 ``--data``) are drawn on top, numbered, coloured by measured Dmax, with crystals and
 ribbons marked differently.
@@ -144,10 +147,13 @@ def _known_hover(r, name: str, cmp: pd.DataFrame | None) -> str:
     return txt
 
 
-def _known_traces(known: pd.DataFrame, elements: list[str], cmp: pd.DataFrame | None = None
+def _known_traces(known: pd.DataFrame, elements: list[str], cmp: pd.DataFrame | None = None,
+                  cmax: float | None = None, colorbar: dict | None = None
                   ) -> list[go.Scatterternary]:
     """Known alloys, numbered as in the table under the map (labels offset, no jitter);
-    the hover shows what was measured beside the prediction."""
+    the hover shows what was measured beside the prediction. ``elements``: the three of the
+    triangle (a quaternary slice's alloys are drawn at their share of the three);
+    ``cmax``: the top of the measured-Dmax colour scale (default: these alloys' best)."""
     a, b, c = elements
     traces = []
     for key, g in _known_groups(known):
@@ -155,10 +161,11 @@ def _known_traces(known: pd.DataFrame, elements: list[str], cmp: pd.DataFrame | 
         txt = [_known_hover(r, st["name"], cmp) for _, r in g.iterrows()]
         marker = {"symbol": st["symbol"], "size": 11, "line": {"width": 1.5, "color": "black"}}
         if key == "bmg":
+            top = known["dmax_mm"].max() if cmax is None else cmax
             marker |= {"color": g["dmax_mm"], "colorscale": "Reds", "cmin": 0,
-                       "cmax": float(max(known["dmax_mm"].max(), 1e-6)),
+                       "cmax": float(max(top, 1e-6)),
                        "colorbar": {"title": {"text": "measured Dmax (mm)", "side": "right"},
-                                    "x": -0.12, "len": 0.5, "y": 0.3}}
+                                    **(colorbar or {"x": -0.12, "len": 0.5, "y": 0.3})}}
         else:
             marker |= {"color": st["color"]}
             if key == "crystal":
@@ -353,13 +360,20 @@ def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
     return fig
 
 
-def _known_labels(fig: go.Figure, known: pd.DataFrame, elements: list[str], box) -> None:
+def _known_labels(fig: go.Figure, known: pd.DataFrame, elements: list[str], box,
+                  width: int = TERNARY_WIDTH, height: int = TERNARY_HEIGHT,
+                  margin: dict | None = None) -> None:
     """The known alloys' numbers as annotations beside their markers, placed by
-    :func:`_place_labels` (a short leader line where a number had to move away)."""
+    :func:`_place_labels` (a short leader line where a number had to move away); a
+    figure of ``width`` x ``height`` px with ``margin``, the triangle in paper ``box``,
+    each alloy at its share of the three ``elements`` (as plotly draws it)."""
     a, b, c = elements
-    gw = TERNARY_WIDTH - TERNARY_MARGIN["l"] - TERNARY_MARGIN["r"]
-    gh = TERNARY_HEIGHT - TERNARY_MARGIN["t"] - TERNARY_MARGIN["b"]
-    fa, fb = known[a].to_numpy(float) / 100, known[b].to_numpy(float) / 100
+    margin = margin or TERNARY_MARGIN
+    gw = width - margin["l"] - margin["r"]
+    gh = height - margin["t"] - margin["b"]
+    abc = known[[a, b, c]].fillna(0.0).to_numpy(float)
+    total = np.where(abc.sum(1) > 0, abc.sum(1), 1.0)
+    fa, fb = abc[:, 0] / total, abc[:, 1] / total
     px_x = (box[0] + (1 - fb - fa / 2) * (box[2] - box[0])) * gw
     px_y = (1 - (box[1] + fa * (box[3] - box[1]))) * gh
     offs = _place_labels(np.column_stack([px_x, px_y]))
@@ -371,52 +385,293 @@ def _known_labels(fig: go.Figure, known: pd.DataFrame, elements: list[str], box)
                            bgcolor="rgba(255,255,255,0.75)", borderpad=1)
 
 
-def _quaternary_figs(df: pd.DataFrame, elements: list[str], log_color: bool,
-                     confidence: float | None, rule: str) -> list[go.Figure]:
-    """A tetrahedron of the upper half of predicted Dmax (in-domain points coloured,
-    out-of-domain points grey) and four ternary slices (out of domain pale)."""
-    a, b, c, d = elements[:4]
-    # Barycentric -> 3D coordinates of a regular tetrahedron.
-    verts = np.array([[0, 0, 0], [1, 0, 0], [0.5, np.sqrt(3) / 2, 0],
-                      [0.5, np.sqrt(3) / 6, np.sqrt(2 / 3)]])
-    xyz = (df[[a, b, c, d]].to_numpy() / 100.0) @ verts
-    upper = (df["dmax_mm"] >= df["dmax_mm"].quantile(0.5)).to_numpy()
+#: The quaternary report's slices: a fixed size (px), so the maps' images and the known
+#: alloys' number labels can be placed on the triangles (see :func:`_triangle_box`).
+QUAT_WIDTH, QUAT_ROW_PX, QUAT_GAP_PX = 1200, 300, 120
+QUAT_MARGIN = {"l": 110, "r": 60, "t": 200, "b": 60}
+#: How many slices a quaternary report shows by default.
+N_SLICES = 4
+
+
+def _levels(df: pd.DataFrame, d: str) -> pd.Series:
+    """Grid points per at.% of the slicing element ``d`` (index: the at.%, sorted)."""
+    return df[d].round(6).value_counts().sort_index()
+
+
+def slice_levels(df: pd.DataFrame, elements: list[str], step: float,
+                 slices: list[float] | None = None) -> tuple[list[float], str]:
+    """The at.% of the fourth element that a quaternary report slices at, and why.
+
+    ``slices`` when given (each must be an at.% of the grid). Otherwise
+    :data:`N_SLICES` levels through the best region: the level of the top predicted Dmax
+    (in domain) and levels spread over the range where a level's best P(bulk glass) (its
+    best Dmax for a model without probabilities) is at least half way from the lowest
+    level's best to the highest's, padded with the levels nearest that range when it
+    holds fewer than that."""
+    d = elements[3]
+    counts = _levels(df, d)
+    levels = counts.index.to_numpy(dtype=float)
+    if slices is not None:
+        out = []
+        for v in slices:
+            hit = levels[np.isclose(levels, float(v), atol=1e-6)]
+            if not len(hit):
+                near = " and ".join(f"{x:g}" for x in
+                                    np.sort(levels[np.argsort(np.abs(levels - v))[:2]]))
+                raise GfaError(f"--slices {v:g}: no grid point has {d} = {v:g} at.% (the "
+                               f"run's step is {step:g} at.%; nearest {near})")
+            out.append(float(hit[0]))
+        return sorted(set(out)), f"at the {d} at.% chosen with --slices"
+    usable = levels[counts.to_numpy() >= 3]  # a slice with fewer points shows nothing
+    usable = usable if len(usable) else levels
+    dv = df[d].round(6)
+    dom = df["in_domain"].to_numpy(dtype=bool) & dv.isin(usable).to_numpy()
+    pool = df[dom] if dom.any() else df[dv.isin(usable).to_numpy()]
+    centre = float(round(pool[d].to_numpy(dtype=float)[int(pool["dmax_mm"].to_numpy().argmax())],
+                         6))
+    has_p = "p_bmg" in pool.columns and bool(np.isfinite(pool["p_bmg"]).all())
+    by = (pool["p_bmg"] if has_p else pool["dmax_mm"]).groupby(pool[d].round(6)).max()
+    thr = by.min() + 0.5 * (by.max() - by.min())
+    high = by.index.to_numpy(dtype=float)[by.to_numpy() >= thr]
+    lo, hi = min(high.min(), centre), max(high.max(), centre)
+    inside = usable[(usable >= lo - 1e-9) & (usable <= hi + 1e-9)]
+    span = f"at {d} = {lo:g} at.%" if lo == hi else f"from {d} = {lo:g} to {hi:g} at.%"
+    why = (f"through the best region: the top predicted Dmax{' in domain' if dom.any() else ''}"
+           f" is at {d} = {centre:g} at.%, and the slices whose best "
+           f"{'P(bulk glass)' if has_p else 'predicted Dmax'} is in the upper half of the "
+           f"slices' range lie {span}; --slices chooses others")
+    # Nearest the best range first, then nearest the top Dmax.
+    order = sorted(usable, key=lambda v: (max(lo - v, v - hi, 0.0), abs(v - centre), v))
+    if len(inside) <= N_SLICES:
+        return sorted(float(v) for v in order[:N_SLICES]), why
+    picks = [float(inside[np.abs(inside - t).argmin()]) for t in np.linspace(lo, hi, N_SLICES)]
+    picks[int(np.abs(np.array(picks) - centre).argmin())] = centre
+    out = set(picks)
+    for v in order:  # spread picks that fell on one level: fill from the range
+        if len(out) >= N_SLICES:
+            break
+        out.add(float(v))
+    return sorted(out), why
+
+
+def on_slice(known: pd.DataFrame, d: str, levels: list[float], step: float) -> np.ndarray:
+    """The slice (at.% of ``d``) each known alloy is drawn on: the nearest one when within
+    half a grid step of it, else NaN (on no slice)."""
+    if not len(known) or not levels:
+        return np.full(len(known), np.nan)
+    kd = known[d].fillna(0.0).to_numpy(dtype=float) if d in known.columns \
+        else np.zeros(len(known))
+    lv = np.asarray(levels, dtype=float)
+    gap = np.abs(kd[:, None] - lv[None, :])
+    j = gap.argmin(1)
+    return np.where(gap[np.arange(len(kd)), j] <= step / 2 + 1e-9, lv[j], np.nan)
+
+
+def _quaternary_panels(df: pd.DataFrame, confidence: float | None, log_color: bool
+                       ) -> list[tuple[pd.Series, str, str, str]]:
+    """:func:`_panels`, with P(bulk glass) also for a model without a calibration (its
+    class head's raw output, and the title says so)."""
+    panels = _panels(df, confidence, log_color)
+    if len(panels) == 2 and "p_bmg" in df.columns and bool(np.isfinite(df["p_bmg"]).all()):
+        panels.insert(1, (df["p_bmg"], "P(bulk glass), uncalibrated", "Blues", "Blues"))
+    return panels
+
+
+def _colour_range(values: pd.Series, title: str) -> dict:
+    """One colour range per quantity: 0-1 for a probability, else the whole grid's."""
+    v = values.to_numpy(dtype=float)
+    if title.startswith("P(") or not np.isfinite(v).any():
+        return {"cmin": 0.0, "cmax": 1.0}
+    return {"cmin": float(np.nanmin(v)), "cmax": float(np.nanmax(v))}
+
+
+def _ticks(total: float) -> list[float]:
+    """At.% tick values along a slice's axes (0 to ``total``): at least three."""
+    for t in (20, 10, 5, 2, 1, 0.5, 0.1):
+        vals = [float(v) for v in np.arange(t, total - 1e-9, t)]
+        if len(vals) >= 3:
+            return vals
+    return []
+
+
+def _profile_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
+                 levels: list[float], why: str, panels) -> go.Figure:
+    """Where the glasses are along the fourth element: each grid level's best predicted
+    Dmax and best P(bulk glass) (in domain) against its at.%, the slices shown below
+    (dashed), the known bulk glasses at their measured Dmax, numbered."""
+    d = elements[3]
     dom = df["in_domain"].to_numpy(dtype=bool)
-    zval = np.log10(df["dmax_mm"] + 0.01) if log_color else df["dmax_mm"]
+    pool = df[dom] if dom.any() else df
+    where = " (in domain)" if dom.any() else ""
+    by = pool.groupby(pool[d].round(6))
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    best = by["dmax_mm"].max()
+    fig.add_trace(go.Scatter(x=best.index.to_numpy(float), y=best.to_numpy(float),
+                             mode="lines+markers", name=f"best predicted Dmax{where} (mm)",
+                             line={"color": "#440154"},
+                             hovertemplate=f"{d} %{{x:g}} at.%: best predicted Dmax "
+                                           "%{y:.2f} mm<extra></extra>"), secondary_y=False)
+    p_title = next((t for _, t, *_ in panels if t.startswith("P(bulk glass")), None)
+    if p_title is not None:
+        pb = by["p_bmg"].max()
+        fig.add_trace(go.Scatter(x=pb.index.to_numpy(float), y=pb.to_numpy(float),
+                                 mode="lines+markers", name=f"best {p_title}{where}",
+                                 line={"color": "#2171b5", "dash": "dot"},
+                                 hovertemplate=f"{d} %{{x:g}} at.%: best {p_title} "
+                                               "%{y:.2f}<extra></extra>"), secondary_y=True)
+    g = known[(known["gfa_class"].astype(str) == "bmg") & known["dmax_mm"].notna()] \
+        if len(known) else known
+    if len(g):
+        fig.add_trace(go.Scatter(
+            x=g[d].fillna(0.0).to_numpy(float), y=g["dmax_mm"].to_numpy(float),
+            mode="markers+text", text=[str(v) for v in g["label"]], textposition="top center",
+            name="known: bulk glass, measured Dmax (mm), numbered as in the table",
+            hovertext=[f"#{r['label']} {r['composition']}: measured Dmax {r['dmax_mm']:g} mm"
+                       for _, r in g.iterrows()], hoverinfo="text",
+            marker={"color": "#d62728", "size": 9, "line": {"width": 1, "color": "black"}}),
+            secondary_y=False)
+    for lv in levels:
+        fig.add_vline(x=lv, line={"color": "#d62728", "width": 1, "dash": "dash"})
+    fig.update_xaxes(title_text=f"{d} (at.%)", range=[-2, 102], dtick=10)
+    fig.update_yaxes(title_text="Dmax (mm)", rangemode="tozero", secondary_y=False)
+    if p_title is not None:
+        fig.update_yaxes(title_text=p_title, range=[0, 1.02], secondary_y=True,
+                         showgrid=False, tickmode="linear", tick0=0, dtick=0.2)
+    fig.update_layout(
+        title={"text": f"Best predicted Dmax{' and P(bulk glass)' if p_title else ''} at "
+                       f"each {d} at.% of {'-'.join(elements)} (dashed: the slices below)"
+                       f"<br><sup>Slices {html.escape(why)}</sup>"},
+        width=QUAT_WIDTH, height=380, legend={"orientation": "h", "y": -0.22},
+        margin={"l": 80, "r": 80, "t": 90, "b": 60})
+    return fig
+
+
+def _quaternary_figs(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
+                     step: float, log_color: bool, confidence: float | None, rule: str,
+                     cmp: pd.DataFrame | None = None, slices: list[float] | None = None
+                     ) -> list[go.Figure]:
+    """A quaternary's report: the profile along the fourth element (:func:`_profile_fig`)
+    and ternary slices at fixed at.% of it (:func:`slice_levels`), one row per slice, one
+    column per quantity (Dmax, P(bulk glass), then P(Dmax >= T) or the interval / spread)
+    with one colour scale per quantity for every slice; the axes in at.% of the alloy (the
+    three sum to 100 minus the fourth); each map an image of the slice's grid points (out
+    of domain pale) with the hover on a thinned grid; known alloys numbered on the slice
+    within half a grid step of them."""
+    a, b, c, d = elements[:4]
+    levels, why = slice_levels(df, elements, step, slices)
+    panels = _quaternary_panels(df, confidence, log_color)
+    figs = [_profile_fig(df, known, elements, levels, why, panels)]
+    if not levels:
+        return figs
+    n, rows = len(panels), len(levels)
+    gh = rows * QUAT_ROW_PX + (rows - 1) * QUAT_GAP_PX
+    height = gh + QUAT_MARGIN["t"] + QUAT_MARGIN["b"]
+    spacing = 0.16 if n == 2 else 0.1
+    fig = make_subplots(rows=rows, cols=n, specs=[[{"type": "ternary"}] * n] * rows,
+                        horizontal_spacing=spacing,
+                        **({"vertical_spacing": QUAT_GAP_PX / gh} if rows > 1 else {}),
+                        subplot_titles=[f"<b>{d} = {lv:g} at.%</b>: {p[1]}" for lv in levels
+                                        for p in panels])
+    fig.update_annotations(font_size=13)
     data, template = _hover(df, elements, confidence)
-    tet = go.Figure()
-    for inside in (True, False):
-        sel = upper & (dom if inside else ~dom)
-        marker = ({"size": 2, "color": zval[sel], "colorscale": "Viridis",
-                   "colorbar": {"title": "Dmax (mm)"}} if inside
-                  else {"size": 2, "color": "#bbbbbb"})
-        tet.add_trace(go.Scatter3d(x=xyz[sel, 0], y=xyz[sel, 1], z=xyz[sel, 2], mode="markers",
-                                   customdata=data[sel], hovertemplate=template,
-                                   marker=marker, name="in domain" if inside else rule))
-    for v, name in zip(verts, elements[:4], strict=True):
-        tet.add_trace(go.Scatter3d(x=[v[0]], y=[v[1]], z=[v[2]], mode="text", text=[name],
-                                   showlegend=False))
-    tet.update_layout(title=f"Upper half of predicted Dmax inside the {'-'.join(elements)} "
-                      "tetrahedron (grey: out of domain)", height=600,
-                      legend={"orientation": "h"})
-    figs = [tet]
-    levels = sorted(df[d].unique())
-    picks = [lv for lv in levels if lv > 0][:: max(1, len(levels) // 4)][:4]
-    for lv in picks:
-        on = np.isclose(df[d], lv)
-        s = df[on]
-        rest = 100.0 - lv
-        f = go.Figure(go.Scatterternary(
-            a=s[a] / rest * 100, b=s[b] / rest * 100, c=s[c] / rest * 100, mode="markers",
-            customdata=data[on], hovertemplate=template,
-            marker={"color": s["dmax_mm"], "colorscale": "Viridis", "size": 5,
-                    "opacity": np.where(s["in_domain"].to_numpy(bool), 1.0, 0.3),
-                    "colorbar": {"title": "Dmax (mm)"}}))
-        f.update_layout(title=f"Slice at {d} = {lv:g} at.% (axes: share of the remaining "
-                        f"{rest:g} at.%; pale: out of domain)", height=480,
-                        ternary={"aaxis": {"title": a}, "baxis": {"title": b},
-                                 "caxis": {"title": c}})
-        figs.append(f)
+    dom = df["in_domain"].to_numpy(dtype=bool)
+    dv = df[d].round(6).to_numpy()
+    abc = df[[a, b, c]].to_numpy(dtype=float)
+    comps = df[elements].to_numpy(dtype=float)
+    comp_t = " ".join(f"{e} %{{customdata[{k}]:.4g}}" for k, e in enumerate(elements))
+    ranges = [_colour_range(p[0], p[1]) for p in panels]
+    slice_of = on_slice(known, d, levels, step)
+    cmax = float(known["dmax_mm"].max()) if len(known) and known["dmax_mm"].notna().any() \
+        else None
+    drawn = pd.Series(slice_of, index=known.index).notna()
+    counts = {k: int(drawn[g.index].sum()) for k, g in _known_groups(known)} \
+        if len(known) else {}
+    # Each quantity's one colour bar, beside the first slice (its triangle's height).
+    bar = {"y": 1 - QUAT_ROW_PX / 2 / gh, "yanchor": "middle", "lenmode": "pixels",
+           "len": 0.8 * QUAT_ROW_PX}
+    shown_scale = [False] * n
+    shown_known: set[str] = set()
+    for row, lv in enumerate(levels, start=1):
+        on = np.isclose(dv, lv)
+        total = 100.0 - lv
+        lat = np.rint(abc[on][:, :2] / step).astype(int)
+        eff = step * 100.0 / total if total > 0 else 100.0  # the slice as a whole triangle
+        thin = _thin(lat)
+        for col, ((values, title, cscale, cmap), rng) in enumerate(
+                zip(panels, ranges, strict=True), start=1):
+            i = (row - 1) * n + col
+            key = "ternary" if i == 1 else f"ternary{i}"
+            lay = fig.layout[key]
+            box = _triangle_box(lay.domain.x, lay.domain.y, QUAT_WIDTH, height, QUAT_MARGIN)
+            v = values.to_numpy(dtype=float)
+            if on.sum() >= 3 and total > 0:
+                fig.add_layout_image(
+                    source=_map_image(v[on], dom[on], lat, eff, cmap, rng["cmin"], rng["cmax"]),
+                    xref="paper", yref="paper", x=box[0], y=box[3], sizex=box[2] - box[0],
+                    sizey=box[3] - box[1], xanchor="left", yanchor="top", sizing="stretch",
+                    layer="below")
+            x = col * (1 - (n - 1) * spacing) / n + (col - 1) * spacing + 0.005
+            for inside in (True, False):
+                sel = np.flatnonzero(on)[thin & (dom[on] if inside else ~dom[on])]
+                if not len(sel):
+                    continue
+                extra = "" if inside else OUT_OF_DOMAIN_HOVER
+                hover = ({"customdata": data[sel],
+                          "hovertemplate": template.replace("<extra>", extra + "<extra>")}
+                         if col == 1 else
+                         {"customdata": f32(np.column_stack([comps[sel], v[sel]])),
+                          "hovertemplate": f"{comp_t}<br>{title} "
+                                           f"%{{customdata[{len(elements)}]:.2f}}{extra}"
+                                           "<extra></extra>"})
+                fig.add_trace(go.Scatterternary(
+                    a=f32(abc[sel, 0]), b=f32(abc[sel, 1]), c=f32(abc[sel, 2]),
+                    mode="markers", showlegend=False, name=f"{title}, {d} {lv:g} at.%",
+                    **hover,
+                    marker={"color": f32(v[sel]), "colorscale": cscale, "size": 6,
+                            "opacity": 0.01, **rng, "showscale": not shown_scale[col - 1],
+                            "colorbar": {"title": {"text": title, "side": "right"},
+                                         "x": x, **bar}}),
+                    row=row, col=col)
+                shown_scale[col - 1] = True
+            if row == 1 and col == 1 and not dom.all():  # the pale region's legend entry
+                fig.add_trace(go.Scatterternary(
+                    a=[None], b=[None], c=[None], mode="markers", name=rule,
+                    marker={"color": "#e6e6e6", "symbol": "square", "size": 12},
+                    showlegend=True), row=1, col=1)
+            if col == 1 and len(known):
+                here = known[np.isclose(slice_of, lv)]
+                traces = _known_traces(here, [a, b, c], cmp, cmax=cmax,
+                                       colorbar={"x": -0.12, **bar})
+                for (group, _), t in zip(_known_groups(here), traces, strict=True):
+                    # One legend entry (and measured-Dmax scale) per kind for all slices.
+                    t.name = f"known: {KNOWN_STYLE[group]['name']} ({counts[group]} on the " \
+                             "slices)"
+                    t.legendgroup = group
+                    if group in shown_known:
+                        t.showlegend = False
+                        t.marker.showscale = False
+                    shown_known.add(group)
+                    fig.add_trace(t, row=row, col=col)
+                if len(here):
+                    _known_labels(fig, here, [a, b, c], box, QUAT_WIDTH, height, QUAT_MARGIN)
+        ticks = {"tickvals": _ticks(total), "ticks": "outside"}
+        for col in range(1, n + 1):
+            i = (row - 1) * n + col
+            fig.layout["ternary" if i == 1 else f"ternary{i}"].update(
+                sum=total, aaxis={"title": f"{a} (at.%)", **ticks},
+                baxis={"title": f"{b} (at.%)", **ticks}, caxis={"title": f"{c} (at.%)", **ticks},
+                bgcolor="rgba(0,0,0,0)")
+    fig.update_layout(
+        title={"text": f"Slices at fixed {d}: {a}, {b}, {c} in at.% of the alloy (they sum "
+                       f"to 100 − {d}); one colour scale per quantity<br><sup>Slices "
+                       f"{html.escape(why)}</sup><br><sup>Pale: out of domain. Known alloys "
+                       f"are drawn on the slice within {step / 2:g} at.% of their {d} (half "
+                       "a grid step), numbered as in the table</sup>", "y": 1 - 30 / height,
+               "yanchor": "top", "x": 0.01},
+        width=QUAT_WIDTH, height=height, autosize=False, margin=QUAT_MARGIN,
+        legend={"orientation": "h", "x": 0, "y": 1 + 55 / gh, "yanchor": "bottom"},
+        plot_bgcolor="rgba(0,0,0,0)")
+    figs.append(fig)
     return figs
 
 
@@ -449,13 +704,10 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8))
     for ax, (values, title, _, cmap) in zip(axes, panels, strict=True):
         pts = np.rint(ijk(df)).astype(int)
-        data = dict(zip(map(tuple, pts[:, :2].tolist()), values.to_numpy(dtype=float).tolist(),
-                        strict=True))
         _, tax = ternary.figure(ax=ax, scale=scale)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            tax.heatmap(data, style="triangular", cmap=cmap, colorbar=True, cbarlabel=title,
-                        **({"vmin": 0.0, "vmax": 1.0} if title.startswith("P(") else {}))
+            _heatmap(fig, ax, pts, values.to_numpy(dtype=float), cmap, title)
             out = ~df["in_domain"].to_numpy(dtype=bool)
             if out.any():
                 tax.scatter(ijk(df[out]).tolist(), marker=".", s=2, color="#bbbbbb",
@@ -480,6 +732,24 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
         paths.append(p)
     plt.close(fig)
     return paths
+
+
+def _heatmap(fig, ax, pts: np.ndarray, values: np.ndarray, cmap, title: str) -> None:
+    """One colour-interpolated mesh over the grid's points (python-ternary's projection:
+    x = i + j/2, y = j·√3/2), with its colour bar: one matplotlib collection instead of a
+    patch per grid triangle (at 1 at.%, 15 s -> well under a second per map)."""
+    from matplotlib.tri import Triangulation
+
+    x = pts[:, 0] + pts[:, 1] / 2.0
+    y = pts[:, 1] * np.sqrt(3.0) / 2.0
+    tri = Triangulation(x, y)
+    ok = np.isfinite(values)
+    if not ok.any():
+        return
+    tri.set_mask(~ok[tri.triangles].all(axis=1))
+    lim = {"vmin": 0.0, "vmax": 1.0} if title.startswith("P(") else {}
+    mesh = ax.tripcolor(tri, np.where(ok, values, 0.0), cmap=cmap, shading="gouraud", **lim)
+    fig.colorbar(mesh, ax=ax, label=title, shrink=0.8)
 
 
 def tax_point(p) -> tuple[float, float]:
@@ -575,7 +845,7 @@ def _header(elements, step, df, run, note: str = "") -> str:
 
 
 #: plotly.js's cartesian partial bundle (it holds the ternary traces), shipped beside this
-#: module for the plotly.js version plotly.py writes for: a ternary report embeds it
+#: module for the plotly.js version plotly.py writes for: a report embeds it
 #: (1.5 MB) instead of the whole library (4.8 MB).
 PARTIAL_BUNDLE = Path(__file__).parent / "assets" / "plotly-cartesian-{version}.min.js"
 
@@ -594,9 +864,10 @@ def _plotly_js(figs: list[go.Figure]) -> str:
 
 def write_report(run_dir: str | Path, data: str | Path | None = None,
                  log_color: bool = False, n_suggest: int = 5, partial: bool = False,
-                 svg: bool = False) -> Path:
+                 svg: bool = False, slices: list[float] | None = None) -> Path:
     """Write ``run_dir/_report/report.html`` (+ ``map.png`` for ternaries, and
-    ``map.svg`` when ``svg``)."""
+    ``map.svg`` when ``svg``). ``slices``: for a quaternary, the at.% of its fourth element
+    to slice at (default: :func:`slice_levels` through the best region)."""
     from gfascreen.screening.suggest import run_calibration, suggest
 
     run_dir = Path(run_dir)
@@ -604,6 +875,11 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     df, run = r.table, r.request
     elements = run["grid"]["elements"]
     step = run["grid"]["step_at_pct"]
+    if slices is not None and len(elements) != 4:
+        raise GfaError(f"--slices is for a quaternary run (slices at fixed at.% of its fourth "
+                       f"element); {run_dir} is {'-'.join(elements)}")
+    if slices is not None:
+        slice_levels(df, elements, step, slices)  # refuse a level off the grid first
     confidence = run.get("interval", {}).get("confidence")
     known, known_source = known_alloys(run, elements, data)
     known = _number_known(known)
@@ -618,7 +894,13 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
                              cmp)]
         _static_maps(df, known, elements, step, outdir, confidence, svg)
     elif len(elements) == 4:
-        figs = _quaternary_figs(df, elements, log_color, confidence, domain_rule(run))
+        figs = _quaternary_figs(df, known, elements, step, log_color, confidence,
+                                domain_rule(run), cmp, slices)
+        if len(cmp):
+            levels, _ = slice_levels(df, elements, step, slices)
+            at = on_slice(known, elements[3], levels, step)
+            cmp["slice"] = [f"{elements[3]} {v:g} at.%" if np.isfinite(v) else "-"
+                            for v in at]
     else:
         figs = []
     sections = [f.to_html(full_html=False, include_plotlyjs=False) for f in figs]
@@ -662,7 +944,12 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     if len(cmp):
         body += [f"<h2>Known alloys of this system ({len(cmp)}, from "
                  f"{html.escape(known_source)}): measured vs predicted</h2>",
-                 "<p># = the number beside the marker on the map.</p>", _table_html(cmp)]
+                 ("<p># = the number beside the marker on the map.</p>" if len(elements) != 4
+                  else f"<p># = the number beside the marker on the slice its {elements[3]} "
+                  f"is within {step / 2:g} at.% of (column <i>slice</i>; - : on no slice "
+                  "shown); a bulk glass with a measured Dmax is also numbered on the profile "
+                  "along it.</p>"),
+                 _table_html(cmp)]
     else:
         body.append(f"<p>No alloy of this system is among {html.escape(known_source)}.</p>")
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
