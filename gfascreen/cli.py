@@ -24,7 +24,7 @@ def _cmd_data_build(a: argparse.Namespace) -> None:
     from gfascreen.tableio import check_parent_exists, write_parquet_atomic
 
     out = Path(a.out)
-    check_parent_exists(out, "--out")
+    check_parent_exists(out, "--output")
     table, rejects = build_table(a.data_dir, a.sources)
     write_parquet_atomic(table, out, build_metadata(a.sources))
     rej_path = out.with_name(out.stem + ".rejects.parquet")
@@ -551,7 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="data_command", required=True)
     b = dsub.add_parser("build", help="parse, label and merge the raw files into one table")
     b.add_argument("--data-dir", default=None, help="directory with the raw files")
-    b.add_argument("--out", default="train.parquet", help="output Parquet (default train.parquet)")
+    b.add_argument("--output", "--out", dest="out", default="train.parquet",
+                   help="output Parquet file (default train.parquet; --out, a folder "
+                        "everywhere else, is kept as an alias here)")
     b.add_argument("--sources", nargs="+", default=None, help="subset of sources (default all)")
     b.set_defaults(func=_cmd_data_build)
 
@@ -648,7 +650,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sg = sub.add_parser("suggest", help="the next alloys to cast from a finished screen")
     sg.add_argument("run_dir")
-    sg.add_argument("--n", type=int, default=5, help="how many compositions (default 5)")
+    sg.add_argument("-n", "--count", "--n", dest="n", type=int, default=5,
+                    help="how many compositions (default 5)")
     sg.add_argument("--min-distance", type=float, default=5.0,
                     help="at.%% that must move between any two picks (default 5)")
     sg.add_argument("--target-mm", type=float, default=None,

@@ -434,3 +434,14 @@ def test_system_names_have_one_form(tiny_ensemble, tmp_path):
     assert list(df.columns[:3]) == ["Zr", "Cu", "Al"]  # the axes keep the order given
     known, _ = system_alloys(str(tiny_ensemble), ["Zr", "Cu", "Al"])
     assert len(known) and set(known["system"]) == {"Al-Cu-Zr"}
+
+
+def test_count_and_output_options_are_named_as_elsewhere():
+    """suggest takes -n/--count (--n kept); data build's file is --output (--out kept)."""
+    from gfascreen.cli import build_parser
+
+    p = build_parser()
+    for flag in ("-n", "--count", "--n"):
+        assert p.parse_args(["suggest", "run", flag, "3"]).n == 3
+    for flag in ("--output", "--out"):
+        assert p.parse_args(["data", "build", flag, "t.parquet"]).out == "t.parquet"
