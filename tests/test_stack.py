@@ -3,6 +3,7 @@ files checksummed, stacking nested out of fold, probabilities without plateaus."
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -225,3 +226,24 @@ def test_train_stacks_on_its_folds_and_calibrate_restacks_on_unseen_systems(tiny
 
     with pytest.raises(GfaError, match="re-stack"):
         calibrate_model(str(model), str(lso))  # network-only predictions for a stack
+
+
+def test_a_run_records_the_stack_it_was_scored_with(stacked_model, tmp_path):
+    """Members alone do not identify the predictions once a stack joins them: a resumed
+    screen with a re-fitted stack is refused."""
+    from gfascreen.model.saved import stack_hash
+    from gfascreen.screening.run import ScreenConfig, screen
+
+    d = tmp_path / "m"
+    shutil.copytree(stacked_model[0], d)
+    out = tmp_path / "run"
+    cfg = dict(system="La-Co-Al", step=25, out=str(out), model=str(d), device="cpu",
+               progress=False)
+    screen(ScreenConfig(**cfg))
+    run = json.loads((out / "_run.json").read_text())
+    assert run["model"]["stack_hash"] == stack_hash(ModelDir(d).manifest) is not None
+    md = ModelDir(d)
+    md.manifest.extra["stack"]["rank_weight"] = 0.123
+    md.write_manifest()
+    with pytest.raises(GfaError, match="different model"):
+        screen(ScreenConfig(**cfg, resume=True))

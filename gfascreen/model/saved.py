@@ -175,6 +175,20 @@ def model_hash(manifest: Manifest) -> str:
     return h.hexdigest()
 
 
+def stack_hash(manifest: Manifest) -> str | None:
+    """SHA-256 over what joins the members into a prediction: the descriptor partner's file
+    hashes and the stack's numbers (None for a model predicting with its members alone).
+    With :func:`model_hash` it identifies the predictions a model makes."""
+    partner, stack = manifest.extra.get("partner"), manifest.extra.get("stack")
+    if stack is None:
+        return None
+    h = hashlib.sha256(json.dumps(stack, sort_keys=True).encode())
+    if partner:
+        for entry in [partner["table"], *partner["boosters"].values()]:
+            h.update(entry["sha256"].encode())
+    return h.hexdigest()
+
+
 #: Manifest key of the measured bf16-vs-fp32 difference on the model's known alloys
 #: (written by ``scripts/bf16_check.py --write``; read by ``--precision auto``).
 BF16_CHECK = "bf16_check"

@@ -161,10 +161,11 @@ def plan_screen(cfg: ScreenConfig) -> ScreenPlan:
 
 def _request(plan: ScreenPlan) -> dict:
     """What the run computes (``_run.json``), from the plan (the model's manifest alone)."""
-    from gfascreen.model.saved import model_hash
+    from gfascreen.model.saved import model_hash, stack_hash
 
     md = plan.model_dir
     model = {"path": plan.model, "id": md.manifest.id, "hash": model_hash(md.manifest),
+             "stack_hash": stack_hash(md.manifest),
              "metrics": md.manifest.metrics.get("all", {}),
              "data_sha256": md.manifest.data.get("sha256"),
              "precision": plan.precision}  # the one used (checked on --resume)
@@ -188,8 +189,9 @@ def _start_or_resume(out: Path, request: dict) -> dict:
             old = json.loads(run_json.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise GfaError(f"{run_json} is damaged; start again in a new --out") from None
-        if isinstance(old.get("model"), dict):  # runs before the record was kept were fp32
-            old["model"] = {"precision": "fp32", **old["model"]}
+        # Runs from before these records were fp32 and scored by the members alone.
+        if isinstance(old.get("model"), dict):
+            old["model"] = {"precision": "fp32", "stack_hash": None, **old["model"]}
         for key in ("grid", "chunk_size", "model", "interval"):
             if json.dumps(old.get(key), sort_keys=True) != json.dumps(request[key],
                                                                        sort_keys=True):
