@@ -862,6 +862,19 @@ def _plotly_js(figs: list[go.Figure]) -> str:
     return get_plotlyjs()
 
 
+def _check_slices_run(run_dir: Path) -> None:
+    """``--slices`` needs a quaternary run (read from ``_run.json`` alone)."""
+    import json
+
+    try:
+        elements = json.loads((run_dir / "_run.json").read_text())["grid"]["elements"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # load_run says what is wrong with the run
+    if len(elements) != 4:
+        raise GfaError(f"--slices is for a quaternary run (slices at fixed at.% of its fourth "
+                       f"element); {run_dir} is {'-'.join(elements)}")
+
+
 def write_report(run_dir: str | Path, data: str | Path | None = None,
                  log_color: bool = False, n_suggest: int = 5, partial: bool = False,
                  svg: bool = False, slices: list[float] | None = None) -> Path:
@@ -871,13 +884,12 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     from gfascreen.screening.suggest import run_calibration, suggest
 
     run_dir = Path(run_dir)
+    if slices is not None:  # refused before the table is read
+        _check_slices_run(run_dir)
     r = load_run(run_dir, partial)
     df, run = r.table, r.request
     elements = run["grid"]["elements"]
     step = run["grid"]["step_at_pct"]
-    if slices is not None and len(elements) != 4:
-        raise GfaError(f"--slices is for a quaternary run (slices at fixed at.% of its fourth "
-                       f"element); {run_dir} is {'-'.join(elements)}")
     if slices is not None:
         slice_levels(df, elements, step, slices)  # refuse a level off the grid first
     confidence = run.get("interval", {}).get("confidence")
