@@ -17,7 +17,7 @@ Each step is a ``gfascreen`` command's function; a lab's own model needs none of
 script: ``gfascreen evaluate RUN --into MODEL`` and ``gfascreen calibrate MODEL --lso RUN``.
 
 Usage: python scripts/ship_default.py [--pack RUN [--id ID]] [--system runs/system5]
-           [--random-oof runs/default_random5] [--data train.parquet]
+           [--random-oof runs/default_random5] [--data train.parquet] [--random-oof-only]
 """
 
 from __future__ import annotations
@@ -79,6 +79,9 @@ def main() -> None:
     p.add_argument("--id", default="gfascreen-default-v2", help="model id when packing")
     p.add_argument("--random-oof", default="runs/default_random5",
                    help="where the shipped members' random-fold predictions are kept")
+    p.add_argument("--random-oof-only", action="store_true",
+                   help="only write those predictions (what `gfascreen stack MODEL "
+                        "--random-oof RUN` reads) and stop; the model is not changed")
     a = p.parse_args()
     torch.set_num_threads(2)
     if a.pack:  # `gfascreen pack`'s function, with the run's wall times recorded
@@ -93,6 +96,9 @@ def main() -> None:
     # = gfascreen evaluate RUN --into MODEL, for the random folds and the leave-system-out
     # run, then gfascreen calibrate MODEL --lso RUN (which writes the model card).
     rnd = random_oof_run(a.out, a.data, Path(a.random_oof))
+    if a.random_oof_only:
+        print(f"random-fold out-of-fold predictions in {rnd}")
+        return
     record_evaluation(a.out, rnd, cached_evaluation(rnd, a.data))
     ev_s = cached_evaluation(Path(a.system), a.data, spread_model=a.out)
     if not (Path(a.system) / "oof_calibration.parquet").exists():

@@ -220,7 +220,7 @@ class Ensemble:
         many = len(self.members) > 1
         zeros = np.zeros(len(x))
         std_log = reg.std(0, unbiased=False).numpy() if many else zeros
-        dmax, dmax_bmg = mm.mean(0).numpy(), mm.mean(0).numpy()
+        dmax = dmax_bmg = mm.mean(0).numpy()
         if self.stack is not None:
             dmax, dmax_bmg, prob = self._stacked(x, reg, prob)
         mean_log = np.log10(1.0 + dmax) if self.stack is not None else reg.mean(0).numpy()
@@ -244,8 +244,7 @@ class Ensemble:
         out = self.stack.predict(stack_features(
             reg.mean(0).numpy().astype(float), prob.numpy().astype(float), gb.log_dmax,
             gb.proba, gb.log_dmax_bmg), max_fraction=top)
-        return (out.dmax_mm, np.clip(10.0 ** out.log_dmax_bmg - 1.0, 0.0, None),
-                torch.as_tensor(out.proba))
+        return out.dmax_mm, out.dmax_bmg_mm, torch.as_tensor(out.proba)
 
     def _probabilities(self, prob: torch.Tensor | None, in_domain: np.ndarray,
                        n: int) -> dict[str, np.ndarray]:

@@ -71,6 +71,11 @@ class StackOutput:
     def log_dmax(self) -> np.ndarray:
         return np.log10(1.0 + self.dmax_mm)
 
+    @property
+    def dmax_bmg_mm(self) -> np.ndarray:
+        """The bulk-glass thickness in mm (clipped at 0)."""
+        return np.clip(10.0 ** self.log_dmax_bmg - 1.0, 0.0, None)
+
 
 @dataclass
 class Stack:

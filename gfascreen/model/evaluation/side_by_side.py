@@ -24,15 +24,26 @@ from gfascreen.model.targets import to_target
 HEADLINE = ("pooled_spearman", "within_system", "auc_glass", "auc_bmg", "bmg_r2_log", "r2_mm")
 
 
+def _with_dmax(oof: pd.DataFrame) -> pd.DataFrame:
+    return oof[oof["dmax_mm"].notna() & oof["pred_mm"].notna()]
+
+
+def _ranking(d: pd.DataFrame) -> tuple[float, float]:
+    """Pooled and within-system Spearman of ``pred_mm`` over rows with a Dmax."""
+    return (float(spearmanr(d["dmax_mm"], d["pred_mm"]).statistic),
+            float(within_system(d).get("spearman_weighted_mean", np.nan)))
+
+
 def headline(oof: pd.DataFrame) -> dict[str, float]:
-    d = oof[oof["dmax_mm"].notna() & oof["pred_mm"].notna()]
+    d = _with_dmax(oof)
     y, p = d["dmax_mm"].to_numpy(float), d["pred_mm"].to_numpy(float)
     bmg = d[d["gfa_class"].astype(str) == "bmg"]
     thick = bmg["pred_bmg_mm"] if "pred_bmg_mm" in bmg.columns else bmg["pred_mm"]
     auc = glass_auc(oof)
+    pooled, within = _ranking(d)
     return {
-        "pooled_spearman": float(spearmanr(y, p).statistic),
-        "within_system": float(within_system(d).get("spearman_weighted_mean", np.nan)),
+        "pooled_spearman": pooled,
+        "within_system": within,
         "auc_glass": float(auc.get("auc_glass_vs_crystal", np.nan)),
         "auc_bmg": float(auc.get("auc_bmg_vs_rest", np.nan)),
         "bmg_r2_log": float(r2_score(to_target(bmg["dmax_mm"].to_numpy(float)),
@@ -43,9 +54,8 @@ def headline(oof: pd.DataFrame) -> dict[str, float]:
 
 def ranking_score(oof: pd.DataFrame) -> float:
     """Pooled + within-system Spearman of ``pred_mm`` (what a screen's ranking needs)."""
-    d = oof[oof["dmax_mm"].notna() & oof["pred_mm"].notna()]
-    pooled = spearmanr(d["dmax_mm"], d["pred_mm"]).statistic
-    return float(pooled + within_system(d).get("spearman_weighted_mean", 0.0))
+    pooled, within = _ranking(_with_dmax(oof))
+    return pooled + (within if np.isfinite(within) else 0.0)
 
 
 def headline_table(rows: dict[str, dict[str, float]]) -> str:

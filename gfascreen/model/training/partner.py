@@ -47,15 +47,10 @@ def pure_metals_as_crystals(table: pd.DataFrame, elements: list[str]) -> pd.Data
     :data:`gfascreen.data.build.PURE_METAL`, for tables built before it)."""
     from gfascreen.data.build import PURE_METAL
 
-    out = table.copy()
-    pure = (out[elements] > 0).sum(1) == 1
-    for k, v in PURE_METAL.items():
-        if k in out.columns:
-            out[k] = out[k].astype(object) if k == "gfa_class" else out[k]
-            out.loc[pure, k] = v
-    if "gfa_class" in out.columns:
-        out["gfa_class"] = out["gfa_class"].astype(str)
-    return out
+    pure = ((table[elements] > 0).sum(1) == 1).to_numpy()
+    return table.assign(
+        gfa_class=np.where(pure, PURE_METAL["gfa_class"], table["gfa_class"].astype(str)),
+        dmax_mm=np.where(pure, PURE_METAL["dmax_mm"], table["dmax_mm"]))
 
 
 def with_pure_metals(table: pd.DataFrame, elements: list[str]) -> pd.DataFrame:

@@ -58,17 +58,15 @@ def pure_metal_network(md: ModelDir, elements: list[str]) -> pd.DataFrame:
                          "p_bmg": prob[:, 2].numpy()}, index=list(elements))
 
 
-def stack_frame(known: pd.DataFrame, net: pd.DataFrame, folds: np.ndarray, pure: pd.DataFrame,
-                d: np.ndarray, config: PartnerConfig) -> pd.DataFrame:
-    """Known alloys + pure metals with the network's and the partner's out-of-fold
-    columns on ``folds`` (pure metals spread over the folds, ``scored`` False)."""
-    n_pure = len(pure)
-    base = known[["composition", "system", "gfa_class", "dmax_mm"]]
-    rows = pd.concat([base, pd.DataFrame({"composition": pure.index, "system": pure.index,
-                                          "gfa_class": "crystal", "dmax_mm": 0.0})],
-                     ignore_index=True)
+def stack_frame(full: pd.DataFrame, n_known: int, net: pd.DataFrame, folds: np.ndarray,
+                pure: pd.DataFrame, d: np.ndarray, config: PartnerConfig) -> pd.DataFrame:
+    """The known alloys and the pure metals after them (``full``, from
+    :func:`with_pure_metals`) with the network's and the partner's out-of-fold columns on
+    ``folds`` (pure metals spread over the folds, ``scored`` False)."""
+    rows = full[["composition", "system", "gfa_class", "dmax_mm"]].copy()
+    n_pure = len(rows) - n_known
     rows["fold"] = np.r_[folds, np.arange(n_pure) % len(np.unique(folds))]
-    rows["scored"] = np.r_[np.ones(len(known), bool), np.zeros(n_pure, bool)]
+    rows["scored"] = np.arange(len(rows)) < n_known
     for c in NET_COLUMNS:
         rows[c] = np.r_[net[c].to_numpy(float), pure[c].to_numpy(float)]
     return rows.join(partner_oof(d, rows, rows["fold"].to_numpy(), config))
@@ -123,12 +121,15 @@ def oof_groupings(md: ModelDir, known: pd.DataFrame, lso: str | Path | None,
     return out
 
 
-def _relabel(known: pd.DataFrame, elements: list[str], progress) -> pd.DataFrame:
+def _relabel(known: pd.DataFrame, elements: list[str], progress
+             ) -> tuple[pd.DataFrame, np.ndarray]:
+    """Known alloys with pure metals as crystals, and which rows changed (labels only: the
+    alloys, their order and the folds stay)."""
     relabelled = pure_metals_as_crystals(known, elements)
     changed = relabelled["gfa_class"].to_numpy() != known["gfa_class"].astype(str).to_numpy()
-    if changed.any():  # labels only: the alloys, their order and the folds stay
+    if changed.any():
         progress(f"pure metals relabelled crystal: {', '.join(known['composition'][changed])}")
-    return relabelled
+    return relabelled, changed
 
 
 def stack_model(model: str | Path, random_oof: str | Path | None = None,
@@ -152,16 +153,15 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
         raise GfaError(f"{md.path} carries no known alloys to stack on")
     elements = list(md.manifest.vocabulary["elements"])
     groupings = oof_groupings(md, known, lso, random_oof)
-    relabelled = _relabel(known, elements, progress)
-    changed = relabelled["gfa_class"].to_numpy() != known["gfa_class"].astype(str).to_numpy()
-    known = relabelled
+    known, changed = _relabel(known, elements, progress)
     table = ElementTable.from_matminer(elements)
     full = with_pure_metals(known, elements)
     d = DescriptorFeaturizer(table, elements)(table_fractions(full, elements)).numpy()
     pure = pure_metal_network(md, elements).loc[full["composition"].to_numpy()[len(known):]]
     report, frames_ = {}, {}
     for grouping, oof in groupings.items():
-        frame = stack_frame(known, network_oof(oof), oof["fold"].to_numpy(), pure, d, config)
+        frame = stack_frame(full, len(known), network_oof(oof), oof["fold"].to_numpy(), pure,
+                            d, config)
         figures, stacked, weights = side_by_side(frame)
         report[grouping] = {"parts": figures, "rank_weight_per_fold": weights}
         frames_[grouping] = (frame, stacked)

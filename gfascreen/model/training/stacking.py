@@ -17,8 +17,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gfascreen.model.evaluation.side_by_side import ranking_score
 from gfascreen.model.stack import Stack, StackOutput, stack_features
 from gfascreen.model.targets import to_target
+
+
+def from_log(log) -> np.ndarray:
+    """log10(1 + Dmax/mm) -> Dmax (mm), clipped at 0."""
+    return np.clip(10.0 ** np.asarray(log, dtype=float) - 1.0, 0.0, None)
 
 NET_PROBA = ("p_crystal", "p_ribbon", "p_bmg")
 GB_PROBA = ("gb_p_crystal", "gb_p_ribbon", "gb_p_bmg")
@@ -44,16 +50,10 @@ def fit_stack(frame: pd.DataFrame, C: float = 1.0, rank_weight: float | None = N
     return Stack(C=C, rank_weight=rank_weight).fit(features_of(frame), frame["gfa_class"], y)
 
 
-def rank_score(oof: pd.DataFrame) -> float:
-    """What the ranking weight is chosen for: pooled + within-system Spearman."""
-    from gfascreen.model.evaluation.side_by_side import ranking_score
-
-    return ranking_score(oof)
-
-
 def choose_rank_weight(frame: pd.DataFrame, C: float = 1.0) -> float:
     """The :data:`RANK_WEIGHTS` value whose stack, fitted fold by fold on ``frame``'s other
-    folds, ranks ``frame``'s held-out alloys best (:func:`rank_score`; scored rows only)."""
+    folds, ranks ``frame``'s held-out alloys best (pooled + within-system Spearman,
+    :func:`~gfascreen.model.evaluation.side_by_side.ranking_score`; scored rows only)."""
     folds = frame["fold"].to_numpy()
     if len(np.unique(folds)) < 2:  # nothing to choose on: the declared default
         return Stack.rank_weight
@@ -68,7 +68,7 @@ def choose_rank_weight(frame: pd.DataFrame, C: float = 1.0) -> float:
             outs[w].append(output_frame(base.predict(feats[te]), frame.index[te]))
     scored = frame["scored"] if "scored" in frame.columns else True
     ref = frame[["system", "gfa_class", "dmax_mm"]]
-    scores = {w: rank_score(ref.join(pd.concat(o))[scored]) for w, o in outs.items()}
+    scores = {w: ranking_score(ref.join(pd.concat(o))[scored]) for w, o in outs.items()}
     return float(max(scores, key=scores.get))
 
 
@@ -77,7 +77,7 @@ def output_frame(out: StackOutput, index) -> pd.DataFrame:
     return pd.DataFrame({
         "pred_mm": out.dmax_mm, "pred_log": out.log_dmax,
         "p_crystal": out.proba[:, 0], "p_ribbon": out.proba[:, 1], "p_bmg": out.proba[:, 2],
-        "pred_bmg_mm": np.clip(10.0 ** out.log_dmax_bmg - 1.0, 0.0, None)}, index=index)
+        "pred_bmg_mm": out.dmax_bmg_mm}, index=index)
 
 
 def nested_stack_oof(frame: pd.DataFrame, C: float = 1.0) -> tuple[pd.DataFrame, dict]:
@@ -100,9 +100,7 @@ def part_frames(frame: pd.DataFrame, stacked: pd.DataFrame) -> dict[str, pd.Data
     base = frame[["composition", "system", "fold", "gfa_class", "dmax_mm"]]
     net = base.assign(pred_mm=frame["pred_mm"], pred_bmg_mm=frame["pred_mm"],
                       p_crystal=frame["p_crystal"], p_bmg=frame["p_bmg"])
-    gb_mm = np.clip(10.0 ** frame["gb_log"] - 1.0, 0.0, None)
-    gb = base.assign(pred_mm=gb_mm,
-                     pred_bmg_mm=np.clip(10.0 ** frame["gb_log_bmg"] - 1.0, 0.0, None),
+    gb = base.assign(pred_mm=from_log(frame["gb_log"]), pred_bmg_mm=from_log(frame["gb_log_bmg"]),
                      p_crystal=frame["gb_p_crystal"], p_bmg=frame["gb_p_bmg"])
     stack = base.join(stacked)
     return {"network": net, "partner": gb, "stack": stack}
