@@ -191,7 +191,7 @@ def test_vectorised_lower_bound_equals_crepes():
         assert np.allclose(ours, np.clip(np.asarray(ref).ravel(), 0, None))
 
 
-def test_neighbourhood_compares_only_the_alloys_that_matter_and_stays_exact():
+def test_neighbourhood_compares_only_the_alloys_that_matter_and_stays_exact(monkeypatch):
     """Pruned by each alloy's mass outside a block's elements, the domain flags and the
     k-nearest spreads equal the brute-force ones over every alloy (ties, which a grid
     meets often, broken the same way whatever was compared)."""
@@ -220,3 +220,11 @@ def test_neighbourhood_compares_only_the_alloys_that_matter_and_stays_exact():
     assert (got.in_domain == ((full <= 0.2 + 1e-6).sum(1) >= 2).numpy()).all()
     want = k_nearest_spread(full[:, known], torch.tensor(y[known], dtype=torch.float32), 5)
     np.testing.assert_allclose(got.knn_spread, want, atol=1e-6)
+    # A GPU's row groups (many rows against one candidate set) give the same answer.
+    from gfascreen.model import difficulty
+
+    for group in (7, 2048):
+        monkeypatch.setitem(difficulty.ROW_GROUP, "cpu", group)
+        again = neighbourhood(xt, rt, y, 20.0, 2, k=5)
+        np.testing.assert_array_equal(again.in_domain, got.in_domain)
+        np.testing.assert_allclose(again.knn_spread, want, atol=1e-6)

@@ -437,3 +437,51 @@ def test_one_trainer_steps_schedules_skips_and_stops():
     both = b.cat(b)
     assert len(both) == 4 and both.w.tolist() == [3.0, 1.0, 3.0, 1.0]
     assert both.has_y.tolist() == [True, False, True, False]
+
+
+def test_folded_inference_member_is_the_trained_function(tiny_ensemble):
+    """Batch norms folded into the convolutions (and a bf16 trunk where the CPU has it)
+    give the network that was trained: float32 to rounding, bf16 within its precision."""
+    import copy
+
+    from gfascreen.model.network import for_inference
+    from gfascreen.model.saved import ModelDir
+
+    md = ModelDir(tiny_ensemble)
+    net = md.manifest.network_spec.build()
+    net.load_state_dict(md.member_state(md.manifest.members[0]))
+    for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_(-0.5, 0.5)  # statistics far from the identity
+        bn.running_var.uniform_(0.5, 2.0)
+    net.eval()
+    img = torch.rand(6, 1, 43, 43)
+    with torch.inference_mode():
+        want = net(img)
+        fast = for_inference(copy.deepcopy(net))
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+        got = fast(img)
+    assert torch.allclose(got["reg"], want["reg"], atol=1e-4)
+    assert torch.allclose(got["logits"], want["logits"], atol=1e-4)
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        half = for_inference(copy.deepcopy(net), bf16=True)
+        assert next(half.trunk.parameters()).dtype == torch.bfloat16
+        assert half.reg.weight.dtype == torch.float32
+        with torch.inference_mode():
+            out = half(img)
+        assert out["reg"].dtype == torch.float32
+        assert torch.allclose(out["reg"], want["reg"], atol=0.1, rtol=0.05)
+
+
+def test_members_share_each_batch_of_images(tiny_ensemble, monkeypatch):
+    """The OP images of a batch are made once for every member, not once per member."""
+    ens = Ensemble.load(tiny_ensemble, device="cpu", precision="fp32")
+    calls = []
+    real = ens.featurizer.images
+    monkeypatch.setattr(ens.featurizer, "images", lambda x: calls.append(len(x)) or real(x))
+    x = ens.featurizer.fractions(["Al25Co20La55", "Cu50Zr50", "La60Al40"] * 5)
+    reg, prob = ens.member_outputs(x, batch_size=4)
+    assert calls == [4, 4, 4, 3]
+    assert reg.shape == (len(ens.members), 15) and reg.device.type == "cpu"
+    assert prob.shape == (15, len(ens.classes))
+    one, _ = ens.member_outputs(x, batch_size=4, members=[1])
+    assert torch.equal(one[0], reg[1])

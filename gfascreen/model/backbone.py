@@ -92,6 +92,33 @@ def build_trunk(name: str, in_channels: int = 1, maxpool: bool = True) -> Trunk:
     return Trunk(net, b.width, groups, b)
 
 
+#: (convolution, batch norm) attribute pairs of a torchvision ResNet block or stem, in
+#: forward order; a block's ``downsample`` is ``Sequential(conv, bn)``.
+CONV_BN_PAIRS = (("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"))
+
+
+def fold_batchnorm(trunk) -> int:
+    """Fold every eval-mode batch norm of a torchvision ResNet ``trunk`` into the
+    convolution before it, in place (inference only: the same function up to float
+    rounding, one convolution instead of two passes over each activation). Returns how
+    many were folded; the norms become identities."""
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = 0
+    for mod in list(trunk.modules()):
+        pairs = [(c, b) for c, b in CONV_BN_PAIRS
+                 if isinstance(getattr(mod, b, None), nn.BatchNorm2d)]
+        if isinstance(mod, nn.Sequential) and len(mod) == 2 \
+                and isinstance(mod[1], nn.BatchNorm2d):
+            pairs.append(("0", "1"))
+        for c, b in pairs:
+            setattr(mod, c, fuse_conv_bn_eval(getattr(mod, c).eval(), getattr(mod, b).eval()))
+            setattr(mod, b, nn.Identity())
+            folded += 1
+    return folded
+
+
 def imagenet_weights(name: str):
     """torchvision's ImageNet weights enum member for backbone ``name``."""
     import torchvision
@@ -101,5 +128,6 @@ def imagenet_weights(name: str):
 
 
 __all__ = ["BACKBONES", "CLASSIFIER", "DEFAULT_BACKBONE", "LAYER_GROUPS", "PACK_FLOAT16",
-           "TRUNK", "Backbone", "Trunk", "backbone", "build_trunk", "imagenet_weights",
+           "TRUNK", "Backbone", "Trunk", "backbone", "build_trunk", "fold_batchnorm",
+           "imagenet_weights",
            "prefixes"]

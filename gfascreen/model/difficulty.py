@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 #: :mod:`gfascreen.model.evaluation.calibrate`).
 DIFFICULTIES = ("members", "knn", "members+knn")
 BLOCK = 4096
-#: Rows compared together against one candidate set of training alloys.
-ROW_GROUP = 64
+#: Rows compared together against one candidate set of training alloys, by device kind:
+#: few on a CPU (less to compare), many on a GPU (fewer launches and host round trips).
+ROW_GROUP = {"cpu": 64, "cuda": 2048}
 #: Nearest training alloys whose measured spread is the ``knn`` difficulty.
 NEIGHBOURS = 10
 
@@ -73,11 +74,13 @@ def neighbourhood(x: torch.Tensor, reference: torch.Tensor, ref_y: np.ndarray | 
         spread.append(s)
     if not dom:
         return Neighbourhood(np.zeros(0, dtype=bool), np.zeros(0))
-    return Neighbourhood(np.concatenate(dom), np.concatenate(spread))
+    # One copy to the host for the whole batch.
+    return Neighbourhood(torch.cat(dom).cpu().numpy(),
+                         torch.cat(spread).double().cpu().numpy())
 
 
 def _block(xb: torch.Tensor, ref: torch.Tensor, n_known: int, y_known: torch.Tensor | None,
-           radius: float, min_neighbours: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+           radius: float, min_neighbours: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Domain flags and k-nearest spreads of one block, exactly, from the distances to the
     training alloys that can matter.
 
@@ -97,26 +100,28 @@ def _block(xb: torch.Tensor, ref: torch.Tensor, n_known: int, y_known: torch.Ten
         return torch.cdist(cols[rows], ref[idx][:, used].contiguous(), p=1) + outside[idx]
 
     near = torch.nonzero(outside <= radius).squeeze(1)
-    dom = (((dist(near) <= radius).sum(1) >= min_neighbours).cpu().numpy() if len(near)
-           else np.zeros(len(xb), dtype=bool))
+    dom = ((dist(near) <= radius).sum(1) >= min_neighbours if len(near)
+           else torch.zeros(len(xb), dtype=torch.bool, device=xb.device))
+    spread = torch.zeros(len(xb), device=xb.device)
     if y_known is None:
-        return dom, np.zeros(len(xb))
+        return dom, spread
     bound = outside[:n_known]
     first = torch.topk(bound, min(n_known, max(32 * k, 256)), largest=False).indices
     kth = torch.topk(dist(first), k, dim=1, largest=False).values[:, -1]
     # Rows in groups of similar k-th bound, so that a row far from every alloy does not make
     # the rows near one compare everything.
-    spread = np.zeros(len(xb))
     order = torch.argsort(kth)
-    for g in range(0, len(xb), ROW_GROUP):
-        rows = order[g:g + ROW_GROUP]
+    group = ROW_GROUP.get(xb.device.type, ROW_GROUP["cpu"])
+    for g in range(0, len(xb), group):
+        rows = order[g:g + group]
         cand = torch.nonzero(bound <= kth[rows].max()).squeeze(1)  # ascending: table order
-        spread[rows.cpu().numpy()] = k_nearest_spread(dist(cand, rows), y_known[cand], k)
+        spread[rows] = k_nearest_spread(dist(cand, rows), y_known[cand], k)
     return dom, spread
 
 
-def k_nearest_spread(dist: torch.Tensor, y: torch.Tensor, k: int) -> np.ndarray:
-    """Standard deviation of ``y`` over each row's ``k`` nearest columns of ``dist``.
+def k_nearest_spread(dist: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """Standard deviation of ``y`` over each row's ``k`` nearest columns of ``dist`` (a
+    tensor on their device).
 
     Distances are compared on a grid of 1e-6 (fractions; 1e-4 at.%), far finer than any
     composition is written, so that two alloys equally far in exact arithmetic tie whatever
@@ -131,7 +136,7 @@ def k_nearest_spread(dist: torch.Tensor, y: torch.Tensor, k: int) -> np.ndarray:
     room = k - closer.sum(1, keepdim=True)
     w = (closer | (tied & (torch.cumsum(tied, 1) <= room))).to(torch.float32)
     mean = (w * y).sum(1, keepdim=True) / k
-    return ((w * (y - mean) ** 2).sum(1) / k).sqrt().double().cpu().numpy()
+    return ((w * (y - mean) ** 2).sum(1) / k).sqrt()
 
 
 def combine(kind: str, members: np.ndarray, knn: np.ndarray, beta: float) -> np.ndarray:

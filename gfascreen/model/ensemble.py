@@ -26,7 +26,7 @@ from gfascreen.model.calibration import (
     threshold_column,
 )
 from gfascreen.model.difficulty import NEIGHBOURS, Neighbourhood, neighbourhood
-from gfascreen.model.network import OPResNet, forward_batches
+from gfascreen.model.network import OPResNet, for_inference, forward_members
 from gfascreen.model.precision import (
     check_precision,
     inference_batch_for,
@@ -155,7 +155,7 @@ class Ensemble:
             except RuntimeError as exc:
                 raise GfaError(f"model member {entry['file']} does not fit the architecture "
                                f"in the manifest ({str(exc).splitlines()[0]})") from None
-            members.append(net.to(dev).eval().to(memory_format=torch.channels_last))
+            members.append(for_inference(net, bf16=precision == "bf16").to(dev))
         ens = cls(members, md, dev, precision, cls._calibration(md))
         ens.use_parts(parts)
         return ens
@@ -189,17 +189,10 @@ class Ensemble:
         (``manifest.target``), and mean class probabilities ``(B, C)`` (of every member, or
         of the members at the indices ``members``)."""
         batch_size = batch_size or self.batch_size
-        regs, probs = [], []
-        for j, m in enumerate(self.members):
-            if members is not None and j not in members:
-                continue
-            r, p = forward_batches(m, self.featurizer, x, batch_size,
-                                   bf16=self.precision == "bf16")
-            regs.append(r)
-            if p is not None:
-                probs.append(p)
-        prob = torch.stack(probs).mean(0) if probs and self.classes else None
-        return torch.stack(regs), prob
+        chosen = [m for j, m in enumerate(self.members) if members is None or j in members]
+        reg, prob = forward_members(chosen, self.featurizer, x, batch_size,
+                                    bf16=self.precision == "bf16")
+        return reg, (prob.mean(0) if prob is not None and self.classes else None)
 
     def member_log_dmax(self, x: torch.Tensor, batch_size: int | None = None,
                         members: list[int] | None = None
