@@ -103,7 +103,6 @@ def fold_batchnorm(trunk) -> int:
     rounding, one convolution instead of two passes over each activation). Returns how
     many were folded; the norms become identities."""
     from torch import nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     folded = 0
     for mod in list(trunk.modules()):
@@ -113,10 +112,22 @@ def fold_batchnorm(trunk) -> int:
                 and isinstance(mod[1], nn.BatchNorm2d):
             pairs.append(("0", "1"))
         for c, b in pairs:
-            setattr(mod, c, fuse_conv_bn_eval(getattr(mod, c).eval(), getattr(mod, b).eval()))
+            _fold(getattr(mod, c), getattr(mod, b))
             setattr(mod, b, nn.Identity())
             folded += 1
     return folded
+
+
+def _fold(conv, bn) -> None:
+    """conv <- bn(conv(.)): weights scaled per output channel, the shift as its bias."""
+    import torch
+
+    with torch.no_grad():
+        scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+        conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        conv.bias = torch.nn.Parameter((bias - bn.running_mean) * scale + bn.bias,
+                                       requires_grad=False)
 
 
 def imagenet_weights(name: str):

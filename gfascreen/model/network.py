@@ -162,8 +162,8 @@ def for_inference(net: OPResNet, bf16: bool = False) -> OPResNet:
     net.eval()
     fold_batchnorm(net.trunk)
     net.trunk_dtype = torch.bfloat16 if bf16 else torch.float32
-    net.trunk.to(net.trunk_dtype)
-    return net.to(memory_format=torch.channels_last)
+    net.trunk.to(net.trunk_dtype, memory_format=torch.channels_last)  # one pass
+    return net
 
 
 @torch.inference_mode()
