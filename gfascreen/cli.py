@@ -55,7 +55,9 @@ def _cmd_train(a: argparse.Namespace) -> None:
     if metrics is None:
         print(f"training stopped before every fold finished; resume with --resume --out {a.out}")
         return
-    print(json.dumps(metrics["all"], indent=2))
+    from gfascreen.model.evaluation.evaluation_report import Scores
+
+    print(json.dumps(Scores.from_dict(metrics, "metrics").all.to_dict(), indent=2))
     if a.stack and cfg.grouping == "random":
         _stack_after_training(a.out)
 
