@@ -137,3 +137,14 @@ def test_cli_card_reports_a_malformed_section_without_a_traceback(tmp_path, caps
     err = capsys.readouterr().err
     assert "stack_evaluation.random: missing 'parts'" in err and "Traceback" not in err
     assert not (d / "MODEL_CARD.md").exists()
+
+
+def test_one_module_renders_the_reports():
+    """Every table of the model's reports is drawn by model/evaluation/markdown.py; the
+    card reads no rendered page back."""
+    root = Path(__file__).resolve().parent.parent / "gfascreen" / "model"
+    drawing = sorted(str(f.relative_to(root)) for f in root.rglob("*.py")
+                     if "---|" in f.read_text(encoding="utf-8"))
+    assert drawing == ["evaluation/markdown.py"]
+    card = (root / "evaluation" / "card.py").read_text(encoding="utf-8")
+    assert '"CALIBRATION.md"' not in card and "CALIBRATION_PAGE" not in card

@@ -33,6 +33,7 @@ from gfascreen.model.evaluation.recorded import EVALUATION, Recorded
 from gfascreen.model.evaluation.stack_report import headline_rows
 from gfascreen.model.recipe import TrainConfig
 from gfascreen.model.saved import GROUP, ModelDir
+from gfascreen.model.stack import RIBBON_MM, Stack
 
 TEMPLATE = Path(__file__).with_name("model_card.md")
 CARD = "MODEL_CARD.md"
@@ -85,18 +86,17 @@ def _section(ev: Evaluation | None, command: str) -> str:
 
 
 def _stack(m, rec: Recorded) -> str:
-    st = m.extra.get("stack")
-    if st is None:
+    if m.extra.get("stack") is None:
         return ("No stack: the members alone (`gfascreen stack MODEL` adds the descriptor "
                 "partner and the stack).")
-    p = m.extra.get("partner", {})
+    p, w = m.extra.get("partner", {}), Stack.from_dict(m.extra["stack"]).rank_weight
     text = (f"Prediction = the stack of the members and a descriptor partner (LightGBM on "
             f"{len(p.get('features', []))} element-property descriptors: Magpie statistics, "
             f"ΔH_mix, δ, S_mix, number of elements): class probabilities from a multinomial "
             f"logistic regression over both parts' class scores; `dmax_bmg_mm` (the "
             f"thickness if a bulk glass) a linear blend of the three regressions fitted on "
-            f"bulk glasses; `dmax_mm` = P(bmg)·D + P(ribbon)·0.1 mm with log10(1 + D) = "
-            f"{st['rank_weight']:g}·network + {1 - st['rank_weight']:g}·partner. Fitted on "
+            f"bulk glasses; `dmax_mm` = P(bmg)·D + P(ribbon)·{RIBBON_MM:g} mm with "
+            f"log10(1 + D) = {w:g}·network + {1 - w:g}·partner. Fitted on "
             f"the leave-system-out out-of-fold predictions; the figures below are the "
             f"stack's own nested out-of-fold predictions (each fold's stack fitted on the "
             f"other four, its weight chosen there), beside each part and the baselines on "
