@@ -14,22 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gfascreen.errors import GfaError
-from gfascreen.model.evaluation.sections import (
-    Flat,
-    each,
-    mapping,
-    need,
-    only,
-    optional,
-    put,
-    scalar,
-    section,
-    value,
-)
+from gfascreen.model.evaluation.sections import Record, each, each_of
 
 
 @dataclass(frozen=True)
-class IntervalFigures(Flat):
+class IntervalFigures(Record):
     """One group of alloys at one confidence, on rows with a measured Dmax: ``coverage``
     (share inside ``dmax_lo``..``dmax_hi``), ``median_width_mm``, ``q95_width_log`` (95th
     percentile of the width in log10(1 + Dmax/mm)), ``at_least_coverage`` (share at or
@@ -57,7 +46,7 @@ class IntervalReport:
 
     @classmethod
     def from_dict(cls, d, where: str) -> IntervalReport:
-        return cls(each(d, where, lambda g, w: each(g, w, IntervalFigures.from_dict)))
+        return cls(each(d, where, each_of(IntervalFigures.from_dict)))
 
     def at(self, group: str, confidence: str = "90") -> IntervalFigures:
         """The figures of one group at one confidence (percent as text)."""
@@ -77,7 +66,7 @@ class IntervalReport:
 
 
 @dataclass(frozen=True)
-class ReliabilityBin(Flat):
+class ReliabilityBin(Record):
     """One decile of the predicted probability: its range ``lo``..``hi``, ``n`` alloys,
     their mean ``predicted`` probability and the ``observed`` frequency."""
 
@@ -89,7 +78,7 @@ class ReliabilityBin(Flat):
 
 
 @dataclass(frozen=True)
-class ProbabilityReport:
+class ProbabilityReport(Record):
     """How well one probability is calibrated (out of fold): ``ece`` (expected calibration
     error, 10 equal-width bins), ``brier`` (mean squared error against the 0/1 outcome),
     ``brier_prior`` (of the constant class frequency), the decile ``reliability`` table and
@@ -105,57 +94,21 @@ class ProbabilityReport:
     ece_raw: float | None = None
     brier_raw: float | None = None
 
-    @classmethod
-    def from_dict(cls, d, where: str) -> ProbabilityReport:
-        d = mapping(d, where)
-        only(d, where, ("n", "ece", "brier", "brier_prior", "reliability",
-                        "worst_decile_gap", "ece_raw", "brier_raw"))
-        rows = need(d, "reliability", where)
-        if not isinstance(rows, list):
-            raise GfaError(f"{where}.reliability: expected a list, got {type(rows).__name__}")
-        return cls(n=value(d, "n", where, "int"), ece=value(d, "ece", where),
-                   brier=value(d, "brier", where), brier_prior=value(d, "brier_prior", where),
-                   reliability=tuple(ReliabilityBin.from_dict(r, f"{where}.reliability[{i}]")
-                                     for i, r in enumerate(rows)),
-                   worst_decile_gap=value(d, "worst_decile_gap", where),
-                   ece_raw=optional(d, "ece_raw", where, _number),
-                   brier_raw=optional(d, "brier_raw", where, _number))
 
-    def to_dict(self) -> dict:
-        return put({"n": self.n, "ece": self.ece, "brier": self.brier,
-                    "brier_prior": self.brier_prior,
-                    "reliability": [r.to_dict() for r in self.reliability],
-                    "worst_decile_gap": self.worst_decile_gap},
-                   ece_raw=self.ece_raw, brier_raw=self.brier_raw)
+_CANDIDATES = each_of(IntervalReport.from_dict)
 
 
-def _number(v, where: str) -> float:
-    return scalar(v, "float", where)
-
-
-def _by_threshold(d, where: str) -> dict[str, ProbabilityReport]:
-    return each(d, where, ProbabilityReport.from_dict)
-
-
-def _candidates(d, where: str) -> dict[str, IntervalReport]:
-    return each(d, where, IntervalReport.from_dict)
-
-
-def _probabilities(d, where: str) -> dict[str, dict[str, ProbabilityReport]]:
-    return each(d, where, lambda b, w: each(b, w, ProbabilityReport.from_dict))
-
-
-@dataclass(frozen=True)
-class CalibrationReport:
+@dataclass(frozen=True, kw_only=True)
+class CalibrationReport(Record):
     """The measurement of every calibration candidate and of the chosen configuration:
-    ``chosen`` (the interval candidate's key, picked by
+    ``candidates``: every interval candidate's report (absent where the manifest keeps the
+    chosen one only); ``chosen`` (the interval candidate's key, picked by
     :func:`~gfascreen.model.evaluation.calibrate.choose`), its ``intervals`` and
     ``exceedance`` (P(Dmax >= T) per threshold T in mm), the probability maps'
     ``probability_binning`` and ``probabilities`` (per binning, per event ``glass``/``bmg``),
-    on ``n_rows`` alloys (``n_with_dmax`` with a measured Dmax) over ``folds`` folds;
-    ``candidates``: every interval candidate's report (absent where the manifest keeps the
-    chosen one only)."""
+    on ``n_rows`` alloys (``n_with_dmax`` with a measured Dmax) over ``folds`` folds."""
 
+    candidates: dict[str, IntervalReport] | None = None
     chosen: str
     intervals: IntervalReport
     exceedance: dict[str, ProbabilityReport]
@@ -164,24 +117,10 @@ class CalibrationReport:
     n_rows: int
     n_with_dmax: int
     folds: int
-    candidates: dict[str, IntervalReport] | None = None
 
     @classmethod
     def from_dict(cls, d, where: str = "calibration measurement") -> CalibrationReport:
-        d = mapping(d, where)
-        only(d, where, ("candidates", "chosen", "intervals", "exceedance",
-                        "probability_binning", "probabilities", "n_rows", "n_with_dmax",
-                        "folds"))
-
-        rep = cls(chosen=value(d, "chosen", where, "str"),
-                  intervals=section(d, "intervals", where, IntervalReport.from_dict),
-                  exceedance=section(d, "exceedance", where, _by_threshold),
-                  probability_binning=value(d, "probability_binning", where, "str"),
-                  probabilities=section(d, "probabilities", where, _probabilities),
-                  n_rows=value(d, "n_rows", where, "int"),
-                  n_with_dmax=value(d, "n_with_dmax", where, "int"),
-                  folds=value(d, "folds", where, "int"),
-                  candidates=optional(d, "candidates", where, _candidates))
+        rep = super().from_dict(d, where)
         if rep.probability_binning not in rep.probabilities:
             raise GfaError(f"{where}.probabilities: no {rep.probability_binning!r} "
                            "(the chosen probability binning)")
@@ -198,16 +137,6 @@ class CalibrationReport:
 
         return replace(self, candidates=None)
 
-    def to_dict(self) -> dict:
-        out = ({} if self.candidates is None else
-               {"candidates": {k: r.to_dict() for k, r in self.candidates.items()}})
-        return {**out, "chosen": self.chosen, "intervals": self.intervals.to_dict(),
-                "exceedance": {t: r.to_dict() for t, r in self.exceedance.items()},
-                "probability_binning": self.probability_binning,
-                "probabilities": {b: {e: r.to_dict() for e, r in by.items()}
-                                  for b, by in self.probabilities.items()},
-                "n_rows": self.n_rows, "n_with_dmax": self.n_with_dmax, "folds": self.folds}
-
 
 @dataclass(frozen=True)
 class CandidateReports:
@@ -218,7 +147,7 @@ class CandidateReports:
 
     @classmethod
     def from_dict(cls, d, where: str) -> CandidateReports:
-        return cls(_candidates(d, where))
+        return cls(_CANDIDATES(d, where))
 
     def to_dict(self) -> dict:
         return {k: r.to_dict() for k, r in self.candidates.items()}

@@ -11,17 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gfascreen.errors import GfaError
 from gfascreen.model.evaluation.calibration_report import CalibrationReport
 from gfascreen.model.evaluation.evaluation_report import Evaluation
-from gfascreen.model.evaluation.sections import (
-    each,
-    mapping,
-    need,
-    only,
-    scalar,
-    value,
-)
+from gfascreen.model.evaluation.sections import Record, each_of
 from gfascreen.model.evaluation.stack_report import StackEvaluation
 
 EVALUATION = "evaluation"
@@ -31,15 +23,8 @@ QUANTIZATION_CHECK = "quantization_check"
 _WHERE = "manifest.json"
 
 
-def _floats(d, key: str, where: str) -> tuple[float, ...]:
-    v = need(d, key, where)
-    if not isinstance(v, list):
-        raise GfaError(f"{where}.{key}: expected a list, got {type(v).__name__}")
-    return tuple(scalar(x, "float", f"{where}.{key}") for x in v)
-
-
 @dataclass(frozen=True)
-class QuantizationCheck:
+class QuantizationCheck(Record):
     """Packed members against full precision over ``compositions`` training alloys: the
     largest and mean absolute difference of log10(1 + Dmax/mm), the largest in mm, each
     ensemble's scoring time (s: full precision, packed) and each packed member's size
@@ -54,22 +39,7 @@ class QuantizationCheck:
 
     @classmethod
     def from_dict(cls, d, where: str = QUANTIZATION_CHECK) -> QuantizationCheck:
-        d = mapping(d, where)
-        only(d, where, ("compositions", "max_abs_diff_log10_1p_dmax",
-                        "mean_abs_diff_log10_1p_dmax", "max_abs_diff_mm", "seconds",
-                        "member_mb"))
-        return cls(value(d, "compositions", where, "int"),
-                   value(d, "max_abs_diff_log10_1p_dmax", where),
-                   value(d, "mean_abs_diff_log10_1p_dmax", where),
-                   value(d, "max_abs_diff_mm", where),
-                   _floats(d, "seconds", where), _floats(d, "member_mb", where))
-
-    def to_dict(self) -> dict:
-        return {"compositions": self.compositions,
-                "max_abs_diff_log10_1p_dmax": self.max_abs_diff_log10_1p_dmax,
-                "mean_abs_diff_log10_1p_dmax": self.mean_abs_diff_log10_1p_dmax,
-                "max_abs_diff_mm": self.max_abs_diff_mm, "seconds": list(self.seconds),
-                "member_mb": list(self.member_mb)}
+        return super().from_dict(d, where)
 
 
 @dataclass(frozen=True)
@@ -89,8 +59,7 @@ class Recorded:
         def read(key: str, reader):
             return reader(extra[key], f"{_WHERE} {key}") if key in extra else None
 
-        return cls(evaluations=read(EVALUATION, lambda d, w: each(d, w, Evaluation.from_dict))
-                   or {},
+        return cls(evaluations=read(EVALUATION, each_of(Evaluation.from_dict)) or {},
                    stack=read(STACK_EVALUATION, StackEvaluation.from_dict),
                    calibration=read(CALIBRATION_REPORT, CalibrationReport.from_dict),
                    quantization=read(QUANTIZATION_CHECK, QuantizationCheck.from_dict))

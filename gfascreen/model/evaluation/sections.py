@@ -4,20 +4,31 @@ function's result) into a typed result, and writing it back.
 A missing, malformed or unexpected key is one :class:`~gfascreen.errors.GfaError` that
 names where it is (``calibration_report.intervals.bmg.90: missing 'coverage'``), never a
 ``KeyError``. Unexpected keys are refused rather than dropped, so ``to_dict`` gives back
-exactly what ``from_dict`` read.
+exactly what ``from_dict`` read. Values are kept as read (an int where a float is allowed
+stays an int), so the JSON written back is the JSON read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, fields
-from typing import Any, TypeVar
+from dataclasses import MISSING, dataclass, fields
+from functools import cache
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from gfascreen.errors import GfaError
 
 T = TypeVar("T")
 _KINDS = {"float": ((int, float), "a number"), "int": ((int,), "an integer"),
           "str": ((str,), "a string")}
+
+
+def scalar(value: Any, kind: str, where: str) -> Any:
+    """``value`` if it is of ``kind`` (``float``: int or float, ``int``, ``str``), unchanged."""
+    types, say = _KINDS[kind]
+    if isinstance(value, bool) or not isinstance(value, types):
+        raise GfaError(f"{where}: expected {say}, got {type(value).__name__}")
+    return value
 
 
 def mapping(d: Any, where: str) -> Mapping:
@@ -27,47 +38,14 @@ def mapping(d: Any, where: str) -> Mapping:
     return d
 
 
-def only(d: Mapping, where: str, allowed) -> None:
-    """Refuse keys outside ``allowed``."""
-    extra = [k for k in d if k not in allowed]
-    if extra:
-        raise GfaError(f"{where}: unexpected {', '.join(repr(k) for k in extra)}")
-
-
-def need(d: Mapping, key: str, where: str) -> Any:
-    """``d[key]``, or an error naming the missing key."""
-    if key not in d:
-        raise GfaError(f"{where}: missing {key!r}")
-    return d[key]
-
-
-def scalar(value: Any, kind: str, where: str) -> Any:
-    """``value`` if it is of ``kind`` (``float``: int or float, ``int``, ``str``), unchanged
-    (so that writing it back gives the same JSON)."""
-    types, say = _KINDS[kind]
-    if isinstance(value, bool) or not isinstance(value, types):
-        raise GfaError(f"{where}: expected {say}, got {type(value).__name__}")
-    return value
-
-
-def value(d: Mapping, key: str, where: str, kind: str = "float") -> Any:
-    """``d[key]``, checked to be of ``kind`` (see :func:`scalar`)."""
-    return scalar(need(d, key, where), kind, f"{where}.{key}")
-
-
-def section(d: Mapping, key: str, where: str, read: Callable[[Any, str], T]) -> T:
-    """``read(d[key], where.key)``, or an error naming the missing key."""
-    return read(need(d, key, where), f"{where}.{key}")
-
-
 def each(d: Any, where: str, read: Callable[[Any, str], T]) -> dict[str, T]:
     """A mapping of name → section, each read by ``read(section, where.name)``."""
     return {str(k): read(v, f"{where}.{k}") for k, v in mapping(d, where).items()}
 
 
-def optional(d: Mapping, key: str, where: str, read: Callable[[Any, str], T]) -> T | None:
-    """``read(d[key], where.key)`` when the key is there, else None."""
-    return read(d[key], f"{where}.{key}") if key in d else None
+def each_of(read: Callable[[Any, str], T]) -> Callable[[Any, str], dict[str, T]]:
+    """A reader of a mapping of name → section (see :func:`each`)."""
+    return lambda d, where: each(d, where, read)
 
 
 def put(out: dict, **values: Any) -> dict:
@@ -76,27 +54,93 @@ def put(out: dict, **values: Any) -> dict:
     return out
 
 
-class Flat:
-    """Mixin for a frozen dataclass of scalars (``float``, ``int``, ``str``, each possibly
-    ``| None``): its dict has one key per field, a None field absent."""
+class Reader:
+    """One mapping being read: ``where`` names it in every error; keys outside ``allowed``
+    are refused."""
+
+    def __init__(self, d: Any, where: str, allowed: list[str]):
+        self.d, self.where = mapping(d, where), where
+        extra = [k for k in self.d if k not in allowed]
+        if extra:
+            raise GfaError(f"{where}: unexpected {', '.join(repr(k) for k in extra)}")
+
+    def section(self, key: str, read: Callable[[Any, str], T]) -> T:
+        """The value at ``key``, read by ``read(value, where.key)``; an error naming the key
+        when it is missing."""
+        if key not in self.d:
+            raise GfaError(f"{self.where}: missing {key!r}")
+        return read(self.d[key], f"{self.where}.{key}")
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    key: str
+    read: Callable[[Any, str], Any]
+    optional: bool
+
+
+def _list_of(read: Callable[[Any, str], T]) -> Callable[[Any, str], tuple[T, ...]]:
+    def read_list(v: Any, where: str) -> tuple[T, ...]:
+        if not isinstance(v, list):
+            raise GfaError(f"{where}: expected a list, got {type(v).__name__}")
+        return tuple(read(x, f"{where}[{i}]") for i, x in enumerate(v))
+    return read_list
+
+
+def _reader(tp) -> Callable[[Any, str], Any]:
+    """How a field of type ``tp`` is read (see :class:`Record`)."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, UnionType):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:
+            return _reader(rest[0])
+    elif tp in (float, int, str):
+        return lambda v, where: scalar(v, tp.__name__, where)
+    elif origin is tuple:
+        return _list_of(_reader(args[0]))
+    elif origin is dict:
+        return each_of(_reader(args[1]))
+    elif hasattr(tp, "from_dict"):
+        return tp.from_dict
+    raise TypeError(f"no reader for {tp}: give the field metadata={{'read': ...}}")
+
+
+@cache
+def _fields(cls) -> tuple[_Field, ...]:
+    hints = get_type_hints(cls)
+    return tuple(_Field(f.name, f.metadata.get("key", f.name),
+                        f.metadata.get("read") or _reader(hints[f.name]),
+                        f.default is not MISSING) for f in fields(cls))
+
+
+def _written(v: Any) -> Any:
+    if hasattr(v, "to_dict"):
+        return v.to_dict()
+    if isinstance(v, tuple):
+        return [_written(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _written(x) for k, x in v.items()}
+    return v
+
+
+class Record:
+    """Mixin for a frozen dataclass read from its dict field by field, in field order, as
+    the field's type says: ``float`` (int or float), ``int``, ``str``; a class with
+    ``from_dict``/``to_dict``; ``tuple[X, ...]`` (a list of X); ``dict[str, X]`` (a
+    mapping of name → X). A field with a default may be absent (and is left out of the
+    dict when None). ``metadata`` may name the field's ``key`` in the dict and its own
+    ``read(value, where)``."""
 
     @classmethod
     def from_dict(cls, d: Any, where: str):
-        d = mapping(d, where)
-        only(d, where, {f.name for f in fields(cls)})
-        values = {}
-        for f in fields(cls):
-            if f.name not in d:
-                if f.default is MISSING:
-                    raise GfaError(f"{where}: missing {f.name!r}")
-                continue
-            kind = str(f.type).split("|")[0].strip()
-            values[f.name] = scalar(d[f.name], kind, f"{where}.{f.name}")
-        return cls(**values)
+        specs = _fields(cls)
+        r = Reader(d, where, [f.key for f in specs])
+        return cls(**{f.name: r.section(f.key, f.read) for f in specs
+                      if f.key in r.d or not f.optional})
 
     def to_dict(self) -> dict:
-        return put({}, **{f.name: getattr(self, f.name) for f in fields(self)})
+        return put({}, **{f.key: _written(getattr(self, f.name)) for f in _fields(type(self))})
 
 
-__all__ = ["Flat", "each", "mapping", "need", "only", "optional", "put", "scalar", "section",
-           "value"]
+__all__ = ["Reader", "Record", "each", "each_of", "mapping", "put", "scalar"]

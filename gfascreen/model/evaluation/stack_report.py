@@ -10,23 +10,14 @@ from dataclasses import dataclass
 
 from gfascreen.model.evaluation.calibration_report import CalibrationReport
 from gfascreen.model.evaluation.evaluation_report import Scores
-from gfascreen.model.evaluation.sections import (
-    Flat,
-    each,
-    mapping,
-    only,
-    optional,
-    put,
-    scalar,
-    section,
-)
+from gfascreen.model.evaluation.sections import Record
 
 #: How a grouping is named in the tables.
 GROUPING_NAMES = {"system": "leave-system-out", "random": "random 5-fold"}
 
 
 @dataclass(frozen=True)
-class Headline(Flat):
+class Headline(Record):
     """The figures of :mod:`gfascreen.model.evaluation.side_by_side` (unitless; NaN where
     a part cannot give one): pooled and within-system Spearman of Dmax, ROC-AUC of P(glass)
     and P(bmg), R² of log10(1 + Dmax/mm) over bulk glasses, R² in mm over every alloy."""
@@ -55,52 +46,35 @@ def _or_nan(v: float | None) -> float:
 
 
 @dataclass(frozen=True)
-class StackGrouping:
+class StackGrouping(Record):
     """One grouping's figures per part (``network``, ``partner``, ``stack``) and the
     network's ranking weight chosen in each outer fold (fold number as text)."""
 
     parts: dict[str, Headline]
     rank_weight_per_fold: dict[str, float]
 
-    @classmethod
-    def from_dict(cls, d, where: str) -> StackGrouping:
-        d = mapping(d, where)
-        only(d, where, ("parts", "rank_weight_per_fold"))
-        return cls(section(d, "parts", where, lambda v, w: each(v, w, Headline.from_dict)),
-                   section(d, "rank_weight_per_fold", where,
-                           lambda v, w: each(v, w, lambda x, wx: scalar(x, "float", wx))))
-
-    def to_dict(self) -> dict:
-        return {"parts": {k: h.to_dict() for k, h in self.parts.items()},
-                "rank_weight_per_fold": dict(self.rank_weight_per_fold)}
-
 
 @dataclass(frozen=True)
-class StackEvaluation:
-    """Per grouping (``system``, ``random``) the parts' figures; ``fitted_on``: the
-    grouping the shipped stack was fitted on; in :func:`stack_model`'s result (not the
-    manifest) also the recalibration's measurement and the wall time (s)."""
+class StackEvaluation(Record):
+    """Per grouping (``system``, ``random``: the one the stack was evaluated on) the parts'
+    figures; ``fitted_on``: the grouping the shipped stack was fitted on; in
+    :func:`stack_model`'s result (not the manifest) also the recalibration's measurement
+    and the wall time (s)."""
 
-    groupings: dict[str, StackGrouping]
+    system: StackGrouping | None = None
+    random: StackGrouping | None = None
     fitted_on: str | None = None
     calibration: CalibrationReport | None = None
     wall_s: float | None = None
 
     @classmethod
     def from_dict(cls, d, where: str = "stack_evaluation") -> StackEvaluation:
-        d = mapping(d, where)
-        only(d, where, (*GROUPING_NAMES, "fitted_on", "calibration", "wall_s"))
-        return cls({g: StackGrouping.from_dict(d[g], f"{where}.{g}")
-                    for g in d if g in GROUPING_NAMES},
-                   fitted_on=optional(d, "fitted_on", where, lambda v, w: scalar(v, "str", w)),
-                   calibration=optional(d, "calibration", where, CalibrationReport.from_dict),
-                   wall_s=optional(d, "wall_s", where, lambda v, w: scalar(v, "float", w)))
+        return super().from_dict(d, where)
 
-    def to_dict(self) -> dict:
-        return put({g: s.to_dict() for g, s in self.groupings.items()},
-                   fitted_on=self.fitted_on,
-                   calibration=None if self.calibration is None else self.calibration.to_dict(),
-                   wall_s=self.wall_s)
+    @property
+    def groupings(self) -> dict[str, StackGrouping]:
+        """The groupings evaluated (leave-system-out first)."""
+        return {g: getattr(self, g) for g in GROUPING_NAMES if getattr(self, g) is not None}
 
 
 def headline_rows(stack: StackEvaluation | None,
