@@ -55,7 +55,9 @@ def _cmd_train(a: argparse.Namespace) -> None:
     if metrics is None:
         print(f"training stopped before every fold finished; resume with --resume --out {a.out}")
         return
-    print(json.dumps(metrics["all"], indent=2))
+    from gfascreen.model.evaluation.evaluation_report import Scores
+
+    print(json.dumps(Scores.from_dict(metrics, "metrics").all.to_dict(), indent=2))
     if a.stack and cfg.grouping == "random":
         _stack_after_training(a.out)
 
@@ -70,8 +72,11 @@ def _stack_after_training(out: str) -> None:
     except GfaError as exc:
         print(f"note: no stack ({exc}); the members alone predict", file=sys.stderr)
         return
-    print(f"stacked with the descriptor partner on the training folds: "
-          f"{rep['random']['parts']['stack']}", file=sys.stderr)
+    from gfascreen.model.evaluation.stack_report import StackEvaluation
+
+    stack = StackEvaluation.from_dict(rep).groupings["random"].parts["stack"]
+    print(f"stacked with the descriptor partner on the training folds: {stack.to_dict()}",
+          file=sys.stderr)
 
 
 def _update(a: argparse.Namespace, cfg) -> None:
@@ -107,10 +112,12 @@ def _table_rows(path: str) -> int:
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:
-    from gfascreen.model.evaluation.evaluate import evaluate_run, report_text
+    from gfascreen.model.evaluation.evaluate import evaluate_run
+    from gfascreen.model.evaluation.evaluation_report import Evaluation
+    from gfascreen.model.evaluation.markdown import report_text
 
-    report = evaluate_run(a.run_dir, baselines=a.baselines, data=a.data,
-                          spread_model=a.spread_model)
+    report = Evaluation.from_dict(evaluate_run(a.run_dir, baselines=a.baselines, data=a.data,
+                                               spread_model=a.spread_model))
     print(report_text(report))
     print(f"\nwritten: {Path(a.run_dir) / 'evaluation.json'}")
     if a.into:
@@ -128,31 +135,34 @@ def _cmd_card(a: argparse.Namespace) -> None:
 
 
 def _cmd_pack(a: argparse.Namespace) -> None:
+    from gfascreen.model.evaluation.recorded import QuantizationCheck
     from gfascreen.model.training.pack import pack_ensemble
 
-    q = pack_ensemble(a.run, a.out, model_id=a.id)
-    print(f"packed {a.run} into {a.out} (members of {', '.join(map(str, q['member_mb']))} MB); "
-          f"largest difference from full precision over {q['compositions']} known alloys: "
-          f"{q['max_abs_diff_log10_1p_dmax']:.4f} in log10(1+Dmax), "
-          f"{q['max_abs_diff_mm']:.3f} mm")
+    q = QuantizationCheck.from_dict(pack_ensemble(a.run, a.out, model_id=a.id))
+    print(f"packed {a.run} into {a.out} (members of {', '.join(map(str, q.member_mb))} MB); "
+          f"largest difference from full precision over {q.compositions} known alloys: "
+          f"{q.max_abs_diff_log10_1p_dmax:.4f} in log10(1+Dmax), "
+          f"{q.max_abs_diff_mm:.3f} mm")
 
 
 def _cmd_stack(a: argparse.Namespace) -> None:
     from gfascreen.model.evaluation.card import write_model_card
-    from gfascreen.model.evaluation.side_by_side import headline_table
+    from gfascreen.model.evaluation.markdown import headline_table
+    from gfascreen.model.evaluation.stack_report import StackEvaluation
     from gfascreen.model.training.stack_model import stack_model
 
-    rep = stack_model(a.model, a.random_oof, progress=lambda m: print(m, file=sys.stderr),
-                      frames=a.frames)
-    rows = {f"{g} {part}": m for g in ("random", "system") if g in rep
-            for part, m in rep[g]["parts"].items()}
-    print(headline_table(rows))
-    print(f"partner and stack attached to {a.model}, recalibrated in {rep['wall_s']:.0f} s; "
+    rep = StackEvaluation.from_dict(stack_model(
+        a.model, a.random_oof, progress=lambda m: print(m, file=sys.stderr), frames=a.frames))
+    print(headline_table({f"{g} {part}": h for g in ("random", "system")
+                          if g in rep.groupings for part, h in rep.groupings[g].parts.items()}))
+    print(f"partner and stack attached to {a.model}, recalibrated in {rep.wall_s:.0f} s; "
           f"model card: {write_model_card(a.model)}")
 
 
 def _cmd_calibrate(a: argparse.Namespace) -> None:
-    from gfascreen.model.evaluation.calibrate import calibrate_model, coverage_table
+    from gfascreen.model.evaluation.calibrate import calibrate_model
+    from gfascreen.model.evaluation.calibration_report import CalibrationReport
+    from gfascreen.model.evaluation.markdown import calibration_summary
     from gfascreen.model.saved import ModelDir
 
     if a.lso is not None and "stack" in ModelDir(a.model).manifest.extra:
@@ -163,14 +173,7 @@ def _cmd_calibrate(a: argparse.Namespace) -> None:
         stack_model(a.model, lso=a.lso, progress=lambda m: print(m, file=sys.stderr),
                     recalibrate=False)
         a.lso = None
-    res = calibrate_model(a.model, a.lso)
-    print(f"chosen: {res['chosen']}; probability maps: {res['probability_binning']}")
-    print(coverage_table(res["intervals"]))
-    for e, r in res["probabilities"][res["probability_binning"]].items():
-        print(f"P({e}): ECE {r['ece']:.3f} (class head {r['ece_raw']:.3f}), Brier "
-              f"{r['brier']:.4f}")
-    for t, r in res["exceedance"].items():
-        print(f"P(Dmax >= {t} mm): ECE {r['ece']:.3f}, Brier {r['brier']:.4f}")
+    print(calibration_summary(CalibrationReport.from_dict(calibrate_model(a.model, a.lso))))
     from gfascreen.model.evaluation.card import write_model_card
 
     print(f"attached to {a.model}; tables in CALIBRATION.md there; model card: "

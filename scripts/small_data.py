@@ -24,7 +24,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gfascreen.model.evaluation.evaluate import evaluate_run, metrics_table
+from gfascreen.model.evaluation.evaluate import evaluate_run
+from gfascreen.model.evaluation.evaluation_report import Evaluation
+from gfascreen.model.evaluation.markdown import metrics_table
 from gfascreen.model.training.pretrain import PretrainConfig, pretrain
 from gfascreen.model.training.train import TrainConfig, prepare_table, train_cv
 from gfascreen.tableio import write_parquet_atomic
@@ -54,7 +56,7 @@ def main() -> None:
     train_cv(path, run, cfg, resume=(run / "config.json").exists(), progress=False)
     ev = evaluate_run(run, data=path)
     print(f"{len(bmg)} bulk glasses with a Dmax; {a.steps} optimiser steps per member")
-    print(metrics_table(ev))
+    print(metrics_table(Evaluation.from_dict(ev)))
     if a.pretrain:
         weights = out / "pretrained_trunk.safetensors"
         if not weights.exists():
@@ -69,7 +71,7 @@ def main() -> None:
                  resume=(run / "config.json").exists(), progress=False)
         ev = evaluate_run(run, data=path)
         print(f"started from the pre-trained trunk (peak lr {a.pre_lr:g}):")
-        print(metrics_table(ev))
+        print(metrics_table(Evaluation.from_dict(ev)))
 
 
 if __name__ == "__main__":

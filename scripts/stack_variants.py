@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from gfascreen.model.evaluation.side_by_side import headline, headline_table
+from gfascreen.model.evaluation.markdown import headline_table
+from gfascreen.model.evaluation.side_by_side import headline
+from gfascreen.model.evaluation.stack_report import Headline
 from gfascreen.model.stack import RIBBON_MM
 from gfascreen.model.targets import to_target
 from gfascreen.model.training.stacking import features_of
@@ -60,7 +62,8 @@ def main() -> None:
             continue
         frame = pd.read_parquet(p)
         for name, v in VARIANTS.items():
-            rows[f"{grouping}: {name}"] = headline(run(frame, *v)[frame["scored"]])
+            rows[f"{grouping}: {name}"] = Headline.from_dict(
+                headline(run(frame, *v)[frame["scored"]]), name)
     print(headline_table(rows))
 
 

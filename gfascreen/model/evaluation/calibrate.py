@@ -35,6 +35,13 @@ from gfascreen.model.calibration import (
     mondrian_bins,
 )
 from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS, neighbourhood
+from gfascreen.model.evaluation.calibration_report import (
+    GROUPS,
+    CalibrationReport,
+    IntervalReport,
+)
+from gfascreen.model.evaluation.markdown import CALIBRATION_PAGE, calibration_page
+from gfascreen.model.evaluation.recorded import CALIBRATION_REPORT
 from gfascreen.model.probabilities import (
     EVENTS,
     PROB_BINNINGS,
@@ -47,7 +54,6 @@ from gfascreen.model.saved import ModelDir
 from gfascreen.model.targets import from_target, to_target
 
 CONFIDENCES = (0.68, 0.9, 0.95)
-GROUPS = ("all", "bmg", "in_domain", "out_of_domain")
 
 
 @dataclass(frozen=True)
@@ -233,9 +239,8 @@ def replay(md: ModelDir, frame: pd.DataFrame, confidences=CONFIDENCES) -> dict:
 # -- the declared rule ----------------------------------------------------------------------
 def admissible(rep: dict) -> bool:
     """90 % intervals cover 0.88-0.92 of all alloys and 0.85-0.95 of bulk glasses, in and
-    out of domain (cross-conformal)."""
-    r = {g: rep[g]["90"]["coverage"] for g in GROUPS}
-    return 0.88 <= r["all"] <= 0.92 and all(0.85 <= r[g] <= 0.95 for g in GROUPS[1:])
+    out of domain (cross-conformal): :meth:`IntervalReport.admissible` on ``rep``."""
+    return IntervalReport.from_dict(rep, "candidate").admissible()
 
 
 def choose(reports: dict[str, dict]) -> str:
@@ -348,92 +353,9 @@ def calibrate_model(model: str, lso: str | None = None) -> dict:
     source = "the model's lso_oof.parquet" if lso is None else str(lso)
     cal = fit_final(frame, result, source)
     attach(md, cal, None if lso is None else raw)
-    slim = {k: v for k, v in result.items() if k != "candidates"}
-    md.manifest.extra["calibration_report"] = slim
+    slim = CalibrationReport.from_dict(result).without_candidates()
+    md.manifest.extra[CALIBRATION_REPORT] = slim.to_dict()
     md.write_manifest()
-    (md.path / "CALIBRATION.md").write_text(calibration_markdown(result, md.manifest.id))
+    (md.path / CALIBRATION_PAGE).write_text(calibration_page(slim, md.manifest.id),
+                                            encoding="utf-8")
     return result
-
-
-# -- tables ---------------------------------------------------------------------------------
-def _md(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
-def coverage_table(rep: dict) -> str:
-    """Coverage and widths per group and confidence (Markdown)."""
-    rows = []
-    for g in GROUPS:
-        for c, r in rep[g].items():
-            rows.append([g, c + " %", str(r["n"]), f"{r['coverage']:.3f}",
-                         f"{r['median_width_mm']:.2f}", f"{r['at_least_coverage']:.3f}",
-                         f"{r['median_at_least_mm']:.2f}"])
-    return _md(["alloys", "confidence", "n", "interval coverage", "median width (mm)",
-                "lower-bound coverage", "median lower bound (mm)"], rows)
-
-
-def reliability_markdown(name: str, rep: dict) -> str:
-    """ECE, Brier and the decile reliability table of one probability (Markdown)."""
-    head = (f"**{name}**: ECE {rep['ece']:.3f}"
-            + (f" (class head {rep['ece_raw']:.3f})" if "ece_raw" in rep else "")
-            + f", Brier {rep['brier']:.4f}"
-            + (f" (class head {rep['brier_raw']:.4f}" if "brier_raw" in rep else " (")
-            + ("; " if "brier_raw" in rep else "") + f"class prior {rep['brier_prior']:.4f}), "
-            f"worst decile with >= 50 alloys off by {rep['worst_decile_gap']:.3f}; n = {rep['n']}")
-    rows = [[f"{r['lo']:.3f}-{r['hi']:.3f}", str(r["n"]), f"{r['predicted']:.3f}",
-             f"{r['observed']:.3f}"] for r in rep["reliability"]]
-    return head + "\n\n" + _md(["predicted range", "n", "mean predicted", "observed"], rows)
-
-
-def calibration_markdown(result: dict, model_id: str) -> str:
-    """The calibration's measurement as a Markdown page (tables and what they mean)."""
-    parts = [
-        f"# Calibration of {model_id}",
-        "",
-        "Measured cross-conformally on the leave-system-out predictions the model carries "
-        f"({result['n_rows']} alloys, {result['n_with_dmax']} with a measured Dmax, "
-        f"{result['folds']} folds): each statement is fitted on four folds and measured on "
-        "the fifth, in turn, so every alloy is judged by a calibration that never saw its "
-        "system. Reproduce: `gfascreen calibrate default` (then this page is rewritten).",
-        "",
-        f"Chosen by the declared rule (`gfascreen.model.evaluation.calibrate.choose`): "
-        f"**{result['chosen']}**; probability maps: beta calibration, binning "
-        f"**{result['probability_binning']}** (lower out-of-fold Brier score).",
-        "",
-        "## What each number means",
-        "- `p_glass`, `p_bmg`: the raw class scores (the stack's, or the class head's for a "
-        "network-only model) mapped by beta calibration (smooth and increasing: the "
-        "ranking is kept) to the frequencies observed on systems the predicting model never "
-        "saw.",
-        "- `p_dmax_ge_T`: one minus the conformal predictive distribution of "
-        "log10(1 + Dmax/mm) at T; rows without a measured Dmax are not used.",
-        "- `dmax_lo`..`dmax_hi`: interval that holds Dmax with the stated confidence; "
-        "`dmax_at_least`: one-sided lower bound with the same confidence.",
-        "",
-        "## Intervals and lower bounds",
-        coverage_table(result["intervals"]),
-        "",
-        "## Class probabilities",
-    ]
-    for b, rep in result["probabilities"].items():
-        if b != result["probability_binning"]:
-            continue
-        for e, r in rep.items():
-            parts += [reliability_markdown(f"P({'glass' if e == 'glass' else 'bulk glass'})",
-                                           r), ""]
-    parts += ["## P(Dmax >= T)"]
-    for t, r in result["exceedance"].items():
-        parts += [reliability_markdown(f"P(Dmax >= {t} mm)", r), ""]
-    return "\n".join(parts) + "\n"
-
-
-def candidates_markdown(result: dict) -> str:
-    """Every candidate's 90 % coverage and bulk-glass width (Markdown)."""
-    rows = []
-    for k, rep in result["candidates"].items():
-        rows.append([k, *(f"{rep[g]['90']['coverage']:.3f}" for g in GROUPS),
-                     f"{rep['bmg']['90']['median_width_mm']:.2f}",
-                     "yes" if admissible(rep) else "no"])
-    return _md(["candidate", *(f"90 % coverage, {g}" for g in GROUPS),
-                "bmg median width (mm)", "admissible"], rows)

@@ -3,38 +3,42 @@
 Rendered from the template ``model_card.md`` beside this module with what the model's
 manifest records: its specs and recipe, the evaluations that ``gfascreen evaluate RUN
 --into MODEL`` stored (random and leave-system-out folds, baselines on the same folds) and
-the calibration that ``gfascreen calibrate`` attached. ``gfascreen card MODEL`` writes it;
+the calibration that ``gfascreen calibrate`` attached and measured, each read as a typed
+result (:class:`~gfascreen.model.evaluation.recorded.Recorded`) and its tables rendered by
+:mod:`gfascreen.model.evaluation.markdown` (the calibration's by the same function as
+``CALIBRATION.md``, one heading level down). ``gfascreen card MODEL`` writes it;
 ``gfascreen calibrate`` rewrites it at its end.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from string import Template
 
 from gfascreen.errors import GfaError
 from gfascreen.model.backbone import BACKBONES, PACK_FLOAT16
-from gfascreen.model.evaluation.evaluate import (
-    calibration_table,
+from gfascreen.model.evaluation.evaluation_report import Evaluation
+from gfascreen.model.evaluation.markdown import (
+    calibration_sections,
+    candidates_markdown,
+    fmt,
+    headline_table,
     metrics_table,
+    regression_line,
     screening_table,
 )
+from gfascreen.model.evaluation.recorded import EVALUATION, Recorded
+from gfascreen.model.evaluation.stack_report import headline_rows
 from gfascreen.model.recipe import TrainConfig
 from gfascreen.model.saved import GROUP, ModelDir
+from gfascreen.model.stack import RIBBON_MM, Stack
 
 TEMPLATE = Path(__file__).with_name("model_card.md")
 CARD = "MODEL_CARD.md"
 #: Recipe fields that say nothing about how a model was trained.
 _NOT_RECIPE = ("only_folds", "device", "max_rows", "max_steps")
-
-
-def fmt_block(b: dict) -> str:
-    """One line of pooled metrics."""
-    return (f"R² {b['r2_mm']:.3f} (mm), R² {b['r2_log']:.3f} (log10(1+Dmax)), "
-            f"MAE {b['mae_mm']:.3f} mm, RMSE {b['rmse_mm']:.3f} mm, Spearman "
-            f"{b['spearman']:.3f} (n = {b['n']})")
 
 
 def recipe_flags(config: dict) -> str:
@@ -53,14 +57,16 @@ def recipe_flags(config: dict) -> str:
     return " ".join(out) or "(the defaults)"
 
 
-def record_evaluation(model: str | Path, run: str | Path, report: dict) -> str:
-    """``evaluate RUN --into MODEL``: store a run's evaluation in the model's manifest under
-    its grouping (``random`` or ``system``) with the run's wall time per member."""
+def record_evaluation(model: str | Path, run: str | Path, report: Evaluation | dict) -> str:
+    """``evaluate RUN --into MODEL``: store a run's evaluation (``evaluate_run``'s result,
+    read as :class:`Evaluation`) in the model's manifest under its grouping (``random`` or
+    ``system``) with the run's wall time per member."""
     md = ModelDir(model)
     run = Path(run)
+    ev = report if isinstance(report, Evaluation) else Evaluation.from_dict(report)
     grouping = json.loads((run / "config.json").read_text()).get("grouping", "random")
-    ev = md.manifest.extra.setdefault("evaluation", {})
-    ev[grouping] = {**report, "run": str(run)}
+    recorded = md.manifest.extra.setdefault(EVALUATION, {})
+    recorded[grouping] = replace(ev, run=str(run)).to_dict()
     walls = [json.loads(f.read_text())["wall_s"] for f in sorted(run.glob("member_*.json"))]
     if walls:
         same = grouping == md.manifest.folds.get("grouping", "random")
@@ -69,40 +75,37 @@ def record_evaluation(model: str | Path, run: str | Path, report: dict) -> str:
     return grouping
 
 
-def _section(ev: dict | None, command: str) -> str:
-    if not ev:
+def _section(ev: Evaluation | None, command: str) -> str:
+    if ev is None:
         return f"Not evaluated yet: `{command}`."
-    return "\n\n".join([f"`gfascreen evaluate {ev.get('run', 'RUN')}` (baselines on the "
+    return "\n\n".join([f"`gfascreen evaluate {ev.run or 'RUN'}` (baselines on the "
                         "identical folds).",
-                        f"- All: {fmt_block(ev['model']['all'])}\n"
-                        f"- Bulk glasses only: {fmt_block(ev['model']['bmg'])}",
+                        f"- All: {regression_line(ev.model.all)}\n"
+                        f"- Bulk glasses only: {regression_line(ev.model.bmg)}",
                         metrics_table(ev), screening_table(ev)])
 
 
-def _stack(m) -> str:
-    from gfascreen.model.evaluation.side_by_side import headline_table, model_rows
-
-    st = m.extra.get("stack")
-    if st is None:
+def _stack(m, rec: Recorded) -> str:
+    if m.extra.get("stack") is None:
         return ("No stack: the members alone (`gfascreen stack MODEL` adds the descriptor "
                 "partner and the stack).")
-    p = m.extra.get("partner", {})
+    p, w = m.extra.get("partner", {}), Stack.from_dict(m.extra["stack"]).rank_weight
     text = (f"Prediction = the stack of the members and a descriptor partner (LightGBM on "
             f"{len(p.get('features', []))} element-property descriptors: Magpie statistics, "
             f"ΔH_mix, δ, S_mix, number of elements): class probabilities from a multinomial "
             f"logistic regression over both parts' class scores; `dmax_bmg_mm` (the "
             f"thickness if a bulk glass) a linear blend of the three regressions fitted on "
-            f"bulk glasses; `dmax_mm` = P(bmg)·D + P(ribbon)·0.1 mm with log10(1 + D) = "
-            f"{st['rank_weight']:g}·network + {1 - st['rank_weight']:g}·partner. Fitted on "
+            f"bulk glasses; `dmax_mm` = P(bmg)·D + P(ribbon)·{RIBBON_MM:g} mm with "
+            f"log10(1 + D) = {w:g}·network + {1 - w:g}·partner. Fitted on "
             f"the leave-system-out out-of-fold predictions; the figures below are the "
             f"stack's own nested out-of-fold predictions (each fold's stack fitted on the "
             f"other four, its weight chosen there), beside each part and the baselines on "
             f"the identical folds. Built by `gfascreen stack`.")
-    rows = model_rows(m.extra)
+    rows = headline_rows(rec.stack, rec.evaluations)
     return text + ("\n\n" + headline_table(rows) if rows else "")
 
 
-def _calibration(md: ModelDir, ev_s: dict | None) -> str:
+def _calibration(md: ModelDir, rec: Recorded) -> str:
     cal = md.manifest.calibration
     if cal is None:
         return "Not calibrated yet: `gfascreen calibrate MODEL --lso RUN`."
@@ -110,29 +113,28 @@ def _calibration(md: ModelDir, ev_s: dict | None) -> str:
             f"interval method `{cal.get('method')}`, difficulty `{cal.get('difficulty')}` "
             f"(beta {cal.get('beta')}), Mondrian binning `{cal.get('binning')}`, probability "
             f"maps `{(cal.get('probabilities') or {}).get('binning')}`.")
-    tables = md.path / "CALIBRATION.md"
-    if tables.is_file():  # its measurement, without its title (also kept beside the card)
-        body = tables.read_text(encoding="utf-8").split("\n", 1)[-1].strip()
-        text += "\n\n" + body.replace("\n## ", "\n### ")
-    if ev_s and ev_s.get("calibration", {}).get("candidates"):
+    if rec.calibration is not None:  # the measurement (also on CALIBRATION.md, one level up)
+        text += "\n\n" + calibration_sections(rec.calibration, level=3)
+    ev_s = rec.evaluations.get("system")
+    every = candidates_markdown(ev_s.measured_calibration) if (
+        ev_s and ev_s.measured_calibration) else ""
+    if every:
         text += ("\n\nEvery candidate, measured cross-conformally on the leave-system-out "
-                 "folds:\n\n" + calibration_table(ev_s))
+                 "folds:\n\n" + every)
     return text
 
 
-def _storage(md: ModelDir) -> str:
-    m = md.manifest
-    q = m.extra.get("quantization_check")
-    if m.quant == "float32" or not q:
+def _storage(md: ModelDir, rec: Recorded) -> str:
+    m, q = md.manifest, rec.quantization
+    if m.quant == "float32" or q is None:
         return f"Members stored as `{m.quant}` safetensors."
     kept = ", ".join(PACK_FLOAT16.values())
     return (f"Conv/linear weights int8 with one float16 scale per output channel and group "
             f"of {GROUP} inputs; {kept} and every batch-norm in float16 (`{m.quant}`): "
-            f"members of "
-            f"{q['member_mb']} MB. Largest difference from full precision over all "
-            f"{q['compositions']} training alloys: {q['max_abs_diff_log10_1p_dmax']:.4f} in "
-            f"log10(1+Dmax) (mean {q['mean_abs_diff_log10_1p_dmax']:.5f}); "
-            f"{q['max_abs_diff_mm']:.3f} mm.")
+            f"members of {list(q.member_mb)} MB. Largest difference from full precision over "
+            f"all {q.compositions} training alloys: {q.max_abs_diff_log10_1p_dmax:.4f} in "
+            f"log10(1+Dmax) (mean {q.mean_abs_diff_log10_1p_dmax:.5f}); "
+            f"{q.max_abs_diff_mm:.3f} mm.")
 
 
 def model_card(model: str | Path) -> str:
@@ -140,14 +142,15 @@ def model_card(model: str | Path) -> str:
     md = ModelDir(model)
     m = md.manifest
     net, image = m.network_spec, m.image_spec
-    ev = m.extra.get("evaluation", {})
-    ev_r, ev_s = ev.get(m.folds.get("grouping", "random")), ev.get("system")
+    rec = Recorded.from_extra(m.extra)
+    ev_r = rec.evaluations.get(m.folds.get("grouping", "random"))
+    ev_s = rec.evaluations.get("system")
     known = md.known_alloys()
     classes = (", ".join(f"{n} {c}" for c, n in known["gfa_class"].value_counts().items())
                if known is not None else "not carried")
     pairs = list(image.pairs)
-    lso_r2 = (f" (leave-system-out R² {ev_s['model']['all']['r2_mm']:.2f} in mm, against "
-              f"{ev_r['model']['all']['r2_mm']:.2f} on random folds)" if ev_r and ev_s else "")
+    lso_r2 = (f" (leave-system-out R² {fmt(ev_s.model.all.r2_mm, '.2f')} in mm, against "
+              f"{fmt(ev_r.model.all.r2_mm, '.2f')} on random folds)" if ev_r and ev_s else "")
     grouping = m.folds.get("grouping", "random")
     values = {
         "id": m.id, "backbone": BACKBONES[net.name].title,
@@ -172,8 +175,8 @@ def model_card(model: str | Path) -> str:
         "system_section": _section(ev_s, "gfascreen train --grouping system --out LSO_RUN; "
                                           "gfascreen evaluate LSO_RUN --spread-model MODEL "
                                           "--into MODEL"),
-        "stack_section": _stack(m),
-        "calibration_section": _calibration(md, ev_s), "storage": _storage(md),
+        "stack_section": _stack(m, rec),
+        "calibration_section": _calibration(md, rec), "storage": _storage(md, rec),
         "min_neighbours": m.domain["min_neighbours"], "radius": f"{m.domain['radius_at_pct']:g}",
         "lso_r2": lso_r2, "model_arg": "default" if md.is_default else str(md.path)}
     try:

@@ -1,5 +1,7 @@
 """Evaluate a training run: metrics from out-of-fold predictions, a parity plot (HTML and
-PNG), and the baselines on the identical folds."""
+PNG), and the baselines on the identical folds. The result is read as
+:class:`~gfascreen.model.evaluation.evaluation_report.Evaluation` and its tables rendered by
+:mod:`gfascreen.model.evaluation.markdown`."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from gfascreen.errors import GfaError
-from gfascreen.model.backbone import BACKBONES, DEFAULT_BACKBONE
+from gfascreen.model.backbone import DEFAULT_BACKBONE
 from gfascreen.model.evaluation.metrics import regression_report
 from gfascreen.model.evaluation.screening_metrics import screening_report
 from gfascreen.tableio import write_parquet_atomic
@@ -139,79 +141,3 @@ def _baselines(run: Path, cfg: dict, data: str | Path | None, done: list[int]) -
         raise GfaError(f"{data_path} is not the table {run} was trained on")
     return run_baselines(t, folds["fold"].to_numpy(), list(vocab.elements), seed=config.seed,
                          cache=data_path.with_suffix(".magpie.parquet"), test_folds=done)
-
-
-# -- tables (printed by `gfascreen evaluate`, used by the model card) ------------------------
-def _f(v, spec: str = ".3f") -> str:
-    return "–" if v is None or (isinstance(v, float) and not np.isfinite(v)) else format(v, spec)
-
-
-def _rows(report: dict) -> list[tuple[str, dict]]:
-    title = BACKBONES[report.get("backbone", DEFAULT_BACKBONE)].title
-    return [(f"{title} OP-image ensemble", report["model"]),
-            *report.get("baselines", {}).items()]
-
-
-def _markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
-def metrics_table(report: dict) -> str:
-    """Pooled regression metrics, ensemble and baselines (Markdown)."""
-    rows = []
-    for name, r in _rows(report):
-        a, b = r["all"], r.get("bmg", {})
-        rows.append([name, _f(a.get("r2_mm")), _f(a.get("r2_log")), _f(a.get("mae_mm")),
-                     _f(a.get("spearman")), _f(b.get("r2_mm")),
-                     _f(r.get("fold_mean", {}).get("r2_mm"))])
-    return _markdown(["model", "R² mm", "R² log", "MAE mm", "Spearman", "R² mm, bmg only",
-                      "fold-mean R² mm"], rows)
-
-
-def screening_table(report: dict) -> str:
-    """Within-system ranking and class AUCs, ensemble and baselines (Markdown)."""
-    rows = []
-    for name, r in _rows(report):
-        s = r.get("screening", {})
-        w = s.get("within_system", {})
-        rows.append([name, str(w.get("systems", 0)), _f(w.get("spearman_weighted_mean")),
-                     _f(w.get("spearman_median")), _f(w.get("best_in_top20_share"), ".2f"),
-                     _f(s.get("auc_glass_vs_crystal")), _f(s.get("auc_bmg_vs_rest"))])
-    return _markdown(["model", "systems", "within-system Spearman (weighted mean)", "median",
-                      "best alloy in top 20 %", "AUC glass vs crystal", "AUC bmg vs rest"],
-                     rows)
-
-
-def calibration_table(report: dict) -> str:
-    """Cross-conformal coverage of every calibration candidate (Markdown)."""
-    from gfascreen.model.evaluation.calibrate import candidates_markdown
-
-    cal = report.get("calibration")
-    return candidates_markdown(cal) if cal and "candidates" in cal else ""
-
-
-def calibration_text(report: dict) -> str:
-    """The chosen calibration's coverage, lower bounds and probability reliability."""
-    from gfascreen.model.evaluation.calibrate import coverage_table, reliability_markdown
-
-    cal = report.get("calibration")
-    if not cal or "intervals" not in cal:
-        return ""
-    parts = [f"Chosen by the declared rule: {cal['chosen']}", "",
-             coverage_table(cal["intervals"]), ""]
-    for e, r in cal["probabilities"][cal["probability_binning"]].items():
-        parts += [reliability_markdown(f"P({e})", r), ""]
-    for t, r in cal["exceedance"].items():
-        parts += [reliability_markdown(f"P(Dmax >= {t} mm)", r), ""]
-    return "\n".join(parts)
-
-
-def report_text(report: dict) -> str:
-    """All tables of an evaluation, for the terminal."""
-    parts = ["Regression (rows with a Dmax, out of fold):", metrics_table(report), "",
-             "Screening:", screening_table(report)]
-    if report.get("calibration"):
-        parts += ["", "Calibration (cross-conformal, folds held out in turn), every candidate:",
-                  calibration_table(report), "", calibration_text(report)]
-    return "\n".join(parts)

@@ -1,5 +1,7 @@
 """The headline figures of one out-of-fold table, for side-by-side comparison of the
-network, the partner, the stack and the baselines on identical folds.
+network, the partner, the stack and the baselines on identical folds (read as
+:class:`~gfascreen.model.evaluation.stack_report.Headline`, tabled by
+:func:`~gfascreen.model.evaluation.markdown.headline_table`).
 
 - ``pooled_spearman``: Spearman of measured vs predicted Dmax over every alloy with a Dmax;
 - ``within_system``: the alloy-weighted mean within-system Spearman
@@ -20,8 +22,6 @@ from sklearn.metrics import r2_score
 
 from gfascreen.model.evaluation.screening_metrics import glass_auc, within_system
 from gfascreen.model.targets import to_target
-
-HEADLINE = ("pooled_spearman", "within_system", "auc_glass", "auc_bmg", "bmg_r2_log", "r2_mm")
 
 
 def _with_dmax(oof: pd.DataFrame) -> pd.DataFrame:
@@ -56,43 +56,3 @@ def ranking_score(oof: pd.DataFrame) -> float:
     """Pooled + within-system Spearman of ``pred_mm`` (what a screen's ranking needs)."""
     pooled, within = _ranking(_with_dmax(oof))
     return pooled + (within if np.isfinite(within) else 0.0)
-
-
-def headline_table(rows: dict[str, dict[str, float]]) -> str:
-    """Markdown: one row per (grouping, part), one column per :data:`HEADLINE` figure."""
-    head = "| | " + " | ".join(HEADLINE) + " |"
-    lines = [head, "|" + "---|" * (len(HEADLINE) + 1)]
-    for name, m in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{m.get(k, np.nan):.3f}" for k in HEADLINE)
-                     + " |")
-    return "\n".join(lines)
-
-
-def baseline_headline(rep: dict) -> dict[str, float]:
-    """A baseline's figures from its recorded evaluation (``run_baselines``' format; its
-    thickness for bulk glasses is its all-alloy regression)."""
-    scr = rep.get("screening", {})
-    return {"pooled_spearman": rep["all"]["spearman"],
-            "within_system": scr.get("within_system", {}).get("spearman_weighted_mean",
-                                                              np.nan),
-            "auc_glass": scr.get("auc_glass_vs_crystal", np.nan),
-            "auc_bmg": scr.get("auc_bmg_vs_rest", np.nan),
-            "bmg_r2_log": rep["bmg"].get("r2_log", np.nan), "r2_mm": rep["all"]["r2_mm"]}
-
-
-GROUPING_NAMES = {"system": "leave-system-out", "random": "random 5-fold"}
-
-
-def model_rows(extra: dict) -> dict[str, dict[str, float]]:
-    """Rows for :func:`headline_table` from a manifest's ``stack_evaluation`` (network,
-    partner, stack) and ``evaluation`` (baselines on the identical folds)."""
-    rows = {}
-    for grouping in ("system", "random"):
-        name = GROUPING_NAMES[grouping]
-        parts = extra.get("stack_evaluation", {}).get(grouping, {}).get("parts", {})
-        for part, m in parts.items():
-            rows[f"{name}: {part}"] = m
-        base = extra.get("evaluation", {}).get(grouping, {}).get("baselines", {})
-        for b, rep in base.items():
-            rows[f"{name}: {b}"] = baseline_headline(rep)
-    return rows

@@ -20,6 +20,7 @@ import numpy as np
 from safetensors.torch import load_file, save_file
 
 from gfascreen.model.ensemble import Ensemble
+from gfascreen.model.evaluation.recorded import QUANTIZATION_CHECK, QuantizationCheck
 from gfascreen.model.saved import PACKED, ModelDir, encode_state, sha256_file, write_manifest
 
 
@@ -61,6 +62,6 @@ def pack_ensemble(run_dir: str | Path, out_dir: str | Path,
     q = prediction_difference(Ensemble.load(run.path, device="cpu"),
                               Ensemble.load(out, device="cpu"))
     q["member_mb"] = [round((out / m["file"]).stat().st_size / 1e6, 2) for m in members]
-    manifest.extra["quantization_check"] = q
+    manifest.extra[QUANTIZATION_CHECK] = QuantizationCheck.from_dict(q).to_dict()
     write_manifest(out, manifest)
     return q

@@ -24,7 +24,10 @@ import torch
 
 from gfascreen.errors import GfaError
 from gfascreen.featurize.descriptors import DescriptorFeaturizer, ElementTable
+from gfascreen.model.evaluation.calibration_report import CalibrationReport
+from gfascreen.model.evaluation.recorded import STACK_EVALUATION
 from gfascreen.model.evaluation.side_by_side import headline
+from gfascreen.model.evaluation.stack_report import StackEvaluation
 from gfascreen.model.saved import ModelDir
 from gfascreen.model.training.partner import (
     PartnerConfig,
@@ -185,8 +188,8 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
                                      dmax_mm=np.where(changed, 0.0, lso_table["dmax_mm"]))
     _attach(md, partner, fit_stack(frame), lso_table, frame, stacked, report, config)
     if recalibrate and lso_table is not None:
-        report["calibration"] = {k: v for k, v in calibrate_model(str(md.path)).items()
-                                 if k != "candidates"}
+        report["calibration"] = CalibrationReport.from_dict(
+            calibrate_model(str(md.path))).without_candidates().to_dict()
     report["wall_s"] = round(time.time() - t0, 1)
     return report
 
@@ -207,7 +210,7 @@ def _attach(md: ModelDir, partner, stack, lso: pd.DataFrame | None, frame: pd.Da
         "features": files["features"], "config": asdict(config),
         "citations": list(partner.featurizer.citations)}
     m.extra["stack"] = stack.to_dict()
-    m.extra["stack_evaluation"] = report
+    m.extra[STACK_EVALUATION] = StackEvaluation.from_dict(report).to_dict()
     if lso is None:  # fitted on the training folds: nothing leave-system-out to carry
         md.write_manifest(m)
         return
