@@ -122,3 +122,19 @@ def test_release_builds_a_calibrated_stacked_carded_model_and_resumes(tiny_table
         plan(steps(other))
     with pytest.raises(GfaError, match="another recipe.*lr: 0.001, wanted 0.01"):
         check_run(rel.run_dir("random"), other.config("random"))
+
+
+def test_the_command_runs_the_chosen_steps_and_a_rerun_skips_them(tiny_table, tiny_recipe,
+                                                                  tmp_path, capsys):
+    runs, out = tmp_path / "runs", tmp_path / "m"
+    args = ["release", "--data", str(tiny_table), "--out", str(out), "--runs", str(runs),
+            "--recipe", str(tiny_recipe), "--steps", "train-random", "--quiet"]
+    assert cli.main(args) == 0
+    assert (runs / "random2" / "manifest.json").is_file() and not out.exists()
+    assert not (runs / "system2").exists()  # only the chosen step ran
+    assert "train-random: random folds: R²" in capsys.readouterr().err
+    assert cli.main(args) == 0
+    assert "train-random: done, skipped" in capsys.readouterr().err
+    assert cli.main(args[:-3] + ["--plan"]) == 0
+    text = capsys.readouterr().out
+    assert "1. train-random     done, skipped" in text and "2. train-system     to run" in text
