@@ -180,6 +180,28 @@ def _cmd_calibrate(a: argparse.Namespace) -> None:
           f"{write_model_card(a.model)}")
 
 
+def _cmd_release(a: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from gfascreen.model.recipe import recorded_recipe
+    from gfascreen.model.training.release import Release, plan, plan_text, run_release, steps
+
+    recipe = recorded_recipe(a.recipe)
+    limits = {k: v for k, v in (("max_rows", a.max_rows), ("max_steps", a.max_steps)) if v}
+    rel = Release(Path(a.data), Path(a.out), replace(recipe, **limits), Path(a.runs), a.id,
+                  a.recipe)
+    say = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    planned = plan(steps(rel, say, bars=not a.quiet), a.steps.split(",") if a.steps else None)
+    print(plan_text(planned))
+    if a.plan:
+        return
+    if not Path(a.data).is_file():
+        raise GfaError(f"--data {a.data}: training table not found; build one with "
+                       "`gfascreen data build --output train.parquet`")
+    run_release(rel, planned, say)
+    print(f"released {a.out} (steps recorded in {rel.log}); use it with --model {a.out}")
+
+
 def _read_formula_file(path: str, column: str | None) -> list:
     """The formulas of ``--input`` (see :func:`gfascreen.tableio.read_formula_input`)."""
     from gfascreen.tableio import read_formula_input
@@ -604,6 +626,30 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--frames", default=None,
                     help="directory to keep the out-of-fold frames in, for research")
     st.set_defaults(func=_cmd_stack)
+
+    rl = sub.add_parser("release", help="build a shippable model from a training table: "
+                        "train, pack, evaluate, calibrate, stack, card (resumable)")
+    rl.add_argument("--data", default="train.parquet", help="training table (default "
+                    "train.parquet)")
+    rl.add_argument("--out", required=True, help="model directory to write")
+    rl.add_argument("--runs", default="runs", help="directory of the training runs, the "
+                    "out-of-fold tables and the release log (default runs)")
+    rl.add_argument("--recipe", default="default",
+                    help="the training recipe: default (the one the shipped model recorded: "
+                         "`gfascreen train --epochs 10`), a model or run directory, or a "
+                         "JSON file of `gfascreen train` fields")
+    rl.add_argument("--id", default=None, help="model id (default: the --out folder's name)")
+    rl.add_argument("--steps", default=None,
+                    help="comma-separated steps to consider (default all; --plan lists them)")
+    rl.add_argument("--max-rows", type=int, default=None, help="rehearsal: train on a random "
+                    "subset of this many alloys")
+    rl.add_argument("--max-steps", type=int, default=None,
+                    help="rehearsal: at most this many batches per epoch")
+    rl.add_argument("--plan", "--dry-run", dest="plan", action="store_true",
+                    help="print the steps, which are done and the equivalent commands; run "
+                         "nothing")
+    rl.add_argument("--quiet", action="store_true", help="no progress bars")
+    rl.set_defaults(func=_cmd_release)
 
     pr = sub.add_parser("predict", help="predict Dmax (mm) for formulas, one row per input")
     pr.add_argument("formulas", nargs="*", help="e.g. Al25Co20La55 Zr55Co29Al16")

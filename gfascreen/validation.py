@@ -190,7 +190,8 @@ def validate_blind(systems: list[str] | None = None, model: str = "default",
     if oof is None:
         raise GfaError(f"model {model} keeps no leave-system-out predictions "
                        "(lso_oof.parquet); run `validate` without --blind, or attach them "
-                       "with scripts/ship_default.py")
+                       "with `gfascreen calibrate MODEL --lso RUN` (a step of `gfascreen "
+                       "release`)")
     from gfascreen.model.evaluation.calibrate import lso_frame, replay
 
     frame = lso_frame(md, oof)

@@ -227,10 +227,12 @@ def test_pack_records_recomputed_quantization_error(tiny_ensemble, tmp_path):
     from gfascreen import cli
 
     assert cli.main(["pack", str(tiny_ensemble), "--out", str(tmp_path / "cli"),
-                     "--id", "tiny"]) == 0  # `gfascreen pack`, as scripts/ship_default.py cites
+                     "--id", "tiny"]) == 0  # `gfascreen pack`, a step of `gfascreen release`
     assert Ensemble.load(tmp_path / "cli", device="cpu").manifest.quant == PACKED
     ens = Ensemble.load(tmp_path / "packed", device="cpu")
     assert ens.id == "tiny" and ens.manifest.quant.startswith("int8-group")
+    assert ens.manifest.extra["training_wall_s"] == [  # the run's time per member, carried
+        json.loads((tiny_ensemble / f"member_{k}.json").read_text())["wall_s"] for k in (0, 1)]
     full = (tiny_ensemble / "member_0.safetensors").stat().st_size
     assert (tmp_path / "packed" / "member_0.safetensors").stat().st_size < 0.3 * full
     # The recorded difference is recomputed here, not read back.
@@ -306,7 +308,7 @@ def test_floor_target_and_stem_options_round_trip(tiny_table, tmp_path):
     mm = from_target(reg, "floor")
     assert res["log_dmax"].to_numpy() == pytest.approx(to_target(mm).mean(0).numpy(), abs=1e-5)
     assert (res["dmax_mm"] >= 0).all()
-    # Out-of-fold predictions (packing check, ship_default) are log10(1+Dmax) too.
+    # Out-of-fold predictions (packing check, release's random-oof) are log10(1+Dmax) too.
     from gfascreen.model.evaluation.evaluate import member_oof
 
     oof, _ = member_oof(ens, ens.featurizer.fractions(["Al25Co20La55", "Cu50Zr50"]),

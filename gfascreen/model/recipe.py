@@ -20,7 +20,15 @@ class TrainConfig:
     The budget is ``steps`` optimiser steps per member (one-cycle schedule: warm-up over
     the first 15 %, cosine decay to the end), whatever the table's size: 800 steps are
     ~10 epochs of the full table and ~90 epochs of a few hundred alloys. ``epochs`` > 0
-    sets the budget in epochs instead (runs saved before ``steps`` existed)."""
+    sets the budget in epochs instead.
+
+    These defaults are the recipe for a new table. The shipped members were trained before
+    the step budget existed, with ``epochs=10`` and every other field at today's default
+    (``gfascreen train --epochs 10``: 79 steps an epoch of the full table, 790 in all,
+    validated every epoch); their manifest records it, and that record is the shipped
+    recipe's one owner (:func:`recorded_recipe`, what ``gfascreen release`` trains with by
+    default). The 800-step budget has not been measured against it on every fold
+    (docs/research-log.md, "Bulk-glass thickness")."""
 
     folds: int = 5
     grouping: str = "random"
@@ -59,6 +67,33 @@ class TrainConfig:
         fields it lacks take their defaults, keys this version does not know are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def recorded_recipe(source: str | Path = "default") -> TrainConfig:
+    """The recipe a model or a run recorded: ``default`` (the shipped model's manifest) or
+    another model directory (its manifest's config), a run directory (``config.json``) or
+    a JSON file of :class:`TrainConfig` fields (refused when it names a field that does not
+    exist, so a misspelt option is not silently dropped)."""
+    import json
+
+    from gfascreen.errors import GfaError
+
+    p = Path(source)
+    if source != "default" and (p.is_file() or (p / "config.json").is_file()) \
+            and not (p / "manifest.json").is_file():
+        f = p if p.is_file() else p / "config.json"
+        try:
+            d = json.loads(f.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise GfaError(f"recipe {f} is not valid JSON ({exc})") from None
+        unknown = sorted(set(d) - {x.name for x in fields(TrainConfig)}) \
+            if isinstance(d, dict) else ["(not an object)"]
+        if unknown:
+            raise GfaError(f"recipe {f}: not a TrainConfig (unknown fields {unknown})")
+        return TrainConfig.from_dict(d)
+    from gfascreen.model.saved import ModelDir
+
+    return TrainConfig.from_dict(ModelDir(source).manifest.config)
 
 
 def step_budget(config: TrainConfig, n_rows: int) -> tuple[int, int, int]:
@@ -123,5 +158,5 @@ def prepare_table(table, config: TrainConfig):
     return t, vocab
 
 
-__all__ = ["SMALL_TABLE_ROWS", "TrainConfig", "init_model", "prepare_table", "step_budget",
-           "table_note"]
+__all__ = ["SMALL_TABLE_ROWS", "TrainConfig", "init_model", "prepare_table", "recorded_recipe",
+           "step_budget", "table_note"]

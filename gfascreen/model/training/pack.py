@@ -10,6 +10,7 @@ the difference, recomputed, is recorded in the manifest.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -44,7 +45,9 @@ def prediction_difference(ref: Ensemble, other: Ensemble) -> dict:
 
 def pack_ensemble(run_dir: str | Path, out_dir: str | Path,
                   model_id: str = "gfascreen-default") -> dict:
-    """Encode every member of ``run_dir`` into ``out_dir`` and verify the difference."""
+    """Encode every member of ``run_dir`` into ``out_dir``, verify the difference and
+    record it (``quantization_check``) with the run's wall time per member
+    (``training_wall_s``, s, from its ``member_K.json``)."""
     run, out = ModelDir(run_dir), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     members = []
@@ -63,5 +66,8 @@ def pack_ensemble(run_dir: str | Path, out_dir: str | Path,
                               Ensemble.load(out, device="cpu"))
     q["member_mb"] = [round((out / m["file"]).stat().st_size / 1e6, 2) for m in members]
     manifest.extra[QUANTIZATION_CHECK] = QuantizationCheck.from_dict(q).to_dict()
+    walls = [json.loads(f.read_text())["wall_s"] for f in sorted(run.path.glob("member_*.json"))]
+    if walls:  # the run's training time per member (s), for the model card
+        manifest.extra["training_wall_s"] = walls
     write_manifest(out, manifest)
     return q
