@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from gfascreen.errors import GfaError
+from gfascreen.model.columns import DEFAULT_THRESHOLDS_MM, threshold_column  # noqa: F401
 from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS, combine
 from gfascreen.model.probabilities import ProbabilityCalibration
 from gfascreen.model.targets import from_target, to_target
@@ -41,8 +42,6 @@ CALIBRATION_FILE = "calibration.safetensors"
 #: Upper bounds are capped here (mm): no glass thicker is known (the table's largest is
 #: 72 mm), and a wider interval says only "somewhere up to the record".
 CAP_MM = 100.0
-#: Thresholds (mm) of the exceedance columns ``p_dmax_ge_T`` by default.
-DEFAULT_THRESHOLDS_MM = (1.0, 5.0, 10.0)
 #: beta candidates measured by ``gfascreen evaluate --spread-model``.
 BETAS = (0.01, 0.03, 0.1)
 #: Mondrian binnings: ``none`` (one pool of scores), ``domain`` (in / out of domain),
@@ -61,11 +60,6 @@ def check_confidence(confidence: float, option: str = "--confidence") -> float:
     if not 0 < confidence < 1:
         raise GfaError(f"{option} must lie between 0 and 1 (e.g. 0.9), got {confidence}")
     return confidence
-
-
-def threshold_column(t_mm: float) -> str:
-    """Column name of P(Dmax >= t_mm): ``p_dmax_ge_5`` for 5 mm, ``p_dmax_ge_2.5``."""
-    return f"p_dmax_ge_{t_mm:g}"
 
 
 def parse_thresholds(text: str | None) -> tuple[float, ...]:

@@ -4,7 +4,7 @@
 (:class:`~gfascreen.model.saved.ModelDir`, which owns the files, checksums and storage
 codec), never imports training code, and gives per composition the ensemble mean and
 spread of Dmax, the calibrated interval (when the model carries a calibration), class
-probabilities and the applicability-domain flag. Output columns: :data:`COLUMNS`.
+probabilities and the applicability-domain flag. Output columns: :mod:`gfascreen.model.columns`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model.calibration import (
@@ -23,6 +24,25 @@ from gfascreen.model.calibration import (
     Calibration,
     load_model_calibration,
     mondrian_bins,
+)
+from gfascreen.model.columns import (
+    CLASS_PROBABILITY,
+    COLUMNS,
+    DIFFICULTY_LOG,
+    DMAX_AT_LEAST,
+    DMAX_BMG_MM,
+    DMAX_HI,
+    DMAX_LO,
+    DMAX_MM,
+    DMAX_STD,
+    IN_DOMAIN,
+    LOG_DMAX,
+    LOG_DMAX_STD,
+    P_BMG,
+    P_CRYSTAL,
+    P_GLASS,
+    PROBABILITIES,
+    prediction_columns,
     threshold_column,
 )
 from gfascreen.model.difficulty import NEIGHBOURS, Neighbourhood, neighbourhood
@@ -42,44 +62,11 @@ from gfascreen.model.saved import (
 )
 from gfascreen.model.targets import from_target, kind_of, to_target
 
-#: Prediction columns, with units (screen and predict write these, in this order; one
-#: ``p_dmax_ge_T`` column per threshold T in mm, 1, 5 and 10 by default). "Calibrated"
-#: means fitted on leave-system-out predictions (:mod:`gfascreen.model.evaluation.calibrate`).
-COLUMNS = {
-    "dmax_mm": "predicted Dmax, the critical casting diameter (mm): the stack of network "
-               "and descriptor partner (P(bmg)-weighted, so it ranks), or the members' "
-               "mean for a network-only model",
-    "dmax_std": "standard deviation of Dmax across members (mm): the raw spread",
-    "dmax_lo": "lower bound of the calibrated interval (mm; NaN without a calibration)",
-    "dmax_hi": "upper bound of the calibrated interval (mm; NaN without a calibration)",
-    "dmax_at_least": "calibrated one-sided lower bound (mm): Dmax is at least this with the "
-                     "stated confidence (NaN without a calibration)",
-    "dmax_bmg_mm": "the Dmax (mm) the alloy would have if it forms a bulk glass (the "
-                   "stack's bulk-glass thickness; the members' mean without a stack)",
-    "log_dmax": "log10(1 + dmax_mm/mm)",
-    "log_dmax_std": "spread of log10(1 + Dmax/mm) across members",
-    "difficulty_log": "σ of the calibrated interval in log10(1 + Dmax/mm): the members' "
-                      "spread and/or the measured spread among the nearest training alloys",
-    "p_glass": "calibrated probability of a glass, ribbon or bulk (the class head's "
-               "1 - P(crystal) without a calibration)",
-    "p_bmg": "calibrated probability of a bulk metallic glass",
-    "p_crystal": "1 - p_glass",
-    "p_ribbon": "p_glass - p_bmg: a glass only as a melt-spun ribbon",
-    "p_dmax_ge_T": "calibrated probability that Dmax >= T mm (NaN without a calibration)",
-    "in_domain": "at least the model's minimum number of training alloys within its radius "
-                 "(at.%, L1) of the composition; the rule is in the model's manifest",
-}
-PROBABILITY_COLUMNS = ("p_glass", "p_bmg", "p_crystal", "p_ribbon")
+#: Prediction columns, with units, and their order: :mod:`gfascreen.model.columns` (read
+#: here for the names that callers import from this module).
+PROBABILITY_COLUMNS = tuple(c.name for c in PROBABILITIES)
 #: What ``Ensemble.load(parts=...)`` predicts with.
 PARTS = ("stack", "network")
-
-
-def prediction_columns(thresholds_mm=DEFAULT_THRESHOLDS_MM) -> list[str]:
-    """The prediction columns in :data:`COLUMNS` order for these thresholds."""
-    out = []
-    for c in COLUMNS:
-        out += [threshold_column(t) for t in thresholds_mm] if c == "p_dmax_ge_T" else [c]
-    return out
 
 
 __all__ = ["COLUMNS", "Ensemble", "default_model_dir", "prediction_columns", "sha256_file"]
@@ -112,7 +99,7 @@ class Ensemble:
                        if known is not None and len(known) else None)
         #: log10(1 + Dmax/mm) of the known alloys (NaN where unmeasured): their spread
         #: near a composition is part of the calibrated difficulty.
-        self.domain_y = (to_target(known["dmax_mm"].to_numpy(dtype=float))
+        self.domain_y = (to_target(known[DMAX_COLUMN].to_numpy(dtype=float))
                          if self.domain is not None else None)
 
     @property
@@ -225,13 +212,13 @@ class Ensemble:
             dmax, dmax_bmg, prob = self._stacked(x, reg, prob)
         mean_log = np.log10(1.0 + dmax) if self.stack is not None else reg.mean(0).numpy()
         nb = self.neighbourhood(x)
-        out = {"dmax_mm": dmax, "dmax_bmg_mm": dmax_bmg,
-               "dmax_std": mm.std(0, unbiased=False).numpy() if many else zeros,
-               "log_dmax": mean_log, "log_dmax_std": std_log,
+        out = {DMAX_MM.name: dmax, DMAX_BMG_MM.name: dmax_bmg,
+               DMAX_STD.name: mm.std(0, unbiased=False).numpy() if many else zeros,
+               LOG_DMAX.name: mean_log, LOG_DMAX_STD.name: std_log,
                **self._probabilities(prob, nb.in_domain, len(x))}
-        out.update(self._calibrated(mean_log, std_log, nb, out["p_bmg"], confidence,
+        out.update(self._calibrated(mean_log, std_log, nb, out[P_BMG.name], confidence,
                                     thresholds_mm))
-        out["in_domain"] = nb.in_domain
+        out[IN_DOMAIN.name] = nb.in_domain
         return pd.DataFrame({c: out[c] for c in prediction_columns(thresholds_mm)})
 
     def _stacked(self, x: torch.Tensor, reg: torch.Tensor, prob: torch.Tensor
@@ -252,12 +239,12 @@ class Ensemble:
         NaN for a model without a class head)."""
         if prob is None or not self.classes:
             return {c: np.full(n, np.nan) for c in PROBABILITY_COLUMNS}
-        raw = {c: prob[:, i].numpy().astype(float) for i, c in enumerate(self.classes)}
+        raw = {CLASS_PROBABILITY[c].name: prob[:, i].numpy().astype(float)
+               for i, c in enumerate(self.classes)}
         maps = self.calibration.probabilities if self.calibration is not None else None
         if maps is not None:
-            return maps.predict(raw["crystal"], raw["bmg"], in_domain)
-        return {"p_glass": 1.0 - raw["crystal"], "p_bmg": raw["bmg"],
-                "p_crystal": raw["crystal"], "p_ribbon": raw["ribbon"]}
+            return maps.predict(raw[P_CRYSTAL.name], raw[P_BMG.name], in_domain)
+        return {P_GLASS.name: 1.0 - raw[P_CRYSTAL.name], **raw}
 
     def _calibrated(self, mean_log: np.ndarray, std_log: np.ndarray, nb: Neighbourhood,
                     p_bmg: np.ndarray, confidence: float, thresholds_mm
@@ -266,17 +253,18 @@ class Ensemble:
         n = len(mean_log)
         cal = self.calibration
         nan = np.full(n, np.nan)
-        out = {"dmax_lo": nan, "dmax_hi": nan, "dmax_at_least": nan,
-               "difficulty_log": std_log.astype(float),
+        out = {DMAX_LO.name: nan, DMAX_HI.name: nan, DMAX_AT_LEAST.name: nan,
+               DIFFICULTY_LOG.name: std_log.astype(float),
                **{threshold_column(t): nan for t in thresholds_mm}}
         if cal is None or n == 0:
             return out
         sigma = cal.sigma(std_log, nb.knn_spread)
         bins = mondrian_bins(cal.binning, nb.in_domain, p_bmg)
-        out["dmax_lo"], out["dmax_hi"] = cal.interval_mm(mean_log, sigma, bins, confidence)
-        out["difficulty_log"] = sigma
+        out[DMAX_LO.name], out[DMAX_HI.name] = cal.interval_mm(mean_log, sigma, bins,
+                                                                confidence)
+        out[DIFFICULTY_LOG.name] = sigma
         if cal.alphas_ is not None:
-            out["dmax_at_least"] = cal.at_least_mm(mean_log, sigma, bins, confidence)
+            out[DMAX_AT_LEAST.name] = cal.at_least_mm(mean_log, sigma, bins, confidence)
             exc = cal.exceedance(mean_log, sigma, bins, thresholds_mm)
             out.update({threshold_column(t): exc[:, j] for j, t in enumerate(thresholds_mm)})
         return out
@@ -329,7 +317,7 @@ class Ensemble:
                   .set_axis(np.flatnonzero(ok)) if x is not None
                   else pd.DataFrame(columns=prediction_columns(thresholds_mm)))
         df = scored.reindex(range(len(compositions)))
-        df["in_domain"] = df["in_domain"].astype("boolean").fillna(False).astype(bool)
+        df[IN_DOMAIN.name] = df[IN_DOMAIN.name].astype("boolean").fillna(False).astype(bool)
         els = self.vocabulary.elements
         keys = [composition_key({els[j]: 100 * v / row.sum() for j, v in enumerate(row)
                                  if v > 0}) if good else ""
