@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model.calibration import (
@@ -34,6 +35,7 @@ from gfascreen.model.calibration import (
     coverage,
     mondrian_bins,
 )
+from gfascreen.model.columns import IN_DOMAIN, P_BMG, P_CRYSTAL, P_GLASS
 from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS, neighbourhood
 from gfascreen.model.probabilities import (
     EVENTS,
@@ -47,7 +49,7 @@ from gfascreen.model.saved import ModelDir
 from gfascreen.model.targets import from_target, to_target
 
 CONFIDENCES = (0.68, 0.9, 0.95)
-GROUPS = ("all", "bmg", "in_domain", "out_of_domain")
+GROUPS = ("all", "bmg", IN_DOMAIN.name, "out_of_domain")
 
 
 @dataclass(frozen=True)
@@ -94,8 +96,8 @@ def read_lso(model: ModelDir, lso: str | Path | None = None) -> pd.DataFrame:
 def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
     """The predictions with what calibration needs: ``y`` (log10(1 + Dmax/mm), NaN where
     unmeasured), fold-relative ``in_domain`` and ``knn_spread``."""
-    need = {"composition", "fold", "gfa_class", "dmax_mm", "pred_log", "sigma_log",
-            "p_crystal", "p_bmg"}
+    need = {"composition", "fold", "gfa_class", DMAX_COLUMN, "pred_log", "sigma_log",
+            P_CRYSTAL.name, P_BMG.name}
     if not need <= set(lso.columns):
         raise GfaError(f"leave-system-out predictions lack {sorted(need - set(lso.columns))}")
     feat = OPImageFeaturizer(model.manifest.image_spec.vocabulary)
@@ -105,7 +107,7 @@ def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
                        f"{next(r for r in reasons if r)}")
     x = feat.from_amounts(amounts)
     out = lso.reset_index(drop=True).copy()
-    out["y"] = to_target(out["dmax_mm"].to_numpy(dtype=float))
+    out["y"] = to_target(out[DMAX_COLUMN].to_numpy(dtype=float))
     folds = out["fold"].to_numpy()
     dom = np.zeros(len(out), dtype=bool)
     spread = np.zeros(len(out))
@@ -115,7 +117,7 @@ def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
         te, tr = folds == k, folds != k
         nb = neighbourhood(x[te], x[tr], out["y"].to_numpy()[tr], radius, need_n, NEIGHBOURS)
         dom[te], spread[te] = nb.in_domain, nb.knn_spread
-    out["in_domain"] = dom
+    out[IN_DOMAIN.name] = dom
     out["knn_spread"] = spread
     return out
 
@@ -124,7 +126,7 @@ def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
 def _bins(frame: pd.DataFrame, binning: str) -> np.ndarray | None:
     """Mondrian bins from the domain and the *calibrated* P(bmg) (``p_bmg_cal``: out of
     fold while measuring, the final map's when fitting), as at prediction time."""
-    return mondrian_bins(binning, frame["in_domain"], frame["p_bmg_cal"])
+    return mondrian_bins(binning, frame[IN_DOMAIN.name], frame["p_bmg_cal"])
 
 
 def cross_fit_intervals(frame: pd.DataFrame, cand: Candidate,
@@ -155,9 +157,9 @@ def cross_fit_intervals(frame: pd.DataFrame, cand: Candidate,
 
 
 def group_masks(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    dom = frame["in_domain"].to_numpy(dtype=bool)
+    dom = frame[IN_DOMAIN.name].to_numpy(dtype=bool)
     return {"all": np.ones(len(frame), dtype=bool),
-            "bmg": (frame["gfa_class"] == "bmg").to_numpy(), "in_domain": dom,
+            "bmg": (frame["gfa_class"] == "bmg").to_numpy(), IN_DOMAIN.name: dom,
             "out_of_domain": ~dom}
 
 
@@ -187,7 +189,7 @@ def interval_report(frame: pd.DataFrame, res: dict, confidences=CONFIDENCES) -> 
 def exceedance_report(frame: pd.DataFrame, res: dict,
                       thresholds=DEFAULT_THRESHOLDS_MM) -> dict:
     """Reliability of each P(Dmax >= t), out of fold, on rows with a measured Dmax."""
-    y = frame["dmax_mm"].to_numpy(dtype=float)
+    y = frame[DMAX_COLUMN].to_numpy(dtype=float)
     ok = np.isfinite(y)
     return {f"{t:g}": probability_report(res["exceedance"][ok, j], (y[ok] >= t).astype(float))
             for j, t in enumerate(thresholds)}
@@ -197,16 +199,16 @@ def cross_fit_probabilities(frame: pd.DataFrame, binning: str) -> dict[str, np.n
     """Out-of-fold calibrated ``p_glass`` and ``p_bmg`` (fit on four folds, apply to the
     fifth)."""
     folds = frame["fold"].to_numpy()
-    out = {"p_glass": np.full(len(frame), np.nan), "p_bmg": np.full(len(frame), np.nan)}
+    out = {P_GLASS.name: np.full(len(frame), np.nan), P_BMG.name: np.full(len(frame), np.nan)}
     for k in np.unique(folds):
         te = folds == k
         tr = ~te
         pc = ProbabilityCalibration(binning=binning).fit(
-            frame["p_crystal"].to_numpy()[tr], frame["p_bmg"].to_numpy()[tr],
-            frame["gfa_class"].to_numpy()[tr], frame["in_domain"].to_numpy()[tr])
-        pr = pc.predict(frame["p_crystal"].to_numpy()[te], frame["p_bmg"].to_numpy()[te],
-                        frame["in_domain"].to_numpy()[te])
-        out["p_glass"][te], out["p_bmg"][te] = pr["p_glass"], pr["p_bmg"]
+            frame[P_CRYSTAL.name].to_numpy()[tr], frame[P_BMG.name].to_numpy()[tr],
+            frame["gfa_class"].to_numpy()[tr], frame[IN_DOMAIN.name].to_numpy()[tr])
+        pr = pc.predict(frame[P_CRYSTAL.name].to_numpy()[te], frame[P_BMG.name].to_numpy()[te],
+                        frame[IN_DOMAIN.name].to_numpy()[te])
+        out[P_GLASS.name][te], out[P_BMG.name][te] = pr[P_GLASS.name], pr[P_BMG.name]
     return out
 
 
@@ -214,7 +216,7 @@ def probabilities_report(frame: pd.DataFrame, cf: dict[str, np.ndarray]) -> dict
     """Reliability of calibrated P(glass) and P(bulk glass) (``cf``, out of fold from
     :func:`cross_fit_probabilities`) beside the raw head's."""
     return {e: probability_report(cf[f"p_{e}"], observed_event(e, frame["gfa_class"]),
-                                  raw_event(e, frame["p_crystal"], frame["p_bmg"]))
+                                  raw_event(e, frame[P_CRYSTAL.name], frame[P_BMG.name]))
             for e in EVENTS}
 
 
@@ -224,7 +226,7 @@ def replay(md: ModelDir, frame: pd.DataFrame, confidences=CONFIDENCES) -> dict:
     and returns :func:`cross_fit_intervals`' result for its interval configuration."""
     entry = md.manifest.calibration or {}
     pbin = (entry.get("probabilities") or {}).get("binning", "none")
-    frame["p_bmg_cal"] = cross_fit_probabilities(frame, pbin)["p_bmg"]
+    frame["p_bmg_cal"] = cross_fit_probabilities(frame, pbin)[P_BMG.name]
     cand = Candidate(entry.get("method", "symmetric"), entry.get("difficulty", "members"),
                      entry.get("binning", "none"), float(entry.get("beta", 0.01)))
     return cross_fit_intervals(frame, cand, confidences=confidences)
@@ -275,7 +277,7 @@ def measure(frame: pd.DataFrame) -> dict:
         raise GfaError("too few alloys to calibrate class probabilities (at least 20 per "
                        "fold's training part are needed)")
     pbin = choose_probability_binning(probs)
-    frame["p_bmg_cal"] = cross[pbin]["p_bmg"]
+    frame["p_bmg_cal"] = cross[pbin][P_BMG.name]
     reports = {}
     for cand in candidates():
         reports[cand.key] = interval_report(frame, cross_fit_intervals(frame, cand))
@@ -298,11 +300,11 @@ def fit_final(frame: pd.DataFrame, result: dict, source: str) -> Calibration:
         "method": "beta calibration (logistic regression on ln s and -ln(1 - s), "
                   "non-negative slopes; Kull et al. 2017) per event"
                   + (", one map in and one out of domain" if pb == "domain" else "")}).fit(
-        frame["p_crystal"].to_numpy(), frame["p_bmg"].to_numpy(),
-        frame["gfa_class"].to_numpy(), frame["in_domain"].to_numpy())
-    frame = frame.assign(p_bmg_cal=probs.predict(frame["p_crystal"].to_numpy(),
-                                                 frame["p_bmg"].to_numpy(),
-                                                 frame["in_domain"].to_numpy())["p_bmg"])
+        frame[P_CRYSTAL.name].to_numpy(), frame[P_BMG.name].to_numpy(),
+        frame["gfa_class"].to_numpy(), frame[IN_DOMAIN.name].to_numpy())
+    frame = frame.assign(p_bmg_cal=probs.predict(frame[P_CRYSTAL.name].to_numpy(),
+                                                 frame[P_BMG.name].to_numpy(),
+                                                 frame[IN_DOMAIN.name].to_numpy())[P_BMG.name])
     d = frame[frame["y"].notna()]
     cal = cand.calibration()
     cal.probabilities = probs
