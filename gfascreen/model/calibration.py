@@ -273,6 +273,21 @@ class Calibration:
         return np.clip(out, 0.0, 1.0)
 
     # -- storage ------------------------------------------------------------------------
+    def tensors(self) -> dict[str, np.ndarray]:
+        """The fitted scores as stored: ``scores``, and ``alphas`` and ``bins`` where kept."""
+        t = {"scores": np.asarray(self.scores_, dtype=np.float64)}
+        if self.alphas_ is not None:
+            t["alphas"] = np.asarray(self.alphas_, dtype=np.float64)
+        if self.bins_ is not None:
+            t["bins"] = np.asarray(self.bins_, dtype=np.int64)
+        return t
+
+    def entry(self) -> dict:
+        """The configuration as the manifest's calibration entry stores it."""
+        return {"beta": self.beta, "binning": self.binning, "cap_mm": self.cap_mm,
+                "n": int(len(self.scores_)), "method": self.method,
+                "difficulty": self.difficulty, "k": self.k}
+
     def save(self, path: Path) -> dict:
         """Write the residuals and probability maps (safetensors) and return the
         manifest's calibration entry (without the checksum, which the model directory
@@ -280,19 +295,13 @@ class Calibration:
         import torch
         from safetensors.torch import save_file
 
-        t = {"scores": torch.as_tensor(self.scores_, dtype=torch.float64)}
-        if self.alphas_ is not None:
-            t["alphas"] = torch.as_tensor(self.alphas_, dtype=torch.float64)
-        if self.bins_ is not None:
-            t["bins"] = torch.as_tensor(self.bins_, dtype=torch.int64)
-        entry = {"file": path.name, "beta": self.beta, "binning": self.binning,
-                 "cap_mm": self.cap_mm, "n": int(len(self.scores_)), "method": self.method,
-                 "difficulty": self.difficulty, "k": self.k}
+        t = self.tensors()
+        entry = {"file": path.name, **self.entry()}
         if self.probabilities is not None:
-            t.update({k: torch.as_tensor(v, dtype=torch.float64)
-                      for k, v in self.probabilities.tensors().items()})
+            t.update(self.probabilities.tensors())
             entry["probabilities"] = self.probabilities.entry()
-        save_file(t, str(path))
+        save_file({k: torch.as_tensor(v, dtype=torch.int64 if k == "bins" else torch.float64)
+                   for k, v in t.items()}, str(path))
         return {**self.info, **entry}  # the typed fields win over free-text info
 
     @classmethod

@@ -10,6 +10,7 @@ probabilities and the applicability-domain flag. Output columns: :mod:`gfascreen
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -23,16 +24,12 @@ from gfascreen.model.calibration import (
     DEFAULT_THRESHOLDS_MM,
     Calibration,
     load_model_calibration,
-    mondrian_bins,
 )
 from gfascreen.model.columns import (
     CLASS_PROBABILITY,
     COLUMNS,
     DIFFICULTY_LOG,
-    DMAX_AT_LEAST,
     DMAX_BMG_MM,
-    DMAX_HI,
-    DMAX_LO,
     DMAX_MM,
     DMAX_STD,
     IN_DOMAIN,
@@ -41,9 +38,7 @@ from gfascreen.model.columns import (
     P_BMG,
     P_CRYSTAL,
     P_GLASS,
-    PROBABILITIES,
     prediction_columns,
-    threshold_column,
 )
 from gfascreen.model.difficulty import NEIGHBOURS, Neighbourhood, neighbourhood
 from gfascreen.model.network import OPResNet, forward_batches
@@ -60,11 +55,11 @@ from gfascreen.model.saved import (
     model_hash,
     sha256_file,
 )
+from gfascreen.model.statements import KINDS, Batch, statements
 from gfascreen.model.targets import from_target, kind_of, to_target
 
-#: Prediction columns, with units, and their order: :mod:`gfascreen.model.columns` (read
-#: here for the names that callers import from this module).
-PROBABILITY_COLUMNS = tuple(c.name for c in PROBABILITIES)
+#: Prediction columns, with units, and their order: :mod:`gfascreen.model.columns`
+#: (``COLUMNS`` and ``prediction_columns`` are read from there).
 #: What ``Ensemble.load(parts=...)`` predicts with.
 PARTS = ("stack", "network")
 
@@ -212,13 +207,16 @@ class Ensemble:
             dmax, dmax_bmg, prob = self._stacked(x, reg, prob)
         mean_log = np.log10(1.0 + dmax) if self.stack is not None else reg.mean(0).numpy()
         nb = self.neighbourhood(x)
+        raw = self._raw_probabilities(prob)
+        batch = Batch(log_dmax=mean_log, spread_log=std_log, knn_spread=nb.knn_spread,
+                      in_domain=nb.in_domain,
+                      p_crystal=None if raw is None else raw[P_CRYSTAL.name],
+                      p_bmg=None if raw is None else raw[P_BMG.name],
+                      confidence=confidence, thresholds_mm=tuple(thresholds_mm))
         out = {DMAX_MM.name: dmax, DMAX_BMG_MM.name: dmax_bmg,
                DMAX_STD.name: mm.std(0, unbiased=False).numpy() if many else zeros,
                LOG_DMAX.name: mean_log, LOG_DMAX_STD.name: std_log,
-               **self._probabilities(prob, nb.in_domain, len(x))}
-        out.update(self._calibrated(mean_log, std_log, nb, out[P_BMG.name], confidence,
-                                    thresholds_mm))
-        out[IN_DOMAIN.name] = nb.in_domain
+               **self._statements(batch, raw), IN_DOMAIN.name: nb.in_domain}
         return pd.DataFrame({c: out[c] for c in prediction_columns(thresholds_mm)})
 
     def _stacked(self, x: torch.Tensor, reg: torch.Tensor, prob: torch.Tensor
@@ -233,40 +231,29 @@ class Ensemble:
             gb.proba, gb.log_dmax_bmg), max_fraction=top)
         return out.dmax_mm, out.dmax_bmg_mm, torch.as_tensor(out.proba)
 
-    def _probabilities(self, prob: torch.Tensor | None, in_domain: np.ndarray,
-                       n: int) -> dict[str, np.ndarray]:
-        """Calibrated class probabilities (raw head outputs for a model without maps;
-        NaN for a model without a class head)."""
+    def _raw_probabilities(self, prob: torch.Tensor | None) -> dict[str, np.ndarray] | None:
+        """The class head's (or stack's) probabilities by column name (None: no head)."""
         if prob is None or not self.classes:
-            return {c: np.full(n, np.nan) for c in PROBABILITY_COLUMNS}
-        raw = {CLASS_PROBABILITY[c].name: prob[:, i].numpy().astype(float)
-               for i, c in enumerate(self.classes)}
-        maps = self.calibration.probabilities if self.calibration is not None else None
-        if maps is not None:
-            return maps.predict(raw[P_CRYSTAL.name], raw[P_BMG.name], in_domain)
-        return {P_GLASS.name: 1.0 - raw[P_CRYSTAL.name], **raw}
+            return None
+        return {CLASS_PROBABILITY[c].name: prob[:, i].numpy().astype(float)
+                for i, c in enumerate(self.classes)}
 
-    def _calibrated(self, mean_log: np.ndarray, std_log: np.ndarray, nb: Neighbourhood,
-                    p_bmg: np.ndarray, confidence: float, thresholds_mm
+    def _statements(self, batch: Batch, raw: dict[str, np.ndarray] | None
                     ) -> dict[str, np.ndarray]:
-        """Interval, lower bound and exceedance columns (NaN without a calibration)."""
-        n = len(mean_log)
-        cal = self.calibration
-        nan = np.full(n, np.nan)
-        out = {DMAX_LO.name: nan, DMAX_HI.name: nan, DMAX_AT_LEAST.name: nan,
-               DIFFICULTY_LOG.name: std_log.astype(float),
-               **{threshold_column(t): nan for t in thresholds_mm}}
-        if cal is None or n == 0:
-            return out
-        sigma = cal.sigma(std_log, nb.knn_spread)
-        bins = mondrian_bins(cal.binning, nb.in_domain, p_bmg)
-        out[DMAX_LO.name], out[DMAX_HI.name] = cal.interval_mm(mean_log, sigma, bins,
-                                                                confidence)
-        out[DIFFICULTY_LOG.name] = sigma
-        if cal.alphas_ is not None:
-            out[DMAX_AT_LEAST.name] = cal.at_least_mm(mean_log, sigma, bins, confidence)
-            exc = cal.exceedance(mean_log, sigma, bins, thresholds_mm)
-            out.update({threshold_column(t): exc[:, j] for j, t in enumerate(thresholds_mm)})
+        """The calibrated columns: what stands without a calibration (the raw class scores,
+        NaN for a model without a class head; the members' spread as the difficulty; NaN
+        for the Dmax statements), overwritten by each statement of the model's calibration
+        in turn (:func:`gfascreen.model.statements.statements`; the Mondrian bins read the
+        P(bmg) written before them)."""
+        nan = np.full(len(batch), np.nan)
+        out = {c: nan for kind in KINDS for c in kind.columns(batch.thresholds_mm)}
+        if raw is not None:
+            out.update({P_GLASS.name: 1.0 - raw[P_CRYSTAL.name], **raw})
+        out[DIFFICULTY_LOG.name] = batch.spread_log.astype(float)
+        for st in statements(self.calibration) if self.calibration is not None else []:
+            batch = replace(batch, p_bmg_cal=out[P_BMG.name])
+            if st.applies(batch):
+                out.update(st.predict(batch))
         return out
 
     def neighbourhood(self, x: torch.Tensor) -> Neighbourhood:
