@@ -16,6 +16,21 @@ from pathlib import Path
 
 from gfascreen import __version__
 from gfascreen.errors import GfaError, Interrupted
+from gfascreen.model.columns import (
+    DIFFICULTY_LOG,
+    DMAX_AT_LEAST,
+    DMAX_HI,
+    DMAX_LO,
+    DMAX_MM,
+    DMAX_STD,
+    IN_DOMAIN,
+    LOG_DMAX,
+    LOG_DMAX_STD,
+    P_BMG,
+    P_CRYSTAL,
+    P_RIBBON,
+    names,
+)
 
 
 # -- data -------------------------------------------------------------------------------
@@ -343,8 +358,8 @@ def _cmd_predict(a: argparse.Namespace) -> None:
         print(f"wrote {len(res)} predictions to {a.output}")
     else:
         with pd.option_context("display.max_columns", None, "display.width", 220):
-            shown = res.drop(columns=["log_dmax", "log_dmax_std", "difficulty_log", "dmax_std",
-                                      "p_crystal", "p_ribbon"]
+            shown = res.drop(columns=names((LOG_DMAX, LOG_DMAX_STD, DIFFICULTY_LOG, DMAX_STD,
+                                            P_CRYSTAL, P_RIBBON))
                              + (["note"] if (res["note"] == "").all() else [])
                              + _unknown_columns(res))
             print(shown.round(3).to_string(index=False))
@@ -423,8 +438,8 @@ def _cmd_suggest(a: argparse.Namespace) -> None:
               file=sys.stderr if a.output == "-" else sys.stdout)
         return
     with pd.option_context("display.max_colwidth", None, "display.width", 220):
-        print(picks[["pick", "composition", "score", "dmax_mm", "dmax_lo", "dmax_hi",
-                     "dmax_at_least", "p_bmg", "in_domain", "nearest_known",
+        print(picks[["pick", "composition", "score", DMAX_MM.name, DMAX_LO.name, DMAX_HI.name,
+                     DMAX_AT_LEAST.name, P_BMG.name, IN_DOMAIN.name, "nearest_known",
                      "nearest_known_dmax_mm", "nearest_known_l1_at_pct"]]
               .rename(columns={"nearest_known_dmax_mm": "its_dmax_mm",
                                "nearest_known_l1_at_pct": "l1_at_pct"})

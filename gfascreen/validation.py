@@ -22,9 +22,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.data.parse import alloy_system
 from gfascreen.errors import GfaError
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE
+from gfascreen.model.columns import DMAX_HI, DMAX_LO, DMAX_MM, DMAX_STD
 from gfascreen.screening.grid import parse_system
 
 #: The systems the reference studies validated on: La-Co-Al and Al-Co-Zr (the seed study),
@@ -57,20 +59,20 @@ def _compare(known: pd.DataFrame, pred: pd.DataFrame, elements: list[str],
              best_pred: pd.Series) -> dict:
     cmp = pd.DataFrame({"composition": known["composition"].to_numpy(),
                         "class": known["gfa_class"].astype(str).to_numpy(),
-                        "measured_mm": known["dmax_mm"].to_numpy(),
-                        "predicted_mm": pred["dmax_mm"].to_numpy(),
-                        "interval_lo_mm": pred["dmax_lo"].to_numpy(),
-                        "interval_hi_mm": pred["dmax_hi"].to_numpy(),
-                        "spread_mm": pred["dmax_std"].to_numpy()})
+                        "measured_mm": known[DMAX_COLUMN].to_numpy(),
+                        "predicted_mm": pred[DMAX_MM.name].to_numpy(),
+                        "interval_lo_mm": pred[DMAX_LO.name].to_numpy(),
+                        "interval_hi_mm": pred[DMAX_HI.name].to_numpy(),
+                        "spread_mm": pred[DMAX_STD.name].to_numpy()})
     res: dict = {"table": cmp.round(3).to_dict(orient="records")}
     m = cmp.dropna(subset=["measured_mm"])
     if len(m) > 2 and m["measured_mm"].nunique() > 1:
         res["spearman"] = float(spearmanr(m["measured_mm"], m["predicted_mm"]).statistic)
-    bmg = known[known["gfa_class"].astype(str) == "bmg"].dropna(subset=["dmax_mm"])
+    bmg = known[known["gfa_class"].astype(str) == "bmg"].dropna(subset=[DMAX_COLUMN])
     if len(bmg):
-        best = bmg.loc[bmg["dmax_mm"].idxmax()]
+        best = bmg.loc[bmg[DMAX_COLUMN].idxmax()]
         res["best_known"] = {"composition": best["composition"],
-                             "dmax_mm": float(best["dmax_mm"])}
+                             DMAX_COLUMN: float(best[DMAX_COLUMN])}
         res["l1_distance_pred_max_to_best_known_at_pct"] = float(np.abs(
             np.array([best[e] for e in elements])
             - np.array([best_pred[e] for e in elements])).sum())
@@ -100,10 +102,10 @@ def validate_system(system: str, step: float, model: str, data: str | Path | Non
     screen(plan)
     report = write_report(run_dir, data=data)
     grid = load_run(run_dir).table
-    best_pred = grid.loc[grid["dmax_mm"].idxmax()]
+    best_pred = grid.loc[grid[DMAX_MM.name].idxmax()]
     res = {"system": system, "report": str(report), "n_known": int(len(known)),
            "predicted_max": {e: float(best_pred[e]) for e in elements}
-           | {"dmax_mm": float(best_pred["dmax_mm"])}, "holdout": holdout}
+           | {DMAX_MM.name: float(best_pred[DMAX_MM.name])}, "holdout": holdout}
     if len(known):
         pred = load_model(plan).ensemble.predict(known["composition"].tolist(),
                                                  confidence=plan.confidence)
@@ -124,11 +126,11 @@ def validate(systems: list[str], step: float = 1.0, model: str = "default",
     for r in results:
         pm = r["predicted_max"]
         pm_s = "".join(f"{e}{pm[e]:g}" for e in parse_system(r["system"])) + \
-            f" ({pm['dmax_mm']:.1f} mm)"
+            f" ({pm[DMAX_MM.name]:.1f} mm)"
         bk = r.get("best_known", {})
         dist = r.get("l1_distance_pred_max_to_best_known_at_pct", float("nan"))
         lines.append(f"| {r['system']} | {r['n_known']} | {r.get('spearman', float('nan')):.2f} | "
-                     f"{bk.get('composition', '-')} ({bk.get('dmax_mm', float('nan')):g} mm) | "
+                     f"{bk.get('composition', '-')} ({bk.get(DMAX_COLUMN, float('nan')):g} mm) | "
                      f"{pm_s} | {dist:.0f} |")
     text = "\n".join(lines)
     (out / "summary.md").write_text(text + "\n")
@@ -152,7 +154,7 @@ def blind_table(frame: pd.DataFrame, cross: dict, systems: list[str],
     for s in systems:
         key = alloy_system(parse_system(s))
         every = frame["system"] == key
-        m = every & frame["dmax_mm"].notna()
+        m = every & frame[DMAX_COLUMN].notna()
         g = frame[m]
         row = {"system": s, "alloys": int(every.sum()), "spearman": np.nan, "best_known": "-",
                "best_measured_mm": np.nan, "best_predicted_mm": np.nan, "best_rank": "-",
@@ -166,13 +168,13 @@ def blind_table(frame: pd.DataFrame, cross: dict, systems: list[str],
             row[f"coverage_{pct}"] = coverage(g["y"].to_numpy(), cross["lo"][confidence][idx],
                                               cross["hi"][confidence][idx])
             row["mean_p_ge_5mm"] = float(cross["exceedance"][idx, 1].mean())
-            row["share_ge_5mm"] = float((g["dmax_mm"] >= 5).mean())
-            if g["dmax_mm"].nunique() > 1 and len(g) > 2:
-                row["spearman"] = float(spearmanr(g["dmax_mm"], g["pred_mm"]).statistic)
-            best = g.loc[g["dmax_mm"].idxmax()]
+            row["share_ge_5mm"] = float((g[DMAX_COLUMN] >= 5).mean())
+            if g[DMAX_COLUMN].nunique() > 1 and len(g) > 2:
+                row["spearman"] = float(spearmanr(g[DMAX_COLUMN], g["pred_mm"]).statistic)
+            best = g.loc[g[DMAX_COLUMN].idxmax()]
             rank = int((g["pred_mm"] > best["pred_mm"]).sum()) + 1
             row |= {"best_known": best["composition"],
-                    "best_measured_mm": float(best["dmax_mm"]),
+                    "best_measured_mm": float(best[DMAX_COLUMN]),
                     "best_predicted_mm": float(best["pred_mm"]),
                     "best_rank": f"{rank} of {len(g)}"}
         rows.append(row)

@@ -200,8 +200,9 @@ STAGES = [("gfascreen.screening.grid", "CompositionGrid.units_chunks", "grid"),
           ("gfascreen.featurize.op_image", "OPImageFeaturizer.images", "OP images"),
           ("gfascreen.model.ensemble", "Ensemble.member_outputs", "members (stub) + images"),
           ("gfascreen.model.ensemble", "Ensemble.neighbourhood", "domain + neighbours"),
-          ("gfascreen.model.ensemble", "Ensemble._probabilities", "probability maps"),
-          ("gfascreen.model.ensemble", "Ensemble._calibrated", "intervals, bounds, P(Dmax>=T)"),
+          ("gfascreen.model.ensemble", "Ensemble._stacked", "partner + stack"),
+          ("gfascreen.model.ensemble", "Ensemble._statements",
+           "calibrated statements (probabilities, intervals, bounds, P(Dmax>=T))"),
           ("gfascreen.screening.run", "_write_part", "Parquet parts")]
 
 

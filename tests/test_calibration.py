@@ -228,3 +228,85 @@ def test_neighbourhood_compares_only_the_alloys_that_matter_and_stays_exact(monk
         again = neighbourhood(xt, rt, y, 20.0, 2, k=5)
         np.testing.assert_array_equal(again.in_domain, got.in_domain)
         np.testing.assert_allclose(again.knn_spread, want, atol=1e-6)
+
+
+# -- the calibrated statements ----------------------------------------------------------------
+def _calibration_frame(n: int = 1500, seed: int = 11):
+    """A leave-system-out frame as `lso_frame` gives it (five folds, a class head)."""
+    import pandas as pd
+
+    pred, sigma, y = _gaussian_case(n, seed, low=0.2)
+    rng = np.random.default_rng(seed)
+    p_bmg = rng.uniform(0.01, 0.99, n)
+    cls = np.where(rng.uniform(size=n) < p_bmg, "bmg",
+                   np.where(rng.uniform(size=n) < 0.5, "ribbon", "crystal"))
+    return pd.DataFrame({"fold": np.arange(n) % 5, "y": y, "dmax_mm": 10 ** y - 1,
+                         "pred_log": pred, "sigma_log": sigma, "knn_spread": 0.0,
+                         "in_domain": np.arange(n) % 3 > 0, "gfa_class": cls,
+                         "p_crystal": (1 - p_bmg) / 2, "p_bmg": p_bmg})
+
+
+def test_each_statement_writes_the_registry_columns_it_declares():
+    """Every statement's columns are prediction columns, no two statements write the same
+    one, and `predict` writes exactly the declared ones."""
+    from gfascreen.model.columns import prediction_columns
+    from gfascreen.model.statements import KINDS, Batch, ClassProbabilities, statements
+
+    thresholds = (2.5, 7.0)
+    declared = [c for kind in KINDS for c in kind.columns(thresholds)]
+    assert len(declared) == len(set(declared))
+    assert set(declared) <= set(prediction_columns(thresholds))
+    frame = _calibration_frame()
+    cal = Calibration(binning="domain+bmg", method="cps")
+    cal.probabilities = ClassProbabilities(binning="domain").fit(frame).maps
+    frame["p_bmg_cal"] = cal.probabilities.predict(frame["p_crystal"], frame["p_bmg"],
+                                                   frame["in_domain"])["p_bmg"]
+    made = statements(cal)
+    made[1].fit(frame)  # the Dmax statements share one distribution
+    assert [type(s) for s in made] == list(KINDS)
+    batch = Batch.from_frame(frame.head(40), 0.68, thresholds)
+    for st in made:
+        assert sorted(st.predict(batch)) == sorted(st.columns(thresholds)), type(st)
+
+
+def test_cross_fitted_statements_equal_a_fit_per_fold():
+    """`cross_fit` drives the statements: its out-of-fold interval and exceedance are the
+    calibration's own, fitted on the other folds."""
+    from gfascreen.model.evaluation.calibrate import Candidate, cross_fit_intervals
+    from gfascreen.model.statements import Interval
+
+    frame = _calibration_frame()
+    frame["p_bmg_cal"] = frame["p_bmg"]
+    cand = Candidate("cps", "members", "domain", 0.01)
+    res = cross_fit_intervals(frame, cand, confidences=(0.9,))
+    te = frame["fold"].to_numpy() == 2
+    cal = cand.calibration()
+    Interval(cal).fit(frame[~te])
+    bins = frame["in_domain"].to_numpy(dtype=int)[te]
+    pred, sig = frame["pred_log"].to_numpy()[te], frame["sigma_log"].to_numpy()[te] + 0.01
+    lo, hi = cal.interval_log(pred, sig, bins, 0.9)
+    assert np.array_equal(res["lo"][0.9][te], lo) and np.array_equal(res["hi"][0.9][te], hi)
+    assert np.array_equal(res["exceedance"][te], cal.exceedance(pred, sig, bins))
+    assert not np.isnan(res["at_least"][0.9]).any()
+
+
+def test_statement_measurements_keep_the_manifest_shape():
+    """The report dicts the manifest stores (and the card renders): per group and
+    confidence, the interval's keys then the lower bound's; per threshold, a reliability."""
+    from gfascreen.model.evaluation.calibrate import (
+        Candidate,
+        cross_fit_intervals,
+        exceedance_report,
+        interval_report,
+    )
+
+    frame = _calibration_frame()
+    frame["p_bmg_cal"] = frame["p_bmg"]
+    res = cross_fit_intervals(frame, Candidate("symmetric", "members", "none", 0.01))
+    rep = interval_report(frame, res)
+    assert list(rep) == ["all", "bmg", "in_domain", "out_of_domain"]
+    assert list(rep["all"]) == ["68", "90", "95"]
+    assert list(rep["all"]["90"]) == ["n", "coverage", "median_width_mm", "q95_width_log",
+                                      "at_least_coverage", "median_at_least_mm"]
+    assert rep["all"]["90"]["coverage"] == pytest.approx(0.9, abs=0.03)
+    assert list(exceedance_report(frame, res)) == ["1", "5", "10"]

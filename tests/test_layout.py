@@ -139,3 +139,66 @@ def test_training_and_evaluation_import_one_way():
     bad = {m: sorted(d for d in graph[m] if d.startswith("gfascreen.model.training"))
            for m in evaluation}
     assert not any(bad.values()), {m: d for m, d in bad.items() if d}
+
+
+#: Modules that may spell a prediction column's name, and why.
+_NAMES_COLUMNS = {
+    # The registry itself.
+    "gfascreen/model/columns.py": None,
+    # The alloy table's measured Dmax column (the data layer, below the registry, names it;
+    # it shares the prediction's name so a known alloy's row and its prediction line up).
+    "gfascreen/data/labels.py": {"dmax_mm"},
+    # The descriptor partner's boosters are named for what they predict; the names are
+    # keys of its saved model files, not columns of a table.
+    "gfascreen/model/partner.py": {"log_dmax"},
+    "gfascreen/model/training/partner.py": {"log_dmax"},
+}
+
+
+def _column_literals(path, names: set[str], prefix: str) -> list[tuple[int, str]]:
+    """(line, text) of every string constant in ``path`` that is a prediction column's
+    name or starts with the exceedance columns' prefix (f-string parts included), and of
+    every column written as a keyword of ``DataFrame.assign``."""
+    import ast
+
+    hits = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) \
+                and (node.value in names or node.value.startswith(prefix)):
+            hits.append((node.lineno, node.value))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "assign":
+            hits += [(node.lineno, k.arg) for k in node.keywords if k.arg in names]
+    return sorted(hits)
+
+
+def test_one_module_names_the_prediction_columns():
+    """A prediction column's name is spelled in gfascreen/model/columns.py alone; every
+    other module reads ``DMAX_MM.name``, :func:`threshold_column` and the like."""
+    from pathlib import Path
+
+    from gfascreen.model.columns import ORDER, P_DMAX_GE, THRESHOLD_PREFIX
+
+    root = Path(__file__).resolve().parent.parent
+    names = {c.name for c in ORDER if c is not P_DMAX_GE}
+    assert "dmax_at_least" in names and len(names) == 14
+    found = {}
+    for f in sorted((root / "gfascreen").rglob("*.py")):
+        rel = f.relative_to(root).as_posix()
+        allowed = _NAMES_COLUMNS.get(rel, set())
+        if allowed is None:
+            continue
+        hits = [(line, s) for line, s in _column_literals(f, names, THRESHOLD_PREFIX)
+                if s not in allowed]
+        if hits:
+            found[rel] = hits
+    assert not found, found
+
+
+def test_the_column_scan_finds_a_literal(tmp_path):
+    """The scan above can fail: a literal column name, a prefix in an f-string."""
+    f = tmp_path / "m.py"
+    f.write_text('x = df["dmax_at_least"]\ny = f"p_dmax_ge_{t:g}"\n"""A dmax_mm docstring."""\n'
+                 'z = df.assign(dmax_mm=1, dmax=2)\n')
+    assert _column_literals(f, {"dmax_at_least", "dmax_mm"}, "p_dmax_ge_") == [
+        (1, "dmax_at_least"), (2, "p_dmax_ge_"), (4, "dmax_mm")]

@@ -36,6 +36,7 @@ from gfascreen.data.labels import (
     CLASS_RANK,
     CLASSES,
     CONFLICT_FACTOR,
+    DMAX_COLUMN,
     class_of_dmax,
     label_dmax,
 )
@@ -142,7 +143,7 @@ def element_columns(elements) -> list[str]:
 
 #: A pure metal does not form a glass by casting: a single-element composition is a
 #: crystal (Dmax 0 mm) whatever a source says (two sources label La100 and Zr100 BMG).
-PURE_METAL = {"gfa_class": "crystal", "dmax_mm": 0.0}
+PURE_METAL = {"gfa_class": "crystal", DMAX_COLUMN: 0.0}
 
 
 def merge_composition(key: str, at: dict[str, float], rows: list[SourceRow]) -> dict:
@@ -205,7 +206,7 @@ def _resolve(rows: list[SourceRow]) -> dict:
     ]
     return {
         "gfa_class": cls,
-        "dmax_mm": dmax,
+        DMAX_COLUMN: dmax,
         "sources": ";".join(sorted(by_source)),
         "n_source_rows": len(rows),
         "class_conflict": len(all_classes) > 1,
@@ -256,7 +257,7 @@ def summary(table: pd.DataFrame, rejects: pd.DataFrame) -> str:
     lines = [f"{len(table)} unique compositions, {len(table_elements(table))} elements"]
     counts = table["gfa_class"].value_counts()
     lines.append("per class: " + ", ".join(f"{c} {int(counts.get(c, 0))}" for c in CLASSES))
-    bmg_d = int(((table["gfa_class"] == "bmg") & table["dmax_mm"].notna()).sum())
+    bmg_d = int(((table["gfa_class"] == "bmg") & table[DMAX_COLUMN].notna()).sum())
     lines.append(f"bulk glasses with a measured Dmax: {bmg_d}")
     per_src = Counter(s for ss in table["sources"] for s in ss.split(";"))
     lines.append("rows per source: " + ", ".join(f"{k} {v}" for k, v in sorted(per_src.items())))

@@ -12,6 +12,11 @@
 
 from __future__ import annotations
 
+#: The alloy table's column of the training Dmax (mm; the convention above). It shares its
+#: name with the prediction of the same quantity, ``gfascreen.model.columns.DMAX_MM``, so a
+#: known alloy's row and its prediction line up; code above the data layer reads this name
+#: for the measured value and the registry's for the predicted one.
+DMAX_COLUMN = "dmax_mm"
 CLASSES: tuple[str, ...] = ("crystal", "ribbon", "bmg")
 CLASS_RANK: dict[str, int] = {c: i for i, c in enumerate(CLASSES)}
 #: Placeholder Dmax (mm) for a ribbon-only glass, the same for every source.

@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 
 from gfascreen.data.build import SourceRow, assemble_table, merge_composition
-from gfascreen.data.labels import CLASSES, class_of_dmax, label_dmax
+from gfascreen.data.labels import CLASSES, DMAX_COLUMN, class_of_dmax, label_dmax
 from gfascreen.data.parse import composition_key, normalise, parse_formula
 from gfascreen.errors import GfaError
 
 FORMULA_NAMES = ("formula", "composition", "alloy")
-DMAX_NAMES = ("dmax", "dmax_mm", "d_max")
+DMAX_NAMES = ("dmax", DMAX_COLUMN, "d_max")
 
 
 def _column(df: pd.DataFrame, names: tuple[str, ...]) -> str | None:

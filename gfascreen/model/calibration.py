@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from gfascreen.errors import GfaError
+from gfascreen.model.columns import DEFAULT_THRESHOLDS_MM, threshold_column  # noqa: F401
 from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS, combine
 from gfascreen.model.probabilities import ProbabilityCalibration
 from gfascreen.model.targets import from_target, to_target
@@ -41,8 +42,6 @@ CALIBRATION_FILE = "calibration.safetensors"
 #: Upper bounds are capped here (mm): no glass thicker is known (the table's largest is
 #: 72 mm), and a wider interval says only "somewhere up to the record".
 CAP_MM = 100.0
-#: Thresholds (mm) of the exceedance columns ``p_dmax_ge_T`` by default.
-DEFAULT_THRESHOLDS_MM = (1.0, 5.0, 10.0)
 #: beta candidates measured by ``gfascreen evaluate --spread-model``.
 BETAS = (0.01, 0.03, 0.1)
 #: Mondrian binnings: ``none`` (one pool of scores), ``domain`` (in / out of domain),
@@ -61,11 +60,6 @@ def check_confidence(confidence: float, option: str = "--confidence") -> float:
     if not 0 < confidence < 1:
         raise GfaError(f"{option} must lie between 0 and 1 (e.g. 0.9), got {confidence}")
     return confidence
-
-
-def threshold_column(t_mm: float) -> str:
-    """Column name of P(Dmax >= t_mm): ``p_dmax_ge_5`` for 5 mm, ``p_dmax_ge_2.5``."""
-    return f"p_dmax_ge_{t_mm:g}"
 
 
 def parse_thresholds(text: str | None) -> tuple[float, ...]:
@@ -279,6 +273,21 @@ class Calibration:
         return np.clip(out, 0.0, 1.0)
 
     # -- storage ------------------------------------------------------------------------
+    def tensors(self) -> dict[str, np.ndarray]:
+        """The fitted scores as stored: ``scores``, and ``alphas`` and ``bins`` where kept."""
+        t = {"scores": np.asarray(self.scores_, dtype=np.float64)}
+        if self.alphas_ is not None:
+            t["alphas"] = np.asarray(self.alphas_, dtype=np.float64)
+        if self.bins_ is not None:
+            t["bins"] = np.asarray(self.bins_, dtype=np.int64)
+        return t
+
+    def entry(self) -> dict:
+        """The configuration as the manifest's calibration entry stores it."""
+        return {"beta": self.beta, "binning": self.binning, "cap_mm": self.cap_mm,
+                "n": int(len(self.scores_)), "method": self.method,
+                "difficulty": self.difficulty, "k": self.k}
+
     def save(self, path: Path) -> dict:
         """Write the residuals and probability maps (safetensors) and return the
         manifest's calibration entry (without the checksum, which the model directory
@@ -286,19 +295,13 @@ class Calibration:
         import torch
         from safetensors.torch import save_file
 
-        t = {"scores": torch.as_tensor(self.scores_, dtype=torch.float64)}
-        if self.alphas_ is not None:
-            t["alphas"] = torch.as_tensor(self.alphas_, dtype=torch.float64)
-        if self.bins_ is not None:
-            t["bins"] = torch.as_tensor(self.bins_, dtype=torch.int64)
-        entry = {"file": path.name, "beta": self.beta, "binning": self.binning,
-                 "cap_mm": self.cap_mm, "n": int(len(self.scores_)), "method": self.method,
-                 "difficulty": self.difficulty, "k": self.k}
+        t = self.tensors()
+        entry = {"file": path.name, **self.entry()}
         if self.probabilities is not None:
-            t.update({k: torch.as_tensor(v, dtype=torch.float64)
-                      for k, v in self.probabilities.tensors().items()})
+            t.update(self.probabilities.tensors())
             entry["probabilities"] = self.probabilities.entry()
-        save_file(t, str(path))
+        save_file({k: torch.as_tensor(v, dtype=torch.int64 if k == "bins" else torch.float64)
+                   for k, v in t.items()}, str(path))
         return {**self.info, **entry}  # the typed fields win over free-text info
 
     @classmethod

@@ -4,17 +4,19 @@
 (:class:`~gfascreen.model.saved.ModelDir`, which owns the files, checksums and storage
 codec), never imports training code, and gives per composition the ensemble mean and
 spread of Dmax, the calibrated interval (when the model carries a calibration), class
-probabilities and the applicability-domain flag. Output columns: :data:`COLUMNS`.
+probabilities and the applicability-domain flag. Output columns: :mod:`gfascreen.model.columns`.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import torch
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model.calibration import (
@@ -22,8 +24,21 @@ from gfascreen.model.calibration import (
     DEFAULT_THRESHOLDS_MM,
     Calibration,
     load_model_calibration,
-    mondrian_bins,
-    threshold_column,
+)
+from gfascreen.model.columns import (
+    CLASS_PROBABILITY,
+    COLUMNS,
+    DIFFICULTY_LOG,
+    DMAX_BMG_MM,
+    DMAX_MM,
+    DMAX_STD,
+    IN_DOMAIN,
+    LOG_DMAX,
+    LOG_DMAX_STD,
+    P_BMG,
+    P_CRYSTAL,
+    P_GLASS,
+    prediction_columns,
 )
 from gfascreen.model.difficulty import NEIGHBOURS, Neighbourhood, neighbourhood
 from gfascreen.model.network import OPResNet, for_inference, forward_members
@@ -40,46 +55,13 @@ from gfascreen.model.saved import (
     model_hash,
     sha256_file,
 )
+from gfascreen.model.statements import KINDS, Batch, statements
 from gfascreen.model.targets import from_target, kind_of, to_target
 
-#: Prediction columns, with units (screen and predict write these, in this order; one
-#: ``p_dmax_ge_T`` column per threshold T in mm, 1, 5 and 10 by default). "Calibrated"
-#: means fitted on leave-system-out predictions (:mod:`gfascreen.model.evaluation.calibrate`).
-COLUMNS = {
-    "dmax_mm": "predicted Dmax, the critical casting diameter (mm): the stack of network "
-               "and descriptor partner (P(bmg)-weighted, so it ranks), or the members' "
-               "mean for a network-only model",
-    "dmax_std": "standard deviation of Dmax across members (mm): the raw spread",
-    "dmax_lo": "lower bound of the calibrated interval (mm; NaN without a calibration)",
-    "dmax_hi": "upper bound of the calibrated interval (mm; NaN without a calibration)",
-    "dmax_at_least": "calibrated one-sided lower bound (mm): Dmax is at least this with the "
-                     "stated confidence (NaN without a calibration)",
-    "dmax_bmg_mm": "the Dmax (mm) the alloy would have if it forms a bulk glass (the "
-                   "stack's bulk-glass thickness; the members' mean without a stack)",
-    "log_dmax": "log10(1 + dmax_mm/mm)",
-    "log_dmax_std": "spread of log10(1 + Dmax/mm) across members",
-    "difficulty_log": "σ of the calibrated interval in log10(1 + Dmax/mm): the members' "
-                      "spread and/or the measured spread among the nearest training alloys",
-    "p_glass": "calibrated probability of a glass, ribbon or bulk (the class head's "
-               "1 - P(crystal) without a calibration)",
-    "p_bmg": "calibrated probability of a bulk metallic glass",
-    "p_crystal": "1 - p_glass",
-    "p_ribbon": "p_glass - p_bmg: a glass only as a melt-spun ribbon",
-    "p_dmax_ge_T": "calibrated probability that Dmax >= T mm (NaN without a calibration)",
-    "in_domain": "at least the model's minimum number of training alloys within its radius "
-                 "(at.%, L1) of the composition; the rule is in the model's manifest",
-}
-PROBABILITY_COLUMNS = ("p_glass", "p_bmg", "p_crystal", "p_ribbon")
+#: Prediction columns, with units, and their order: :mod:`gfascreen.model.columns`
+#: (``COLUMNS`` and ``prediction_columns`` are read from there).
 #: What ``Ensemble.load(parts=...)`` predicts with.
 PARTS = ("stack", "network")
-
-
-def prediction_columns(thresholds_mm=DEFAULT_THRESHOLDS_MM) -> list[str]:
-    """The prediction columns in :data:`COLUMNS` order for these thresholds."""
-    out = []
-    for c in COLUMNS:
-        out += [threshold_column(t) for t in thresholds_mm] if c == "p_dmax_ge_T" else [c]
-    return out
 
 
 __all__ = ["COLUMNS", "Ensemble", "default_model_dir", "prediction_columns", "sha256_file"]
@@ -112,7 +94,7 @@ class Ensemble:
                        if known is not None and len(known) else None)
         #: log10(1 + Dmax/mm) of the known alloys (NaN where unmeasured): their spread
         #: near a composition is part of the calibrated difficulty.
-        self.domain_y = (to_target(known["dmax_mm"].to_numpy(dtype=float))
+        self.domain_y = (to_target(known[DMAX_COLUMN].to_numpy(dtype=float))
                          if self.domain is not None else None)
 
     @property
@@ -218,13 +200,16 @@ class Ensemble:
             dmax, dmax_bmg, prob = self._stacked(x, reg, prob)
         mean_log = np.log10(1.0 + dmax) if self.stack is not None else reg.mean(0).numpy()
         nb = self.neighbourhood(x)
-        out = {"dmax_mm": dmax, "dmax_bmg_mm": dmax_bmg,
-               "dmax_std": mm.std(0, unbiased=False).numpy() if many else zeros,
-               "log_dmax": mean_log, "log_dmax_std": std_log,
-               **self._probabilities(prob, nb.in_domain, len(x))}
-        out.update(self._calibrated(mean_log, std_log, nb, out["p_bmg"], confidence,
-                                    thresholds_mm))
-        out["in_domain"] = nb.in_domain
+        raw = self._raw_probabilities(prob)
+        batch = Batch(log_dmax=mean_log, spread_log=std_log, knn_spread=nb.knn_spread,
+                      in_domain=nb.in_domain,
+                      p_crystal=None if raw is None else raw[P_CRYSTAL.name],
+                      p_bmg=None if raw is None else raw[P_BMG.name],
+                      confidence=confidence, thresholds_mm=tuple(thresholds_mm))
+        out = {DMAX_MM.name: dmax, DMAX_BMG_MM.name: dmax_bmg,
+               DMAX_STD.name: mm.std(0, unbiased=False).numpy() if many else zeros,
+               LOG_DMAX.name: mean_log, LOG_DMAX_STD.name: std_log,
+               **self._statements(batch, raw), IN_DOMAIN.name: nb.in_domain}
         return pd.DataFrame({c: out[c] for c in prediction_columns(thresholds_mm)})
 
     def _stacked(self, x: torch.Tensor, reg: torch.Tensor, prob: torch.Tensor
@@ -239,39 +224,29 @@ class Ensemble:
             gb.proba, gb.log_dmax_bmg), max_fraction=top)
         return out.dmax_mm, out.dmax_bmg_mm, torch.as_tensor(out.proba)
 
-    def _probabilities(self, prob: torch.Tensor | None, in_domain: np.ndarray,
-                       n: int) -> dict[str, np.ndarray]:
-        """Calibrated class probabilities (raw head outputs for a model without maps;
-        NaN for a model without a class head)."""
+    def _raw_probabilities(self, prob: torch.Tensor | None) -> dict[str, np.ndarray] | None:
+        """The class head's (or stack's) probabilities by column name (None: no head)."""
         if prob is None or not self.classes:
-            return {c: np.full(n, np.nan) for c in PROBABILITY_COLUMNS}
-        raw = {c: prob[:, i].numpy().astype(float) for i, c in enumerate(self.classes)}
-        maps = self.calibration.probabilities if self.calibration is not None else None
-        if maps is not None:
-            return maps.predict(raw["crystal"], raw["bmg"], in_domain)
-        return {"p_glass": 1.0 - raw["crystal"], "p_bmg": raw["bmg"],
-                "p_crystal": raw["crystal"], "p_ribbon": raw["ribbon"]}
+            return None
+        return {CLASS_PROBABILITY[c].name: prob[:, i].numpy().astype(float)
+                for i, c in enumerate(self.classes)}
 
-    def _calibrated(self, mean_log: np.ndarray, std_log: np.ndarray, nb: Neighbourhood,
-                    p_bmg: np.ndarray, confidence: float, thresholds_mm
+    def _statements(self, batch: Batch, raw: dict[str, np.ndarray] | None
                     ) -> dict[str, np.ndarray]:
-        """Interval, lower bound and exceedance columns (NaN without a calibration)."""
-        n = len(mean_log)
-        cal = self.calibration
-        nan = np.full(n, np.nan)
-        out = {"dmax_lo": nan, "dmax_hi": nan, "dmax_at_least": nan,
-               "difficulty_log": std_log.astype(float),
-               **{threshold_column(t): nan for t in thresholds_mm}}
-        if cal is None or n == 0:
-            return out
-        sigma = cal.sigma(std_log, nb.knn_spread)
-        bins = mondrian_bins(cal.binning, nb.in_domain, p_bmg)
-        out["dmax_lo"], out["dmax_hi"] = cal.interval_mm(mean_log, sigma, bins, confidence)
-        out["difficulty_log"] = sigma
-        if cal.alphas_ is not None:
-            out["dmax_at_least"] = cal.at_least_mm(mean_log, sigma, bins, confidence)
-            exc = cal.exceedance(mean_log, sigma, bins, thresholds_mm)
-            out.update({threshold_column(t): exc[:, j] for j, t in enumerate(thresholds_mm)})
+        """The calibrated columns: what stands without a calibration (the raw class scores,
+        NaN for a model without a class head; the members' spread as the difficulty; NaN
+        for the Dmax statements), overwritten by each statement of the model's calibration
+        in turn (:func:`gfascreen.model.statements.statements`; the Mondrian bins read the
+        P(bmg) written before them)."""
+        nan = np.full(len(batch), np.nan)
+        out = {c: nan for kind in KINDS for c in kind.columns(batch.thresholds_mm)}
+        if raw is not None:
+            out.update({P_GLASS.name: 1.0 - raw[P_CRYSTAL.name], **raw})
+        out[DIFFICULTY_LOG.name] = batch.spread_log.astype(float)
+        for st in statements(self.calibration) if self.calibration is not None else []:
+            batch = replace(batch, p_bmg_cal=out[P_BMG.name])
+            if st.applies(batch):
+                out.update(st.predict(batch))
         return out
 
     def neighbourhood(self, x: torch.Tensor) -> Neighbourhood:
@@ -322,7 +297,7 @@ class Ensemble:
                   .set_axis(np.flatnonzero(ok)) if x is not None
                   else pd.DataFrame(columns=prediction_columns(thresholds_mm)))
         df = scored.reindex(range(len(compositions)))
-        df["in_domain"] = df["in_domain"].astype("boolean").fillna(False).astype(bool)
+        df[IN_DOMAIN.name] = df[IN_DOMAIN.name].astype("boolean").fillna(False).astype(bool)
         els = self.vocabulary.elements
         keys = [composition_key({els[j]: 100 * v / row.sum() for j, v in enumerate(row)
                                  if v > 0}) if good else ""

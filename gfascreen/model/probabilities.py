@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gfascreen.errors import GfaError
+from gfascreen.model.columns import P_BMG, P_CRYSTAL, P_GLASS, P_RIBBON
 
 #: The calibrated events, each read from the raw class probabilities.
 EVENTS = ("glass", "bmg")
@@ -113,8 +114,8 @@ class ProbabilityCalibration:
             out[event] = p
         glass = out["glass"]
         bmg = np.minimum(out["bmg"], glass)
-        return {"p_glass": glass, "p_bmg": bmg, "p_crystal": 1.0 - glass,
-                "p_ribbon": glass - bmg}
+        return {P_GLASS.name: glass, P_BMG.name: bmg, P_CRYSTAL.name: 1.0 - glass,
+                P_RIBBON.name: glass - bmg}
 
     # -- storage (tensors go into the calibration file, the rest into the manifest) -------
     def tensors(self) -> dict[str, np.ndarray]:

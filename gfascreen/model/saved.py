@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.featurize.spec import ImageSpec
 from gfascreen.model.backbone import PACK_FLOAT16, TRUNK
@@ -52,7 +53,7 @@ KEEP_FLOAT16 = tuple(f"{TRUNK}.{layer}." for layer in PACK_FLOAT16)
 PACKED = f"int8-group{GROUP}+fp16({','.join(PACK_FLOAT16)})"
 KNOWN_ALLOYS = "known_alloys.parquet"
 #: Columns of ``known_alloys.parquet`` besides the at.% element columns.
-KNOWN_COLUMNS = ("composition", "system", "gfa_class", "dmax_mm", "sources", "n_source_rows")
+KNOWN_COLUMNS = ("composition", "system", "gfa_class", DMAX_COLUMN, "sources", "n_source_rows")
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.data.parse import alloy_system
 from gfascreen.errors import GfaError
 
@@ -65,7 +66,7 @@ MEASURED_COLUMNS = {
 def _by_key(known: pd.DataFrame | None) -> pd.DataFrame:
     """Known alloys indexed by their composition key (``composition``), one row each."""
     if known is None or not len(known) or "composition" not in known.columns:
-        return pd.DataFrame(columns=["gfa_class", "dmax_mm", "sources"])
+        return pd.DataFrame(columns=["gfa_class", DMAX_COLUMN, "sources"])
     return known.drop_duplicates("composition").set_index("composition")
 
 
@@ -80,7 +81,7 @@ def measured(keys, known: pd.DataFrame | None) -> pd.DataFrame:
     src = at["sources"] if "sources" in at.columns else pd.Series("", index=at.index)
     return pd.DataFrame({
         "measured_class": np.where(hit, at["gfa_class"].astype(str), ""),
-        "measured_dmax_mm": np.where(hit, pd.to_numeric(at["dmax_mm"], errors="coerce"),
+        "measured_dmax_mm": np.where(hit, pd.to_numeric(at[DMAX_COLUMN], errors="coerce"),
                                      np.nan).astype(float),
         "measured_source": np.where(hit, src.fillna("").astype(str), "")})
 

@@ -23,8 +23,24 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE
+from gfascreen.model.columns import (
+    DMAX_AT_LEAST,
+    DMAX_HI,
+    DMAX_LO,
+    DMAX_MM,
+    DMAX_STD,
+    IN_DOMAIN,
+    P_BMG,
+    P_GLASS,
+    is_threshold_column,
+    names,
+    threshold_column,
+    threshold_columns,
+    threshold_text,
+)
 from gfascreen.screening.known import MEASURED_COLUMNS, known_alloys, measured_at
 from gfascreen.screening.runs import load_run
 
@@ -57,14 +73,14 @@ KNOWN_STYLE = {
 
 
 def _has_interval(df: pd.DataFrame) -> bool:
-    return "dmax_hi" in df.columns and bool(np.isfinite(df["dmax_hi"]).all())
+    return DMAX_HI.name in df.columns and bool(np.isfinite(df[DMAX_HI.name]).all())
 
 
 def _exceedance_column(df: pd.DataFrame) -> str | None:
     """The P(Dmax >= T) column the map shows: 5 mm when written, else the first one."""
-    cols = [c for c in df.columns if c.startswith("p_dmax_ge_")
-            and bool(np.isfinite(df[c]).all())]
-    return "p_dmax_ge_5" if "p_dmax_ge_5" in cols else (cols[0] if cols else None)
+    cols = [c for c in threshold_columns(df.columns) if bool(np.isfinite(df[c]).all())]
+    five = threshold_column(5)
+    return five if five in cols else (cols[0] if cols else None)
 
 
 def _panels(df: pd.DataFrame, confidence: float | None, log_color: bool = False
@@ -72,19 +88,19 @@ def _panels(df: pd.DataFrame, confidence: float | None, log_color: bool = False
     """The maps of a report: (values, title, plotly colour scale, matplotlib colour map).
     Dmax; then P(bulk glass) and P(Dmax >= T) when the run has them (calibrated models),
     else the interval width or, without a calibration, the members' spread."""
-    dmax = (np.log10(df["dmax_mm"] + 0.01), "predicted log10 Dmax (mm)") if log_color \
-        else (df["dmax_mm"], "predicted Dmax (mm)")
+    dmax = (np.log10(df[DMAX_MM.name] + 0.01), "predicted log10 Dmax (mm)") if log_color \
+        else (df[DMAX_MM.name], "predicted Dmax (mm)")
     out = [(dmax[0], dmax[1], "Viridis", "viridis")]
     exc = _exceedance_column(df)
-    if exc is not None and "p_bmg" in df.columns and bool(np.isfinite(df["p_bmg"]).all()):
-        t = exc[len("p_dmax_ge_"):]
-        return out + [(df["p_bmg"], "P(bulk glass)", "Blues", "Blues"),
+    if exc is not None and P_BMG.name in df.columns and bool(np.isfinite(df[P_BMG.name]).all()):
+        t = threshold_text(exc)
+        return out + [(df[P_BMG.name], "P(bulk glass)", "Blues", "Blues"),
                       (df[exc], f"P(Dmax ≥ {t} mm)", "Oranges", "Oranges")]
     if _has_interval(df):
         pct = round(100 * (confidence or DEFAULT_CONFIDENCE))
-        return out + [(df["dmax_hi"] - df["dmax_lo"], f"{pct} % interval width (mm)", "Magma",
+        return out + [(df[DMAX_HI.name] - df[DMAX_LO.name], f"{pct} % interval width (mm)", "Magma",
                        "magma")]
-    return out + [(df["dmax_std"], "member spread (mm; no calibrated interval)", "Magma",
+    return out + [(df[DMAX_STD.name], "member spread (mm; no calibrated interval)", "Magma",
                    "magma")]
 
 
@@ -100,16 +116,16 @@ def _hover(df: pd.DataFrame, elements: list[str], confidence: float | None
         cols.append(col)
         return f"%{{customdata[{len(cols) - 1}]:.2f}}"
 
-    parts.append(f"<br>Dmax {field('dmax_mm')} mm")
+    parts.append(f"<br>Dmax {field(DMAX_MM.name)} mm")
     if _has_interval(df):
         pct = round(100 * (confidence or DEFAULT_CONFIDENCE))
-        parts.append(f", {pct} % interval {field('dmax_lo')}-{field('dmax_hi')} mm")
-    if "dmax_at_least" in df.columns and bool(np.isfinite(df["dmax_at_least"]).all()):
-        parts.append(f", at least {field('dmax_at_least')} mm")
-    parts.append(f"<br>member spread {field('dmax_std')} mm")
-    probs = [c for c in df.columns if c in ("p_glass", "p_bmg") or c.startswith("p_dmax_ge_")]
+        parts.append(f", {pct} % interval {field(DMAX_LO.name)}-{field(DMAX_HI.name)} mm")
+    if DMAX_AT_LEAST.name in df.columns and bool(np.isfinite(df[DMAX_AT_LEAST.name]).all()):
+        parts.append(f", at least {field(DMAX_AT_LEAST.name)} mm")
+    parts.append(f"<br>member spread {field(DMAX_STD.name)} mm")
+    probs = [c for c in df.columns if c in (P_GLASS.name, P_BMG.name) or is_threshold_column(c)]
     for k, col in enumerate(probs):
-        name = ("P(Dmax ≥ " + col[len("p_dmax_ge_"):] + " mm)") if col.startswith("p_dmax") \
+        name = (f"P(Dmax ≥ {threshold_text(col)} mm)") if is_threshold_column(col) \
             else f"P({col[2:]})"
         parts.append(("<br>" if k == 0 else ", ") + f"{name} {field(col)}")
     data = df[cols].to_numpy(dtype=np.float32)
@@ -126,8 +142,8 @@ OUT_OF_DOMAIN_HOVER = "<br><b>out of domain</b>: no nearby training alloys"
 
 def _known_groups(known: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     cls = known["gfa_class"].astype(str)
-    groups = [("bmg", known[(cls == "bmg") & known["dmax_mm"].notna()]),
-              ("bmg_nodmax", known[(cls == "bmg") & known["dmax_mm"].isna()]),
+    groups = [("bmg", known[(cls == "bmg") & known[DMAX_COLUMN].notna()]),
+              ("bmg_nodmax", known[(cls == "bmg") & known[DMAX_COLUMN].isna()]),
               ("ribbon", known[cls == "ribbon"]), ("crystal", known[cls == "crystal"])]
     return [(k, g) for k, g in groups if len(g)]
 
@@ -136,12 +152,12 @@ def _known_hover(r, name: str, cmp: pd.DataFrame | None) -> str:
     """A known alloy's hover: what was measured (class, Dmax, sources) beside the model's
     own prediction at its grid point."""
     txt = (f"#{r['label']} {r['composition']}<br>measured: {name}"
-           + ("" if pd.isna(r["dmax_mm"]) else f", Dmax {r['dmax_mm']:g} mm")
+           + ("" if pd.isna(r[DMAX_COLUMN]) else f", Dmax {r[DMAX_COLUMN]:g} mm")
            + (f" ({r['sources']})" if isinstance(r.get("sources"), str) else ""))
     if cmp is not None and len(cmp):
         p = cmp.set_index("#").loc[r["label"]]
         txt += (f"<br>predicted: Dmax {p['predicted_mm']:.2f} mm"
-                + ("" if pd.isna(p["p_bmg"]) else f", P(bmg) {p['p_bmg']:.2f}")
+                + ("" if pd.isna(p[P_BMG.name]) else f", P(bmg) {p[P_BMG.name]:.2f}")
                 + ("" if p["grid_point"] == r["composition"]
                    else f" (nearest grid point {p['grid_point']})"))
     return txt
@@ -161,8 +177,8 @@ def _known_traces(known: pd.DataFrame, elements: list[str], cmp: pd.DataFrame | 
         txt = [_known_hover(r, st["name"], cmp) for _, r in g.iterrows()]
         marker = {"symbol": st["symbol"], "size": 11, "line": {"width": 1.5, "color": "black"}}
         if key == "bmg":
-            top = known["dmax_mm"].max() if cmax is None else cmax
-            marker |= {"color": g["dmax_mm"], "colorscale": "Reds", "cmin": 0,
+            top = known[DMAX_COLUMN].max() if cmax is None else cmax
+            marker |= {"color": g[DMAX_COLUMN], "colorscale": "Reds", "cmin": 0,
                        "cmax": float(max(top, 1e-6)),
                        "colorbar": {"title": {"text": "measured Dmax (mm)", "side": "right"},
                                     **(colorbar or {"x": -0.12, "len": 0.5, "y": 0.3})}}
@@ -299,7 +315,7 @@ def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
     fig = make_subplots(rows=1, cols=n, specs=[[{"type": "ternary"}] * n],
                         horizontal_spacing=spacing, subplot_titles=[p[1] for p in panels])
     data, template = _hover(df, elements, confidence)
-    dom = df["in_domain"].to_numpy(dtype=bool)
+    dom = df[IN_DOMAIN.name].to_numpy(dtype=bool)
     lat, step = _lattice(df, elements)
     thin = _thin(lat)
     keys = ["ternary"] + [f"ternary{i}" for i in range(2, n + 1)]
@@ -425,12 +441,12 @@ def slice_levels(df: pd.DataFrame, elements: list[str], step: float,
     usable = levels[counts.to_numpy() >= 3]  # a slice with fewer points shows nothing
     usable = usable if len(usable) else levels
     dv = df[d].round(6)
-    dom = df["in_domain"].to_numpy(dtype=bool) & dv.isin(usable).to_numpy()
+    dom = df[IN_DOMAIN.name].to_numpy(dtype=bool) & dv.isin(usable).to_numpy()
     pool = df[dom] if dom.any() else df[dv.isin(usable).to_numpy()]
-    centre = float(round(pool[d].to_numpy(dtype=float)[int(pool["dmax_mm"].to_numpy().argmax())],
+    centre = float(round(pool[d].to_numpy(dtype=float)[int(pool[DMAX_MM.name].to_numpy().argmax())],
                          6))
-    has_p = "p_bmg" in pool.columns and bool(np.isfinite(pool["p_bmg"]).all())
-    by = (pool["p_bmg"] if has_p else pool["dmax_mm"]).groupby(pool[d].round(6)).max()
+    has_p = P_BMG.name in pool.columns and bool(np.isfinite(pool[P_BMG.name]).all())
+    by = (pool[P_BMG.name] if has_p else pool[DMAX_MM.name]).groupby(pool[d].round(6)).max()
     thr = by.min() + 0.5 * (by.max() - by.min())
     high = by.index.to_numpy(dtype=float)[by.to_numpy() >= thr]
     lo, hi = min(high.min(), centre), max(high.max(), centre)
@@ -472,8 +488,8 @@ def _quaternary_panels(df: pd.DataFrame, confidence: float | None, log_color: bo
     """:func:`_panels`, with P(bulk glass) also for a model without a calibration (its
     class head's raw output, and the title says so)."""
     panels = _panels(df, confidence, log_color)
-    if len(panels) == 2 and "p_bmg" in df.columns and bool(np.isfinite(df["p_bmg"]).all()):
-        panels.insert(1, (df["p_bmg"], "P(bulk glass), uncalibrated", "Blues", "Blues"))
+    if len(panels) == 2 and P_BMG.name in df.columns and bool(np.isfinite(df[P_BMG.name]).all()):
+        panels.insert(1, (df[P_BMG.name], "P(bulk glass), uncalibrated", "Blues", "Blues"))
     return panels
 
 
@@ -500,12 +516,12 @@ def _profile_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
     Dmax and best P(bulk glass) (in domain) against its at.%, the slices shown below
     (dashed), the known bulk glasses at their measured Dmax, numbered."""
     d = elements[3]
-    dom = df["in_domain"].to_numpy(dtype=bool)
+    dom = df[IN_DOMAIN.name].to_numpy(dtype=bool)
     pool = df[dom] if dom.any() else df
     where = " (in domain)" if dom.any() else ""
     by = pool.groupby(pool[d].round(6))
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    best = by["dmax_mm"].max()
+    best = by[DMAX_MM.name].max()
     fig.add_trace(go.Scatter(x=best.index.to_numpy(float), y=best.to_numpy(float),
                              mode="lines+markers", name=f"best predicted Dmax{where} (mm)",
                              line={"color": "#440154"},
@@ -513,20 +529,20 @@ def _profile_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
                                            "%{y:.2f} mm<extra></extra>"), secondary_y=False)
     p_title = next((t for _, t, *_ in panels if t.startswith("P(bulk glass")), None)
     if p_title is not None:
-        pb = by["p_bmg"].max()
+        pb = by[P_BMG.name].max()
         fig.add_trace(go.Scatter(x=pb.index.to_numpy(float), y=pb.to_numpy(float),
                                  mode="lines+markers", name=f"best {p_title}{where}",
                                  line={"color": "#2171b5", "dash": "dot"},
                                  hovertemplate=f"{d} %{{x:g}} at.%: best {p_title} "
                                                "%{y:.2f}<extra></extra>"), secondary_y=True)
-    g = known[(known["gfa_class"].astype(str) == "bmg") & known["dmax_mm"].notna()] \
+    g = known[(known["gfa_class"].astype(str) == "bmg") & known[DMAX_COLUMN].notna()] \
         if len(known) else known
     if len(g):
         fig.add_trace(go.Scatter(
-            x=g[d].fillna(0.0).to_numpy(float), y=g["dmax_mm"].to_numpy(float),
+            x=g[d].fillna(0.0).to_numpy(float), y=g[DMAX_COLUMN].to_numpy(float),
             mode="markers+text", text=[str(v) for v in g["label"]], textposition="top center",
             name="known: bulk glass, measured Dmax (mm), numbered as in the table",
-            hovertext=[f"#{r['label']} {r['composition']}: measured Dmax {r['dmax_mm']:g} mm"
+            hovertext=[f"#{r['label']} {r['composition']}: measured Dmax {r[DMAX_COLUMN]:g} mm"
                        for _, r in g.iterrows()], hoverinfo="text",
             marker={"color": "#d62728", "size": 9, "line": {"width": 1, "color": "black"}}),
             secondary_y=False)
@@ -574,14 +590,14 @@ def _quaternary_figs(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
                                         for p in panels])
     fig.update_annotations(font_size=13)
     data, template = _hover(df, elements, confidence)
-    dom = df["in_domain"].to_numpy(dtype=bool)
+    dom = df[IN_DOMAIN.name].to_numpy(dtype=bool)
     dv = df[d].round(6).to_numpy()
     abc = df[[a, b, c]].to_numpy(dtype=float)
     comps = df[elements].to_numpy(dtype=float)
     comp_t = " ".join(f"{e} %{{customdata[{k}]:.4g}}" for k, e in enumerate(elements))
     ranges = [_colour_range(p[0], p[1]) for p in panels]
     slice_of = on_slice(known, d, levels, step)
-    cmax = float(known["dmax_mm"].max()) if len(known) and known["dmax_mm"].notna().any() \
+    cmax = float(known[DMAX_COLUMN].max()) if len(known) and known[DMAX_COLUMN].notna().any() \
         else None
     drawn = pd.Series(slice_of, index=known.index).notna()
     counts = {k: int(drawn[g.index].sum()) for k, g in _known_groups(known)} \
@@ -708,7 +724,7 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             _heatmap(fig, ax, pts, values.to_numpy(dtype=float), cmap, title)
-            out = ~df["in_domain"].to_numpy(dtype=bool)
+            out = ~df[IN_DOMAIN.name].to_numpy(dtype=bool)
             if out.any():
                 tax.scatter(ijk(df[out]).tolist(), marker=".", s=2, color="#bbbbbb",
                             label="out of domain", zorder=4)
@@ -794,15 +810,16 @@ def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], s
         v = np.array([r[e] for e in elements])
         i = int(np.abs(grid - v).sum(1).argmin())
         out.append({"#": r["label"], "composition": r["composition"],
-                    "class": str(r["gfa_class"]), "measured_mm": r["dmax_mm"],
+                    "class": str(r["gfa_class"]), "measured_mm": r[DMAX_COLUMN],
                     "source": r.get("sources", ""),
-                    "predicted_mm": df["dmax_mm"].iloc[i],
-                    "interval_mm": (f"{df['dmax_lo'].iloc[i]:.2f}-{df['dmax_hi'].iloc[i]:.2f}"
+                    "predicted_mm": df[DMAX_MM.name].iloc[i],
+                    "interval_mm": (f"{df[DMAX_LO.name].iloc[i]:.2f}-{df[DMAX_HI.name].iloc[i]:.2f}"
                                     if _has_interval(df) else "-"),
-                    "at_least_mm": df["dmax_at_least"].iloc[i]
-                    if "dmax_at_least" in df.columns else np.nan,
-                    "p_bmg": df["p_bmg"].iloc[i] if "p_bmg" in df.columns else np.nan,
-                    "spread_mm": df["dmax_std"].iloc[i], "in_domain": df["in_domain"].iloc[i],
+                    "at_least_mm": df[DMAX_AT_LEAST.name].iloc[i]
+                    if DMAX_AT_LEAST.name in df.columns else np.nan,
+                    P_BMG.name: df[P_BMG.name].iloc[i] if P_BMG.name in df.columns else np.nan,
+                    "spread_mm": df[DMAX_STD.name].iloc[i],
+                    IN_DOMAIN.name: df[IN_DOMAIN.name].iloc[i],
                     "grid_point": _fmt_comp(df.iloc[i], elements)})
     return pd.DataFrame(out)
 
@@ -811,7 +828,7 @@ def _number_known(known: pd.DataFrame) -> pd.DataFrame:
     """Known alloys sorted by measured Dmax (unmeasured last), numbered 1.. for the map."""
     if not len(known):
         return known
-    k = known.sort_values(["dmax_mm", "composition"], ascending=[False, True],
+    k = known.sort_values([DMAX_COLUMN, "composition"], ascending=[False, True],
                           na_position="last").reset_index(drop=True)
     return k.assign(label=np.arange(1, len(k) + 1))
 
@@ -840,7 +857,7 @@ def _header(elements, step, df, run, note: str = "") -> str:
             f"{datetime.now(UTC).isoformat(timespec='seconds')}.</p>"
             + (f"<p style='color:#b00'><b>Partial run:</b> {html.escape(note)}. Maps and "
                "tables below show only the parts written so far.</p>" if note else "")
-            + f"<p><b>Domain:</b> {100 * float(df['in_domain'].mean()):.1f}% of the grid is in "
+            + f"<p><b>Domain:</b> {100 * float(df[IN_DOMAIN.name].mean()):.1f}% of the grid is in "
             f"domain; {html.escape(domain_rule(run))}. {iv_text}</p>")
 
 
@@ -918,16 +935,16 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     sections = [f.to_html(full_html=False, include_plotlyjs=False) for f in figs]
     if figs:
         sections[0] = f"<script>{_plotly_js(figs)}</script>" + sections[0]
-    cols = elements + [c for c in ("dmax_mm", "dmax_lo", "dmax_hi", "dmax_at_least", "p_glass",
-                                   "p_bmg") if c in df.columns] \
-        + [c for c in df.columns if c.startswith("p_dmax_ge_")] + ["in_domain"] \
+    shown = names((DMAX_MM, DMAX_LO, DMAX_HI, DMAX_AT_LEAST, P_GLASS, P_BMG))
+    cols = elements + [c for c in shown if c in df.columns] \
+        + threshold_columns(df.columns) + [IN_DOMAIN.name] \
         + [c for c in MEASURED_COLUMNS if c in df.columns]
-    top = df[df["in_domain"]].sort_values("dmax_mm", ascending=False).head(10)
+    top = df[df[IN_DOMAIN.name]].sort_values(DMAX_MM.name, ascending=False).head(10)
     from gfascreen.screening.suggest import default_target_mm
 
     calibration = run_calibration(run)
     target_mm, target_why = default_target_mm(known, df, calibration,
-                                              df["in_domain"].to_numpy(bool))
+                                              df[IN_DOMAIN.name].to_numpy(bool))
     space, _ = known_alloys(run, elements, data, subsystems=True)
     try:
         picks = suggest(df, elements, n=n_suggest, calibration=calibration,
@@ -944,8 +961,8 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     body = [_header(elements, step, df, run, r.note), *sections,
             f"<h2>Next experiments: {len(picks)} compositions to cast</h2>", pick_note]
     if len(picks):
-        body.append(_table_html(picks[["pick", "composition", "score", "dmax_mm",
-                                       "dmax_lo", "dmax_hi", "dmax_at_least", "p_bmg",
+        body.append(_table_html(picks[["pick", "composition", "score", DMAX_MM.name,
+                                       DMAX_LO.name, DMAX_HI.name, DMAX_AT_LEAST.name, P_BMG.name,
                                        "nearest_known", "nearest_known_dmax_mm",
                                        "nearest_known_l1_at_pct", "reason"]]))
         if picks.attrs.get("shortfall"):

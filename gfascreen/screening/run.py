@@ -6,7 +6,7 @@ each written atomically (temporary name, then rename), plus ``_run.json`` (what 
 and last, atomically, the empty ``_SUCCESS`` marker (the Spark/Hadoop convention: no
 ``_SUCCESS``, not finished; every reader checks it). Names starting with ``_`` or ``.`` are
 skipped by pyarrow, so ``pandas.read_parquet(run_dir)`` reads exactly the results.
-Columns: the at.% of each element, ``system``, :data:`gfascreen.model.ensemble.COLUMNS`
+Columns: the at.% of each element, ``system``, :data:`gfascreen.model.columns.COLUMNS`
 and :data:`gfascreen.screening.known.MEASURED_COLUMNS` (a known alloy's measurements).
 
 The options are resolved once into a :class:`~gfascreen.screening.options.ScreenPlan`
@@ -40,6 +40,15 @@ import pandas as pd
 
 from gfascreen import __version__
 from gfascreen.errors import GfaError, Interrupted
+from gfascreen.model.columns import (
+    DMAX_AT_LEAST,
+    DMAX_HI,
+    DMAX_LO,
+    DMAX_MM,
+    DMAX_STD,
+    IN_DOMAIN,
+    P_BMG,
+)
 from gfascreen.screening.grid import CompositionGrid
 from gfascreen.screening.options import HELP, ScreenConfig, ScreenPlan
 from gfascreen.screening.runs import (
@@ -464,19 +473,19 @@ def _fault(exc: Exception, out: Path, request: dict) -> GfaError:
 def _summarise(table: pd.DataFrame, grid: CompositionGrid, wall: float, n_scored: int,
                out: Path) -> dict:
     els = grid.elements
-    top = table.sort_values("dmax_mm", ascending=False).head(10)
+    top = table.sort_values(DMAX_MM.name, ascending=False).head(10)
     top_rows = [{"composition": "".join(f"{e}{r[e]:g}" for e in els if r[e] > 0),
-                 "dmax_mm": round(float(r["dmax_mm"]), 3),
-                 "dmax_std": round(float(r["dmax_std"]), 3),
-                 "dmax_lo": round(float(r["dmax_lo"]), 3),
-                 "dmax_hi": round(float(r["dmax_hi"]), 3),
-                 "dmax_at_least": round(float(r.get("dmax_at_least", np.nan)), 3),
-                 "p_bmg": round(float(r.get("p_bmg", np.nan)), 3),
-                 "in_domain": bool(r["in_domain"])} for _, r in top.iterrows()]
+                 DMAX_MM.name: round(float(r[DMAX_MM.name]), 3),
+                 DMAX_STD.name: round(float(r[DMAX_STD.name]), 3),
+                 DMAX_LO.name: round(float(r[DMAX_LO.name]), 3),
+                 DMAX_HI.name: round(float(r[DMAX_HI.name]), 3),
+                 DMAX_AT_LEAST.name: round(float(r.get(DMAX_AT_LEAST.name, np.nan)), 3),
+                 P_BMG.name: round(float(r.get(P_BMG.name, np.nan)), 3),
+                 IN_DOMAIN.name: bool(r[IN_DOMAIN.name])} for _, r in top.iterrows()]
     return {"out": str(out), "points": int(len(table)), "scored_now": int(n_scored),
             "wall_s": round(wall, 2),
             "points_per_s": round(n_scored / wall, 1) if wall > 0 and n_scored else None,
-            "in_domain_fraction": round(float(np.mean(table["in_domain"])), 4),
+            "in_domain_fraction": round(float(np.mean(table[IN_DOMAIN.name])), 4),
             "top10": top_rows}
 
 
@@ -489,11 +498,11 @@ def summary_text(s: dict) -> str:
     lines.append("best predicted glass formers (Dmax mm, ensemble mean [calibrated interval], "
                  "P(bulk glass)):")
     for r in s["top10"]:
-        flag = "" if r["in_domain"] else "  (out of domain)"
-        iv = ("" if np.isnan(r["dmax_lo"]) else
-              f" [{r['dmax_lo']:.2f}, {r['dmax_hi']:.2f}]")
-        pb = "" if np.isnan(r.get("p_bmg", np.nan)) else f"  P(bmg) {r['p_bmg']:.2f}"
-        lines.append(f"  {r['composition']:<24} {r['dmax_mm']:7.2f}{iv}{pb}{flag}")
+        flag = "" if r[IN_DOMAIN.name] else "  (out of domain)"
+        iv = ("" if np.isnan(r[DMAX_LO.name]) else
+              f" [{r[DMAX_LO.name]:.2f}, {r[DMAX_HI.name]:.2f}]")
+        pb = "" if np.isnan(r.get(P_BMG.name, np.nan)) else f"  P(bmg) {r[P_BMG.name]:.2f}"
+        lines.append(f"  {r['composition']:<24} {r[DMAX_MM.name]:7.2f}{iv}{pb}{flag}")
     return "\n".join(lines)
 
 

@@ -49,7 +49,7 @@ class ChunkScorer:
 def score_chunk(units: np.ndarray, elements: list[str], step: float,
                 scorer: ChunkScorer) -> pd.DataFrame:
     """Lattice units ``(n, k)`` -> table with at.% columns, ``system`` and predictions
-    (columns: :data:`gfascreen.model.ensemble.COLUMNS`, then
+    (columns: :data:`gfascreen.model.columns.COLUMNS`, then
     :data:`gfascreen.screening.known.MEASURED_COLUMNS`)."""
     ens = scorer.ensemble()
     x = ens.featurizer.from_amounts(units, elements)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
-from gfascreen.data.labels import CLASSES
+from gfascreen.data.labels import CLASSES, DMAX_COLUMN
 from gfascreen.model.evaluation.metrics import regression_report
 from gfascreen.model.evaluation.screening_metrics import screening_report
 from gfascreen.model.targets import from_target, to_target
@@ -98,7 +98,7 @@ def run_baselines(table: pd.DataFrame, folds: np.ndarray, elements: list[str],
     ``test_folds`` restricts scoring to those folds (each still trained on all others), to
     compare with a run whose other folds are unfinished."""
     t = table.reset_index(drop=True)
-    y = to_target(t["dmax_mm"].to_numpy(dtype=float))
+    y = to_target(t[DMAX_COLUMN].to_numpy(dtype=float))
     cls = t["gfa_class"].astype(str).map({c: i for i, c in enumerate(CLASSES)}).to_numpy()
     feats = {"fractions": t[elements].to_numpy(dtype=float) / 100.0}
     if magpie:
@@ -113,7 +113,7 @@ def run_baselines(table: pd.DataFrame, folds: np.ndarray, elements: list[str],
         for mname, (reg, clf) in _models(seed).items():
             pred = _oof_regression(reg, x, y, folds, todo)
             prob = _oof_classes(clf, x, cls, folds, todo) if several_classes else None
-            oof = pd.DataFrame({"system": t["system"], "dmax_mm": t["dmax_mm"],
+            oof = pd.DataFrame({"system": t["system"], DMAX_COLUMN: t[DMAX_COLUMN],
                                 "pred_mm": from_target(pred),
                                 "gfa_class": t["gfa_class"].astype(str), "fold": folds})
             for i, c in enumerate(CLASSES if prob is not None else []):

@@ -15,12 +15,14 @@ trained on, as a new system at screening time has only the training alloys aroun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model.calibration import (
@@ -28,15 +30,14 @@ from gfascreen.model.calibration import (
     BINNINGS,
     CALIBRATION_FILE,
     CAP_MM,
+    DEFAULT_CONFIDENCE,
     DEFAULT_THRESHOLDS_MM,
     METHODS,
     Calibration,
-    coverage,
-    mondrian_bins,
 )
+from gfascreen.model.columns import IN_DOMAIN, P_BMG, P_CRYSTAL
 from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS, neighbourhood
 from gfascreen.model.evaluation.calibration_report import (
-    GROUPS,
     CalibrationReport,
     IntervalReport,
 )
@@ -45,13 +46,18 @@ from gfascreen.model.evaluation.recorded import CALIBRATION_REPORT
 from gfascreen.model.probabilities import (
     EVENTS,
     PROB_BINNINGS,
-    ProbabilityCalibration,
-    observed_event,
-    probability_report,
-    raw_event,
 )
 from gfascreen.model.saved import ModelDir
-from gfascreen.model.targets import from_target, to_target
+from gfascreen.model.statements import (
+    GROUPS,
+    P_BMG_CAL,
+    Batch,
+    ClassProbabilities,
+    Exceedance,
+    Interval,
+    dmax_statements,
+)
+from gfascreen.model.targets import to_target
 
 CONFIDENCES = (0.68, 0.9, 0.95)
 
@@ -100,8 +106,8 @@ def read_lso(model: ModelDir, lso: str | Path | None = None) -> pd.DataFrame:
 def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
     """The predictions with what calibration needs: ``y`` (log10(1 + Dmax/mm), NaN where
     unmeasured), fold-relative ``in_domain`` and ``knn_spread``."""
-    need = {"composition", "fold", "gfa_class", "dmax_mm", "pred_log", "sigma_log",
-            "p_crystal", "p_bmg"}
+    need = {"composition", "fold", "gfa_class", DMAX_COLUMN, "pred_log", "sigma_log",
+            P_CRYSTAL.name, P_BMG.name}
     if not need <= set(lso.columns):
         raise GfaError(f"leave-system-out predictions lack {sorted(need - set(lso.columns))}")
     feat = OPImageFeaturizer(model.manifest.image_spec.vocabulary)
@@ -111,7 +117,7 @@ def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
                        f"{next(r for r in reasons if r)}")
     x = feat.from_amounts(amounts)
     out = lso.reset_index(drop=True).copy()
-    out["y"] = to_target(out["dmax_mm"].to_numpy(dtype=float))
+    out["y"] = to_target(out[DMAX_COLUMN].to_numpy(dtype=float))
     folds = out["fold"].to_numpy()
     dom = np.zeros(len(out), dtype=bool)
     spread = np.zeros(len(out))
@@ -121,107 +127,78 @@ def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
         te, tr = folds == k, folds != k
         nb = neighbourhood(x[te], x[tr], out["y"].to_numpy()[tr], radius, need_n, NEIGHBOURS)
         dom[te], spread[te] = nb.in_domain, nb.knn_spread
-    out["in_domain"] = dom
+    out[IN_DOMAIN.name] = dom
     out["knn_spread"] = spread
     return out
 
 
 # -- cross-fitting --------------------------------------------------------------------------
-def _bins(frame: pd.DataFrame, binning: str) -> np.ndarray | None:
-    """Mondrian bins from the domain and the *calibrated* P(bmg) (``p_bmg_cal``: out of
-    fold while measuring, the final map's when fitting), as at prediction time."""
-    return mondrian_bins(binning, frame["in_domain"], frame["p_bmg_cal"])
+def cross_fit(frame: pd.DataFrame, make: Callable[[], list], confidences=CONFIDENCES,
+              thresholds=DEFAULT_THRESHOLDS_MM) -> dict:
+    """Out-of-fold values of the statements ``make()`` returns (fresh each call,
+    :mod:`gfascreen.model.statements`): fitted on the rows of the other folds, for every
+    row. By the statements' ``oof`` keys; a statement that depends on the confidence gives
+    ``{confidence: values}`` there."""
+    n = len(frame)
+    folds = frame["fold"].to_numpy()
+    out: dict = {}
+    for k in np.unique(folds):
+        te = folds == k
+        train, held = frame[~te], frame[te]
+        for st in [st.fit(train) for st in make()]:
+            for c in confidences if st.by_confidence else (None,):
+                batch = Batch.from_frame(held, DEFAULT_CONFIDENCE if c is None else c,
+                                         thresholds)
+                for key, v in st.oof(batch).items():
+                    slot = out.setdefault(key, {}) if c is not None else out
+                    name = c if c is not None else key
+                    if name not in slot:
+                        slot[name] = np.full((n, *np.shape(v)[1:]), np.nan)
+                    slot[name][te] = v
+    return out
+
+
+def _confidences(res: dict, confidences) -> dict:
+    """``res`` with its by-confidence values kept for ``confidences`` only."""
+    return {k: ({c: v[c] for c in confidences} if isinstance(v, dict) else v)
+            for k, v in res.items()}
 
 
 def cross_fit_intervals(frame: pd.DataFrame, cand: Candidate,
                         confidences=CONFIDENCES, thresholds=DEFAULT_THRESHOLDS_MM) -> dict:
-    """Out-of-fold intervals (log), lower bounds (log) and exceedance probabilities of
-    ``cand``: fitted on the rows of the other folds with a Dmax, for every row."""
-    n = len(frame)
-    lo = {c: np.full(n, np.nan) for c in confidences}
-    hi = {c: np.full(n, np.nan) for c in confidences}
-    least = {c: np.full(n, np.nan) for c in confidences}
-    exc = np.full((n, len(thresholds)), np.nan)
-    folds = frame["fold"].to_numpy()
-    y, pred = frame["y"].to_numpy(), frame["pred_log"].to_numpy()
-    sig, knn = frame["sigma_log"].to_numpy(), frame["knn_spread"].to_numpy()
-    b = _bins(frame, cand.binning)
-    for k in np.unique(folds):
-        te = folds == k
-        tr = ~te & np.isfinite(y)
-        cal = cand.calibration()
-        s = cal.sigma(sig, knn)
-        cal.fit((y - pred)[tr], s[tr], None if b is None else b[tr])
-        bt = None if b is None else b[te]
-        for c in confidences:
-            lo[c][te], hi[c][te] = cal.interval_log(pred[te], s[te], bt, c)
-            least[c][te] = to_target(cal.at_least_mm(pred[te], s[te], bt, c))
-        exc[te] = cal.exceedance(pred[te], s[te], bt, thresholds)
-    return {"lo": lo, "hi": hi, "at_least": least, "exceedance": exc}
-
-
-def group_masks(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    dom = frame["in_domain"].to_numpy(dtype=bool)
-    return {"all": np.ones(len(frame), dtype=bool),
-            "bmg": (frame["gfa_class"] == "bmg").to_numpy(), "in_domain": dom,
-            "out_of_domain": ~dom}
+    """Out-of-fold intervals (``lo``, ``hi``: log), lower bounds (``at_least``: log) and
+    exceedance probabilities (``exceedance``) of ``cand``'s Dmax statements: fitted on the
+    rows of the other folds with a Dmax, for every row."""
+    return cross_fit(frame, lambda: dmax_statements(cand.calibration()), confidences,
+                     thresholds)
 
 
 def interval_report(frame: pd.DataFrame, res: dict, confidences=CONFIDENCES) -> dict:
     """Coverage, median width (mm) and lower-bound coverage per group and confidence,
-    on rows with a measured Dmax."""
-    y = frame["y"].to_numpy()
-    out = {}
-    for name, m in group_masks(frame).items():
-        m = m & np.isfinite(y)
-        out[name] = {}
-        for c in confidences:
-            lo, hi = res["lo"][c][m], res["hi"][c][m]
-            w_mm = from_target(hi) - from_target(lo)
-            out[name][f"{round(100 * c)}"] = {
-                "n": int(m.sum()), "coverage": coverage(y[m], lo, hi),
-                "median_width_mm": float(np.median(w_mm)) if m.any() else float("nan"),
-                "q95_width_log": float(np.quantile(hi - lo, 0.95)) if m.any()
-                else float("nan"),
-                "at_least_coverage": float(np.mean(y[m] >= res["at_least"][c][m] - 1e-12))
-                if m.any() else float("nan"),
-                "median_at_least_mm": float(np.median(from_target(res["at_least"][c][m])))
-                if m.any() else float("nan")}
-    return out
+    on rows with a measured Dmax: the measurements of the Dmax statements that depend
+    on the confidence, side by side."""
+    res = _confidences(res, confidences)
+    reps = [st.measure(frame, res) for st in dmax_statements(Calibration()) if st.by_confidence]
+    return {g: {c: {k: v for rep in reps for k, v in rep[g][c].items()} for c in reps[0][g]}
+            for g in reps[0]}
 
 
 def exceedance_report(frame: pd.DataFrame, res: dict,
                       thresholds=DEFAULT_THRESHOLDS_MM) -> dict:
     """Reliability of each P(Dmax >= t), out of fold, on rows with a measured Dmax."""
-    y = frame["dmax_mm"].to_numpy(dtype=float)
-    ok = np.isfinite(y)
-    return {f"{t:g}": probability_report(res["exceedance"][ok, j], (y[ok] >= t).astype(float))
-            for j, t in enumerate(thresholds)}
+    return Exceedance(Calibration()).measure(frame, res, thresholds)
 
 
 def cross_fit_probabilities(frame: pd.DataFrame, binning: str) -> dict[str, np.ndarray]:
     """Out-of-fold calibrated ``p_glass`` and ``p_bmg`` (fit on four folds, apply to the
     fifth)."""
-    folds = frame["fold"].to_numpy()
-    out = {"p_glass": np.full(len(frame), np.nan), "p_bmg": np.full(len(frame), np.nan)}
-    for k in np.unique(folds):
-        te = folds == k
-        tr = ~te
-        pc = ProbabilityCalibration(binning=binning).fit(
-            frame["p_crystal"].to_numpy()[tr], frame["p_bmg"].to_numpy()[tr],
-            frame["gfa_class"].to_numpy()[tr], frame["in_domain"].to_numpy()[tr])
-        pr = pc.predict(frame["p_crystal"].to_numpy()[te], frame["p_bmg"].to_numpy()[te],
-                        frame["in_domain"].to_numpy()[te])
-        out["p_glass"][te], out["p_bmg"][te] = pr["p_glass"], pr["p_bmg"]
-    return out
+    return cross_fit(frame, lambda: [ClassProbabilities(binning=binning)])
 
 
 def probabilities_report(frame: pd.DataFrame, cf: dict[str, np.ndarray]) -> dict:
     """Reliability of calibrated P(glass) and P(bulk glass) (``cf``, out of fold from
     :func:`cross_fit_probabilities`) beside the raw head's."""
-    return {e: probability_report(cf[f"p_{e}"], observed_event(e, frame["gfa_class"]),
-                                  raw_event(e, frame["p_crystal"], frame["p_bmg"]))
-            for e in EVENTS}
+    return ClassProbabilities().measure(frame, cf)
 
 
 def replay(md: ModelDir, frame: pd.DataFrame, confidences=CONFIDENCES) -> dict:
@@ -230,7 +207,7 @@ def replay(md: ModelDir, frame: pd.DataFrame, confidences=CONFIDENCES) -> dict:
     and returns :func:`cross_fit_intervals`' result for its interval configuration."""
     entry = md.manifest.calibration or {}
     pbin = (entry.get("probabilities") or {}).get("binning", "none")
-    frame["p_bmg_cal"] = cross_fit_probabilities(frame, pbin)["p_bmg"]
+    frame[P_BMG_CAL] = cross_fit_probabilities(frame, pbin)[P_BMG.name]
     cand = Candidate(entry.get("method", "symmetric"), entry.get("difficulty", "members"),
                      entry.get("binning", "none"), float(entry.get("beta", 0.01)))
     return cross_fit_intervals(frame, cand, confidences=confidences)
@@ -280,7 +257,7 @@ def measure(frame: pd.DataFrame) -> dict:
         raise GfaError("too few alloys to calibrate class probabilities (at least 20 per "
                        "fold's training part are needed)")
     pbin = choose_probability_binning(probs)
-    frame["p_bmg_cal"] = cross[pbin]["p_bmg"]
+    frame[P_BMG_CAL] = cross[pbin][P_BMG.name]
     reports = {}
     for cand in candidates():
         reports[cand.key] = interval_report(frame, cross_fit_intervals(frame, cand))
@@ -299,25 +276,19 @@ def fit_final(frame: pd.DataFrame, result: dict, source: str) -> Calibration:
     """The chosen configuration fitted on every fold, with the probability maps."""
     cand = next(c for c in candidates() if c.key == result["chosen"])
     pb = result["probability_binning"]
-    probs = ProbabilityCalibration(binning=pb, info={
+    probs = ClassProbabilities(binning=pb, info={
         "method": "beta calibration (logistic regression on ln s and -ln(1 - s), "
                   "non-negative slopes; Kull et al. 2017) per event"
-                  + (", one map in and one out of domain" if pb == "domain" else "")}).fit(
-        frame["p_crystal"].to_numpy(), frame["p_bmg"].to_numpy(),
-        frame["gfa_class"].to_numpy(), frame["in_domain"].to_numpy())
-    frame = frame.assign(p_bmg_cal=probs.predict(frame["p_crystal"].to_numpy(),
-                                                 frame["p_bmg"].to_numpy(),
-                                                 frame["in_domain"].to_numpy())["p_bmg"])
-    d = frame[frame["y"].notna()]
+                  + (", one map in and one out of domain" if pb == "domain" else "")}).fit(frame)
+    frame = frame.assign(**{P_BMG_CAL: probs.predict(Batch.from_frame(frame))[P_BMG.name]})
     cal = cand.calibration()
-    cal.probabilities = probs
-    cal.info = {"calibrated_on": f"{len(d)} leave-system-out out-of-fold residuals "
-                                 f"({source}); probabilities on {len(frame)} alloys",
+    cal.probabilities = probs.maps
+    cal.info = {"calibrated_on": f"{int(frame['y'].notna().sum())} leave-system-out "
+                                 f"out-of-fold residuals ({source}); probabilities on "
+                                 f"{len(frame)} alloys",
                 "rule": "gfascreen.model.evaluation.calibrate.choose",
                 "cap": f"clipped at 0 and {CAP_MM:g} mm"}
-    cal.fit((d["y"] - d["pred_log"]).to_numpy(),
-            cal.sigma(d["sigma_log"].to_numpy(), d["knn_spread"].to_numpy()),
-            _bins(d, cand.binning))
+    Interval(cal).fit(frame)  # the Dmax statements share the distribution: one fit
     return cal
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from gfascreen.errors import GfaError
 from gfascreen.model.evaluation.sections import Record, each, each_of
+from gfascreen.model.statements import GROUPS  # the groups each interval is measured on
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,6 @@ class IntervalFigures(Record):
     median_at_least_mm: float | None = None
     mean_width_log: float | None = None
 
-
-#: The groups of alloys each interval is measured on, in the tables' order.
-GROUPS = ("all", "bmg", "in_domain", "out_of_domain")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 from string import Template
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.model.backbone import BACKBONES, PACK_FLOAT16
 from gfascreen.model.evaluation.evaluation_report import Evaluation
@@ -154,7 +155,7 @@ def model_card(model: str | Path) -> str:
     grouping = m.folds.get("grouping", "random")
     values = {
         "id": m.id, "backbone": BACKBONES[net.name].title,
-        "target": m.target.replace("dmax_mm", "Dmax/mm"),
+        "target": m.target.replace(DMAX_COLUMN, "Dmax/mm"),
         "image": "one channel x xᵀ" + (f" plus physics channels x_i x_j f(i, j) for "
                                        f"{', '.join(pairs)}" if pairs else ""),
         "heads": ("a bulk-glass log10 Dmax head mixed by a crystal / ribbon / bulk-glass "

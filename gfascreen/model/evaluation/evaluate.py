@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.model.backbone import DEFAULT_BACKBONE
 from gfascreen.model.evaluation.metrics import regression_report
@@ -25,11 +26,11 @@ def parity_plot(oof: pd.DataFrame, out: Path, title: str) -> list[Path]:
     import matplotlib.pyplot as plt
     import plotly.graph_objects as go
 
-    d = oof[oof["dmax_mm"].notna()]
-    hi = float(max(d["dmax_mm"].max(), d["pred_mm"].max())) * 1.05
+    d = oof[oof[DMAX_COLUMN].notna()]
+    hi = float(max(d[DMAX_COLUMN].max(), d["pred_mm"].max())) * 1.05
     fig = go.Figure()
     for cls, g in d.groupby("gfa_class"):
-        fig.add_trace(go.Scatter(x=g["dmax_mm"], y=g["pred_mm"], mode="markers", name=cls,
+        fig.add_trace(go.Scatter(x=g[DMAX_COLUMN], y=g["pred_mm"], mode="markers", name=cls,
                                  text=g["composition"], marker={"size": 5, "opacity": 0.6}))
     fig.add_trace(go.Scatter(x=[0, hi], y=[0, hi], mode="lines", name="y = x",
                              line={"dash": "dash", "color": "grey"}))
@@ -39,7 +40,7 @@ def parity_plot(oof: pd.DataFrame, out: Path, title: str) -> list[Path]:
     fig.write_html(html, include_plotlyjs="inline")
     f, ax = plt.subplots(figsize=(5, 5))
     for cls, g in d.groupby("gfa_class"):
-        ax.scatter(g["dmax_mm"], g["pred_mm"], s=6, alpha=0.5, label=cls)
+        ax.scatter(g[DMAX_COLUMN], g["pred_mm"], s=6, alpha=0.5, label=cls)
     ax.plot([0, hi], [0, hi], "k--", lw=0.8)
     ax.set_xlabel("measured Dmax (mm)")
     ax.set_ylabel("predicted Dmax (mm, out of fold)")

@@ -7,6 +7,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, r2_score
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.model.targets import to_target
 
 
@@ -26,11 +27,11 @@ def _block(y: np.ndarray, p: np.ndarray) -> dict:
 def regression_report(oof: pd.DataFrame) -> dict:
     """Metrics from out-of-fold predictions (columns ``dmax_mm``, ``pred_mm``, ``gfa_class``,
     ``fold``; optional ``pred_class``). Pooled over all rows and averaged over folds."""
-    d = oof[oof["dmax_mm"].notna()]
-    out = {"all": _block(d["dmax_mm"].to_numpy(), d["pred_mm"].to_numpy())}
+    d = oof[oof[DMAX_COLUMN].notna()]
+    out = {"all": _block(d[DMAX_COLUMN].to_numpy(), d["pred_mm"].to_numpy())}
     bmg = d[d["gfa_class"] == "bmg"]
-    out["bmg"] = _block(bmg["dmax_mm"].to_numpy(), bmg["pred_mm"].to_numpy())
-    per_fold = [_block(g["dmax_mm"].to_numpy(), g["pred_mm"].to_numpy())
+    out["bmg"] = _block(bmg[DMAX_COLUMN].to_numpy(), bmg["pred_mm"].to_numpy())
+    per_fold = [_block(g[DMAX_COLUMN].to_numpy(), g["pred_mm"].to_numpy())
                 for _, g in d.groupby("fold")]
     per_fold = [f for f in per_fold if "r2_mm" in f]
     if per_fold:

@@ -16,6 +16,9 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
+from gfascreen.data.labels import DMAX_COLUMN
+from gfascreen.model.columns import P_BMG, P_CRYSTAL
+
 MIN_ALLOYS = 5
 TOP_SHARE = 0.2
 
@@ -24,15 +27,15 @@ def within_system(oof: pd.DataFrame, pred: str = "pred_mm") -> dict:
     """Spearman between measured and predicted Dmax inside each system; mean weighted by
     alloys, median, number of systems, and the share of systems whose best measured alloy
     is in the top 20 % of that system's alloys by prediction."""
-    d = oof[oof["dmax_mm"].notna() & oof[pred].notna()]
+    d = oof[oof[DMAX_COLUMN].notna() & oof[pred].notna()]
     rhos, sizes, hits = [], [], []
     for _, g in d.groupby("system"):
-        if len(g) < MIN_ALLOYS or g["dmax_mm"].nunique() < 2:
+        if len(g) < MIN_ALLOYS or g[DMAX_COLUMN].nunique() < 2:
             continue
-        rho = spearmanr(g["dmax_mm"], g[pred]).statistic
+        rho = spearmanr(g[DMAX_COLUMN], g[pred]).statistic
         rhos.append(0.0 if not np.isfinite(rho) else float(rho))  # constant prediction
         sizes.append(len(g))
-        best = g["dmax_mm"].to_numpy().argmax()
+        best = g[DMAX_COLUMN].to_numpy().argmax()
         # Rank of the best alloy by prediction; ties count against the model.
         rank = int((g[pred].to_numpy() >= g[pred].to_numpy()[best]).sum())
         hits.append(rank <= math.ceil(TOP_SHARE * len(g)))
@@ -47,17 +50,17 @@ def within_system(oof: pd.DataFrame, pred: str = "pred_mm") -> dict:
 def glass_auc(oof: pd.DataFrame) -> dict:
     """ROC-AUC of P(glass) = 1 - P(crystal) for glass vs crystal, and of P(bmg) for bulk
     glass vs the rest (all rows with a class)."""
-    if "p_crystal" not in oof.columns:
+    if P_CRYSTAL.name not in oof.columns:
         return {}
-    d = oof[oof["p_crystal"].notna()]
+    d = oof[oof[P_CRYSTAL.name].notna()]
     cls = d["gfa_class"].astype(str)
     out = {}
     glass = (cls != "crystal").to_numpy()
     if 0 < glass.sum() < len(d):
-        out["auc_glass_vs_crystal"] = float(roc_auc_score(glass, 1 - d["p_crystal"]))
+        out["auc_glass_vs_crystal"] = float(roc_auc_score(glass, 1 - d[P_CRYSTAL.name]))
     bmg = (cls == "bmg").to_numpy()
-    if "p_bmg" in d.columns and 0 < bmg.sum() < len(d):
-        out["auc_bmg_vs_rest"] = float(roc_auc_score(bmg, d["p_bmg"]))
+    if P_BMG.name in d.columns and 0 < bmg.sum() < len(d):
+        out["auc_bmg_vs_rest"] = float(roc_auc_score(bmg, d[P_BMG.name]))
     return out
 
 

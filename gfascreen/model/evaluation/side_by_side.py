@@ -20,23 +20,24 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import r2_score
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.model.evaluation.screening_metrics import glass_auc, within_system
 from gfascreen.model.targets import to_target
 
 
 def _with_dmax(oof: pd.DataFrame) -> pd.DataFrame:
-    return oof[oof["dmax_mm"].notna() & oof["pred_mm"].notna()]
+    return oof[oof[DMAX_COLUMN].notna() & oof["pred_mm"].notna()]
 
 
 def _ranking(d: pd.DataFrame) -> tuple[float, float]:
     """Pooled and within-system Spearman of ``pred_mm`` over rows with a Dmax."""
-    return (float(spearmanr(d["dmax_mm"], d["pred_mm"]).statistic),
+    return (float(spearmanr(d[DMAX_COLUMN], d["pred_mm"]).statistic),
             float(within_system(d).get("spearman_weighted_mean", np.nan)))
 
 
 def headline(oof: pd.DataFrame) -> dict[str, float]:
     d = _with_dmax(oof)
-    y, p = d["dmax_mm"].to_numpy(float), d["pred_mm"].to_numpy(float)
+    y, p = d[DMAX_COLUMN].to_numpy(float), d["pred_mm"].to_numpy(float)
     bmg = d[d["gfa_class"].astype(str) == "bmg"]
     thick = bmg["pred_bmg_mm"] if "pred_bmg_mm" in bmg.columns else bmg["pred_mm"]
     auc = glass_auc(oof)
@@ -46,7 +47,7 @@ def headline(oof: pd.DataFrame) -> dict[str, float]:
         "within_system": within,
         "auc_glass": float(auc.get("auc_glass_vs_crystal", np.nan)),
         "auc_bmg": float(auc.get("auc_bmg_vs_rest", np.nan)),
-        "bmg_r2_log": float(r2_score(to_target(bmg["dmax_mm"].to_numpy(float)),
+        "bmg_r2_log": float(r2_score(to_target(bmg[DMAX_COLUMN].to_numpy(float)),
                                      to_target(thick.to_numpy(float)))),
         "r2_mm": float(r2_score(y, p)),
     }

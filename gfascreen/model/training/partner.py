@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.featurize.descriptors import DescriptorFeaturizer, ElementTable
 from gfascreen.model.partner import Partner, predict_boosters
 from gfascreen.model.targets import to_target
@@ -50,7 +51,7 @@ def pure_metals_as_crystals(table: pd.DataFrame, elements: list[str]) -> pd.Data
     pure = ((table[elements] > 0).sum(1) == 1).to_numpy()
     return table.assign(
         gfa_class=np.where(pure, PURE_METAL["gfa_class"], table["gfa_class"].astype(str)),
-        dmax_mm=np.where(pure, PURE_METAL["dmax_mm"], table["dmax_mm"]))
+        **{DMAX_COLUMN: np.where(pure, PURE_METAL[DMAX_COLUMN], table[DMAX_COLUMN])})
 
 
 def with_pure_metals(table: pd.DataFrame, elements: list[str]) -> pd.DataFrame:
@@ -62,7 +63,7 @@ def with_pure_metals(table: pd.DataFrame, elements: list[str]) -> pd.DataFrame:
     rows["composition"] = elements
     rows["system"] = elements
     rows["gfa_class"] = "crystal"
-    rows["dmax_mm"] = 0.0
+    rows[DMAX_COLUMN] = 0.0
     keep = [c for c in table.columns if c in rows.columns]
     table = pure_metals_as_crystals(table, elements)
     out = pd.concat([table[keep], rows[keep]], ignore_index=True)
@@ -102,7 +103,7 @@ def fit_partner(table: pd.DataFrame, elements: list[str], config: PartnerConfig 
     t = with_pure_metals(table, elements)
     table_ = element_table or ElementTable.from_matminer(elements)
     d = DescriptorFeaturizer(table_, elements)(table_fractions(t, elements)).numpy()
-    return Partner(table_, elements, fit_boosters(d, t["gfa_class"], t["dmax_mm"], config))
+    return Partner(table_, elements, fit_boosters(d, t["gfa_class"], t[DMAX_COLUMN], config))
 
 
 def partner_oof(d: np.ndarray, table: pd.DataFrame, folds: np.ndarray,
@@ -114,7 +115,7 @@ def partner_oof(d: np.ndarray, table: pd.DataFrame, folds: np.ndarray,
     for k in np.unique(folds):
         tr, te = folds != k, folds == k
         b = fit_boosters(d[tr], table["gfa_class"].to_numpy()[tr],
-                         table["dmax_mm"].to_numpy()[tr], config)
+                         table[DMAX_COLUMN].to_numpy()[tr], config)
         o = predict_boosters(b, d[te])
         out[te] = np.column_stack([o.log_dmax, o.proba, o.log_dmax_bmg])
     return pd.DataFrame(out, columns=["gb_log", "gb_p_crystal", "gb_p_ribbon", "gb_p_bmg",

@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.featurize.descriptors import DescriptorFeaturizer, ElementTable
+from gfascreen.model.columns import P_BMG, P_CRYSTAL, P_RIBBON
 from gfascreen.model.evaluation.calibration_report import CalibrationReport
 from gfascreen.model.evaluation.recorded import STACK_EVALUATION
 from gfascreen.model.evaluation.side_by_side import headline
@@ -39,7 +41,7 @@ from gfascreen.model.training.partner import (
 )
 from gfascreen.model.training.stacking import fit_stack, nested_stack_oof, part_frames
 
-NET_COLUMNS = ("pred_log", "pred_mm", "p_crystal", "p_ribbon", "p_bmg")
+NET_COLUMNS = ("pred_log", "pred_mm", P_CRYSTAL.name, P_RIBBON.name, P_BMG.name)
 
 
 def network_oof(lso: pd.DataFrame) -> pd.DataFrame:
@@ -57,8 +59,8 @@ def pure_metal_network(md: ModelDir, elements: list[str]) -> pd.DataFrame:
     reg, prob = ens.member_log_dmax(torch.eye(len(elements), dtype=torch.float32))
     log = reg.mean(0).numpy().astype(float)
     return pd.DataFrame({"pred_log": log, "pred_mm": 10.0 ** log - 1.0,
-                         "p_crystal": prob[:, 0].numpy(), "p_ribbon": prob[:, 1].numpy(),
-                         "p_bmg": prob[:, 2].numpy()}, index=list(elements))
+                         P_CRYSTAL.name: prob[:, 0].numpy(), P_RIBBON.name: prob[:, 1].numpy(),
+                         P_BMG.name: prob[:, 2].numpy()}, index=list(elements))
 
 
 def stack_frame(full: pd.DataFrame, n_known: int, net: pd.DataFrame, folds: np.ndarray,
@@ -66,7 +68,7 @@ def stack_frame(full: pd.DataFrame, n_known: int, net: pd.DataFrame, folds: np.n
     """The known alloys and the pure metals after them (``full``, from
     :func:`with_pure_metals`) with the network's and the partner's out-of-fold columns on
     ``folds`` (pure metals spread over the folds, ``scored`` False)."""
-    rows = full[["composition", "system", "gfa_class", "dmax_mm"]].copy()
+    rows = full[["composition", "system", "gfa_class", DMAX_COLUMN]].copy()
     n_pure = len(rows) - n_known
     rows["fold"] = np.r_[folds, np.arange(n_pure) % len(np.unique(folds))]
     rows["scored"] = np.arange(len(rows)) < n_known
@@ -176,7 +178,7 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
     primary = "system" if "system" in groupings else "random"
     frame, stacked = frames_[primary]
     report["fitted_on"] = primary
-    partner = Partner(table, elements, fit_boosters(d, full["gfa_class"], full["dmax_mm"],
+    partner = Partner(table, elements, fit_boosters(d, full["gfa_class"], full[DMAX_COLUMN],
                                                     config))
     if changed.any():
         from gfascreen.model.saved import write_known_alloys
@@ -185,7 +187,8 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
     lso_table = groupings.get("system")
     if lso_table is not None:
         lso_table = lso_table.assign(gfa_class=known["gfa_class"].to_numpy(),
-                                     dmax_mm=np.where(changed, 0.0, lso_table["dmax_mm"]))
+                                     **{DMAX_COLUMN: np.where(changed, 0.0,
+                                                              lso_table[DMAX_COLUMN])})
     _attach(md, partner, fit_stack(frame), lso_table, frame, stacked, report, config)
     if recalibrate and lso_table is not None:
         report["calibration"] = CalibrationReport.from_dict(

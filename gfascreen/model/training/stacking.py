@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gfascreen.data.labels import DMAX_COLUMN
+from gfascreen.model.columns import P_BMG, P_CRYSTAL, P_RIBBON, names
 from gfascreen.model.evaluation.side_by_side import ranking_score
 from gfascreen.model.stack import Stack, StackOutput, stack_features
 from gfascreen.model.targets import to_target
@@ -26,7 +28,7 @@ def from_log(log) -> np.ndarray:
     """log10(1 + Dmax/mm) -> Dmax (mm), clipped at 0."""
     return np.clip(10.0 ** np.asarray(log, dtype=float) - 1.0, 0.0, None)
 
-NET_PROBA = ("p_crystal", "p_ribbon", "p_bmg")
+NET_PROBA = (P_CRYSTAL.name, P_RIBBON.name, P_BMG.name)
 GB_PROBA = ("gb_p_crystal", "gb_p_ribbon", "gb_p_bmg")
 
 
@@ -46,7 +48,7 @@ def fit_stack(frame: pd.DataFrame, C: float = 1.0, rank_weight: float | None = N
     :func:`choose_rank_weight` on ``frame``'s own folds."""
     if rank_weight is None:
         rank_weight = choose_rank_weight(frame, C)
-    y = to_target(frame["dmax_mm"].to_numpy(dtype=float))
+    y = to_target(frame[DMAX_COLUMN].to_numpy(dtype=float))
     return Stack(C=C, rank_weight=rank_weight).fit(features_of(frame), frame["gfa_class"], y)
 
 
@@ -57,7 +59,7 @@ def choose_rank_weight(frame: pd.DataFrame, C: float = 1.0) -> float:
     folds = frame["fold"].to_numpy()
     if len(np.unique(folds)) < 2:  # nothing to choose on: the declared default
         return Stack.rank_weight
-    y = to_target(frame["dmax_mm"].to_numpy(dtype=float))
+    y = to_target(frame[DMAX_COLUMN].to_numpy(dtype=float))
     feats = features_of(frame)
     outs = {w: [] for w in RANK_WEIGHTS}
     for k in np.unique(folds):
@@ -67,7 +69,7 @@ def choose_rank_weight(frame: pd.DataFrame, C: float = 1.0) -> float:
             base.rank_weight = w
             outs[w].append(output_frame(base.predict(feats[te]), frame.index[te]))
     scored = frame["scored"] if "scored" in frame.columns else True
-    ref = frame[["system", "gfa_class", "dmax_mm"]]
+    ref = frame[["system", "gfa_class", DMAX_COLUMN]]
     scores = {w: ranking_score(ref.join(pd.concat(o))[scored]) for w, o in outs.items()}
     return float(max(scores, key=scores.get))
 
@@ -76,7 +78,8 @@ def output_frame(out: StackOutput, index) -> pd.DataFrame:
     """The stack's columns: ``pred_mm``, ``pred_log``, ``p_*``, ``pred_bmg_mm``."""
     return pd.DataFrame({
         "pred_mm": out.dmax_mm, "pred_log": out.log_dmax,
-        "p_crystal": out.proba[:, 0], "p_ribbon": out.proba[:, 1], "p_bmg": out.proba[:, 2],
+        P_CRYSTAL.name: out.proba[:, 0], P_RIBBON.name: out.proba[:, 1],
+        P_BMG.name: out.proba[:, 2],
         "pred_bmg_mm": out.dmax_bmg_mm}, index=index)
 
 
@@ -97,10 +100,10 @@ def part_frames(frame: pd.DataFrame, stacked: pd.DataFrame) -> dict[str, pd.Data
     """Out-of-fold tables of the network, the partner and the stack in the one format the
     metrics read (``pred_mm``, ``p_crystal``, ``p_bmg``; ``pred_bmg_mm`` the thickness if
     a bulk glass)."""
-    base = frame[["composition", "system", "fold", "gfa_class", "dmax_mm"]]
+    base = frame[["composition", "system", "fold", "gfa_class", DMAX_COLUMN]]
     net = base.assign(pred_mm=frame["pred_mm"], pred_bmg_mm=frame["pred_mm"],
-                      p_crystal=frame["p_crystal"], p_bmg=frame["p_bmg"])
+                      **{c: frame[c] for c in names((P_CRYSTAL, P_BMG))})
     gb = base.assign(pred_mm=from_log(frame["gb_log"]), pred_bmg_mm=from_log(frame["gb_log_bmg"]),
-                     p_crystal=frame["gb_p_crystal"], p_bmg=frame["gb_p_bmg"])
+                     **{c: frame[f"gb_{c}"] for c in names((P_CRYSTAL, P_BMG))})
     stack = base.join(stacked)
     return {"network": net, "partner": gb, "stack": stack}

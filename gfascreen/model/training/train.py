@@ -23,7 +23,7 @@ import torch
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from gfascreen.data.labels import CLASSES
+from gfascreen.data.labels import CLASSES, DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.featurize import ImageSpec, OPImageFeaturizer, Vocabulary
 from gfascreen.featurize.pairs import pair_matrices, parse_pairs
@@ -261,7 +261,7 @@ def _open_run(table_path: Path, out: Path, config: TrainConfig, resume: bool
         write_parquet_atomic(table, out / "table.parquet")
         write_parquet_atomic(rejects, out / "table.rejects.parquet")
         return table, config, out / "table.parquet"
-    need = {"composition", "gfa_class", "dmax_mm", "system"}
+    need = {"composition", "gfa_class", DMAX_COLUMN, "system"}
     if not need <= set(table.columns):
         raise GfaError(f"{table_path} lacks columns {sorted(need - set(table.columns))}")
     out.mkdir(parents=True, exist_ok=True)
@@ -293,7 +293,7 @@ def oof_table(t: pd.DataFrame, idx: np.ndarray, k: int | np.ndarray, reg: np.nda
         "system": t["system"].to_numpy()[idx],
         "fold": k,
         "gfa_class": t["gfa_class"].astype(str).to_numpy()[idx],
-        "dmax_mm": t["dmax_mm"].to_numpy()[idx],
+        DMAX_COLUMN: t[DMAX_COLUMN].to_numpy()[idx],
         "pred_log": reg if target == "log1p" else to_target(mm),
         "pred_mm": mm,
     })
@@ -327,7 +327,7 @@ def table_tensors(t: pd.DataFrame, vocab: Vocabulary, target: str
     """A training table's rows as fractions over ``vocab``, ``target`` values and class
     indices (what :meth:`FoldTrainer.batches` takes)."""
     return (OPImageFeaturizer(vocab).from_table(t),
-            to_target(t["dmax_mm"].to_numpy(dtype=float), target),
+            to_target(t[DMAX_COLUMN].to_numpy(dtype=float), target),
             t["gfa_class"].astype(str).map({c: i for i, c in enumerate(CLASSES)}).to_numpy())
 
 

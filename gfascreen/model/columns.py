@@ -1,0 +1,120 @@
+"""The prediction columns: the one module that names them (``tests/test_layout.py``).
+
+Every column that ``screen`` and ``predict`` write from a model's predictions is a
+:class:`Column` here, with its unit and meaning; code elsewhere reads ``DMAX_MM.name``, never
+the string. :data:`ORDER` is the order they are written in (one ``p_dmax_ge_T`` column per
+threshold T in mm, :func:`threshold_column`). "Calibrated" means fitted on
+leave-system-out predictions (:mod:`gfascreen.model.evaluation.calibrate`).
+
+The same names are used, with the same meaning, in the out-of-fold frames of training and
+calibration (``p_bmg`` there is the raw class score, before calibration). The rows'
+bookkeeping (``input``, ``composition``, ``in_vocabulary``, ``reason``, ``note``) and the
+known alloys' ``measured_*`` columns (:mod:`gfascreen.screening.known`) are not predictions
+and are not named here; the alloy table's measured ``dmax_mm`` is
+:data:`gfascreen.data.labels.DMAX_COLUMN`.
+
+Imports nothing of gfascreen: every layer may read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Column:
+    """One prediction column: its ``name`` in the tables, its ``unit`` ("" for a
+    dimensionless share or flag) and what it means."""
+
+    name: str
+    unit: str
+    description: str
+
+
+DMAX_MM = Column(
+    "dmax_mm", "mm",
+    "predicted Dmax, the critical casting diameter (mm): the stack of network and "
+    "descriptor partner (P(bmg)-weighted, so it ranks), or the members' mean for a "
+    "network-only model")
+DMAX_STD = Column("dmax_std", "mm",
+                  "standard deviation of Dmax across members (mm): the raw spread")
+DMAX_LO = Column("dmax_lo", "mm",
+                 "lower bound of the calibrated interval (mm; NaN without a calibration)")
+DMAX_HI = Column("dmax_hi", "mm",
+                 "upper bound of the calibrated interval (mm; NaN without a calibration)")
+DMAX_AT_LEAST = Column(
+    "dmax_at_least", "mm",
+    "calibrated one-sided lower bound (mm): Dmax is at least this with the stated "
+    "confidence (NaN without a calibration)")
+DMAX_BMG_MM = Column(
+    "dmax_bmg_mm", "mm",
+    "the Dmax (mm) the alloy would have if it forms a bulk glass (the stack's bulk-glass "
+    "thickness; the members' mean without a stack)")
+LOG_DMAX = Column("log_dmax", "log10(1 + Dmax/mm)", "log10(1 + dmax_mm/mm)")
+LOG_DMAX_STD = Column("log_dmax_std", "log10(1 + Dmax/mm)",
+                      "spread of log10(1 + Dmax/mm) across members")
+DIFFICULTY_LOG = Column(
+    "difficulty_log", "log10(1 + Dmax/mm)",
+    "σ of the calibrated interval in log10(1 + Dmax/mm): the members' spread and/or the "
+    "measured spread among the nearest training alloys")
+P_GLASS = Column("p_glass", "",
+                 "calibrated probability of a glass, ribbon or bulk (the class head's "
+                 "1 - P(crystal) without a calibration)")
+P_BMG = Column("p_bmg", "", "calibrated probability of a bulk metallic glass")
+P_CRYSTAL = Column("p_crystal", "", "1 - p_glass")
+P_RIBBON = Column("p_ribbon", "", "p_glass - p_bmg: a glass only as a melt-spun ribbon")
+#: Thresholds (mm) of the exceedance columns ``p_dmax_ge_T`` by default.
+DEFAULT_THRESHOLDS_MM = (1.0, 5.0, 10.0)
+#: The prefix of the exceedance columns; the threshold follows in mm (:func:`threshold_column`).
+THRESHOLD_PREFIX = "p_dmax_ge_"
+P_DMAX_GE = Column(THRESHOLD_PREFIX + "T", "",
+                   "calibrated probability that Dmax >= T mm (NaN without a calibration)")
+IN_DOMAIN = Column(
+    "in_domain", "",
+    "at least the model's minimum number of training alloys within its radius (at.%, L1) "
+    "of the composition; the rule is in the model's manifest")
+
+#: Every prediction column in the order the tables hold them (``P_DMAX_GE`` stands for one
+#: column per threshold).
+ORDER: tuple[Column, ...] = (DMAX_MM, DMAX_STD, DMAX_LO, DMAX_HI, DMAX_AT_LEAST, DMAX_BMG_MM,
+                             LOG_DMAX, LOG_DMAX_STD, DIFFICULTY_LOG, P_GLASS, P_BMG,
+                             P_CRYSTAL, P_RIBBON, P_DMAX_GE, IN_DOMAIN)
+#: The class probabilities (coherent: crystal + ribbon + bmg = 1).
+PROBABILITIES: tuple[Column, ...] = (P_GLASS, P_BMG, P_CRYSTAL, P_RIBBON)
+#: The class probabilities a class head or stack gives, by class name (``manifest.classes``).
+CLASS_PROBABILITY = {"crystal": P_CRYSTAL, "ribbon": P_RIBBON, "bmg": P_BMG}
+#: Name -> description, :data:`ORDER`'s order (what the README and ``--help`` document).
+COLUMNS: dict[str, str] = {c.name: c.description for c in ORDER}
+
+
+def names(columns) -> list[str]:
+    """The names of these columns (for ``df[names(...)]``)."""
+    return [c.name for c in columns]
+
+
+def threshold_column(t_mm: float) -> str:
+    """Column name of P(Dmax >= t_mm): ``p_dmax_ge_5`` for 5 mm, ``p_dmax_ge_2.5``."""
+    return f"{THRESHOLD_PREFIX}{t_mm:g}"
+
+
+def is_threshold_column(name: str) -> bool:
+    """Whether ``name`` is an exceedance column ``p_dmax_ge_T``."""
+    return str(name).startswith(THRESHOLD_PREFIX)
+
+
+def threshold_text(name: str) -> str:
+    """The threshold of an exceedance column as written in its name (``"5"``, ``"2.5"``; mm)."""
+    return str(name)[len(THRESHOLD_PREFIX):]
+
+
+def threshold_columns(columns) -> list[str]:
+    """The exceedance columns among ``columns`` (a frame's columns), in their order."""
+    return [c for c in columns if is_threshold_column(c)]
+
+
+def prediction_columns(thresholds_mm=DEFAULT_THRESHOLDS_MM) -> list[str]:
+    """The prediction columns in :data:`ORDER` for these thresholds (mm)."""
+    out = []
+    for c in ORDER:
+        out += [threshold_column(t) for t in thresholds_mm] if c is P_DMAX_GE else [c.name]
+    return out

@@ -1,0 +1,326 @@
+"""Calibrated statements: each one fits, predicts, measures and stores itself.
+
+A statement turns what the model predicts for a composition (a :class:`Batch`) into columns
+of :mod:`gfascreen.model.columns` with a stated reliability, in scikit-learn's shape:
+parameters in ``__init__``, ``fit(frame)`` returns the statement, ``predict(batch)`` gives
+its columns, ``measure(frame, oof)`` reports its reliability on out-of-fold values
+(``oof(batch)``, cross-fitted by :mod:`gfascreen.model.evaluation.calibrate`), and
+``tensors()`` / ``entry()`` are what it stores in the model's calibration file and manifest
+entry (:meth:`gfascreen.model.calibration.Calibration.save`, the format of which is
+unchanged).
+
+- :class:`ClassProbabilities`: ``p_glass``, ``p_bmg``, ``p_crystal``, ``p_ribbon`` (the
+  monotone maps of :class:`~gfascreen.model.probabilities.ProbabilityCalibration`);
+- :class:`Interval`: ``dmax_lo``, ``dmax_hi`` and the σ they were made with,
+  ``difficulty_log``;
+- :class:`AtLeast`: ``dmax_at_least``;
+- :class:`Exceedance`: one ``p_dmax_ge_T`` per threshold T (mm).
+
+The last three are read off one conformal predictive distribution (the fitted
+:class:`~gfascreen.model.calibration.Calibration`: its normalised residuals, difficulty and
+Mondrian bins), which they share: fitting any of them fits it, and it is stored once.
+
+A *calibration frame* (what ``fit`` and ``measure`` read) is a leave-system-out frame from
+:func:`gfascreen.model.evaluation.calibrate.lso_frame`: ``y`` (log10(1 + Dmax/mm), NaN where
+unmeasured), ``pred_log``, ``sigma_log`` (the members' spread), ``knn_spread``, ``in_domain``,
+``gfa_class``, the raw ``p_crystal`` and ``p_bmg``, and ``p_bmg_cal`` (the calibrated P(bmg)
+the Mondrian bins read) once the probability maps are chosen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from gfascreen.data.labels import DMAX_COLUMN
+from gfascreen.model.calibration import (
+    DEFAULT_CONFIDENCE,
+    Calibration,
+    coverage,
+    mondrian_bins,
+)
+from gfascreen.model.columns import (
+    DEFAULT_THRESHOLDS_MM,
+    DIFFICULTY_LOG,
+    DMAX_AT_LEAST,
+    DMAX_HI,
+    DMAX_LO,
+    IN_DOMAIN,
+    P_BMG,
+    P_CRYSTAL,
+    P_GLASS,
+    PROBABILITIES,
+    names,
+    threshold_column,
+)
+from gfascreen.model.probabilities import (
+    EVENTS,
+    ProbabilityCalibration,
+    observed_event,
+    probability_report,
+    raw_event,
+)
+from gfascreen.model.targets import from_target, to_target
+
+#: The registry's column of each calibrated event's probability.
+EVENT_COLUMN = {"glass": P_GLASS, "bmg": P_BMG}
+#: The alloy groups a Dmax statement is measured on (:func:`group_masks`).
+GROUPS = ("all", "bmg", IN_DOMAIN.name, "out_of_domain")
+#: The column of the calibrated P(bmg) in a calibration frame (the Mondrian bins read it).
+P_BMG_CAL = P_BMG.name + "_cal"
+
+
+@dataclass
+class Batch:
+    """What a model's statements read for n compositions: at prediction time, or the
+    held-out fold of a calibration frame while measuring (:meth:`from_frame`)."""
+
+    #: ŷ, log10(1 + Dmax/mm).
+    log_dmax: np.ndarray
+    #: The members' spread of ŷ (log10(1 + Dmax/mm)).
+    spread_log: np.ndarray
+    #: The measured spread among the nearest training alloys (log; None: not computed).
+    knn_spread: np.ndarray | None
+    in_domain: np.ndarray
+    #: The raw class scores (None: a model without a class head).
+    p_crystal: np.ndarray | None
+    p_bmg: np.ndarray | None
+    #: The calibrated P(bmg) (the raw one for a model without maps): the Mondrian bins.
+    p_bmg_cal: np.ndarray | None = None
+    confidence: float = DEFAULT_CONFIDENCE
+    thresholds_mm: tuple[float, ...] = DEFAULT_THRESHOLDS_MM
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, confidence: float = DEFAULT_CONFIDENCE,
+                   thresholds_mm=DEFAULT_THRESHOLDS_MM) -> Batch:
+        """The rows of a calibration frame as a batch."""
+        def col(name):
+            return frame[name].to_numpy() if name in frame.columns else None
+
+        return cls(log_dmax=col("pred_log"), spread_log=col("sigma_log"),
+                   knn_spread=col("knn_spread"), in_domain=col(IN_DOMAIN.name),
+                   p_crystal=col(P_CRYSTAL.name), p_bmg=col(P_BMG.name),
+                   p_bmg_cal=col(P_BMG_CAL), confidence=confidence,
+                   thresholds_mm=tuple(thresholds_mm))
+
+    def __len__(self) -> int:
+        return len(self.log_dmax)
+
+
+def group_masks(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Row masks of :data:`GROUPS` in a calibration frame."""
+    dom = frame[IN_DOMAIN.name].to_numpy(dtype=bool)
+    return {"all": np.ones(len(frame), dtype=bool),
+            "bmg": (frame["gfa_class"] == "bmg").to_numpy(), IN_DOMAIN.name: dom,
+            "out_of_domain": ~dom}
+
+
+# -- the class probabilities ----------------------------------------------------------------
+class ClassProbabilities:
+    """Calibrated P(glass) and P(bulk glass), and P(crystal), P(ribbon) that follow
+    (:class:`~gfascreen.model.probabilities.ProbabilityCalibration`: ``binning`` none or
+    domain, ``method`` beta, platt or isotonic)."""
+
+    by_confidence = False
+
+    def __init__(self, binning: str = "none", method: str = "beta", info: dict | None = None,
+                 maps: ProbabilityCalibration | None = None):
+        self.maps = maps if maps is not None else ProbabilityCalibration(
+            binning=binning, info=dict(info or {}), method=method)
+
+    @classmethod
+    def columns(cls, thresholds_mm=()) -> list[str]:
+        return names(PROBABILITIES)
+
+    def applies(self, batch: Batch) -> bool:
+        """Whether the batch has raw class scores to map (a model with a class head)."""
+        return batch.p_crystal is not None
+
+    def fit(self, frame: pd.DataFrame) -> ClassProbabilities:
+        """Fit the maps on a calibration frame's raw scores and observed classes."""
+        self.maps.fit(frame[P_CRYSTAL.name].to_numpy(), frame[P_BMG.name].to_numpy(),
+                      frame["gfa_class"].to_numpy(), frame[IN_DOMAIN.name].to_numpy())
+        return self
+
+    def predict(self, batch: Batch) -> dict[str, np.ndarray]:
+        return self.maps.predict(batch.p_crystal, batch.p_bmg, batch.in_domain)
+
+    def oof(self, batch: Batch) -> dict[str, np.ndarray]:
+        """The values :meth:`measure` judges: calibrated P(glass) and P(bmg)."""
+        pr = self.predict(batch)
+        return {c.name: pr[c.name] for c in EVENT_COLUMN.values()}
+
+    def measure(self, frame: pd.DataFrame, oof: dict) -> dict:
+        """ECE, Brier and reliability of each event's out-of-fold probability beside the raw
+        score's: ``{"glass": {...}, "bmg": {...}}``."""
+        return {e: probability_report(oof[EVENT_COLUMN[e].name],
+                                      observed_event(e, frame["gfa_class"]),
+                                      raw_event(e, frame[P_CRYSTAL.name], frame[P_BMG.name]))
+                for e in EVENTS}
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return self.maps.tensors()
+
+    def entry(self) -> dict:
+        return {"probabilities": self.maps.entry()}
+
+
+# -- the statements of the conformal predictive distribution ---------------------------------
+class _Conformal:
+    """A statement read off a conformal predictive distribution (a
+    :class:`~gfascreen.model.calibration.Calibration`, shared with the others)."""
+
+    by_confidence = True
+
+    def __init__(self, distribution: Calibration):
+        self.distribution = distribution
+
+    def applies(self, batch: Batch) -> bool:
+        """Whether there is anything to bound (an empty batch is left as it stands)."""
+        return len(batch) > 0
+
+    def fit(self, frame: pd.DataFrame):
+        """Fit the distribution on a calibration frame's rows with a measured Dmax."""
+        d = self.distribution
+        d.fit((frame["y"] - frame["pred_log"]).to_numpy(),
+              d.sigma(frame["sigma_log"].to_numpy(), frame["knn_spread"].to_numpy()),
+              mondrian_bins(d.binning, frame[IN_DOMAIN.name], frame[P_BMG_CAL]))
+        return self
+
+    def _inputs(self, batch: Batch) -> tuple[np.ndarray, np.ndarray | None]:
+        """σ (log10(1 + Dmax/mm)) and Mondrian bins of a batch."""
+        d = self.distribution
+        return (d.sigma(batch.spread_log, batch.knn_spread),
+                mondrian_bins(d.binning, batch.in_domain, batch.p_bmg_cal))
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        return self.distribution.tensors()
+
+    def entry(self) -> dict:
+        return self.distribution.entry()
+
+
+class Interval(_Conformal):
+    """The interval that holds Dmax with the batch's confidence (mm), and its σ."""
+
+    @classmethod
+    def columns(cls, thresholds_mm=()) -> list[str]:
+        return names((DMAX_LO, DMAX_HI, DIFFICULTY_LOG))
+
+    def predict(self, batch: Batch) -> dict[str, np.ndarray]:
+        sigma, bins = self._inputs(batch)
+        lo, hi = self.distribution.interval_mm(batch.log_dmax, sigma, bins, batch.confidence)
+        return {DMAX_LO.name: lo, DMAX_HI.name: hi, DIFFICULTY_LOG.name: sigma}
+
+    def oof(self, batch: Batch) -> dict[str, np.ndarray]:
+        """The bounds in log10(1 + Dmax/mm): ``lo``, ``hi``."""
+        sigma, bins = self._inputs(batch)
+        lo, hi = self.distribution.interval_log(batch.log_dmax, sigma, bins, batch.confidence)
+        return {"lo": lo, "hi": hi}
+
+    def measure(self, frame: pd.DataFrame, oof: dict) -> dict:
+        """Per group and confidence (``"90"``): n, coverage, median width (mm) and the 95th
+        percentile width (log), on rows with a measured Dmax."""
+        return _per_group(frame, oof, ("lo", "hi"), self._block)
+
+    @staticmethod
+    def _block(y: np.ndarray, res: dict, m: np.ndarray) -> dict:
+        lo, hi = res["lo"][m], res["hi"][m]
+        w_mm = from_target(hi) - from_target(lo)
+        return {"n": int(m.sum()), "coverage": coverage(y[m], lo, hi),
+                "median_width_mm": float(np.median(w_mm)) if m.any() else float("nan"),
+                "q95_width_log": float(np.quantile(hi - lo, 0.95)) if m.any()
+                else float("nan")}
+
+
+class AtLeast(_Conformal):
+    """The one-sided lower bound (mm): Dmax is at least this with the batch's confidence."""
+
+    @classmethod
+    def columns(cls, thresholds_mm=()) -> list[str]:
+        return [DMAX_AT_LEAST.name]
+
+    def predict(self, batch: Batch) -> dict[str, np.ndarray]:
+        sigma, bins = self._inputs(batch)
+        return {DMAX_AT_LEAST.name: self.distribution.at_least_mm(
+            batch.log_dmax, sigma, bins, batch.confidence)}
+
+    def oof(self, batch: Batch) -> dict[str, np.ndarray]:
+        """The bound in log10(1 + Dmax/mm): ``at_least``."""
+        return {"at_least": to_target(self.predict(batch)[DMAX_AT_LEAST.name])}
+
+    def measure(self, frame: pd.DataFrame, oof: dict) -> dict:
+        """Per group and confidence: the share of alloys at or above their bound and the
+        median bound (mm), on rows with a measured Dmax."""
+        return _per_group(frame, oof, ("at_least",), self._block)
+
+    @staticmethod
+    def _block(y: np.ndarray, res: dict, m: np.ndarray) -> dict:
+        least = res["at_least"][m]
+        return {"at_least_coverage": float(np.mean(y[m] >= least - 1e-12))
+                if m.any() else float("nan"),
+                "median_at_least_mm": float(np.median(from_target(least)))
+                if m.any() else float("nan")}
+
+
+class Exceedance(_Conformal):
+    """P(Dmax >= T) for each of the batch's thresholds T (mm)."""
+
+    by_confidence = False
+
+    @classmethod
+    def columns(cls, thresholds_mm=DEFAULT_THRESHOLDS_MM) -> list[str]:
+        return [threshold_column(t) for t in thresholds_mm]
+
+    def predict(self, batch: Batch) -> dict[str, np.ndarray]:
+        p = self.oof(batch)["exceedance"]
+        return {threshold_column(t): p[:, j] for j, t in enumerate(batch.thresholds_mm)}
+
+    def oof(self, batch: Batch) -> dict[str, np.ndarray]:
+        """The probabilities, one column per threshold: ``exceedance``."""
+        sigma, bins = self._inputs(batch)
+        return {"exceedance": self.distribution.exceedance(batch.log_dmax, sigma, bins,
+                                                           batch.thresholds_mm)}
+
+    def measure(self, frame: pd.DataFrame, oof: dict, thresholds_mm=DEFAULT_THRESHOLDS_MM
+                ) -> dict:
+        """Reliability of each P(Dmax >= T) on rows with a measured Dmax, by ``"T"``."""
+        y = frame[DMAX_COLUMN].to_numpy(dtype=float)
+        ok = np.isfinite(y)
+        return {f"{t:g}": probability_report(oof["exceedance"][ok, j],
+                                             (y[ok] >= t).astype(float))
+                for j, t in enumerate(thresholds_mm)}
+
+
+def _per_group(frame: pd.DataFrame, oof: dict, keys: tuple[str, ...], block) -> dict:
+    """``block(y, res, mask)`` per group and confidence (``"90"``) on rows with a measured
+    Dmax; ``res``: the out-of-fold values ``oof[key][confidence]`` of ``keys`` at one
+    confidence."""
+    y = frame["y"].to_numpy()
+    out = {}
+    for name, m in group_masks(frame).items():
+        m = m & np.isfinite(y)
+        out[name] = {f"{round(100 * c)}": block(y, {k: oof[k][c] for k in keys}, m)
+                     for c in oof[keys[0]]}
+    return out
+
+
+#: Every kind of statement, in the order a model makes them (their columns: ``columns``).
+KINDS = (ClassProbabilities, Interval, AtLeast, Exceedance)
+
+
+def dmax_statements(distribution: Calibration) -> list[_Conformal]:
+    """The statements a fitted distribution makes: the interval, and the lower bound and
+    exceedance where it keeps signed scores (an older model keeps only absolute ones)."""
+    if distribution.scores_ is not None and distribution.alphas_ is None:
+        return [Interval(distribution)]
+    return [Interval(distribution), AtLeast(distribution), Exceedance(distribution)]
+
+
+def statements(cal: Calibration) -> list:
+    """A model calibration's statements, in the order they are made: the class
+    probabilities (whose P(bmg) the Mondrian bins read), then the Dmax statements."""
+    probs = [ClassProbabilities(maps=cal.probabilities)] if cal.probabilities is not None else []
+    return probs + dmax_statements(cal)
