@@ -1,6 +1,6 @@
-"""Command line: gfascreen data | train | evaluate | predict | screen | report | suggest |
-validate,
-and screen (an alias of gfascreen screen).
+"""Command line: gfascreen data | train | evaluate | card | pack | calibrate | stack |
+release | predict | screen | report | suggest | validate, and screen (an alias of
+gfascreen screen). ``release`` runs the others' model-making steps in order, resumably.
 
 Every user error (:class:`~gfascreen.errors.GfaError`) is printed as one line on stderr
 with exit status 2, never as a traceback.
@@ -31,6 +31,11 @@ from gfascreen.model.columns import (
     P_RIBBON,
     names,
 )
+
+
+def _to_stderr(message: str) -> None:
+    """Progress and notes go to stderr, results to stdout."""
+    print(message, file=sys.stderr)
 
 
 # -- data -------------------------------------------------------------------------------
@@ -167,7 +172,7 @@ def _cmd_stack(a: argparse.Namespace) -> None:
     from gfascreen.model.training.stack_model import stack_model
 
     rep = StackEvaluation.from_dict(stack_model(
-        a.model, a.random_oof, progress=lambda m: print(m, file=sys.stderr), frames=a.frames))
+        a.model, a.random_oof, progress=_to_stderr, frames=a.frames))
     print(headline_table({f"{g} {part}": h for g in ("random", "system")
                           if g in rep.groupings for part, h in rep.groupings[g].parts.items()}))
     print(f"partner and stack attached to {a.model}, recalibrated in {rep.wall_s:.0f} s; "
@@ -185,7 +190,7 @@ def _cmd_calibrate(a: argparse.Namespace) -> None:
 
         print("the model carries a stack: re-stacking on these leave-system-out "
               "predictions, then calibrating", file=sys.stderr)
-        stack_model(a.model, lso=a.lso, progress=lambda m: print(m, file=sys.stderr),
+        stack_model(a.model, lso=a.lso, progress=_to_stderr,
                     recalibrate=False)
         a.lso = None
     print(calibration_summary(CalibrationReport.from_dict(calibrate_model(a.model, a.lso))))
@@ -205,15 +210,15 @@ def _cmd_release(a: argparse.Namespace) -> None:
     limits = {k: v for k, v in (("max_rows", a.max_rows), ("max_steps", a.max_steps)) if v}
     rel = Release(Path(a.data), Path(a.out), replace(recipe, **limits), Path(a.runs), a.id,
                   a.recipe)
-    say = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    planned = plan(steps(rel, say, bars=not a.quiet), a.steps.split(",") if a.steps else None)
+    planned = plan(steps(rel, _to_stderr, bars=not a.quiet),
+                   a.steps.split(",") if a.steps else None)
     print(plan_text(planned))
     if a.plan:
         return
     if not Path(a.data).is_file():
         raise GfaError(f"--data {a.data}: training table not found; build one with "
                        "`gfascreen data build --output train.parquet`")
-    run_release(rel, planned, say)
+    run_release(rel, planned, _to_stderr)
     print(f"released {a.out} (steps recorded in {rel.log}); use it with --model {a.out}")
 
 
