@@ -487,3 +487,13 @@ def test_members_share_each_batch_of_images(tiny_ensemble, monkeypatch):
     assert prob.shape == (15, len(ens.classes))
     one, _ = ens.member_outputs(x, batch_size=4, members=[1])
     assert torch.equal(one[0], reg[1])
+
+
+def test_an_empty_batch_gives_an_empty_table_with_every_column(tiny_ensemble):
+    from gfascreen.model.columns import prediction_columns
+
+    ens = Ensemble.load(tiny_ensemble, device="cpu")
+    df = ens.predict_fractions(torch.zeros(0, len(ens.vocabulary.elements)))
+    assert len(df) == 0 and list(df.columns) == prediction_columns()
+    shipped = Ensemble.load("default", device="cpu")  # the stack's partner too
+    assert len(shipped.predict_fractions(torch.zeros(0, len(shipped.vocabulary.elements)))) == 0

@@ -189,7 +189,10 @@ class Ensemble:
                           batch_size: int | None = None,
                           thresholds_mm=DEFAULT_THRESHOLDS_MM) -> pd.DataFrame:
         """Score a ``(B, N)`` fraction tensor (vocabulary order, rows sum to 1); columns
-        :func:`prediction_columns` (see :data:`COLUMNS`)."""
+        :func:`prediction_columns` (see :data:`COLUMNS`); no rows, no work."""
+        if not len(x):
+            return pd.DataFrame({c: pd.Series(dtype=bool if c == IN_DOMAIN.name else float)
+                                 for c in prediction_columns(thresholds_mm)})
         reg, prob = self.member_log_dmax(x, batch_size)
         mm = from_target(reg)
         many = len(self.members) > 1
