@@ -260,18 +260,19 @@ def network_alone(ens, x: torch.Tensor, batch_size: int) -> float:
     """Seconds for the ensemble's members alone on the OP images of ``x`` (made once,
     beforehand), at ``batch_size`` and in the ensemble's precision: the work no pipeline
     around the network can avoid."""
-    from gfascreen.model.precision import autocast
+    from gfascreen.model.network import forward_images
 
     dev = ens.featurizer.device
+    bf16 = ens.precision == "bf16"
     imgs = [ens.featurizer.images(x[i:i + batch_size].to(dev))
             .contiguous(memory_format=torch.channels_last)
             for i in range(0, len(x), batch_size)]
-    with torch.inference_mode(), autocast(dev, bf16=ens.precision == "bf16"):
-        ens.members[0](imgs[0])  # warm-up (kernels, allocator)
+    with torch.inference_mode():
+        forward_images(ens.members[0], imgs[0], bf16)  # warm-up (kernels, allocator)
         t = time.perf_counter()
         for m in ens.members:
             for img in imgs:
-                m(img)["reg"].float().cpu()
+                forward_images(m, img, bf16)[0].cpu()
         return time.perf_counter() - t
 
 

@@ -177,8 +177,6 @@ def forward_members(models: list[nn.Module], featurizer, x: torch.Tensor,
     otherwise, on every device). The outputs stay on the device until one copy to the
     host at the end. Returns the regression outputs (M, B) in the models' target and the
     class probabilities (M, B, C) or None, float32 on the CPU."""
-    from gfascreen.model.precision import autocast
-
     dev = featurizer.device
     regs: list[list[torch.Tensor]] = [[] for _ in models]
     probs: list[list[torch.Tensor]] = [[] for _ in models]
@@ -188,16 +186,28 @@ def forward_members(models: list[nn.Module], featurizer, x: torch.Tensor,
         img = featurizer.images(x[i:i + batch_size].to(dev))
         img = img.contiguous(memory_format=torch.channels_last)
         for j, m in enumerate(models):
-            cast = bf16 and getattr(m, "trunk_dtype", None) is None
-            with autocast(dev, bf16=cast):
-                out = m(img)
-            regs[j].append(out["reg"].float())
-            if "logits" in out:
-                probs[j].append(torch.softmax(out["logits"].float(), 1))
+            reg, prob = forward_images(m, img, bf16)
+            regs[j].append(reg)
+            if prob is not None:
+                probs[j].append(prob)
     if not len(x):
         return torch.zeros(len(models), 0), None
     reg = torch.stack([torch.cat(r) for r in regs]).cpu()
     return reg, (torch.stack([torch.cat(p) for p in probs]).cpu() if probs[0] else None)
+
+
+def forward_images(model: nn.Module, img: torch.Tensor, bf16: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One batch of images through one model in the precision rule of
+    :func:`forward_members`: regression (B,) and class probabilities (B, C) or None,
+    float32 on the images' device."""
+    from gfascreen.model.precision import autocast
+
+    cast = bf16 and getattr(model, "trunk_dtype", None) is None  # a bf16 trunk needs none
+    with autocast(img.device, bf16=cast):
+        out = model(img)
+    prob = torch.softmax(out["logits"].float(), 1) if "logits" in out else None
+    return out["reg"].float(), prob
 
 
 def forward_batches(model: nn.Module, featurizer, x: torch.Tensor, batch_size: int = 256,
