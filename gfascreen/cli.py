@@ -16,21 +16,7 @@ from pathlib import Path
 
 from gfascreen import __version__
 from gfascreen.errors import GfaError, Interrupted
-from gfascreen.model.columns import (
-    DIFFICULTY_LOG,
-    DMAX_AT_LEAST,
-    DMAX_HI,
-    DMAX_LO,
-    DMAX_MM,
-    DMAX_STD,
-    IN_DOMAIN,
-    LOG_DMAX,
-    LOG_DMAX_STD,
-    P_BMG,
-    P_CRYSTAL,
-    P_RIBBON,
-    names,
-)
+from gfascreen.model import columns as pc
 
 
 def _to_stderr(message: str) -> None:
@@ -363,8 +349,8 @@ def _cmd_predict(a: argparse.Namespace) -> None:
         print(f"wrote {len(res)} predictions to {a.output}")
     else:
         with pd.option_context("display.max_columns", None, "display.width", 220):
-            shown = res.drop(columns=names((LOG_DMAX, LOG_DMAX_STD, DIFFICULTY_LOG, DMAX_STD,
-                                            P_CRYSTAL, P_RIBBON))
+            shown = res.drop(columns=[pc.LOG_DMAX, pc.LOG_DMAX_STD, pc.DIFFICULTY_LOG, pc.DMAX_STD,
+                                      pc.P_CRYSTAL, pc.P_RIBBON]
                              + (["note"] if (res["note"] == "").all() else [])
                              + _unknown_columns(res))
             print(shown.round(3).to_string(index=False))
@@ -443,8 +429,8 @@ def _cmd_suggest(a: argparse.Namespace) -> None:
               file=sys.stderr if a.output == "-" else sys.stdout)
         return
     with pd.option_context("display.max_colwidth", None, "display.width", 220):
-        print(picks[["pick", "composition", "score", DMAX_MM.name, DMAX_LO.name, DMAX_HI.name,
-                     DMAX_AT_LEAST.name, P_BMG.name, IN_DOMAIN.name, "nearest_known",
+        print(picks[["pick", "composition", "score", pc.DMAX_MM, pc.DMAX_LO, pc.DMAX_HI,
+                     pc.DMAX_AT_LEAST, pc.P_BMG, pc.IN_DOMAIN, "nearest_known",
                      "nearest_known_dmax_mm", "nearest_known_l1_at_pct"]]
               .rename(columns={"nearest_known_dmax_mm": "its_dmax_mm",
                                "nearest_known_l1_at_pct": "l1_at_pct"})
@@ -473,8 +459,8 @@ def _cmd_validate(a: argparse.Namespace) -> None:
 # -- options from the config dataclasses -------------------------------------------------
 def _config_from_args(cls, a: argparse.Namespace, **override):
     """A config dataclass from the parsed options of the same names."""
-    names = {f.name for f in fields(cls)}
-    return cls(**{**{k: v for k, v in vars(a).items() if k in names}, **override})
+    pc.names = {f.name for f in fields(cls)}
+    return cls(**{**{k: v for k, v in vars(a).items() if k in pc.names}, **override})
 
 
 def _add_config_args(p: argparse.ArgumentParser, cls, helps: dict[str, str],

@@ -25,8 +25,8 @@ from scipy.stats import spearmanr
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.data.parse import alloy_system
 from gfascreen.errors import GfaError
+from gfascreen.model import columns as pc
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE
-from gfascreen.model.columns import DMAX_HI, DMAX_LO, DMAX_MM, DMAX_STD
 from gfascreen.screening.grid import parse_system
 
 #: The systems the reference studies validated on: La-Co-Al and Al-Co-Zr (the seed study),
@@ -60,10 +60,10 @@ def _compare(known: pd.DataFrame, pred: pd.DataFrame, elements: list[str],
     cmp = pd.DataFrame({"composition": known["composition"].to_numpy(),
                         "class": known["gfa_class"].astype(str).to_numpy(),
                         "measured_mm": known[DMAX_COLUMN].to_numpy(),
-                        "predicted_mm": pred[DMAX_MM.name].to_numpy(),
-                        "interval_lo_mm": pred[DMAX_LO.name].to_numpy(),
-                        "interval_hi_mm": pred[DMAX_HI.name].to_numpy(),
-                        "spread_mm": pred[DMAX_STD.name].to_numpy()})
+                        "predicted_mm": pred[pc.DMAX_MM].to_numpy(),
+                        "interval_lo_mm": pred[pc.DMAX_LO].to_numpy(),
+                        "interval_hi_mm": pred[pc.DMAX_HI].to_numpy(),
+                        "spread_mm": pred[pc.DMAX_STD].to_numpy()})
     res: dict = {"table": cmp.round(3).to_dict(orient="records")}
     m = cmp.dropna(subset=["measured_mm"])
     if len(m) > 2 and m["measured_mm"].nunique() > 1:
@@ -102,10 +102,10 @@ def validate_system(system: str, step: float, model: str, data: str | Path | Non
     screen(plan)
     report = write_report(run_dir, data=data)
     grid = load_run(run_dir).table
-    best_pred = grid.loc[grid[DMAX_MM.name].idxmax()]
+    best_pred = grid.loc[grid[pc.DMAX_MM].idxmax()]
     res = {"system": system, "report": str(report), "n_known": int(len(known)),
            "predicted_max": {e: float(best_pred[e]) for e in elements}
-           | {DMAX_MM.name: float(best_pred[DMAX_MM.name])}, "holdout": holdout}
+           | {pc.DMAX_MM: float(best_pred[pc.DMAX_MM])}, "holdout": holdout}
     if len(known):
         pred = load_model(plan).ensemble.predict(known["composition"].tolist(),
                                                  confidence=plan.confidence)
@@ -126,7 +126,7 @@ def validate(systems: list[str], step: float = 1.0, model: str = "default",
     for r in results:
         pm = r["predicted_max"]
         pm_s = "".join(f"{e}{pm[e]:g}" for e in parse_system(r["system"])) + \
-            f" ({pm[DMAX_MM.name]:.1f} mm)"
+            f" ({pm[pc.DMAX_MM]:.1f} mm)"
         bk = r.get("best_known", {})
         dist = r.get("l1_distance_pred_max_to_best_known_at_pct", float("nan"))
         lines.append(f"| {r['system']} | {r['n_known']} | {r.get('spearman', float('nan')):.2f} | "

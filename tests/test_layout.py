@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 
@@ -174,7 +175,8 @@ def _column_literals(path, names: set[str], prefix: str) -> list[tuple[int, str]
 
 def test_one_module_names_the_prediction_columns():
     """A prediction column's name is spelled in gfascreen/model/columns.py alone; every
-    other module reads ``DMAX_MM.name``, :func:`threshold_column` and the like."""
+    other module reads ``pc.DMAX_MM`` (a Column is the str of its name),
+    :func:`threshold_column` and the like."""
     from pathlib import Path
 
     from gfascreen.model.columns import ORDER, P_DMAX_GE, THRESHOLD_PREFIX
@@ -202,3 +204,24 @@ def test_the_column_scan_finds_a_literal(tmp_path):
                  'z = df.assign(dmax_mm=1, dmax=2)\n')
     assert _column_literals(f, {"dmax_at_least", "dmax_mm"}, "p_dmax_ge_") == [
         (1, "dmax_at_least"), (2, "p_dmax_ge_"), (4, "dmax_mm")]
+
+
+def test_a_column_is_the_string_of_its_name(tmp_path):
+    """``frame[pc.DMAX_MM]`` works because a Column is a ``str``: equal and hashing as its
+    name, a plain ``str`` through ``str()``, the name in a Parquet file, immutable, its unit
+    kept through pickling (dask moves frames between processes)."""
+    import pickle
+
+    from gfascreen.model import columns as pc
+
+    assert pc.DMAX_MM == "dmax_mm" and hash(pc.DMAX_MM) == hash("dmax_mm")
+    assert type(str(pc.DMAX_MM)) is str and pc.DMAX_MM.name == "dmax_mm"
+    assert pc.DMAX_MM.unit == "mm" and pc.P_BMG.unit == ""
+    frame = pd.DataFrame({pc.DMAX_MM: [1.5, 2.0]})
+    assert frame["dmax_mm"].tolist() == [1.5, 2.0]
+    frame.to_parquet(tmp_path / "t.parquet")
+    assert pd.read_parquet(tmp_path / "t.parquet").columns.tolist() == ["dmax_mm"]
+    back = pickle.loads(pickle.dumps(pc.DMAX_MM))
+    assert back == pc.DMAX_MM and back.unit == "mm" and back.description == pc.DMAX_MM.description
+    with pytest.raises(AttributeError):
+        pc.DMAX_MM.unit = "cm"

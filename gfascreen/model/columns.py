@@ -1,10 +1,11 @@
 """The prediction columns: the one module that names them (``tests/test_layout.py``).
 
 Every column that ``screen`` and ``predict`` write from a model's predictions is a
-:class:`Column` here, with its unit and meaning; code elsewhere reads ``DMAX_MM.name``, never
-the string. :data:`ORDER` is the order they are written in (one ``p_dmax_ge_T`` column per
-threshold T in mm, :func:`threshold_column`). "Calibrated" means fitted on
-leave-system-out predictions (:mod:`gfascreen.model.evaluation.calibrate`).
+:class:`Column` here, with its unit and meaning. Code elsewhere imports this module as
+``from gfascreen.model import columns as pc`` and reads ``frame[pc.DMAX_MM]`` (a Column is the
+``str`` of its name), never the string. :data:`ORDER` is the order they are written in (one
+``p_dmax_ge_T`` column per threshold T in mm, :func:`threshold_column`). "Calibrated" means
+fitted on leave-system-out predictions (:mod:`gfascreen.model.evaluation.calibrate`).
 
 The same names are used, with the same meaning, in the out-of-fold frames of training and
 calibration (``p_bmg`` there is the raw class score, before calibration). The rows'
@@ -18,17 +19,35 @@ Imports nothing of gfascreen: every layer may read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
+class Column(str):
+    """One prediction column: a ``str`` equal to its name in the tables (so
+    ``frame[pc.DMAX_MM]`` reads it and ``str(pc.DMAX_MM)`` is the plain name), with its
+    ``unit`` ("" for a dimensionless share or flag) and ``description`` (what it means).
+    Immutable, like the string it is."""
 
-@dataclass(frozen=True)
-class Column:
-    """One prediction column: its ``name`` in the tables, its ``unit`` ("" for a
-    dimensionless share or flag) and what it means."""
-
-    name: str
     unit: str
     description: str
+
+    def __new__(cls, name: str, unit: str, description: str) -> Column:
+        self = super().__new__(cls, name)
+        object.__setattr__(self, "unit", unit)
+        object.__setattr__(self, "description", description)
+        return self
+
+    def __setattr__(self, key, value):
+        raise AttributeError(f"a Column is immutable (tried to set {key!r})")
+
+    def __getnewargs__(self):
+        return str(self), self.unit, self.description
+
+    def __repr__(self) -> str:
+        return f"Column({str(self)!r}, unit={self.unit!r})"
+
+    @property
+    def name(self) -> str:
+        """The column's name in the tables (a plain ``str``)."""
+        return str(self)
 
 
 DMAX_MM = Column(
@@ -85,11 +104,6 @@ PROBABILITIES: tuple[Column, ...] = (P_GLASS, P_BMG, P_CRYSTAL, P_RIBBON)
 CLASS_PROBABILITY = {"crystal": P_CRYSTAL, "ribbon": P_RIBBON, "bmg": P_BMG}
 #: Name -> description, :data:`ORDER`'s order (what the README and ``--help`` document).
 COLUMNS: dict[str, str] = {c.name: c.description for c in ORDER}
-
-
-def names(columns) -> list[str]:
-    """The names of these columns (for ``df[names(...)]``)."""
-    return [c.name for c in columns]
 
 
 def threshold_column(t_mm: float) -> str:

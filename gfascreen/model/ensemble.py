@@ -19,27 +19,14 @@ import torch
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
+from gfascreen.model import columns as pc
 from gfascreen.model.calibration import (
     DEFAULT_CONFIDENCE,
     DEFAULT_THRESHOLDS_MM,
     Calibration,
     load_model_calibration,
 )
-from gfascreen.model.columns import (
-    CLASS_PROBABILITY,
-    COLUMNS,
-    DIFFICULTY_LOG,
-    DMAX_BMG_MM,
-    DMAX_MM,
-    DMAX_STD,
-    IN_DOMAIN,
-    LOG_DMAX,
-    LOG_DMAX_STD,
-    P_BMG,
-    P_CRYSTAL,
-    P_GLASS,
-    prediction_columns,
-)
+from gfascreen.model.columns import COLUMNS, prediction_columns
 from gfascreen.model.difficulty import NEIGHBOURS, Neighbourhood, neighbourhood
 from gfascreen.model.network import OPResNet, for_inference, forward_members
 from gfascreen.model.precision import (
@@ -191,7 +178,7 @@ class Ensemble:
         """Score a ``(B, N)`` fraction tensor (vocabulary order, rows sum to 1); columns
         :func:`prediction_columns` (see :data:`COLUMNS`); no rows, no work."""
         if not len(x):
-            return pd.DataFrame({c: pd.Series(dtype=bool if c == IN_DOMAIN.name else float)
+            return pd.DataFrame({c: pd.Series(dtype=bool if c == pc.IN_DOMAIN else float)
                                  for c in prediction_columns(thresholds_mm)})
         reg, prob = self.member_log_dmax(x, batch_size)
         mm = from_target(reg)
@@ -206,13 +193,13 @@ class Ensemble:
         raw = self._raw_probabilities(prob)
         batch = Batch(log_dmax=mean_log, spread_log=std_log, knn_spread=nb.knn_spread,
                       in_domain=nb.in_domain,
-                      p_crystal=None if raw is None else raw[P_CRYSTAL.name],
-                      p_bmg=None if raw is None else raw[P_BMG.name],
+                      p_crystal=None if raw is None else raw[pc.P_CRYSTAL],
+                      p_bmg=None if raw is None else raw[pc.P_BMG],
                       confidence=confidence, thresholds_mm=tuple(thresholds_mm))
-        out = {DMAX_MM.name: dmax, DMAX_BMG_MM.name: dmax_bmg,
-               DMAX_STD.name: mm.std(0, unbiased=False).numpy() if many else zeros,
-               LOG_DMAX.name: mean_log, LOG_DMAX_STD.name: std_log,
-               **self._statements(batch, raw), IN_DOMAIN.name: nb.in_domain}
+        out = {pc.DMAX_MM: dmax, pc.DMAX_BMG_MM: dmax_bmg,
+               pc.DMAX_STD: mm.std(0, unbiased=False).numpy() if many else zeros,
+               pc.LOG_DMAX: mean_log, pc.LOG_DMAX_STD: std_log,
+               **self._statements(batch, raw), pc.IN_DOMAIN: nb.in_domain}
         return pd.DataFrame({c: out[c] for c in prediction_columns(thresholds_mm)})
 
     def _stacked(self, x: torch.Tensor, reg: torch.Tensor, prob: torch.Tensor
@@ -231,7 +218,7 @@ class Ensemble:
         """The class head's (or stack's) probabilities by column name (None: no head)."""
         if prob is None or not self.classes:
             return None
-        return {CLASS_PROBABILITY[c].name: prob[:, i].numpy().astype(float)
+        return {pc.CLASS_PROBABILITY[c].name: prob[:, i].numpy().astype(float)
                 for i, c in enumerate(self.classes)}
 
     def _statements(self, batch: Batch, raw: dict[str, np.ndarray] | None
@@ -244,10 +231,10 @@ class Ensemble:
         nan = np.full(len(batch), np.nan)
         out = {c: nan for kind in KINDS for c in kind.columns(batch.thresholds_mm)}
         if raw is not None:
-            out.update({P_GLASS.name: 1.0 - raw[P_CRYSTAL.name], **raw})
-        out[DIFFICULTY_LOG.name] = batch.spread_log.astype(float)
+            out.update({pc.P_GLASS: 1.0 - raw[pc.P_CRYSTAL], **raw})
+        out[pc.DIFFICULTY_LOG] = batch.spread_log.astype(float)
         for st in statements(self.calibration) if self.calibration is not None else []:
-            batch = replace(batch, p_bmg_cal=out[P_BMG.name])
+            batch = replace(batch, p_bmg_cal=out[pc.P_BMG])
             if st.applies(batch):
                 out.update(st.predict(batch))
         return out
@@ -300,7 +287,7 @@ class Ensemble:
                   .set_axis(np.flatnonzero(ok)) if x is not None
                   else pd.DataFrame(columns=prediction_columns(thresholds_mm)))
         df = scored.reindex(range(len(compositions)))
-        df[IN_DOMAIN.name] = df[IN_DOMAIN.name].astype("boolean").fillna(False).astype(bool)
+        df[pc.IN_DOMAIN] = df[pc.IN_DOMAIN].astype("boolean").fillna(False).astype(bool)
         els = self.vocabulary.elements
         keys = [composition_key({els[j]: 100 * v / row.sum() for j, v in enumerate(row)
                                  if v > 0}) if good else ""

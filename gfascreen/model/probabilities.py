@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gfascreen.errors import GfaError
-from gfascreen.model.columns import P_BMG, P_CRYSTAL, P_GLASS, P_RIBBON
+from gfascreen.model import columns as pc
 
 #: The calibrated events, each read from the raw class probabilities.
 EVENTS = ("glass", "bmg")
@@ -114,8 +114,8 @@ class ProbabilityCalibration:
             out[event] = p
         glass = out["glass"]
         bmg = np.minimum(out["bmg"], glass)
-        return {P_GLASS.name: glass, P_BMG.name: bmg, P_CRYSTAL.name: 1.0 - glass,
-                P_RIBBON.name: glass - bmg}
+        return {pc.P_GLASS: glass, pc.P_BMG: bmg, pc.P_CRYSTAL: 1.0 - glass,
+                pc.P_RIBBON: glass - bmg}
 
     # -- storage (tensors go into the calibration file, the rest into the manifest) -------
     def tensors(self) -> dict[str, np.ndarray]:

@@ -35,25 +35,12 @@ import numpy as np
 import pandas as pd
 
 from gfascreen.data.labels import DMAX_COLUMN
+from gfascreen.model import columns as pc
 from gfascreen.model.calibration import (
     DEFAULT_CONFIDENCE,
     Calibration,
     coverage,
     mondrian_bins,
-)
-from gfascreen.model.columns import (
-    DEFAULT_THRESHOLDS_MM,
-    DIFFICULTY_LOG,
-    DMAX_AT_LEAST,
-    DMAX_HI,
-    DMAX_LO,
-    IN_DOMAIN,
-    P_BMG,
-    P_CRYSTAL,
-    P_GLASS,
-    PROBABILITIES,
-    names,
-    threshold_column,
 )
 from gfascreen.model.probabilities import (
     EVENTS,
@@ -65,11 +52,11 @@ from gfascreen.model.probabilities import (
 from gfascreen.model.targets import from_target, to_target
 
 #: The registry's column of each calibrated event's probability.
-EVENT_COLUMN = {"glass": P_GLASS, "bmg": P_BMG}
+EVENT_COLUMN = {"glass": pc.P_GLASS, "bmg": pc.P_BMG}
 #: The alloy groups a Dmax statement is measured on (:func:`group_masks`).
-GROUPS = ("all", "bmg", IN_DOMAIN.name, "out_of_domain")
+GROUPS = ("all", "bmg", pc.IN_DOMAIN, "out_of_domain")
 #: The column of the calibrated P(bmg) in a calibration frame (the Mondrian bins read it).
-P_BMG_CAL = P_BMG.name + "_cal"
+P_BMG_CAL = pc.P_BMG + "_cal"
 
 
 @dataclass
@@ -90,18 +77,18 @@ class Batch:
     #: The calibrated P(bmg) (the raw one for a model without maps): the Mondrian bins.
     p_bmg_cal: np.ndarray | None = None
     confidence: float = DEFAULT_CONFIDENCE
-    thresholds_mm: tuple[float, ...] = DEFAULT_THRESHOLDS_MM
+    thresholds_mm: tuple[float, ...] = pc.DEFAULT_THRESHOLDS_MM
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, confidence: float = DEFAULT_CONFIDENCE,
-                   thresholds_mm=DEFAULT_THRESHOLDS_MM) -> Batch:
+                   thresholds_mm=pc.DEFAULT_THRESHOLDS_MM) -> Batch:
         """The rows of a calibration frame as a batch."""
         def col(name):
             return frame[name].to_numpy() if name in frame.columns else None
 
         return cls(log_dmax=col("pred_log"), spread_log=col("sigma_log"),
-                   knn_spread=col("knn_spread"), in_domain=col(IN_DOMAIN.name),
-                   p_crystal=col(P_CRYSTAL.name), p_bmg=col(P_BMG.name),
+                   knn_spread=col("knn_spread"), in_domain=col(pc.IN_DOMAIN),
+                   p_crystal=col(pc.P_CRYSTAL), p_bmg=col(pc.P_BMG),
                    p_bmg_cal=col(P_BMG_CAL), confidence=confidence,
                    thresholds_mm=tuple(thresholds_mm))
 
@@ -111,9 +98,9 @@ class Batch:
 
 def group_masks(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """Row masks of :data:`GROUPS` in a calibration frame."""
-    dom = frame[IN_DOMAIN.name].to_numpy(dtype=bool)
+    dom = frame[pc.IN_DOMAIN].to_numpy(dtype=bool)
     return {"all": np.ones(len(frame), dtype=bool),
-            "bmg": (frame["gfa_class"] == "bmg").to_numpy(), IN_DOMAIN.name: dom,
+            "bmg": (frame["gfa_class"] == "bmg").to_numpy(), pc.IN_DOMAIN: dom,
             "out_of_domain": ~dom}
 
 
@@ -132,7 +119,7 @@ class ClassProbabilities:
 
     @classmethod
     def columns(cls, thresholds_mm=()) -> list[str]:
-        return names(PROBABILITIES)
+        return list(pc.PROBABILITIES)
 
     def applies(self, batch: Batch) -> bool:
         """Whether the batch has raw class scores to map (a model with a class head)."""
@@ -140,8 +127,8 @@ class ClassProbabilities:
 
     def fit(self, frame: pd.DataFrame) -> ClassProbabilities:
         """Fit the maps on a calibration frame's raw scores and observed classes."""
-        self.maps.fit(frame[P_CRYSTAL.name].to_numpy(), frame[P_BMG.name].to_numpy(),
-                      frame["gfa_class"].to_numpy(), frame[IN_DOMAIN.name].to_numpy())
+        self.maps.fit(frame[pc.P_CRYSTAL].to_numpy(), frame[pc.P_BMG].to_numpy(),
+                      frame["gfa_class"].to_numpy(), frame[pc.IN_DOMAIN].to_numpy())
         return self
 
     def predict(self, batch: Batch) -> dict[str, np.ndarray]:
@@ -157,7 +144,7 @@ class ClassProbabilities:
         score's: ``{"glass": {...}, "bmg": {...}}``."""
         return {e: probability_report(oof[EVENT_COLUMN[e].name],
                                       observed_event(e, frame["gfa_class"]),
-                                      raw_event(e, frame[P_CRYSTAL.name], frame[P_BMG.name]))
+                                      raw_event(e, frame[pc.P_CRYSTAL], frame[pc.P_BMG]))
                 for e in EVENTS}
 
     def tensors(self) -> dict[str, np.ndarray]:
@@ -186,7 +173,7 @@ class _Conformal:
         d = self.distribution
         d.fit((frame["y"] - frame["pred_log"]).to_numpy(),
               d.sigma(frame["sigma_log"].to_numpy(), frame["knn_spread"].to_numpy()),
-              mondrian_bins(d.binning, frame[IN_DOMAIN.name], frame[P_BMG_CAL]))
+              mondrian_bins(d.binning, frame[pc.IN_DOMAIN], frame[P_BMG_CAL]))
         return self
 
     def _inputs(self, batch: Batch) -> tuple[np.ndarray, np.ndarray | None]:
@@ -207,12 +194,12 @@ class Interval(_Conformal):
 
     @classmethod
     def columns(cls, thresholds_mm=()) -> list[str]:
-        return names((DMAX_LO, DMAX_HI, DIFFICULTY_LOG))
+        return [pc.DMAX_LO, pc.DMAX_HI, pc.DIFFICULTY_LOG]
 
     def predict(self, batch: Batch) -> dict[str, np.ndarray]:
         sigma, bins = self._inputs(batch)
         lo, hi = self.distribution.interval_mm(batch.log_dmax, sigma, bins, batch.confidence)
-        return {DMAX_LO.name: lo, DMAX_HI.name: hi, DIFFICULTY_LOG.name: sigma}
+        return {pc.DMAX_LO: lo, pc.DMAX_HI: hi, pc.DIFFICULTY_LOG: sigma}
 
     def oof(self, batch: Batch) -> dict[str, np.ndarray]:
         """The bounds in log10(1 + Dmax/mm): ``lo``, ``hi``."""
@@ -240,16 +227,16 @@ class AtLeast(_Conformal):
 
     @classmethod
     def columns(cls, thresholds_mm=()) -> list[str]:
-        return [DMAX_AT_LEAST.name]
+        return [pc.DMAX_AT_LEAST]
 
     def predict(self, batch: Batch) -> dict[str, np.ndarray]:
         sigma, bins = self._inputs(batch)
-        return {DMAX_AT_LEAST.name: self.distribution.at_least_mm(
+        return {pc.DMAX_AT_LEAST: self.distribution.at_least_mm(
             batch.log_dmax, sigma, bins, batch.confidence)}
 
     def oof(self, batch: Batch) -> dict[str, np.ndarray]:
         """The bound in log10(1 + Dmax/mm): ``at_least``."""
-        return {"at_least": to_target(self.predict(batch)[DMAX_AT_LEAST.name])}
+        return {"at_least": to_target(self.predict(batch)[pc.DMAX_AT_LEAST])}
 
     def measure(self, frame: pd.DataFrame, oof: dict) -> dict:
         """Per group and confidence: the share of alloys at or above their bound and the
@@ -271,12 +258,12 @@ class Exceedance(_Conformal):
     by_confidence = False
 
     @classmethod
-    def columns(cls, thresholds_mm=DEFAULT_THRESHOLDS_MM) -> list[str]:
-        return [threshold_column(t) for t in thresholds_mm]
+    def columns(cls, thresholds_mm=pc.DEFAULT_THRESHOLDS_MM) -> list[str]:
+        return [pc.threshold_column(t) for t in thresholds_mm]
 
     def predict(self, batch: Batch) -> dict[str, np.ndarray]:
         p = self.oof(batch)["exceedance"]
-        return {threshold_column(t): p[:, j] for j, t in enumerate(batch.thresholds_mm)}
+        return {pc.threshold_column(t): p[:, j] for j, t in enumerate(batch.thresholds_mm)}
 
     def oof(self, batch: Batch) -> dict[str, np.ndarray]:
         """The probabilities, one column per threshold: ``exceedance``."""
@@ -284,7 +271,7 @@ class Exceedance(_Conformal):
         return {"exceedance": self.distribution.exceedance(batch.log_dmax, sigma, bins,
                                                            batch.thresholds_mm)}
 
-    def measure(self, frame: pd.DataFrame, oof: dict, thresholds_mm=DEFAULT_THRESHOLDS_MM
+    def measure(self, frame: pd.DataFrame, oof: dict, thresholds_mm=pc.DEFAULT_THRESHOLDS_MM
                 ) -> dict:
         """Reliability of each P(Dmax >= T) on rows with a measured Dmax, by ``"T"``."""
         y = frame[DMAX_COLUMN].to_numpy(dtype=float)

@@ -25,22 +25,8 @@ from plotly.subplots import make_subplots
 
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
+from gfascreen.model import columns as pc
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE
-from gfascreen.model.columns import (
-    DMAX_AT_LEAST,
-    DMAX_HI,
-    DMAX_LO,
-    DMAX_MM,
-    DMAX_STD,
-    IN_DOMAIN,
-    P_BMG,
-    P_GLASS,
-    is_threshold_column,
-    names,
-    threshold_column,
-    threshold_columns,
-    threshold_text,
-)
 from gfascreen.screening.known import MEASURED_COLUMNS, known_alloys, measured_at
 from gfascreen.screening.runs import load_run
 
@@ -73,13 +59,13 @@ KNOWN_STYLE = {
 
 
 def _has_interval(df: pd.DataFrame) -> bool:
-    return DMAX_HI.name in df.columns and bool(np.isfinite(df[DMAX_HI.name]).all())
+    return pc.DMAX_HI in df.columns and bool(np.isfinite(df[pc.DMAX_HI]).all())
 
 
 def _exceedance_column(df: pd.DataFrame) -> str | None:
     """The P(Dmax >= T) column the map shows: 5 mm when written, else the first one."""
-    cols = [c for c in threshold_columns(df.columns) if bool(np.isfinite(df[c]).all())]
-    five = threshold_column(5)
+    cols = [c for c in pc.threshold_columns(df.columns) if bool(np.isfinite(df[c]).all())]
+    five = pc.threshold_column(5)
     return five if five in cols else (cols[0] if cols else None)
 
 
@@ -88,19 +74,19 @@ def _panels(df: pd.DataFrame, confidence: float | None, log_color: bool = False
     """The maps of a report: (values, title, plotly colour scale, matplotlib colour map).
     Dmax; then P(bulk glass) and P(Dmax >= T) when the run has them (calibrated models),
     else the interval width or, without a calibration, the members' spread."""
-    dmax = (np.log10(df[DMAX_MM.name] + 0.01), "predicted log10 Dmax (mm)") if log_color \
-        else (df[DMAX_MM.name], "predicted Dmax (mm)")
+    dmax = (np.log10(df[pc.DMAX_MM] + 0.01), "predicted log10 Dmax (mm)") if log_color \
+        else (df[pc.DMAX_MM], "predicted Dmax (mm)")
     out = [(dmax[0], dmax[1], "Viridis", "viridis")]
     exc = _exceedance_column(df)
-    if exc is not None and P_BMG.name in df.columns and bool(np.isfinite(df[P_BMG.name]).all()):
-        t = threshold_text(exc)
-        return out + [(df[P_BMG.name], "P(bulk glass)", "Blues", "Blues"),
+    if exc is not None and pc.P_BMG in df.columns and bool(np.isfinite(df[pc.P_BMG]).all()):
+        t = pc.threshold_text(exc)
+        return out + [(df[pc.P_BMG], "P(bulk glass)", "Blues", "Blues"),
                       (df[exc], f"P(Dmax ≥ {t} mm)", "Oranges", "Oranges")]
     if _has_interval(df):
         pct = round(100 * (confidence or DEFAULT_CONFIDENCE))
-        return out + [(df[DMAX_HI.name] - df[DMAX_LO.name], f"{pct} % interval width (mm)", "Magma",
+        return out + [(df[pc.DMAX_HI] - df[pc.DMAX_LO], f"{pct} % interval width (mm)", "Magma",
                        "magma")]
-    return out + [(df[DMAX_STD.name], "member spread (mm; no calibrated interval)", "Magma",
+    return out + [(df[pc.DMAX_STD], "member spread (mm; no calibrated interval)", "Magma",
                    "magma")]
 
 
@@ -116,16 +102,16 @@ def _hover(df: pd.DataFrame, elements: list[str], confidence: float | None
         cols.append(col)
         return f"%{{customdata[{len(cols) - 1}]:.2f}}"
 
-    parts.append(f"<br>Dmax {field(DMAX_MM.name)} mm")
+    parts.append(f"<br>Dmax {field(pc.DMAX_MM)} mm")
     if _has_interval(df):
         pct = round(100 * (confidence or DEFAULT_CONFIDENCE))
-        parts.append(f", {pct} % interval {field(DMAX_LO.name)}-{field(DMAX_HI.name)} mm")
-    if DMAX_AT_LEAST.name in df.columns and bool(np.isfinite(df[DMAX_AT_LEAST.name]).all()):
-        parts.append(f", at least {field(DMAX_AT_LEAST.name)} mm")
-    parts.append(f"<br>member spread {field(DMAX_STD.name)} mm")
-    probs = [c for c in df.columns if c in (P_GLASS.name, P_BMG.name) or is_threshold_column(c)]
+        parts.append(f", {pct} % interval {field(pc.DMAX_LO)}-{field(pc.DMAX_HI)} mm")
+    if pc.DMAX_AT_LEAST in df.columns and bool(np.isfinite(df[pc.DMAX_AT_LEAST]).all()):
+        parts.append(f", at least {field(pc.DMAX_AT_LEAST)} mm")
+    parts.append(f"<br>member spread {field(pc.DMAX_STD)} mm")
+    probs = [c for c in df.columns if c in (pc.P_GLASS, pc.P_BMG) or pc.is_threshold_column(c)]
     for k, col in enumerate(probs):
-        name = (f"P(Dmax ≥ {threshold_text(col)} mm)") if is_threshold_column(col) \
+        name = (f"P(Dmax ≥ {pc.threshold_text(col)} mm)") if pc.is_threshold_column(col) \
             else f"P({col[2:]})"
         parts.append(("<br>" if k == 0 else ", ") + f"{name} {field(col)}")
     data = df[cols].to_numpy(dtype=np.float32)
@@ -157,7 +143,7 @@ def _known_hover(r, name: str, cmp: pd.DataFrame | None) -> str:
     if cmp is not None and len(cmp):
         p = cmp.set_index("#").loc[r["label"]]
         txt += (f"<br>predicted: Dmax {p['predicted_mm']:.2f} mm"
-                + ("" if pd.isna(p[P_BMG.name]) else f", P(bmg) {p[P_BMG.name]:.2f}")
+                + ("" if pd.isna(p[pc.P_BMG]) else f", P(bmg) {p[pc.P_BMG]:.2f}")
                 + ("" if p["grid_point"] == r["composition"]
                    else f" (nearest grid point {p['grid_point']})"))
     return txt
@@ -315,7 +301,7 @@ def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
     fig = make_subplots(rows=1, cols=n, specs=[[{"type": "ternary"}] * n],
                         horizontal_spacing=spacing, subplot_titles=[p[1] for p in panels])
     data, template = _hover(df, elements, confidence)
-    dom = df[IN_DOMAIN.name].to_numpy(dtype=bool)
+    dom = df[pc.IN_DOMAIN].to_numpy(dtype=bool)
     lat, step = _lattice(df, elements)
     thin = _thin(lat)
     keys = ["ternary"] + [f"ternary{i}" for i in range(2, n + 1)]
@@ -441,12 +427,12 @@ def slice_levels(df: pd.DataFrame, elements: list[str], step: float,
     usable = levels[counts.to_numpy() >= 3]  # a slice with fewer points shows nothing
     usable = usable if len(usable) else levels
     dv = df[d].round(6)
-    dom = df[IN_DOMAIN.name].to_numpy(dtype=bool) & dv.isin(usable).to_numpy()
+    dom = df[pc.IN_DOMAIN].to_numpy(dtype=bool) & dv.isin(usable).to_numpy()
     pool = df[dom] if dom.any() else df[dv.isin(usable).to_numpy()]
-    centre = float(round(pool[d].to_numpy(dtype=float)[int(pool[DMAX_MM.name].to_numpy().argmax())],
+    centre = float(round(pool[d].to_numpy(dtype=float)[int(pool[pc.DMAX_MM].to_numpy().argmax())],
                          6))
-    has_p = P_BMG.name in pool.columns and bool(np.isfinite(pool[P_BMG.name]).all())
-    by = (pool[P_BMG.name] if has_p else pool[DMAX_MM.name]).groupby(pool[d].round(6)).max()
+    has_p = pc.P_BMG in pool.columns and bool(np.isfinite(pool[pc.P_BMG]).all())
+    by = (pool[pc.P_BMG] if has_p else pool[pc.DMAX_MM]).groupby(pool[d].round(6)).max()
     thr = by.min() + 0.5 * (by.max() - by.min())
     high = by.index.to_numpy(dtype=float)[by.to_numpy() >= thr]
     lo, hi = min(high.min(), centre), max(high.max(), centre)
@@ -488,8 +474,8 @@ def _quaternary_panels(df: pd.DataFrame, confidence: float | None, log_color: bo
     """:func:`_panels`, with P(bulk glass) also for a model without a calibration (its
     class head's raw output, and the title says so)."""
     panels = _panels(df, confidence, log_color)
-    if len(panels) == 2 and P_BMG.name in df.columns and bool(np.isfinite(df[P_BMG.name]).all()):
-        panels.insert(1, (df[P_BMG.name], "P(bulk glass), uncalibrated", "Blues", "Blues"))
+    if len(panels) == 2 and pc.P_BMG in df.columns and bool(np.isfinite(df[pc.P_BMG]).all()):
+        panels.insert(1, (df[pc.P_BMG], "P(bulk glass), uncalibrated", "Blues", "Blues"))
     return panels
 
 
@@ -516,12 +502,12 @@ def _profile_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
     Dmax and best P(bulk glass) (in domain) against its at.%, the slices shown below
     (dashed), the known bulk glasses at their measured Dmax, numbered."""
     d = elements[3]
-    dom = df[IN_DOMAIN.name].to_numpy(dtype=bool)
+    dom = df[pc.IN_DOMAIN].to_numpy(dtype=bool)
     pool = df[dom] if dom.any() else df
     where = " (in domain)" if dom.any() else ""
     by = pool.groupby(pool[d].round(6))
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    best = by[DMAX_MM.name].max()
+    best = by[pc.DMAX_MM].max()
     fig.add_trace(go.Scatter(x=best.index.to_numpy(float), y=best.to_numpy(float),
                              mode="lines+markers", name=f"best predicted Dmax{where} (mm)",
                              line={"color": "#440154"},
@@ -529,7 +515,7 @@ def _profile_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
                                            "%{y:.2f} mm<extra></extra>"), secondary_y=False)
     p_title = next((t for _, t, *_ in panels if t.startswith("P(bulk glass")), None)
     if p_title is not None:
-        pb = by[P_BMG.name].max()
+        pb = by[pc.P_BMG].max()
         fig.add_trace(go.Scatter(x=pb.index.to_numpy(float), y=pb.to_numpy(float),
                                  mode="lines+markers", name=f"best {p_title}{where}",
                                  line={"color": "#2171b5", "dash": "dot"},
@@ -590,7 +576,7 @@ def _quaternary_figs(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
                                         for p in panels])
     fig.update_annotations(font_size=13)
     data, template = _hover(df, elements, confidence)
-    dom = df[IN_DOMAIN.name].to_numpy(dtype=bool)
+    dom = df[pc.IN_DOMAIN].to_numpy(dtype=bool)
     dv = df[d].round(6).to_numpy()
     abc = df[[a, b, c]].to_numpy(dtype=float)
     comps = df[elements].to_numpy(dtype=float)
@@ -724,7 +710,7 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             _heatmap(fig, ax, pts, values.to_numpy(dtype=float), cmap, title)
-            out = ~df[IN_DOMAIN.name].to_numpy(dtype=bool)
+            out = ~df[pc.IN_DOMAIN].to_numpy(dtype=bool)
             if out.any():
                 tax.scatter(ijk(df[out]).tolist(), marker=".", s=2, color="#bbbbbb",
                             label="out of domain", zorder=4)
@@ -812,14 +798,14 @@ def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], s
         out.append({"#": r["label"], "composition": r["composition"],
                     "class": str(r["gfa_class"]), "measured_mm": r[DMAX_COLUMN],
                     "source": r.get("sources", ""),
-                    "predicted_mm": df[DMAX_MM.name].iloc[i],
-                    "interval_mm": (f"{df[DMAX_LO.name].iloc[i]:.2f}-{df[DMAX_HI.name].iloc[i]:.2f}"
+                    "predicted_mm": df[pc.DMAX_MM].iloc[i],
+                    "interval_mm": (f"{df[pc.DMAX_LO].iloc[i]:.2f}-{df[pc.DMAX_HI].iloc[i]:.2f}"
                                     if _has_interval(df) else "-"),
-                    "at_least_mm": df[DMAX_AT_LEAST.name].iloc[i]
-                    if DMAX_AT_LEAST.name in df.columns else np.nan,
-                    P_BMG.name: df[P_BMG.name].iloc[i] if P_BMG.name in df.columns else np.nan,
-                    "spread_mm": df[DMAX_STD.name].iloc[i],
-                    IN_DOMAIN.name: df[IN_DOMAIN.name].iloc[i],
+                    "at_least_mm": df[pc.DMAX_AT_LEAST].iloc[i]
+                    if pc.DMAX_AT_LEAST in df.columns else np.nan,
+                    pc.P_BMG: df[pc.P_BMG].iloc[i] if pc.P_BMG in df.columns else np.nan,
+                    "spread_mm": df[pc.DMAX_STD].iloc[i],
+                    pc.IN_DOMAIN: df[pc.IN_DOMAIN].iloc[i],
                     "grid_point": _fmt_comp(df.iloc[i], elements)})
     return pd.DataFrame(out)
 
@@ -857,7 +843,7 @@ def _header(elements, step, df, run, note: str = "") -> str:
             f"{datetime.now(UTC).isoformat(timespec='seconds')}.</p>"
             + (f"<p style='color:#b00'><b>Partial run:</b> {html.escape(note)}. Maps and "
                "tables below show only the parts written so far.</p>" if note else "")
-            + f"<p><b>Domain:</b> {100 * float(df[IN_DOMAIN.name].mean()):.1f}% of the grid is in "
+            + f"<p><b>Domain:</b> {100 * float(df[pc.IN_DOMAIN].mean()):.1f}% of the grid is in "
             f"domain; {html.escape(domain_rule(run))}. {iv_text}</p>")
 
 
@@ -935,16 +921,16 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     sections = [f.to_html(full_html=False, include_plotlyjs=False) for f in figs]
     if figs:
         sections[0] = f"<script>{_plotly_js(figs)}</script>" + sections[0]
-    shown = names((DMAX_MM, DMAX_LO, DMAX_HI, DMAX_AT_LEAST, P_GLASS, P_BMG))
+    shown = [pc.DMAX_MM, pc.DMAX_LO, pc.DMAX_HI, pc.DMAX_AT_LEAST, pc.P_GLASS, pc.P_BMG]
     cols = elements + [c for c in shown if c in df.columns] \
-        + threshold_columns(df.columns) + [IN_DOMAIN.name] \
+        + pc.threshold_columns(df.columns) + [pc.IN_DOMAIN] \
         + [c for c in MEASURED_COLUMNS if c in df.columns]
-    top = df[df[IN_DOMAIN.name]].sort_values(DMAX_MM.name, ascending=False).head(10)
+    top = df[df[pc.IN_DOMAIN]].sort_values(pc.DMAX_MM, ascending=False).head(10)
     from gfascreen.screening.suggest import default_target_mm
 
     calibration = run_calibration(run)
     target_mm, target_why = default_target_mm(known, df, calibration,
-                                              df[IN_DOMAIN.name].to_numpy(bool))
+                                              df[pc.IN_DOMAIN].to_numpy(bool))
     space, _ = known_alloys(run, elements, data, subsystems=True)
     try:
         picks = suggest(df, elements, n=n_suggest, calibration=calibration,
@@ -961,8 +947,8 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     body = [_header(elements, step, df, run, r.note), *sections,
             f"<h2>Next experiments: {len(picks)} compositions to cast</h2>", pick_note]
     if len(picks):
-        body.append(_table_html(picks[["pick", "composition", "score", DMAX_MM.name,
-                                       DMAX_LO.name, DMAX_HI.name, DMAX_AT_LEAST.name, P_BMG.name,
+        body.append(_table_html(picks[["pick", "composition", "score", pc.DMAX_MM,
+                                       pc.DMAX_LO, pc.DMAX_HI, pc.DMAX_AT_LEAST, pc.P_BMG,
                                        "nearest_known", "nearest_known_dmax_mm",
                                        "nearest_known_l1_at_pct", "reason"]]))
         if picks.attrs.get("shortfall"):

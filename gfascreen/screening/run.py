@@ -40,15 +40,7 @@ import pandas as pd
 
 from gfascreen import __version__
 from gfascreen.errors import GfaError, Interrupted
-from gfascreen.model.columns import (
-    DMAX_AT_LEAST,
-    DMAX_HI,
-    DMAX_LO,
-    DMAX_MM,
-    DMAX_STD,
-    IN_DOMAIN,
-    P_BMG,
-)
+from gfascreen.model import columns as pc
 from gfascreen.screening.grid import CompositionGrid
 from gfascreen.screening.options import HELP, ScreenConfig, ScreenPlan
 from gfascreen.screening.runs import (
@@ -473,19 +465,19 @@ def _fault(exc: Exception, out: Path, request: dict) -> GfaError:
 def _summarise(table: pd.DataFrame, grid: CompositionGrid, wall: float, n_scored: int,
                out: Path) -> dict:
     els = grid.elements
-    top = table.sort_values(DMAX_MM.name, ascending=False).head(10)
+    top = table.sort_values(pc.DMAX_MM, ascending=False).head(10)
     top_rows = [{"composition": "".join(f"{e}{r[e]:g}" for e in els if r[e] > 0),
-                 DMAX_MM.name: round(float(r[DMAX_MM.name]), 3),
-                 DMAX_STD.name: round(float(r[DMAX_STD.name]), 3),
-                 DMAX_LO.name: round(float(r[DMAX_LO.name]), 3),
-                 DMAX_HI.name: round(float(r[DMAX_HI.name]), 3),
-                 DMAX_AT_LEAST.name: round(float(r.get(DMAX_AT_LEAST.name, np.nan)), 3),
-                 P_BMG.name: round(float(r.get(P_BMG.name, np.nan)), 3),
-                 IN_DOMAIN.name: bool(r[IN_DOMAIN.name])} for _, r in top.iterrows()]
+                 pc.DMAX_MM: round(float(r[pc.DMAX_MM]), 3),
+                 pc.DMAX_STD: round(float(r[pc.DMAX_STD]), 3),
+                 pc.DMAX_LO: round(float(r[pc.DMAX_LO]), 3),
+                 pc.DMAX_HI: round(float(r[pc.DMAX_HI]), 3),
+                 pc.DMAX_AT_LEAST: round(float(r.get(pc.DMAX_AT_LEAST, np.nan)), 3),
+                 pc.P_BMG: round(float(r.get(pc.P_BMG, np.nan)), 3),
+                 pc.IN_DOMAIN: bool(r[pc.IN_DOMAIN])} for _, r in top.iterrows()]
     return {"out": str(out), "points": int(len(table)), "scored_now": int(n_scored),
             "wall_s": round(wall, 2),
             "points_per_s": round(n_scored / wall, 1) if wall > 0 and n_scored else None,
-            "in_domain_fraction": round(float(np.mean(table[IN_DOMAIN.name])), 4),
+            "in_domain_fraction": round(float(np.mean(table[pc.IN_DOMAIN])), 4),
             "top10": top_rows}
 
 
@@ -498,11 +490,11 @@ def summary_text(s: dict) -> str:
     lines.append("best predicted glass formers (Dmax mm, ensemble mean [calibrated interval], "
                  "P(bulk glass)):")
     for r in s["top10"]:
-        flag = "" if r[IN_DOMAIN.name] else "  (out of domain)"
-        iv = ("" if np.isnan(r[DMAX_LO.name]) else
-              f" [{r[DMAX_LO.name]:.2f}, {r[DMAX_HI.name]:.2f}]")
-        pb = "" if np.isnan(r.get(P_BMG.name, np.nan)) else f"  P(bmg) {r[P_BMG.name]:.2f}"
-        lines.append(f"  {r['composition']:<24} {r[DMAX_MM.name]:7.2f}{iv}{pb}{flag}")
+        flag = "" if r[pc.IN_DOMAIN] else "  (out of domain)"
+        iv = ("" if np.isnan(r[pc.DMAX_LO]) else
+              f" [{r[pc.DMAX_LO]:.2f}, {r[pc.DMAX_HI]:.2f}]")
+        pb = "" if np.isnan(r.get(pc.P_BMG, np.nan)) else f"  P(bmg) {r[pc.P_BMG]:.2f}"
+        lines.append(f"  {r['composition']:<24} {r[pc.DMAX_MM]:7.2f}{iv}{pb}{flag}")
     return "\n".join(lines)
 
 

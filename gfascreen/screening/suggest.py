@@ -29,19 +29,8 @@ import pandas as pd
 
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
+from gfascreen.model import columns as pc
 from gfascreen.model.calibration import CAP_MM
-from gfascreen.model.columns import (
-    DIFFICULTY_LOG,
-    DMAX_AT_LEAST,
-    DMAX_HI,
-    DMAX_LO,
-    DMAX_MM,
-    DMAX_STD,
-    IN_DOMAIN,
-    LOG_DMAX,
-    LOG_DMAX_STD,
-    P_BMG,
-)
 
 #: Confidence of the interval whose upper bound is the score.
 UCB = 0.68
@@ -52,33 +41,33 @@ DEFAULT_TARGET_MM = 5.0
 def _difficulty(df: pd.DataFrame, calibration) -> np.ndarray:
     """σ of the run's calibrated statements: written by the screen (``difficulty_log``),
     or rebuilt from the members' spread for runs written before that column existed."""
-    if DIFFICULTY_LOG.name in df.columns:
-        return df[DIFFICULTY_LOG.name].to_numpy(dtype=float)
-    return calibration.sigma(df[LOG_DMAX_STD.name].to_numpy(dtype=float),
+    if pc.DIFFICULTY_LOG in df.columns:
+        return df[pc.DIFFICULTY_LOG].to_numpy(dtype=float)
+    return calibration.sigma(df[pc.LOG_DMAX_STD].to_numpy(dtype=float),
                              np.zeros(len(df)) if calibration.needs_knn else None)
 
 
 def _bins(df: pd.DataFrame, calibration):
     from gfascreen.model.calibration import mondrian_bins
 
-    return mondrian_bins(calibration.binning, df[IN_DOMAIN.name], df.get(P_BMG.name))
+    return mondrian_bins(calibration.binning, df[pc.IN_DOMAIN], df.get(pc.P_BMG))
 
 
 def upper_score(df: pd.DataFrame, calibration=None, ucb: float = UCB
                 ) -> tuple[np.ndarray, str]:
     """Upper-confidence score (mm) per row and what it is."""
     if calibration is not None:
-        _, hi = calibration.interval_mm(df[LOG_DMAX.name], _difficulty(df, calibration),
+        _, hi = calibration.interval_mm(df[pc.LOG_DMAX], _difficulty(df, calibration),
                                         _bins(df, calibration), ucb)
         return hi, f"upper bound of the {round(100 * ucb)} % calibrated interval"
-    return (df[DMAX_MM.name] + df[DMAX_STD.name]).to_numpy(dtype=float), \
+    return (df[pc.DMAX_MM] + df[pc.DMAX_STD]).to_numpy(dtype=float), \
         "mean + 1 spread (this model has no calibrated interval)"
 
 
 def exceedance_score(df: pd.DataFrame, calibration, target_mm: float
                      ) -> tuple[np.ndarray, str]:
     """P(Dmax >= target_mm) per row (calibrated predictive distribution) and what it is."""
-    p = calibration.exceedance(df[LOG_DMAX.name], _difficulty(df, calibration),
+    p = calibration.exceedance(df[pc.LOG_DMAX], _difficulty(df, calibration),
                                _bins(df, calibration), (target_mm,))[:, 0]
     return p, f"P(Dmax >= {target_mm:g} mm)"
 
@@ -114,7 +103,7 @@ def default_target_mm(known: pd.DataFrame | None, df: pd.DataFrame | None = None
             and calibration.alphas_ is not None:
         sel = df if pool is None or not pool.any() else df[pool]
         k = max(min(len(sel), MIN_CANDIDATES), int(np.ceil(CANDIDATE_SHARE * len(sel))))
-        top = sel.iloc[np.argsort(-sel[DMAX_MM.name].to_numpy(dtype=float), kind="stable")[:k]]
+        top = sel.iloc[np.argsort(-sel[pc.DMAX_MM].to_numpy(dtype=float), kind="stable")[:k]]
         cands = sorted({round(float(v), 3) for v in bmg if 0 < v <= CAP_MM}
                        | set(TARGET_LADDER_MM))
         spread = {t: float(np.nanstd(exceedance_score(top, calibration, t)[0]))
@@ -189,7 +178,7 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
     else:
         score, what = upper_score(df, calibration, UCB if ucb is None else ucb)
     unit = "" if use_pe else " mm"
-    pool = np.ones(len(df), dtype=bool) if out_of_domain else df[IN_DOMAIN.name].to_numpy(bool)
+    pool = np.ones(len(df), dtype=bool) if out_of_domain else df[pc.IN_DOMAIN].to_numpy(bool)
     if not pool.any():
         raise GfaError("no grid point is in domain; pass --out-of-domain to pick from all "
                        "(the model has no nearby training alloys there)")
@@ -220,8 +209,8 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
         near = "" if k == 1 else (
             f"; {(np.abs(comp[picks[:k - 1]] - comp[i]).sum(1) / 2).min():.1f} at.% from the "
             "nearest earlier pick")
-        iv = ("" if not np.isfinite(r.get(DMAX_LO.name, np.nan))
-              else f", interval {r[DMAX_LO.name]:.2f}-{r[DMAX_HI.name]:.2f} mm")
+        iv = ("" if not np.isfinite(r.get(pc.DMAX_LO, np.nan))
+              else f", interval {r[pc.DMAX_LO]:.2f}-{r[pc.DMAX_HI]:.2f} mm")
         kn = known.iloc[kidx[i]] if kidx[i] >= 0 else None
         kd = np.nan if kn is None else float(kn[DMAX_COLUMN])
         kname = "" if kn is None else str(kn["composition"])
@@ -232,17 +221,17 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
         rows.append({
             "pick": k, "composition": "".join(f"{e}{r[e]:g}" for e in elements if r[e] > 0),
             **{e: float(r[e]) for e in elements},
-            "score": float(score[i]), DMAX_MM.name: float(r[DMAX_MM.name]),
-            DMAX_AT_LEAST.name: float(r.get(DMAX_AT_LEAST.name, np.nan)),
-            P_BMG.name: float(r.get(P_BMG.name, np.nan)),
-            DMAX_LO.name: float(r.get(DMAX_LO.name, np.nan)),
-            DMAX_HI.name: float(r.get(DMAX_HI.name, np.nan)),
-            DMAX_STD.name: float(r[DMAX_STD.name]), IN_DOMAIN.name: bool(r[IN_DOMAIN.name]),
+            "score": float(score[i]), pc.DMAX_MM: float(r[pc.DMAX_MM]),
+            pc.DMAX_AT_LEAST: float(r.get(pc.DMAX_AT_LEAST, np.nan)),
+            pc.P_BMG: float(r.get(pc.P_BMG, np.nan)),
+            pc.DMAX_LO: float(r.get(pc.DMAX_LO, np.nan)),
+            pc.DMAX_HI: float(r.get(pc.DMAX_HI, np.nan)),
+            pc.DMAX_STD: float(r[pc.DMAX_STD]), pc.IN_DOMAIN: bool(r[pc.IN_DOMAIN]),
             "nearest_known": kname, "nearest_known_dmax_mm": kd,
             "nearest_known_l1_at_pct": float(kdist[i]) if kn is not None else np.nan,
             "reason": (f"score {score[i]:.2f}{unit} = {what} (rank {rank[i]} of {len(df)}); "
-                       f"mean {r[DMAX_MM.name]:.2f} mm{iv}"
-                       + ("" if r[IN_DOMAIN.name] else "; OUT OF DOMAIN") + near + near_known)})
+                       f"mean {r[pc.DMAX_MM]:.2f} mm{iv}"
+                       + ("" if r[pc.IN_DOMAIN] else "; OUT OF DOMAIN") + near + near_known)})
     out = pd.DataFrame(rows)
     out.attrs["shortfall"] = "" if len(picks) == n else _shortfall(
         len(picks), n, in_pool, int(pool.sum()), min_distance, away_from_known, out_of_domain)
@@ -294,7 +283,7 @@ def suggest_run(run_dir, n: int = 5, min_distance: float = 5.0, out_of_domain: b
         known = (space[space["system"] == alloy_system(elements)]
                  if len(space) else space)
         pool = (np.ones(len(df), dtype=bool) if out_of_domain
-                else df[IN_DOMAIN.name].to_numpy(bool))
+                else df[pc.IN_DOMAIN].to_numpy(bool))
         target_mm, why = default_target_mm(known, df, calibration, pool)
         why = f"target thickness: {why}"
     elif target_mm is not None:

@@ -25,6 +25,7 @@ import pandas as pd
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
+from gfascreen.model import columns as pc
 from gfascreen.model.calibration import (
     BETAS,
     BINNINGS,
@@ -35,7 +36,6 @@ from gfascreen.model.calibration import (
     METHODS,
     Calibration,
 )
-from gfascreen.model.columns import IN_DOMAIN, P_BMG, P_CRYSTAL
 from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS, neighbourhood
 from gfascreen.model.evaluation.calibration_report import (
     CalibrationReport,
@@ -107,7 +107,7 @@ def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
     """The predictions with what calibration needs: ``y`` (log10(1 + Dmax/mm), NaN where
     unmeasured), fold-relative ``in_domain`` and ``knn_spread``."""
     need = {"composition", "fold", "gfa_class", DMAX_COLUMN, "pred_log", "sigma_log",
-            P_CRYSTAL.name, P_BMG.name}
+            pc.P_CRYSTAL, pc.P_BMG}
     if not need <= set(lso.columns):
         raise GfaError(f"leave-system-out predictions lack {sorted(need - set(lso.columns))}")
     feat = OPImageFeaturizer(model.manifest.image_spec.vocabulary)
@@ -127,7 +127,7 @@ def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
         te, tr = folds == k, folds != k
         nb = neighbourhood(x[te], x[tr], out["y"].to_numpy()[tr], radius, need_n, NEIGHBOURS)
         dom[te], spread[te] = nb.in_domain, nb.knn_spread
-    out[IN_DOMAIN.name] = dom
+    out[pc.IN_DOMAIN] = dom
     out["knn_spread"] = spread
     return out
 
@@ -207,7 +207,7 @@ def replay(md: ModelDir, frame: pd.DataFrame, confidences=CONFIDENCES) -> dict:
     and returns :func:`cross_fit_intervals`' result for its interval configuration."""
     entry = md.manifest.calibration or {}
     pbin = (entry.get("probabilities") or {}).get("binning", "none")
-    frame[P_BMG_CAL] = cross_fit_probabilities(frame, pbin)[P_BMG.name]
+    frame[P_BMG_CAL] = cross_fit_probabilities(frame, pbin)[pc.P_BMG]
     cand = Candidate(entry.get("method", "symmetric"), entry.get("difficulty", "members"),
                      entry.get("binning", "none"), float(entry.get("beta", 0.01)))
     return cross_fit_intervals(frame, cand, confidences=confidences)
@@ -257,7 +257,7 @@ def measure(frame: pd.DataFrame) -> dict:
         raise GfaError("too few alloys to calibrate class probabilities (at least 20 per "
                        "fold's training part are needed)")
     pbin = choose_probability_binning(probs)
-    frame[P_BMG_CAL] = cross[pbin][P_BMG.name]
+    frame[P_BMG_CAL] = cross[pbin][pc.P_BMG]
     reports = {}
     for cand in candidates():
         reports[cand.key] = interval_report(frame, cross_fit_intervals(frame, cand))
@@ -280,7 +280,7 @@ def fit_final(frame: pd.DataFrame, result: dict, source: str) -> Calibration:
         "method": "beta calibration (logistic regression on ln s and -ln(1 - s), "
                   "non-negative slopes; Kull et al. 2017) per event"
                   + (", one map in and one out of domain" if pb == "domain" else "")}).fit(frame)
-    frame = frame.assign(**{P_BMG_CAL: probs.predict(Batch.from_frame(frame))[P_BMG.name]})
+    frame = frame.assign(**{P_BMG_CAL: probs.predict(Batch.from_frame(frame))[pc.P_BMG]})
     cal = cand.calibration()
     cal.probabilities = probs.maps
     cal.info = {"calibrated_on": f"{int(frame['y'].notna().sum())} leave-system-out "

@@ -24,11 +24,11 @@ class RegressionFigures(Record):
     """Pooled over ``n`` alloys with a Dmax (figures absent below two alloys)."""
 
     n: int
-    r2_mm: float | None = None
-    r2_log: float | None = None
-    mae_mm: float | None = None
-    rmse_mm: float | None = None
-    spearman: float | None = None
+    r2_mm: float | None = None  # R² of Dmax (mm)
+    r2_log: float | None = None  # R² of log10(1 + Dmax/mm)
+    mae_mm: float | None = None  # mean absolute error (mm)
+    rmse_mm: float | None = None  # root-mean-square error (mm)
+    spearman: float | None = None  # Spearman's rank correlation, pooled over all n
 
 
 @dataclass(frozen=True)

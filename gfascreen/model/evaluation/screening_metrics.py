@@ -17,7 +17,7 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from gfascreen.data.labels import DMAX_COLUMN
-from gfascreen.model.columns import P_BMG, P_CRYSTAL
+from gfascreen.model import columns as pc
 
 MIN_ALLOYS = 5
 TOP_SHARE = 0.2
@@ -50,17 +50,17 @@ def within_system(oof: pd.DataFrame, pred: str = "pred_mm") -> dict:
 def glass_auc(oof: pd.DataFrame) -> dict:
     """ROC-AUC of P(glass) = 1 - P(crystal) for glass vs crystal, and of P(bmg) for bulk
     glass vs the rest (all rows with a class)."""
-    if P_CRYSTAL.name not in oof.columns:
+    if pc.P_CRYSTAL not in oof.columns:
         return {}
-    d = oof[oof[P_CRYSTAL.name].notna()]
+    d = oof[oof[pc.P_CRYSTAL].notna()]
     cls = d["gfa_class"].astype(str)
     out = {}
     glass = (cls != "crystal").to_numpy()
     if 0 < glass.sum() < len(d):
-        out["auc_glass_vs_crystal"] = float(roc_auc_score(glass, 1 - d[P_CRYSTAL.name]))
+        out["auc_glass_vs_crystal"] = float(roc_auc_score(glass, 1 - d[pc.P_CRYSTAL]))
     bmg = (cls == "bmg").to_numpy()
-    if P_BMG.name in d.columns and 0 < bmg.sum() < len(d):
-        out["auc_bmg_vs_rest"] = float(roc_auc_score(bmg, d[P_BMG.name]))
+    if pc.P_BMG in d.columns and 0 < bmg.sum() < len(d):
+        out["auc_bmg_vs_rest"] = float(roc_auc_score(bmg, d[pc.P_BMG]))
     return out
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.torch import load_file, save_file
 
-from gfascreen.model.columns import DMAX_MM, LOG_DMAX
+from gfascreen.model import columns as pc
 from gfascreen.model.ensemble import Ensemble
 from gfascreen.model.evaluation.recorded import QUANTIZATION_CHECK, QuantizationCheck
 from gfascreen.model.saved import PACKED, ModelDir, encode_state, sha256_file, write_manifest
@@ -36,8 +36,8 @@ def prediction_difference(ref: Ensemble, other: Ensemble) -> dict:
     t1 = time.perf_counter()
     b = other.predict_fractions(x)
     t2 = time.perf_counter()
-    diff = np.abs(a[LOG_DMAX.name].to_numpy() - b[LOG_DMAX.name].to_numpy())
-    diff_mm = np.abs(a[DMAX_MM.name].to_numpy() - b[DMAX_MM.name].to_numpy())
+    diff = np.abs(a[pc.LOG_DMAX].to_numpy() - b[pc.LOG_DMAX].to_numpy())
+    diff_mm = np.abs(a[pc.DMAX_MM].to_numpy() - b[pc.DMAX_MM].to_numpy())
     return {"compositions": int(len(x)), "max_abs_diff_log10_1p_dmax": float(diff.max()),
             "mean_abs_diff_log10_1p_dmax": float(diff.mean()),
             "max_abs_diff_mm": float(diff_mm.max()),

@@ -25,7 +25,7 @@ import torch
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.featurize.descriptors import DescriptorFeaturizer, ElementTable
-from gfascreen.model.columns import P_BMG, P_CRYSTAL, P_RIBBON
+from gfascreen.model import columns as pc
 from gfascreen.model.evaluation.calibration_report import CalibrationReport
 from gfascreen.model.evaluation.recorded import STACK_EVALUATION
 from gfascreen.model.evaluation.side_by_side import headline
@@ -41,7 +41,7 @@ from gfascreen.model.training.partner import (
 )
 from gfascreen.model.training.stacking import fit_stack, nested_stack_oof, part_frames
 
-NET_COLUMNS = ("pred_log", "pred_mm", P_CRYSTAL.name, P_RIBBON.name, P_BMG.name)
+NET_COLUMNS = ("pred_log", "pred_mm", pc.P_CRYSTAL, pc.P_RIBBON, pc.P_BMG)
 
 
 def network_oof(lso: pd.DataFrame) -> pd.DataFrame:
@@ -59,8 +59,8 @@ def pure_metal_network(md: ModelDir, elements: list[str]) -> pd.DataFrame:
     reg, prob = ens.member_log_dmax(torch.eye(len(elements), dtype=torch.float32))
     log = reg.mean(0).numpy().astype(float)
     return pd.DataFrame({"pred_log": log, "pred_mm": 10.0 ** log - 1.0,
-                         P_CRYSTAL.name: prob[:, 0].numpy(), P_RIBBON.name: prob[:, 1].numpy(),
-                         P_BMG.name: prob[:, 2].numpy()}, index=list(elements))
+                         pc.P_CRYSTAL: prob[:, 0].numpy(), pc.P_RIBBON: prob[:, 1].numpy(),
+                         pc.P_BMG: prob[:, 2].numpy()}, index=list(elements))
 
 
 def stack_frame(full: pd.DataFrame, n_known: int, net: pd.DataFrame, folds: np.ndarray,

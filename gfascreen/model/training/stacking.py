@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from gfascreen.data.labels import DMAX_COLUMN
-from gfascreen.model.columns import P_BMG, P_CRYSTAL, P_RIBBON, names
+from gfascreen.model import columns as pc
 from gfascreen.model.evaluation.side_by_side import ranking_score
 from gfascreen.model.stack import Stack, StackOutput, stack_features
 from gfascreen.model.targets import to_target
@@ -28,7 +28,7 @@ def from_log(log) -> np.ndarray:
     """log10(1 + Dmax/mm) -> Dmax (mm), clipped at 0."""
     return np.clip(10.0 ** np.asarray(log, dtype=float) - 1.0, 0.0, None)
 
-NET_PROBA = (P_CRYSTAL.name, P_RIBBON.name, P_BMG.name)
+NET_PROBA = (pc.P_CRYSTAL, pc.P_RIBBON, pc.P_BMG)
 GB_PROBA = ("gb_p_crystal", "gb_p_ribbon", "gb_p_bmg")
 
 
@@ -78,8 +78,8 @@ def output_frame(out: StackOutput, index) -> pd.DataFrame:
     """The stack's columns: ``pred_mm``, ``pred_log``, ``p_*``, ``pred_bmg_mm``."""
     return pd.DataFrame({
         "pred_mm": out.dmax_mm, "pred_log": out.log_dmax,
-        P_CRYSTAL.name: out.proba[:, 0], P_RIBBON.name: out.proba[:, 1],
-        P_BMG.name: out.proba[:, 2],
+        pc.P_CRYSTAL: out.proba[:, 0], pc.P_RIBBON: out.proba[:, 1],
+        pc.P_BMG: out.proba[:, 2],
         "pred_bmg_mm": out.dmax_bmg_mm}, index=index)
 
 
@@ -102,8 +102,8 @@ def part_frames(frame: pd.DataFrame, stacked: pd.DataFrame) -> dict[str, pd.Data
     a bulk glass)."""
     base = frame[["composition", "system", "fold", "gfa_class", DMAX_COLUMN]]
     net = base.assign(pred_mm=frame["pred_mm"], pred_bmg_mm=frame["pred_mm"],
-                      **{c: frame[c] for c in names((P_CRYSTAL, P_BMG))})
+                      **{c: frame[c] for c in [pc.P_CRYSTAL, pc.P_BMG]})
     gb = base.assign(pred_mm=from_log(frame["gb_log"]), pred_bmg_mm=from_log(frame["gb_log_bmg"]),
-                     **{c: frame[f"gb_{c}"] for c in names((P_CRYSTAL, P_BMG))})
+                     **{c: frame[f"gb_{c}"] for c in [pc.P_CRYSTAL, pc.P_BMG]})
     stack = base.join(stacked)
     return {"network": net, "partner": gb, "stack": stack}
