@@ -306,16 +306,11 @@ def _unknown_columns(res) -> list[str]:
     return cols if cols and (res["measured_class"] == "").all() else []
 
 
-def _cmd_predict(a: argparse.Namespace) -> None:
+def _predict_inputs(a: argparse.Namespace):
+    """The formulas to predict, command line first, then ``--input``'s; and the input's
+    other columns (None without ``--input``), one row per formula."""
     import pandas as pd
 
-    from gfascreen.model.calibration import check_confidence, parse_thresholds
-    from gfascreen.model.ensemble import Ensemble
-
-    check_confidence(a.confidence)
-    thresholds = parse_thresholds(a.thresholds)
-    if a.output:
-        _check_output(a.output)
     formulas, extras = list(a.formulas), None
     if a.input:
         from gfascreen.tableio import read_formula_input
@@ -329,15 +324,14 @@ def _cmd_predict(a: argparse.Namespace) -> None:
         formulas += read
     if not formulas:
         raise GfaError("give formulas (e.g. Al25Co20La55) or --input file.csv")
-    ens = Ensemble.load(a.model, device=a.device, precision=a.precision)
-    res = _with_amount_notes(_predict_batches(ens, formulas, a, thresholds))
-    res = _with_input_columns(res, extras)
-    skipped = int((~res["in_vocabulary"]).sum())
-    if skipped == len(res):
-        raise GfaError(f"no input could be scored; {res['reason'].iloc[0]}")
-    if ens.calibration is None:
-        print("note: this model carries no calibration; dmax_lo/dmax_hi are NaN",
-              file=sys.stderr)
+    return formulas, extras
+
+
+def _show_predictions(res, a: argparse.Namespace) -> None:
+    """The predictions written where ``--output`` says (a file, ``-`` for CSV on stdout),
+    or printed as a table without the spread and log columns."""
+    import pandas as pd
+
     footer = (f"interval dmax_lo..dmax_hi and lower bound dmax_at_least at "
               f"{round(100 * a.confidence)} % confidence; probabilities calibrated on "
               "unseen alloy systems (model card)")
@@ -355,6 +349,11 @@ def _cmd_predict(a: argparse.Namespace) -> None:
                              + _unknown_columns(res))
             print(shown.round(3).to_string(index=False))
             print(footer)
+
+
+def _predict_notes(res) -> None:
+    """One line on stderr each for inputs not scored, known alloys and normalised amounts."""
+    skipped = int((~res["in_vocabulary"]).sum())
     if skipped:
         print(f"gfascreen: {skipped} of {len(res)} inputs could not be scored (see the "
               "reason column)", file=sys.stderr)
@@ -368,6 +367,27 @@ def _cmd_predict(a: argparse.Namespace) -> None:
         print(f"gfascreen: note: the amounts of {normalised} of {len(res)} inputs summed "
               "neither to 100 nor to 1 and were normalised (see the note column)",
               file=sys.stderr)
+
+
+def _cmd_predict(a: argparse.Namespace) -> None:
+    from gfascreen.model.calibration import check_confidence, parse_thresholds
+    from gfascreen.model.ensemble import Ensemble
+
+    check_confidence(a.confidence)
+    thresholds = parse_thresholds(a.thresholds)
+    if a.output:
+        _check_output(a.output)
+    formulas, extras = _predict_inputs(a)
+    ens = Ensemble.load(a.model, device=a.device, precision=a.precision)
+    res = _with_amount_notes(_predict_batches(ens, formulas, a, thresholds))
+    res = _with_input_columns(res, extras)
+    if not res["in_vocabulary"].any():
+        raise GfaError(f"no input could be scored; {res['reason'].iloc[0]}")
+    if ens.calibration is None:
+        print("note: this model carries no calibration; dmax_lo/dmax_hi are NaN",
+              file=sys.stderr)
+    _show_predictions(res, a)
+    _predict_notes(res)
 
 
 # -- screen / report / validate ---------------------------------------------------------
@@ -566,18 +586,7 @@ def _add_train_args(t: argparse.ArgumentParser) -> None:
     t.set_defaults(func=_cmd_train)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from gfascreen.model.precision import PRECISIONS
-    from gfascreen.screening.options import HELP as SCREEN_HELP
-    from gfascreen.screening.options import ScreenConfig
-
-    p = argparse.ArgumentParser(
-        prog="gfascreen",
-        description="Composition-space screening of bulk metallic glasses: predicted Dmax "
-                    "(critical casting diameter, mm) from a ResNet50 OP-image ensemble.")
-    p.add_argument("--version", action="version", version=f"gfascreen {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_data_command(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("data", help="build the training table from the raw data sets")
     dsub = d.add_subparsers(dest="data_command", required=True)
     b = dsub.add_parser("build", help="parse, label and merge the raw files into one table")
@@ -588,8 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sources", nargs="+", default=None, help="subset of sources (default all)")
     b.set_defaults(func=_cmd_data_build)
 
-    _add_train_args(sub.add_parser("train", help="K-fold training of the ResNet ensemble"))
 
+def _add_evaluate_command(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="metrics, screening metrics and baselines for a run")
     e.add_argument("run_dir")
     e.add_argument("--data", default=None, help="training table (for baselines)")
@@ -603,10 +612,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "leave-system-out section) and rewrite its model card")
     e.set_defaults(func=_cmd_evaluate)
 
+
+def _add_card_command(sub: argparse._SubParsersAction) -> None:
     cd = sub.add_parser("card", help="write a model's MODEL_CARD.md from what it records")
     cd.add_argument("model", help="model directory, or default (the shipped model)")
     cd.set_defaults(func=_cmd_card)
 
+
+def _add_pack_command(sub: argparse._SubParsersAction) -> None:
     pk = sub.add_parser("pack", help="pack a finished run into a compact model directory "
                         "(int8 weights, float16 stem; the difference checked and recorded)")
     pk.add_argument("run", help="finished training run (a model directory)")
@@ -614,6 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--id", default="gfascreen-default", help="model id of the packed model")
     pk.set_defaults(func=_cmd_pack)
 
+
+def _add_calibrate_command(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("calibrate", help="fit and attach calibrated intervals, lower bounds "
                        "and probabilities from leave-system-out predictions")
     c.add_argument("model", help="model directory, or default (the shipped model)")
@@ -622,6 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "MODEL` (default: the predictions the model carries)")
     c.set_defaults(func=_cmd_calibrate)
 
+
+def _add_stack_command(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("stack", help="train the descriptor partner (LightGBM on Magpie "
                         "descriptors) and the stack on the model's out-of-fold predictions "
                         "(nested), attach both and recalibrate")
@@ -633,6 +650,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="directory to keep the out-of-fold frames in, for research")
     st.set_defaults(func=_cmd_stack)
 
+
+def _add_release_command(sub: argparse._SubParsersAction) -> None:
     rl = sub.add_parser("release", help="build a shippable model from a training table: "
                         "train, pack, evaluate, calibrate, stack, card (resumable)")
     rl.add_argument("--data", default="train.parquet", help="training table (default "
@@ -656,6 +675,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "nothing")
     rl.add_argument("--quiet", action="store_true", help="no progress bars")
     rl.set_defaults(func=_cmd_release)
+
+
+def _add_predict_command(sub: argparse._SubParsersAction) -> None:
+    from gfascreen.model.precision import PRECISIONS
+    from gfascreen.screening.options import HELP as SCREEN_HELP
+    from gfascreen.screening.options import ScreenConfig
 
     pr = sub.add_parser("predict", help="predict Dmax (mm) for formulas, one row per input")
     pr.add_argument("formulas", nargs="*", help="e.g. Al25Co20La55 Zr55Co29Al16")
@@ -683,8 +708,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="refuse the whole batch if any input cannot be scored")
     pr.set_defaults(func=_cmd_predict)
 
-    _add_screen_args(sub.add_parser("screen", help="score every composition of a system"))
 
+def _add_report_command(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("report", help="HTML/PNG/SVG maps of a screening run")
     r.add_argument("run_dir")
     r.add_argument("--data", default=None,
@@ -703,6 +728,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "said on the page)")
     r.set_defaults(func=_cmd_report)
 
+
+def _add_suggest_command(sub: argparse._SubParsersAction) -> None:
     sg = sub.add_parser("suggest", help="the next alloys to cast from a finished screen")
     sg.add_argument("run_dir")
     sg.add_argument("-n", "--count", "--n", dest="n", type=int, default=5,
@@ -729,6 +756,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="suggest from an incomplete run's parts written so far")
     sg.set_defaults(func=_cmd_suggest)
 
+
+def _add_validate_command(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("validate", help="maps and rank agreement for known systems")
     v.add_argument("--systems", nargs="+", default=None,
                    help="systems to check (default La-Co-Al Al-Co-Zr; with --blind the five "
@@ -744,6 +773,29 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--holdout-system", action="store_true",
                    help="retrain without each system's alloys first (costs a full training)")
     v.set_defaults(func=_cmd_validate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `gfascreen` parser: one sub-command each, added by its `_add_*` function."""
+    p = argparse.ArgumentParser(
+        prog="gfascreen",
+        description="Composition-space screening of bulk metallic glasses: predicted Dmax "
+                    "(critical casting diameter, mm) from a ResNet50 OP-image ensemble.")
+    p.add_argument("--version", action="version", version=f"gfascreen {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    _add_data_command(sub)
+    _add_train_args(sub.add_parser("train", help="K-fold training of the ResNet ensemble"))
+    _add_evaluate_command(sub)
+    _add_card_command(sub)
+    _add_pack_command(sub)
+    _add_calibrate_command(sub)
+    _add_stack_command(sub)
+    _add_release_command(sub)
+    _add_predict_command(sub)
+    _add_screen_args(sub.add_parser("screen", help="score every composition of a system"))
+    _add_report_command(sub)
+    _add_suggest_command(sub)
+    _add_validate_command(sub)
     return p
 
 
