@@ -22,6 +22,7 @@ La60Co20Al20 and La55Co25Al20 are 5 apart).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -147,18 +148,9 @@ def nearest_known(comp: np.ndarray, known: pd.DataFrame | None, elements: list[s
     return dist, idx
 
 
-def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: float = 5.0,
-            out_of_domain: bool = False, calibration=None, ucb: float | None = None,
-            target_mm: float | None = None, known: pd.DataFrame | None = None,
-            away_from_known: float = 0.0) -> pd.DataFrame:
-    """``n`` compositions to cast next, at least ``min_distance`` at.% apart, with reasons.
-
-    Ranked by P(Dmax >= ``target_mm``) (the default when the model's calibration has a
-    predictive distribution and ``ucb`` is not given), else by the upper-confidence
-    score at ``ucb``. Each pick names its nearest measured alloy among ``known`` (the
-    known alloys of the composition space, at.% columns), its Dmax and the L1 distance
-    (at.%); ``away_from_known`` keeps picks at least that far (L1, at.%) from every one.
-    When fewer than ``n`` can be picked, ``attrs["shortfall"]`` says why."""
+def _check_suggest_args(n: int, min_distance: float, ucb: float | None,
+                        target_mm: float | None, away_from_known: float) -> None:
+    """One :class:`GfaError` naming the first option out of its range."""
     if ucb is not None:
         from gfascreen.model.calibration import check_confidence
 
@@ -172,12 +164,99 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
     if not np.isfinite(away_from_known) or away_from_known < 0:
         raise GfaError(f"--away-from-known must be a non-negative distance in at.%, got "
                        f"{away_from_known}")
-    use_pe = ucb is None and calibration is not None and calibration.alphas_ is not None
-    if use_pe:
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A score per grid point (higher is better), what it is (for the reason) and its unit
+    ("" for a probability, " mm" for an upper bound)."""
+
+    score: np.ndarray
+    what: str
+    unit: str
+
+
+def _ranking(df: pd.DataFrame, calibration, ucb: float | None,
+             target_mm: float | None) -> Ranking:
+    """P(Dmax >= target) when the calibration has a predictive distribution and ``ucb`` is
+    not given, else the upper-confidence score at ``ucb`` (default :data:`UCB`)."""
+    if ucb is None and calibration is not None and calibration.alphas_ is not None:
         score, what = exceedance_score(df, calibration, target_mm or DEFAULT_TARGET_MM)
-    else:
-        score, what = upper_score(df, calibration, UCB if ucb is None else ucb)
-    unit = "" if use_pe else " mm"
+        return Ranking(score, what, "")
+    score, what = upper_score(df, calibration, UCB if ucb is None else ucb)
+    return Ranking(score, what, " mm")
+
+
+def _spaced_picks(comp: np.ndarray, score: np.ndarray, pool: np.ndarray, n: int,
+                  min_distance: float) -> list[int]:
+    """Rows taken greedily by score (ties by composition), each at least ``min_distance``
+    at.% (half the L1 distance) from those taken before, from ``pool`` only."""
+    order = np.lexsort(tuple(comp[:, j] for j in reversed(range(comp.shape[1]))) + (-score,))
+    picks: list[int] = []
+    for i in order:
+        if not pool[i]:
+            continue
+        if picks and (np.abs(comp[picks] - comp[i]).sum(1) / 2).min() < min_distance - 1e-9:
+            continue
+        picks.append(int(i))
+        if len(picks) == n:
+            break
+    return picks
+
+
+def _nearest_known_text(kn, kdist: float) -> tuple[str, float, str]:
+    """The nearest measured alloy's composition, Dmax (mm, NaN if none measured) and the
+    reason's clause naming it ("" without known alloys)."""
+    if kn is None:
+        return "", np.nan, ""
+    kd = float(kn[DMAX_COLUMN])
+    kname = str(kn["composition"])
+    text = (f"; nearest measured alloy {kname} ({kn['gfa_class']}"
+            + ("" if np.isnan(kd) else f", Dmax {kd:g} mm") + f") at {kdist:.1f} at.% (L1)")
+    return kname, kd, text
+
+
+def _pick_row(k: int, i: int, df: pd.DataFrame, elements: list[str], comp: np.ndarray,
+              picks: list[int], ranking: Ranking, rank: np.ndarray, kn, kdist: float) -> dict:
+    """The ``k``-th pick (grid row ``i``): composition, score, predictions, nearest known
+    alloy and the reason in words."""
+    r = df.iloc[i]
+    near = "" if k == 1 else (
+        f"; {(np.abs(comp[picks[:k - 1]] - comp[i]).sum(1) / 2).min():.1f} at.% from the "
+        "nearest earlier pick")
+    iv = ("" if not np.isfinite(r.get(pc.DMAX_LO, np.nan))
+          else f", interval {r[pc.DMAX_LO]:.2f}-{r[pc.DMAX_HI]:.2f} mm")
+    kname, kd, near_known = _nearest_known_text(kn, kdist)
+    return {
+        "pick": k, "composition": "".join(f"{e}{r[e]:g}" for e in elements if r[e] > 0),
+        **{e: float(r[e]) for e in elements},
+        "score": float(ranking.score[i]), pc.DMAX_MM: float(r[pc.DMAX_MM]),
+        pc.DMAX_AT_LEAST: float(r.get(pc.DMAX_AT_LEAST, np.nan)),
+        pc.P_BMG: float(r.get(pc.P_BMG, np.nan)),
+        pc.DMAX_LO: float(r.get(pc.DMAX_LO, np.nan)),
+        pc.DMAX_HI: float(r.get(pc.DMAX_HI, np.nan)),
+        pc.DMAX_STD: float(r[pc.DMAX_STD]), pc.IN_DOMAIN: bool(r[pc.IN_DOMAIN]),
+        "nearest_known": kname, "nearest_known_dmax_mm": kd,
+        "nearest_known_l1_at_pct": float(kdist) if kn is not None else np.nan,
+        "reason": (f"score {ranking.score[i]:.2f}{ranking.unit} = {ranking.what} "
+                   f"(rank {rank[i]} of {len(df)}); mean {r[pc.DMAX_MM]:.2f} mm{iv}"
+                   + ("" if r[pc.IN_DOMAIN] else "; OUT OF DOMAIN") + near + near_known)}
+
+
+def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: float = 5.0,
+            out_of_domain: bool = False, calibration=None, ucb: float | None = None,
+            target_mm: float | None = None, known: pd.DataFrame | None = None,
+            away_from_known: float = 0.0) -> pd.DataFrame:
+    """``n`` compositions to cast next, at least ``min_distance`` at.% apart, with reasons.
+
+    Ranked by P(Dmax >= ``target_mm``) (the default when the model's calibration has a
+    predictive distribution and ``ucb`` is not given), else by the upper-confidence
+    score at ``ucb``. Each pick names its nearest measured alloy among ``known`` (the
+    known alloys of the composition space, at.% columns), its Dmax and the L1 distance
+    (at.%); ``away_from_known`` keeps picks at least that far (L1, at.%) from every one.
+    When fewer than ``n`` can be picked, ``attrs["shortfall"]`` says why."""
+    _check_suggest_args(n, min_distance, ucb, target_mm, away_from_known)
+    ranking = _ranking(df, calibration, ucb, target_mm)
     pool = np.ones(len(df), dtype=bool) if out_of_domain else df[pc.IN_DOMAIN].to_numpy(bool)
     if not pool.any():
         raise GfaError("no grid point is in domain; pass --out-of-domain to pick from all "
@@ -191,48 +270,13 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
             raise GfaError(f"no grid point {'' if out_of_domain else 'in domain '}lies "
                            f"{away_from_known:g} at.% (L1) or more from every measured "
                            "alloy; lower --away-from-known")
-    order = np.lexsort(tuple(comp[:, j] for j in reversed(range(len(elements)))) + (-score,))
-    picks: list[int] = []
-    for i in order:
-        if not pool[i]:
-            continue
-        if picks and (np.abs(comp[picks] - comp[i]).sum(1) / 2).min() < min_distance - 1e-9:
-            continue
-        picks.append(int(i))
-        if len(picks) == n:
-            break
+    picks = _spaced_picks(comp, ranking.score, pool, n, min_distance)
     rank = np.empty(len(df), dtype=int)
-    rank[np.argsort(-score, kind="stable")] = np.arange(1, len(df) + 1)
-    rows = []
-    for k, i in enumerate(picks, start=1):
-        r = df.iloc[i]
-        near = "" if k == 1 else (
-            f"; {(np.abs(comp[picks[:k - 1]] - comp[i]).sum(1) / 2).min():.1f} at.% from the "
-            "nearest earlier pick")
-        iv = ("" if not np.isfinite(r.get(pc.DMAX_LO, np.nan))
-              else f", interval {r[pc.DMAX_LO]:.2f}-{r[pc.DMAX_HI]:.2f} mm")
-        kn = known.iloc[kidx[i]] if kidx[i] >= 0 else None
-        kd = np.nan if kn is None else float(kn[DMAX_COLUMN])
-        kname = "" if kn is None else str(kn["composition"])
-        near_known = ("" if kn is None else
-                      f"; nearest measured alloy {kname} ({kn['gfa_class']}"
-                      + ("" if np.isnan(kd) else f", Dmax {kd:g} mm")
-                      + f") at {kdist[i]:.1f} at.% (L1)")
-        rows.append({
-            "pick": k, "composition": "".join(f"{e}{r[e]:g}" for e in elements if r[e] > 0),
-            **{e: float(r[e]) for e in elements},
-            "score": float(score[i]), pc.DMAX_MM: float(r[pc.DMAX_MM]),
-            pc.DMAX_AT_LEAST: float(r.get(pc.DMAX_AT_LEAST, np.nan)),
-            pc.P_BMG: float(r.get(pc.P_BMG, np.nan)),
-            pc.DMAX_LO: float(r.get(pc.DMAX_LO, np.nan)),
-            pc.DMAX_HI: float(r.get(pc.DMAX_HI, np.nan)),
-            pc.DMAX_STD: float(r[pc.DMAX_STD]), pc.IN_DOMAIN: bool(r[pc.IN_DOMAIN]),
-            "nearest_known": kname, "nearest_known_dmax_mm": kd,
-            "nearest_known_l1_at_pct": float(kdist[i]) if kn is not None else np.nan,
-            "reason": (f"score {score[i]:.2f}{unit} = {what} (rank {rank[i]} of {len(df)}); "
-                       f"mean {r[pc.DMAX_MM]:.2f} mm{iv}"
-                       + ("" if r[pc.IN_DOMAIN] else "; OUT OF DOMAIN") + near + near_known)})
-    out = pd.DataFrame(rows)
+    rank[np.argsort(-ranking.score, kind="stable")] = np.arange(1, len(df) + 1)
+    out = pd.DataFrame([
+        _pick_row(k, i, df, elements, comp, picks, ranking, rank,
+                  known.iloc[kidx[i]] if kidx[i] >= 0 else None, kdist[i])
+        for k, i in enumerate(picks, start=1)])
     out.attrs["shortfall"] = "" if len(picks) == n else _shortfall(
         len(picks), n, in_pool, int(pool.sum()), min_distance, away_from_known, out_of_domain)
     return out
