@@ -204,22 +204,13 @@ def _numeric_or_text(s: pd.Series) -> pd.Series:
         return text
 
 
-def read_formula_input(path: str, column: str | None = None, stdin=None
-                       ) -> tuple[list, pd.DataFrame, list[str]]:
-    """What ``predict --input`` reads: the formulas (one per data row, none dropped), the
-    input's other columns (same rows, to be kept beside the predictions) and notes for
-    stderr. ``path`` ``-`` reads standard input (``stdin``, a binary stream).
-
-    CSV or text (one formula per line, first column unless a column is named formula /
-    composition / alloy or ``column`` names one), Parquet (a column), or JSON (a list of
-    formulas, or of records). When the chosen column holds no formula but another does,
-    the error names ``--column`` with that column."""
+def _read_input_table(path: str, where: str, column: str | None, stdin
+                      ) -> tuple[pd.DataFrame, bool, list[str]]:
+    """``--input`` as a table by its format (Parquet, JSON, or CSV/text), whether its first
+    line was column names, and notes; anything unreadable is one :class:`GfaError`."""
     import sys
 
-    where = "- (standard input)" if path == "-" else path
     suffix = "" if path == "-" else Path(path).suffix.lower()
-    if path != "-" and not Path(path).is_file():
-        raise GfaError(f"cannot read --input {path}: no such file")
     notes: list[str] = []
     header = True
     try:
@@ -239,6 +230,38 @@ def read_formula_input(path: str, column: str | None = None, stdin=None
     except Exception as exc:  # OSError, csv.Error, JSONDecodeError, ArrowInvalid ...: one line
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise GfaError(f"cannot read --input {where}: {first}") from None
+    return df, header, notes
+
+
+def _check_formula_column(df: pd.DataFrame, col: str, formulas: list, where: str,
+                          header: bool) -> None:
+    """When ``col`` holds no formula but another column does, one error naming
+    ``--column`` with that column."""
+    if _any_parses(formulas):
+        return
+    other = next((c for c in df.columns if c != col
+                  and _any_parses(df[c].map(_text).tolist())), None)
+    if other is not None:
+        first = next((f for f in formulas if f.strip()), "")
+        raise GfaError(f"--input {where}: column {col!r} holds no formula (e.g. "
+                       f"{first!r}) but column {other!r} does; pass --column "
+                       f"{other if header else df.columns.get_loc(other) + 1}")
+
+
+def read_formula_input(path: str, column: str | None = None, stdin=None
+                       ) -> tuple[list, pd.DataFrame, list[str]]:
+    """What ``predict --input`` reads: the formulas (one per data row, none dropped), the
+    input's other columns (same rows, to be kept beside the predictions) and notes for
+    stderr. ``path`` ``-`` reads standard input (``stdin``, a binary stream).
+
+    CSV or text (one formula per line, first column unless a column is named formula /
+    composition / alloy or ``column`` names one), Parquet (a column), or JSON (a list of
+    formulas, or of records). When the chosen column holds no formula but another does,
+    the error names ``--column`` with that column."""
+    where = "- (standard input)" if path == "-" else path
+    if path != "-" and not Path(path).is_file():
+        raise GfaError(f"cannot read --input {path}: no such file")
+    df, header, notes = _read_input_table(path, where, column, stdin)
     if df.shape[1] == 0:
         raise GfaError(f"--input {where} holds no column of formulas")
     if len(df) == 0:
@@ -246,14 +269,7 @@ def read_formula_input(path: str, column: str | None = None, stdin=None
     df.columns = [str(c) for c in df.columns]
     col = _pick_column(df, where, column, header)
     formulas = [_text(v) for v in df[col]]
-    if not _any_parses(formulas):
-        other = next((c for c in df.columns if c != col
-                      and _any_parses(df[c].map(_text).tolist())), None)
-        if other is not None:
-            first = next((f for f in formulas if f.strip()), "")
-            raise GfaError(f"--input {where}: column {col!r} holds no formula (e.g. "
-                           f"{first!r}) but column {other!r} does; pass --column "
-                           f"{other if header else df.columns.get_loc(other) + 1}")
+    _check_formula_column(df, col, formulas, where, header)
     extras = df.drop(columns=[col]).reset_index(drop=True)
     for c in extras.columns:
         extras[c] = _numeric_or_text(extras[c])

@@ -167,14 +167,9 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
     for grouping, oof in groupings.items():
         frame = stack_frame(full, len(known), network_oof(oof), oof["fold"].to_numpy(), pure,
                             d, config)
-        figures, stacked, weights = side_by_side(frame)
-        report[grouping] = {"parts": figures, "rank_weight_per_fold": weights}
-        frames_[grouping] = (frame, stacked)
-        if frames is not None:
-            Path(frames).mkdir(parents=True, exist_ok=True)
-            frame.join(stacked.add_prefix("stack_")).to_parquet(
-                Path(frames) / f"{grouping}_frame.parquet")
-        progress(f"{grouping}: {figures['stack']} ({time.time() - t0:.0f} s)")
+        report[grouping], frames_[grouping] = _measure_grouping(frame, grouping, frames)
+        progress(f"{grouping}: {report[grouping]['parts']['stack']} "
+                 f"({time.time() - t0:.0f} s)")
     primary = "system" if "system" in groupings else "random"
     frame, stacked = frames_[primary]
     report["fitted_on"] = primary
@@ -184,17 +179,36 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
         from gfascreen.model.saved import write_known_alloys
 
         md.manifest.known_alloys = write_known_alloys(md.path, known, elements)
-    lso_table = groupings.get("system")
-    if lso_table is not None:
-        lso_table = lso_table.assign(gfa_class=known["gfa_class"].to_numpy(),
-                                     **{DMAX_COLUMN: np.where(changed, 0.0,
-                                                              lso_table[DMAX_COLUMN])})
+    lso_table = _lso_relabelled(groupings.get("system"), known, changed)
     _attach(md, partner, fit_stack(frame), lso_table, frame, stacked, report, config)
     if recalibrate and lso_table is not None:
         report["calibration"] = CalibrationReport.from_dict(
             calibrate_model(str(md.path))).without_candidates().to_dict()
     report["wall_s"] = round(time.time() - t0, 1)
     return report
+
+
+def _measure_grouping(frame: pd.DataFrame, grouping: str, frames: str | Path | None
+                      ) -> tuple[dict, tuple[pd.DataFrame, pd.DataFrame]]:
+    """One grouping's side-by-side figures and per-fold rank weights, and its frame with
+    the stack's nested predictions (kept as ``{grouping}_frame.parquet`` under ``frames``
+    when given)."""
+    figures, stacked, weights = side_by_side(frame)
+    if frames is not None:
+        Path(frames).mkdir(parents=True, exist_ok=True)
+        frame.join(stacked.add_prefix("stack_")).to_parquet(
+            Path(frames) / f"{grouping}_frame.parquet")
+    return {"parts": figures, "rank_weight_per_fold": weights}, (frame, stacked)
+
+
+def _lso_relabelled(lso_table: pd.DataFrame | None, known: pd.DataFrame, changed: np.ndarray
+                ) -> pd.DataFrame | None:
+    """The carried leave-system-out table with the known alloys' classes as relabelled
+    (pure metals crystal: their Dmax 0 mm)."""
+    if lso_table is None:
+        return None
+    return lso_table.assign(gfa_class=known["gfa_class"].to_numpy(),
+                            **{DMAX_COLUMN: np.where(changed, 0.0, lso_table[DMAX_COLUMN])})
 
 
 def _attach(md: ModelDir, partner, stack, lso: pd.DataFrame | None, frame: pd.DataFrame,
