@@ -15,6 +15,7 @@ ribbons marked differently.
 from __future__ import annotations
 
 import html
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -724,57 +725,97 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
     """PNG (and, when asked, SVG) maps with the HTML's orientation (first element at the
     top, second bottom left, third bottom right); out-of-domain cells dotted grey; known
     alloys numbered as in the report's table."""
-    import warnings
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import ternary
 
-    if step < 1.0:
-        # Static figures at 1 at.% keep the SVG small; every 1 at.% point is on the grid.
-        on = np.all(np.isclose(df[elements].to_numpy() % 1.0, 0.0), axis=1)
-        df, step = df[on], 1.0
-    scale = int(round(100 / step))
-    a, b, c = elements
-    # python-ternary's point (i, j, k): i grows to the bottom right, j to the top, k to
-    # the bottom left.
-    def ijk(t: pd.DataFrame) -> np.ndarray:
-        return t[[c, a, b]].to_numpy(dtype=float) / step
-
+    df, step = _static_grid(df, elements, step)
+    points = _TernaryPoints(tuple(elements), step)
     panels = _panels(df, confidence)
-    paths = []
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8))
     for ax, (values, title, _, cmap) in zip(axes, panels, strict=True):
-        pts = np.rint(ijk(df)).astype(int)
-        _, tax = ternary.figure(ax=ax, scale=scale)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            _heatmap(fig, ax, pts, values.to_numpy(dtype=float), cmap, title)
-            out = ~df[pc.IN_DOMAIN].to_numpy(dtype=bool)
-            if out.any():
-                tax.scatter(ijk(df[out]).tolist(), marker=".", s=2, color="#bbbbbb",
-                            label="out of domain", zorder=4)
-            if ax is axes[0] and len(known):
-                _static_known(tax, known, ijk)
-        tax.boundary(linewidth=1.0)
-        tax.right_axis_label(f"{a} (at.%)", fontsize=9, offset=0.16)
-        tax.left_axis_label(f"{b} (at.%)", fontsize=9, offset=0.16)
-        tax.bottom_axis_label(f"{c} (at.%)", fontsize=9, offset=0.06)
-        tax.ticks(axis="lbr", ticks=[f"{v:g}" for v in range(20, 100, 20)],
-                  locations=[scale * v / 100 for v in range(20, 100, 20)], linewidth=1,
-                  fontsize=7, offset=0.025)
-        tax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(-0.05, 1.02))
-        tax.clear_matplotlib_ticks()
-        tax.get_axes().axis("off")
-        ax.set_title(title, fontsize=10)
+        _static_panel(fig, ax, df, values, title, cmap, points,
+                      known if ax is axes[0] else None)
     fig.tight_layout()
+    paths = _save_static(fig, outdir, svg)
+    plt.close(fig)
+    return paths
+
+
+def _static_grid(df: pd.DataFrame, elements: list[str], step: float
+                 ) -> tuple[pd.DataFrame, float]:
+    """The grid the static maps draw and its step (at.%): a run finer than 1 at.% drawn at
+    1 at.% (it keeps the SVG small; every 1 at.% point is on the grid)."""
+    if step < 1.0:
+        on = np.all(np.isclose(df[elements].to_numpy() % 1.0, 0.0), axis=1)
+        return df[on], 1.0
+    return df, step
+
+
+@dataclass(frozen=True)
+class _TernaryPoints:
+    """python-ternary's points of rows of at.% of the three ``elements``, in grid steps of
+    ``step`` (at.%): (i, j, k), i growing to the bottom right, j to the top, k to the
+    bottom left."""
+
+    elements: tuple[str, ...]
+    step: float
+
+    @property
+    def scale(self) -> int:
+        """Grid steps along a side of the triangle."""
+        return int(round(100 / self.step))
+
+    def __call__(self, t: pd.DataFrame) -> np.ndarray:
+        a, b, c = self.elements
+        return t[[c, a, b]].to_numpy(dtype=float) / self.step
+
+
+def _static_panel(fig, ax, df: pd.DataFrame, values: pd.Series, title: str, cmap: str,
+                  points: _TernaryPoints, known: pd.DataFrame | None) -> None:
+    """One static map on ``ax``: the heat map of ``values``, the out-of-domain points
+    dotted grey, ``known`` alloys (when given) numbered, the axes in at.%."""
+    import ternary
+
+    pts = np.rint(points(df)).astype(int)
+    _, tax = ternary.figure(ax=ax, scale=points.scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        _heatmap(fig, ax, pts, values.to_numpy(dtype=float), cmap, title)
+        out = ~df[pc.IN_DOMAIN].to_numpy(dtype=bool)
+        if out.any():
+            tax.scatter(points(df[out]).tolist(), marker=".", s=2, color="#bbbbbb",
+                        label="out of domain", zorder=4)
+        if known is not None and len(known):
+            _static_known(tax, known, points)
+    _static_axes(tax, points.elements, points.scale)
+    ax.set_title(title, fontsize=10)
+
+
+def _static_axes(tax, elements: tuple[str, ...], scale: int) -> None:
+    """A static map's frame: the triangle's boundary, axis labels and ticks (at.%) and the
+    legend, matplotlib's own axes hidden."""
+    a, b, c = elements
+    tax.boundary(linewidth=1.0)
+    tax.right_axis_label(f"{a} (at.%)", fontsize=9, offset=0.16)
+    tax.left_axis_label(f"{b} (at.%)", fontsize=9, offset=0.16)
+    tax.bottom_axis_label(f"{c} (at.%)", fontsize=9, offset=0.06)
+    tax.ticks(axis="lbr", ticks=[f"{v:g}" for v in range(20, 100, 20)],
+              locations=[scale * v / 100 for v in range(20, 100, 20)], linewidth=1,
+              fontsize=7, offset=0.025)
+    tax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(-0.05, 1.02))
+    tax.clear_matplotlib_ticks()
+    tax.get_axes().axis("off")
+
+
+def _save_static(fig, outdir: Path, svg: bool) -> list[Path]:
+    """``outdir/map.png`` (200 dpi) and, with ``svg``, ``map.svg``."""
+    paths = []
     for ext in ("png", "svg") if svg else ("png",):
         p = outdir / f"map.{ext}"
         fig.savefig(p, dpi=200 if ext == "png" else None)
         paths.append(p)
-    plt.close(fig)
     return paths
 
 
