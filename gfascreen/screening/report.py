@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -296,72 +297,159 @@ def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
     the triangle, the hover on a thinned grid (composition and every value on the Dmax
     map, composition and its own value on the others), known alloys numbered with labels
     placed so they do not overlap."""
-    a, b, c = elements
     panels = _panels(df, confidence, log_color)
     n = len(panels)
-    spacing = 0.16 if n == 2 else 0.1
     fig = make_subplots(rows=1, cols=n, specs=[[{"type": "ternary"}] * n],
-                        horizontal_spacing=spacing, subplot_titles=[p[1] for p in panels])
-    data, template = _hover(df, elements, confidence)
-    dom = df[pc.IN_DOMAIN].to_numpy(dtype=bool)
-    lat, step = _lattice(df, elements)
-    thin = _thin(lat)
-    keys = ["ternary"] + [f"ternary{i}" for i in range(2, n + 1)]
-    boxes = []
-    for col, (values, title, cscale, cmap) in enumerate(panels, start=1):
-        x = col * (1 - (n - 1) * spacing) / n + (col - 1) * spacing + 0.005  # right of panel
-        v = values.to_numpy(dtype=float)
-        rng = ({"cmin": 0.0, "cmax": 1.0} if title.startswith("P(") else
-               {"cmin": float(np.nanmin(v)), "cmax": float(np.nanmax(v))})
-        lay = fig.layout[keys[col - 1]]
-        box = _triangle_box(lay.domain.x, lay.domain.y, TERNARY_WIDTH, TERNARY_HEIGHT,
-                            TERNARY_MARGIN)
-        boxes.append(box)
-        fig.add_layout_image(source=_map_image(v, dom, lat, step, cmap, rng["cmin"],
-                                               rng["cmax"]),
-                             xref="paper", yref="paper", x=box[0], y=box[3],
-                             sizex=box[2] - box[0], sizey=box[3] - box[1],
-                             xanchor="left", yanchor="top", sizing="stretch", layer="below")
-        comp = " ".join(f"{e} %{{a}}" if k == 0 else f"{e} %{{{'bc'[k - 1]}}}"
-                        for k, e in enumerate(elements))
-        for inside in (True, False):
-            sel = thin & (dom if inside else ~dom)
-            if not sel.any():
-                continue
-            extra = "" if inside else OUT_OF_DOMAIN_HOVER
-            # The full hover on the Dmax map; the others show the composition and their
-            # own value.
-            hover = ({"customdata": data[sel],
-                      "hovertemplate": template.replace("<extra>", extra + "<extra>")}
-                     if col == 1 else
-                     {"hovertemplate": f"{comp}<br>{title} %{{marker.color:.2f}}{extra}"
-                                       "<extra></extra>"})
-            fig.add_trace(go.Scatterternary(
-                a=f32(df[a][sel]), b=f32(df[b][sel]), c=f32(df[c][sel]), mode="markers",
-                **hover, showlegend=False,
-                marker={"color": f32(v[sel]), "colorscale": cscale, "size": 6,
-                        "opacity": 0.01, **rng, "showscale": inside,
-                        "colorbar": {"title": {"text": title, "side": "right"}, "x": x,
-                                     "len": 0.8}}), row=1, col=col)
-        if col == 1 and not dom.all():  # the legend entry of the pale region
-            fig.add_trace(go.Scatterternary(
-                a=[None], b=[None], c=[None], mode="markers", name=rule,
-                marker={"color": "#e6e6e6", "symbol": "square", "size": 12},
-                showlegend=True), row=1, col=1)
+                        horizontal_spacing=_panel_spacing(n),
+                        subplot_titles=[p[1] for p in panels])
+    grid = _TernaryGrid.of(df, elements, confidence)
+    boxes = [_ternary_panel(fig, grid, col, n, panel, rule)
+             for col, panel in enumerate(panels, start=1)]
     if len(known):
         for t in _known_traces(known, elements, cmp):
             fig.add_trace(t, row=1, col=1)
         _known_labels(fig, known, elements, boxes[0])
     ticks = {"tickvals": [20, 40, 60, 80], "ticks": "outside"}
-    for key in keys:
-        fig.layout[key].update(aaxis={"title": f"{a} (at.%)", **ticks},
-                               baxis={"title": f"{b} (at.%)", **ticks},
-                               caxis={"title": f"{c} (at.%)", **ticks}, sum=100,
-                               bgcolor="rgba(0,0,0,0)")
+    for i in range(1, n + 1):
+        fig.layout[_subplot_key(i)].update(**_axis_titles(elements, ticks), sum=100,
+                                           bgcolor="rgba(0,0,0,0)")
     fig.update_layout(width=TERNARY_WIDTH, height=TERNARY_HEIGHT, autosize=False,
                       legend={"orientation": "h", "y": -0.12}, margin=TERNARY_MARGIN,
                       plot_bgcolor="rgba(0,0,0,0)")
     return fig
+
+
+@dataclass(frozen=True, eq=False)
+class _Hover:
+    """The Dmax map's full hover (:func:`_hover`): numbers per grid row and the template."""
+
+    data: np.ndarray
+    template: str
+
+    def at(self, sel: np.ndarray, extra: str) -> dict:
+        """The hover of rows ``sel``, ``extra`` (the out-of-domain note) appended."""
+        return {"customdata": self.data[sel],
+                "hovertemplate": self.template.replace("<extra>", extra + "<extra>")}
+
+
+@dataclass(frozen=True, eq=False)
+class _TernaryGrid:
+    """A ternary run's grid as its maps draw it: the at.% of the three elements per row
+    (``abc``), in domain or not, lattice coordinates in steps of ``step`` (at.%), the rows
+    that carry the hover (``thin``, indices) and the Dmax map's hover."""
+
+    elements: list[str]
+    abc: np.ndarray
+    dom: np.ndarray
+    lat: np.ndarray
+    step: float
+    thin: np.ndarray
+    hover: _Hover
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, elements: list[str], confidence: float | None
+           ) -> _TernaryGrid:
+        lat, step = _lattice(df, elements)
+        return cls(list(elements), df[elements].to_numpy(dtype=float),
+                   df[pc.IN_DOMAIN].to_numpy(dtype=bool), lat, step,
+                   np.flatnonzero(_thin(lat)), _Hover(*_hover(df, elements, confidence)))
+
+
+def _ternary_panel(fig: go.Figure, grid: _TernaryGrid, col: int, n: int,
+                   panel: tuple[pd.Series, str, str, str], rule: str
+                   ) -> tuple[float, float, float, float]:
+    """Panel ``col`` of ``n``: its map image, the hover points (in and out of domain)
+    coloured on its scale, and on the first the pale region's legend entry. Returns the
+    triangle's paper box."""
+    values, title, cscale, cmap = panel
+    x = _colorbar_x(col, n, _panel_spacing(n))
+    v = values.to_numpy(dtype=float)
+    rng = ({"cmin": 0.0, "cmax": 1.0} if title.startswith("P(") else
+           {"cmin": float(np.nanmin(v)), "cmax": float(np.nanmax(v))})
+    box = _panel_box(fig, col, TERNARY_WIDTH, TERNARY_HEIGHT, TERNARY_MARGIN)
+    _add_map_image(fig, box, _map_image(v, grid.dom, grid.lat, grid.step, cmap, rng["cmin"],
+                                        rng["cmax"]))
+    comp = " ".join(f"{e} %{{a}}" if k == 0 else f"{e} %{{{'bc'[k - 1]}}}"
+                    for k, e in enumerate(grid.elements))
+    for sel, inside, extra in _hover_rows(grid.thin, grid.dom):
+        # The full hover on the Dmax map; the others show the composition and their own
+        # value.
+        hover = (grid.hover.at(sel, extra) if col == 1 else
+                 {"hovertemplate": f"{comp}<br>{title} %{{marker.color:.2f}}{extra}"
+                                   "<extra></extra>"})
+        fig.add_trace(go.Scatterternary(
+            a=f32(grid.abc[sel, 0]), b=f32(grid.abc[sel, 1]), c=f32(grid.abc[sel, 2]),
+            mode="markers", **hover, showlegend=False,
+            marker=_hover_marker(v[sel], cscale, rng, title, inside, {"x": x, "len": 0.8})),
+            row=1, col=col)
+    if col == 1 and not grid.dom.all():
+        _add_domain_legend(fig, rule)
+    return box
+
+
+def _subplot_key(i: int) -> str:
+    """The layout key of the ``i``-th ternary subplot (1-based, row by row)."""
+    return "ternary" if i == 1 else f"ternary{i}"
+
+
+def _panel_spacing(n: int) -> float:
+    """The horizontal spacing (paper) between ``n`` panels: wider for two."""
+    return 0.16 if n == 2 else 0.1
+
+
+def _colorbar_x(col: int, n: int, spacing: float) -> float:
+    """The paper x of panel ``col``'s colour bar (of ``n``): just right of the panel."""
+    return col * (1 - (n - 1) * spacing) / n + (col - 1) * spacing + 0.005
+
+
+def _panel_box(fig: go.Figure, i: int, width: int, height: int, margin: dict
+               ) -> tuple[float, float, float, float]:
+    """The paper box of the ``i``-th ternary subplot's triangle, the figure ``width`` x
+    ``height`` px with ``margin`` (px)."""
+    lay = fig.layout[_subplot_key(i)]
+    return _triangle_box(lay.domain.x, lay.domain.y, width, height, margin)
+
+
+def _add_map_image(fig: go.Figure, box: tuple[float, float, float, float], source: str
+                   ) -> None:
+    """A map image (data URI) stretched over a triangle's paper ``box``, below the traces."""
+    fig.add_layout_image(source=source, xref="paper", yref="paper", x=box[0], y=box[3],
+                         sizex=box[2] - box[0], sizey=box[3] - box[1], xanchor="left",
+                         yanchor="top", sizing="stretch", layer="below")
+
+
+def _hover_rows(rows: np.ndarray, dom: np.ndarray) -> Iterator[tuple[np.ndarray, bool, str]]:
+    """The hover ``rows`` (indices) in domain, then out of domain, each with whether in
+    domain and its hover note; an empty one left out."""
+    for inside in (True, False):
+        sel = rows[dom[rows] == inside]
+        if len(sel):
+            yield sel, inside, "" if inside else OUT_OF_DOMAIN_HOVER
+
+
+def _hover_marker(values: np.ndarray, cscale: str, rng: dict, title: str, showscale: bool,
+                  colorbar: dict) -> dict:
+    """The markers that carry a map's hover: all but invisible, coloured on the map's
+    scale ``rng`` so that their colour bar (``title``, placed by ``colorbar``) is the map's."""
+    return {"color": f32(values), "colorscale": cscale, "size": 6, "opacity": 0.01, **rng,
+            "showscale": showscale,
+            "colorbar": {"title": {"text": title, "side": "right"}, **colorbar}}
+
+
+def _add_domain_legend(fig: go.Figure, rule: str) -> None:
+    """The legend entry of the pale (out-of-domain) region, ``rule`` in words."""
+    fig.add_trace(go.Scatterternary(
+        a=[None], b=[None], c=[None], mode="markers", name=rule,
+        marker={"color": "#e6e6e6", "symbol": "square", "size": 12},
+        showlegend=True), row=1, col=1)
+
+
+def _axis_titles(elements: list[str], ticks: dict) -> dict:
+    """A ternary subplot's three axes: titled with their element (at.%), with ``ticks``."""
+    a, b, c = elements[:3]
+    return {"aaxis": {"title": f"{a} (at.%)", **ticks},
+            "baxis": {"title": f"{b} (at.%)", **ticks},
+            "caxis": {"title": f"{c} (at.%)", **ticks}}
 
 
 def _known_labels(fig: go.Figure, known: pd.DataFrame, elements: list[str], box,
