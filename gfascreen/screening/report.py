@@ -690,122 +690,226 @@ def _quaternary_figs(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
     three sum to 100 minus the fourth); each map an image of the slice's grid points (out
     of domain pale) with the hover on a thinned grid; known alloys numbered on the slice
     within half a grid step of them."""
-    a, b, c, d = elements[:4]
     levels, why = slice_levels(df, elements, step, slices)
     panels = _quaternary_panels(df, confidence, log_color)
     figs = [_profile_fig(df, known, elements, levels, why, panels)]
     if not levels:
         return figs
-    n, rows = len(panels), len(levels)
-    gh = rows * QUAT_ROW_PX + (rows - 1) * QUAT_GAP_PX
-    height = gh + QUAT_MARGIN["t"] + QUAT_MARGIN["b"]
-    spacing = 0.16 if n == 2 else 0.1
-    fig = make_subplots(rows=rows, cols=n, specs=[[{"type": "ternary"}] * n] * rows,
-                        horizontal_spacing=spacing,
-                        **({"vertical_spacing": QUAT_GAP_PX / gh} if rows > 1 else {}),
+    grid = _QuaternaryGrid.of(df, elements, step, confidence)
+    marks = _SliceKnown.of(known, elements[3], levels, step, cmp)
+    figs.append(_slices_fig(grid, marks, levels, why, panels, rule))
+    return figs
+
+
+@dataclass(frozen=True, eq=False)
+class _QuaternaryGrid:
+    """A quaternary run's grid as its slices draw it: the four elements, the grid step
+    (at.%), the at.% of all four per row (``comps``), in domain or not, the fourth's at.%
+    rounded to 1e-6 (``dv``) and the Dmax map's hover."""
+
+    elements: list[str]
+    step: float
+    comps: np.ndarray
+    dom: np.ndarray
+    dv: np.ndarray
+    hover: _Hover
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, elements: list[str], step: float,
+           confidence: float | None) -> _QuaternaryGrid:
+        return cls(list(elements), step, df[elements].to_numpy(dtype=float),
+                   df[pc.IN_DOMAIN].to_numpy(dtype=bool), df[elements[3]].round(6).to_numpy(),
+                   _Hover(*_hover(df, elements, confidence)))
+
+    def value_hover(self, sel: np.ndarray, v: np.ndarray, title: str, extra: str) -> dict:
+        """The hover of rows ``sel`` on a map other than Dmax's: the composition (at.%)
+        and the map's own value ``v`` (``title``), ``extra`` appended."""
+        comp_t = " ".join(f"{e} %{{customdata[{k}]:.4g}}" for k, e in enumerate(self.elements))
+        return {"customdata": f32(np.column_stack([self.comps[sel], v[sel]])),
+                "hovertemplate": f"{comp_t}<br>{title} "
+                                 f"%{{customdata[{len(self.elements)}]:.2f}}{extra}"
+                                 "<extra></extra>"}
+
+
+@dataclass(frozen=True, eq=False)
+class _Slice:
+    """The grid's slice at ``level`` at.% of the fourth element: its rows (indices), the
+    at.% left to the other three (``total``), their lattice coordinates and the step of
+    the slice drawn as a whole triangle (``eff``, at.%), the rows that carry the hover."""
+
+    level: float
+    rows: np.ndarray
+    total: float
+    lat: np.ndarray
+    eff: float
+    thin: np.ndarray
+
+
+def _slice_at(grid: _QuaternaryGrid, level: float) -> _Slice:
+    """The slice of ``grid`` at ``level`` at.% of its fourth element."""
+    rows = np.flatnonzero(np.isclose(grid.dv, level))
+    total = 100.0 - level
+    lat = np.rint(grid.comps[rows][:, :2] / grid.step).astype(int)
+    eff = grid.step * 100.0 / total if total > 0 else 100.0  # the slice as a whole triangle
+    return _Slice(level, rows, total, lat, eff, rows[_thin(lat)])
+
+
+@dataclass(frozen=True)
+class _SliceGeometry:
+    """The slices figure: ``rows`` slices of ``cols`` quantities, each row
+    :data:`QUAT_ROW_PX` high with :data:`QUAT_GAP_PX` between (px)."""
+
+    rows: int
+    cols: int
+
+    @property
+    def gh(self) -> int:
+        """The plot area's height (px)."""
+        return self.rows * QUAT_ROW_PX + (self.rows - 1) * QUAT_GAP_PX
+
+    @property
+    def height(self) -> int:
+        """The figure's height (px)."""
+        return self.gh + QUAT_MARGIN["t"] + QUAT_MARGIN["b"]
+
+    @property
+    def spacing(self) -> float:
+        return _panel_spacing(self.cols)
+
+    @property
+    def bar(self) -> dict:
+        """Each quantity's one colour bar, beside the first slice (its triangle's height)."""
+        return {"y": 1 - QUAT_ROW_PX / 2 / self.gh, "yanchor": "middle", "lenmode": "pixels",
+                "len": 0.8 * QUAT_ROW_PX}
+
+
+@dataclass(frozen=True, eq=False)
+class _SliceKnown:
+    """Known alloys on the slices: each one's slice (``slice_of``, at.% of the fourth
+    element; NaN: on none), the top of the measured-Dmax scale (``cmax``, mm), how many
+    of each kind are on some slice, and their measured vs predicted (``cmp``)."""
+
+    known: pd.DataFrame
+    slice_of: np.ndarray
+    cmax: float | None
+    counts: dict[str, int]
+    cmp: pd.DataFrame | None
+
+    @classmethod
+    def of(cls, known: pd.DataFrame, d: str, levels: list[float], step: float,
+           cmp: pd.DataFrame | None) -> _SliceKnown:
+        slice_of = on_slice(known, d, levels, step)
+        cmax = float(known[DMAX_COLUMN].max()) \
+            if len(known) and known[DMAX_COLUMN].notna().any() else None
+        drawn = pd.Series(slice_of, index=known.index).notna()
+        counts = {k: int(drawn[g.index].sum()) for k, g in _known_groups(known)} \
+            if len(known) else {}
+        return cls(known, slice_of, cmax, counts, cmp)
+
+    def draw(self, fig: go.Figure, level: float, row: int, box, geo: _SliceGeometry,
+             elements: list[str], shown: set[str]) -> None:
+        """The known alloys on the slice at ``level`` (at.%), numbered on its first panel
+        (``row``, the triangle in paper ``box``, drawn in ``elements``' three): one legend
+        entry and measured-Dmax scale per kind for all slices (``shown``: the kinds that
+        have theirs)."""
+        here = self.known[np.isclose(self.slice_of, level)]
+        traces = _known_traces(here, elements, self.cmp, cmax=self.cmax,
+                               colorbar={"x": -0.12, **geo.bar})
+        for (group, _), t in zip(_known_groups(here), traces, strict=True):
+            t.name = f"known: {KNOWN_STYLE[group]['name']} ({self.counts[group]} on the " \
+                     "slices)"
+            t.legendgroup = group
+            if group in shown:
+                t.showlegend = False
+                t.marker.showscale = False
+            shown.add(group)
+            fig.add_trace(t, row=row, col=1)
+        if len(here):
+            _known_labels(fig, here, elements, box, QUAT_WIDTH, geo.height, QUAT_MARGIN)
+
+
+def _slices_fig(grid: _QuaternaryGrid, marks: _SliceKnown, levels: list[float], why: str,
+                panels: list[tuple[pd.Series, str, str, str]], rule: str) -> go.Figure:
+    """The ternary slices at ``levels`` (at.% of the fourth element), one row each, one
+    column per quantity of ``panels`` with one colour range each for every slice."""
+    geo = _SliceGeometry(len(levels), len(panels))
+    fig = _slice_subplots(geo, grid.elements[3], levels, panels)
+    ranges = [_colour_range(p[0], p[1]) for p in panels]
+    scaled: set[int] = set()  # the columns whose colour bar is drawn
+    shown: set[str] = set()  # the known-alloy kinds with a legend entry
+    for row, level in enumerate(levels, start=1):
+        sl = _slice_at(grid, level)
+        for col, (panel, rng) in enumerate(zip(panels, ranges, strict=True), start=1):
+            box = _slice_panel(fig, grid, sl, geo, (row, col), panel, rng, scaled)
+            if row == 1 and col == 1 and not grid.dom.all():
+                _add_domain_legend(fig, rule)
+            if col == 1 and len(marks.known):
+                marks.draw(fig, level, row, box, geo, grid.elements[:3], shown)
+        ticks = {"tickvals": _ticks(sl.total), "ticks": "outside"}
+        for col in range(1, geo.cols + 1):
+            fig.layout[_subplot_key((row - 1) * geo.cols + col)].update(
+                sum=sl.total, **_axis_titles(grid.elements, ticks), bgcolor="rgba(0,0,0,0)")
+    _slices_layout(fig, grid, geo, why)
+    return fig
+
+
+def _slice_subplots(geo: _SliceGeometry, d: str, levels: list[float],
+                    panels: list[tuple[pd.Series, str, str, str]]) -> go.Figure:
+    """The slices' empty subplots, each titled with its slice's at.% of ``d`` and quantity."""
+    fig = make_subplots(rows=geo.rows, cols=geo.cols,
+                        specs=[[{"type": "ternary"}] * geo.cols] * geo.rows,
+                        horizontal_spacing=geo.spacing,
+                        **({"vertical_spacing": QUAT_GAP_PX / geo.gh} if geo.rows > 1 else {}),
                         subplot_titles=[f"<b>{d} = {lv:g} at.%</b>: {p[1]}" for lv in levels
                                         for p in panels])
     fig.update_annotations(font_size=13)
-    data, template = _hover(df, elements, confidence)
-    dom = df[pc.IN_DOMAIN].to_numpy(dtype=bool)
-    dv = df[d].round(6).to_numpy()
-    abc = df[[a, b, c]].to_numpy(dtype=float)
-    comps = df[elements].to_numpy(dtype=float)
-    comp_t = " ".join(f"{e} %{{customdata[{k}]:.4g}}" for k, e in enumerate(elements))
-    ranges = [_colour_range(p[0], p[1]) for p in panels]
-    slice_of = on_slice(known, d, levels, step)
-    cmax = float(known[DMAX_COLUMN].max()) if len(known) and known[DMAX_COLUMN].notna().any() \
-        else None
-    drawn = pd.Series(slice_of, index=known.index).notna()
-    counts = {k: int(drawn[g.index].sum()) for k, g in _known_groups(known)} \
-        if len(known) else {}
-    # Each quantity's one colour bar, beside the first slice (its triangle's height).
-    bar = {"y": 1 - QUAT_ROW_PX / 2 / gh, "yanchor": "middle", "lenmode": "pixels",
-           "len": 0.8 * QUAT_ROW_PX}
-    shown_scale = [False] * n
-    shown_known: set[str] = set()
-    for row, lv in enumerate(levels, start=1):
-        on = np.isclose(dv, lv)
-        total = 100.0 - lv
-        lat = np.rint(abc[on][:, :2] / step).astype(int)
-        eff = step * 100.0 / total if total > 0 else 100.0  # the slice as a whole triangle
-        thin = _thin(lat)
-        for col, ((values, title, cscale, cmap), rng) in enumerate(
-                zip(panels, ranges, strict=True), start=1):
-            i = (row - 1) * n + col
-            key = "ternary" if i == 1 else f"ternary{i}"
-            lay = fig.layout[key]
-            box = _triangle_box(lay.domain.x, lay.domain.y, QUAT_WIDTH, height, QUAT_MARGIN)
-            v = values.to_numpy(dtype=float)
-            if on.sum() >= 3 and total > 0:
-                fig.add_layout_image(
-                    source=_map_image(v[on], dom[on], lat, eff, cmap, rng["cmin"], rng["cmax"]),
-                    xref="paper", yref="paper", x=box[0], y=box[3], sizex=box[2] - box[0],
-                    sizey=box[3] - box[1], xanchor="left", yanchor="top", sizing="stretch",
-                    layer="below")
-            x = col * (1 - (n - 1) * spacing) / n + (col - 1) * spacing + 0.005
-            for inside in (True, False):
-                sel = np.flatnonzero(on)[thin & (dom[on] if inside else ~dom[on])]
-                if not len(sel):
-                    continue
-                extra = "" if inside else OUT_OF_DOMAIN_HOVER
-                hover = ({"customdata": data[sel],
-                          "hovertemplate": template.replace("<extra>", extra + "<extra>")}
-                         if col == 1 else
-                         {"customdata": f32(np.column_stack([comps[sel], v[sel]])),
-                          "hovertemplate": f"{comp_t}<br>{title} "
-                                           f"%{{customdata[{len(elements)}]:.2f}}{extra}"
-                                           "<extra></extra>"})
-                fig.add_trace(go.Scatterternary(
-                    a=f32(abc[sel, 0]), b=f32(abc[sel, 1]), c=f32(abc[sel, 2]),
-                    mode="markers", showlegend=False, name=f"{title}, {d} {lv:g} at.%",
-                    **hover,
-                    marker={"color": f32(v[sel]), "colorscale": cscale, "size": 6,
-                            "opacity": 0.01, **rng, "showscale": not shown_scale[col - 1],
-                            "colorbar": {"title": {"text": title, "side": "right"},
-                                         "x": x, **bar}}),
-                    row=row, col=col)
-                shown_scale[col - 1] = True
-            if row == 1 and col == 1 and not dom.all():  # the pale region's legend entry
-                fig.add_trace(go.Scatterternary(
-                    a=[None], b=[None], c=[None], mode="markers", name=rule,
-                    marker={"color": "#e6e6e6", "symbol": "square", "size": 12},
-                    showlegend=True), row=1, col=1)
-            if col == 1 and len(known):
-                here = known[np.isclose(slice_of, lv)]
-                traces = _known_traces(here, [a, b, c], cmp, cmax=cmax,
-                                       colorbar={"x": -0.12, **bar})
-                for (group, _), t in zip(_known_groups(here), traces, strict=True):
-                    # One legend entry (and measured-Dmax scale) per kind for all slices.
-                    t.name = f"known: {KNOWN_STYLE[group]['name']} ({counts[group]} on the " \
-                             "slices)"
-                    t.legendgroup = group
-                    if group in shown_known:
-                        t.showlegend = False
-                        t.marker.showscale = False
-                    shown_known.add(group)
-                    fig.add_trace(t, row=row, col=col)
-                if len(here):
-                    _known_labels(fig, here, [a, b, c], box, QUAT_WIDTH, height, QUAT_MARGIN)
-        ticks = {"tickvals": _ticks(total), "ticks": "outside"}
-        for col in range(1, n + 1):
-            i = (row - 1) * n + col
-            fig.layout["ternary" if i == 1 else f"ternary{i}"].update(
-                sum=total, aaxis={"title": f"{a} (at.%)", **ticks},
-                baxis={"title": f"{b} (at.%)", **ticks}, caxis={"title": f"{c} (at.%)", **ticks},
-                bgcolor="rgba(0,0,0,0)")
+    return fig
+
+
+def _slice_panel(fig: go.Figure, grid: _QuaternaryGrid, sl: _Slice, geo: _SliceGeometry,
+                 cell: tuple[int, int], panel: tuple[pd.Series, str, str, str], rng: dict,
+                 scaled: set[int]) -> tuple[float, float, float, float]:
+    """One quantity on one slice (``cell``: row, column): the map image of the slice's
+    grid points (when three or more) and the hover points, on the quantity's one colour
+    range ``rng``; its colour bar on the column's first hover points (``scaled``: the
+    columns that have theirs). Returns the triangle's paper box."""
+    row, col = cell
+    values, title, cscale, cmap = panel
+    box = _panel_box(fig, (row - 1) * geo.cols + col, QUAT_WIDTH, geo.height, QUAT_MARGIN)
+    v = values.to_numpy(dtype=float)
+    if len(sl.rows) >= 3 and sl.total > 0:
+        _add_map_image(fig, box, _map_image(v[sl.rows], grid.dom[sl.rows], sl.lat, sl.eff,
+                                            cmap, rng["cmin"], rng["cmax"]))
+    x = _colorbar_x(col, geo.cols, geo.spacing)
+    for sel, _inside, extra in _hover_rows(sl.thin, grid.dom):
+        hover = grid.hover.at(sel, extra) if col == 1 else grid.value_hover(sel, v, title,
+                                                                            extra)
+        fig.add_trace(go.Scatterternary(
+            a=f32(grid.comps[sel, 0]), b=f32(grid.comps[sel, 1]), c=f32(grid.comps[sel, 2]),
+            mode="markers", showlegend=False, name=f"{title}, {grid.elements[3]} "
+                                                   f"{sl.level:g} at.%", **hover,
+            marker=_hover_marker(v[sel], cscale, rng, title, col not in scaled,
+                                 {"x": x, **geo.bar})),
+            row=row, col=col)
+        scaled.add(col)
+    return box
+
+
+def _slices_layout(fig: go.Figure, grid: _QuaternaryGrid, geo: _SliceGeometry, why: str
+                   ) -> None:
+    """The slices figure's title (what the axes are, why these slices, which known alloys
+    are drawn where), size and legend."""
+    a, b, c, d = grid.elements
     fig.update_layout(
         title={"text": f"Slices at fixed {d}: {a}, {b}, {c} in at.% of the alloy (they sum "
                        f"to 100 − {d}); one colour scale per quantity<br><sup>Slices "
                        f"{html.escape(why)}</sup><br><sup>Pale: out of domain. Known alloys "
-                       f"are drawn on the slice within {step / 2:g} at.% of their {d} (half "
-                       "a grid step), numbered as in the table</sup>", "y": 1 - 30 / height,
-               "yanchor": "top", "x": 0.01},
-        width=QUAT_WIDTH, height=height, autosize=False, margin=QUAT_MARGIN,
-        legend={"orientation": "h", "x": 0, "y": 1 + 55 / gh, "yanchor": "bottom"},
+                       f"are drawn on the slice within {grid.step / 2:g} at.% of their {d} "
+                       "(half a grid step), numbered as in the table</sup>",
+               "y": 1 - 30 / geo.height, "yanchor": "top", "x": 0.01},
+        width=QUAT_WIDTH, height=geo.height, autosize=False, margin=QUAT_MARGIN,
+        legend={"orientation": "h", "x": 0, "y": 1 + 55 / geo.gh, "yanchor": "bottom"},
         plot_bgcolor="rgba(0,0,0,0)")
-    figs.append(fig)
-    return figs
 
 
 def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], step: float,
