@@ -1159,9 +1159,47 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     """Write ``run_dir/_report/report.html`` (+ ``map.png`` for ternaries, and
     ``map.svg`` when ``svg``). ``slices``: for a quaternary, the at.% of its fourth element
     to slice at (default: :func:`slice_levels` through the best region)."""
-    from gfascreen.screening.suggest import run_calibration, suggest
+    rr = _read_report_run(Path(run_dir), data, partial, slices)
+    outdir = rr.run_dir / "_report"
+    outdir.mkdir(exist_ok=True)
+    cmp = _compare_known(rr.df, rr.known, rr.elements, rr.step)
+    sections = _plot_sections(_report_figs(rr, cmp, outdir, log_color, svg, slices))
+    top = _top_rows(rr.df, rr.elements)
+    picks, pick_note = _suggestions(rr, data, n_suggest)
+    body = [_header(rr.elements, rr.step, rr.df, rr.request, rr.note), *sections,
+            *_picks_section(picks, pick_note),
+            "<h2>Top predicted Dmax (in domain; neighbouring grid points)</h2>",
+            _table_html(top), *_known_section(cmp, rr)]
+    out = _write_page(outdir / "report.html", _page(rr.elements, body))
+    if len(cmp):
+        cmp.to_csv(outdir / "known_alloys.csv", index=False)
+    if len(picks):
+        picks.to_csv(outdir / "suggestions.csv", index=False)
+    return out
 
-    run_dir = Path(run_dir)
+
+@dataclass(frozen=True, eq=False)
+class _ReportRun:
+    """What a report is drawn from: the run's table (``df``), request and note (why it is
+    partial, or empty), its grid's elements and step (at.%), its intervals' confidence,
+    and the known alloys of its system (numbered) with where they come from."""
+
+    run_dir: Path
+    df: pd.DataFrame
+    request: dict
+    note: str
+    elements: list[str]
+    step: float
+    confidence: float | None
+    known: pd.DataFrame
+    known_source: str
+
+
+def _read_report_run(run_dir: Path, data: str | Path | None, partial: bool,
+                     slices: list[float] | None) -> _ReportRun:
+    """Read a run for its report, with the known alloys of its system (from ``data`` when
+    given). ``slices`` (at.%) are refused for a run that is not a quaternary before its
+    table is read, and a level off the grid before anything is drawn."""
     if slices is not None:  # refused before the table is read
         _check_slices_run(run_dir)
     r = load_run(run_dir, partial)
@@ -1176,51 +1214,79 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     if "measured_class" not in df.columns:  # a run screened before the columns existed
         df = pd.concat([df.reset_index(drop=True),
                         measured_at(df.reset_index(drop=True), elements, known)], axis=1)
-    outdir = run_dir / "_report"
-    outdir.mkdir(exist_ok=True)
-    cmp = _compare_known(df, known, elements, step)
+    return _ReportRun(run_dir, df, run, r.note, elements, step, confidence, known,
+                      known_source)
+
+
+def _report_figs(rr: _ReportRun, cmp: pd.DataFrame, outdir: Path, log_color: bool,
+                 svg: bool, slices: list[float] | None) -> list[go.Figure]:
+    """The report's figures: a ternary's maps (and its static maps, written to
+    ``outdir``), a quaternary's profile and slices (and each known alloy's slice, column
+    ``slice`` of ``cmp``); none for another run."""
+    df, known, elements, step = rr.df, rr.known, rr.elements, rr.step
     if len(elements) == 3:
-        figs = [_ternary_fig(df, known, elements, log_color, confidence, domain_rule(run),
-                             cmp)]
-        _static_maps(df, known, elements, step, outdir, confidence, svg)
-    elif len(elements) == 4:
-        figs = _quaternary_figs(df, known, elements, step, log_color, confidence,
-                                domain_rule(run), cmp, slices)
+        figs = [_ternary_fig(df, known, elements, log_color, rr.confidence,
+                             domain_rule(rr.request), cmp)]
+        _static_maps(df, known, elements, step, outdir, rr.confidence, svg)
+        return figs
+    if len(elements) == 4:
+        figs = _quaternary_figs(df, known, elements, step, log_color, rr.confidence,
+                                domain_rule(rr.request), cmp, slices)
         if len(cmp):
             levels, _ = slice_levels(df, elements, step, slices)
             at = on_slice(known, elements[3], levels, step)
             cmp["slice"] = [f"{elements[3]} {v:g} at.%" if np.isfinite(v) else "-"
                             for v in at]
-    else:
-        figs = []
+        return figs
+    return []
+
+
+def _plot_sections(figs: list[go.Figure]) -> list[str]:
+    """The figures as HTML, plotly.js embedded once, before the first."""
     sections = [f.to_html(full_html=False, include_plotlyjs=False) for f in figs]
     if figs:
         sections[0] = f"<script>{_plotly_js(figs)}</script>" + sections[0]
+    return sections
+
+
+def _top_rows(df: pd.DataFrame, elements: list[str]) -> pd.DataFrame:
+    """The ten grid points of highest predicted Dmax in domain, with the composition
+    (at.%), the predictions, and what was measured there when anything was."""
     shown = [pc.DMAX_MM, pc.DMAX_LO, pc.DMAX_HI, pc.DMAX_AT_LEAST, pc.P_GLASS, pc.P_BMG]
     cols = elements + [c for c in shown if c in df.columns] \
         + pc.threshold_columns(df.columns) + [pc.IN_DOMAIN] \
         + [c for c in MEASURED_COLUMNS if c in df.columns]
     top = df[df[pc.IN_DOMAIN]].sort_values(pc.DMAX_MM, ascending=False).head(10)
-    from gfascreen.screening.suggest import default_target_mm
+    return top[[c for c in cols if c not in MEASURED_COLUMNS
+                or (top["measured_class"] != "").any()]]
 
-    calibration = run_calibration(run)
-    target_mm, target_why = default_target_mm(known, df, calibration,
+
+def _suggestions(rr: _ReportRun, data: str | Path | None, n_suggest: int
+                 ) -> tuple[pd.DataFrame, str]:
+    """The next experiments (:func:`~gfascreen.screening.suggest.suggest`) and the
+    paragraph that says how they were chosen, or why there are none."""
+    from gfascreen.screening.suggest import default_target_mm, run_calibration, suggest
+
+    df = rr.df
+    calibration = run_calibration(rr.request)
+    target_mm, target_why = default_target_mm(rr.known, df, calibration,
                                               df[pc.IN_DOMAIN].to_numpy(bool))
-    space, _ = known_alloys(run, elements, data, subsystems=True)
+    space, _ = known_alloys(rr.request, rr.elements, data, subsystems=True)
     try:
-        picks = suggest(df, elements, n=n_suggest, calibration=calibration,
+        picks = suggest(df, rr.elements, n=n_suggest, calibration=calibration,
                         target_mm=target_mm, known=space if len(space) else None)
     except GfaError as exc:
-        picks = pd.DataFrame()
-        pick_note = f"<p>{html.escape(str(exc))}</p>"
-    else:
-        pick_note = ("<p>Spaced at least 5 at.% apart, in domain, ranked by the calibrated "
-                     f"probability of casting at least {target_mm:g} mm "
-                     f"({html.escape(target_why)}; the upper confidence score for a model "
-                     "without a predictive distribution); the same table comes from "
-                     f"<code>gfascreen suggest {html.escape(str(run_dir))}</code>.</p>")
-    body = [_header(elements, step, df, run, r.note), *sections,
-            f"<h2>Next experiments: {len(picks)} compositions to cast</h2>", pick_note]
+        return pd.DataFrame(), f"<p>{html.escape(str(exc))}</p>"
+    return picks, ("<p>Spaced at least 5 at.% apart, in domain, ranked by the calibrated "
+                   f"probability of casting at least {target_mm:g} mm "
+                   f"({html.escape(target_why)}; the upper confidence score for a model "
+                   "without a predictive distribution); the same table comes from "
+                   f"<code>gfascreen suggest {html.escape(str(rr.run_dir))}</code>.</p>")
+
+
+def _picks_section(picks: pd.DataFrame, pick_note: str) -> list[str]:
+    """The report's next-experiments section: heading, how they were chosen, the table."""
+    body = [f"<h2>Next experiments: {len(picks)} compositions to cast</h2>", pick_note]
     if len(picks):
         body.append(_table_html(picks[["pick", "composition", "score", pc.DMAX_MM,
                                        pc.DMAX_LO, pc.DMAX_HI, pc.DMAX_AT_LEAST, pc.P_BMG,
@@ -1228,32 +1294,38 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
                                        "nearest_known_l1_at_pct", "reason"]]))
         if picks.attrs.get("shortfall"):
             body.append(f"<p>{html.escape(picks.attrs['shortfall'])}</p>")
-    body += ["<h2>Top predicted Dmax (in domain; neighbouring grid points)</h2>",
-             _table_html(top[[c for c in cols if c not in MEASURED_COLUMNS
-                              or (top["measured_class"] != "").any()]])]
-    if len(cmp):
-        body += [f"<h2>Known alloys of this system ({len(cmp)}, from "
-                 f"{html.escape(known_source)}): measured vs predicted</h2>",
-                 ("<p># = the number beside the marker on the map.</p>" if len(elements) != 4
-                  else f"<p># = the number beside the marker on the slice its {elements[3]} "
-                  f"is within {step / 2:g} at.% of (column <i>slice</i>; - : on no slice "
-                  "shown); a bulk glass with a measured Dmax is also numbered on the profile "
-                  "along it.</p>"),
-                 _table_html(cmp)]
-    else:
-        body.append(f"<p>No alloy of this system is among {html.escape(known_source)}.</p>")
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+    return body
+
+
+def _known_section(cmp: pd.DataFrame, rr: _ReportRun) -> list[str]:
+    """The known alloys' measured vs predicted table (``cmp``) with how to find them on
+    the maps, or a line saying the system has none."""
+    if not len(cmp):
+        return [f"<p>No alloy of this system is among {html.escape(rr.known_source)}.</p>"]
+    elements, step = rr.elements, rr.step
+    return [f"<h2>Known alloys of this system ({len(cmp)}, from "
+            f"{html.escape(rr.known_source)}): measured vs predicted</h2>",
+            ("<p># = the number beside the marker on the map.</p>" if len(elements) != 4
+             else f"<p># = the number beside the marker on the slice its {elements[3]} "
+             f"is within {step / 2:g} at.% of (column <i>slice</i>; - : on no slice "
+             "shown); a bulk glass with a measured Dmax is also numbered on the profile "
+             "along it.</p>"),
+            _table_html(cmp)]
+
+
+def _page(elements: list[str], body: list[str]) -> str:
+    """The whole report page around its ``body`` parts."""
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>gfascreen {html.escape('-'.join(elements))}</title><style>"
             "body{font-family:sans-serif;margin:2em;max-width:1250px}"
             ".tbl{border-collapse:collapse;font-size:13px}.tbl td,.tbl th{padding:2px 8px;"
             "border-bottom:1px solid #ddd}</style></head><body>" + "\n".join(body)
             + "</body></html>")
-    out = outdir / "report.html"
-    tmp = outdir / ".report.html.tmp"
+
+
+def _write_page(out: Path, page: str) -> Path:
+    """Write ``page`` to ``out`` through a temporary file beside it (never half written)."""
+    tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)
-    if len(cmp):
-        cmp.to_csv(outdir / "known_alloys.csv", index=False)
-    if len(picks):
-        picks.to_csv(outdir / "suggestions.csv", index=False)
     return out
