@@ -15,6 +15,9 @@ ribbons marked differently.
 from __future__ import annotations
 
 import html
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -294,72 +297,159 @@ def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
     the triangle, the hover on a thinned grid (composition and every value on the Dmax
     map, composition and its own value on the others), known alloys numbered with labels
     placed so they do not overlap."""
-    a, b, c = elements
     panels = _panels(df, confidence, log_color)
     n = len(panels)
-    spacing = 0.16 if n == 2 else 0.1
     fig = make_subplots(rows=1, cols=n, specs=[[{"type": "ternary"}] * n],
-                        horizontal_spacing=spacing, subplot_titles=[p[1] for p in panels])
-    data, template = _hover(df, elements, confidence)
-    dom = df[pc.IN_DOMAIN].to_numpy(dtype=bool)
-    lat, step = _lattice(df, elements)
-    thin = _thin(lat)
-    keys = ["ternary"] + [f"ternary{i}" for i in range(2, n + 1)]
-    boxes = []
-    for col, (values, title, cscale, cmap) in enumerate(panels, start=1):
-        x = col * (1 - (n - 1) * spacing) / n + (col - 1) * spacing + 0.005  # right of panel
-        v = values.to_numpy(dtype=float)
-        rng = ({"cmin": 0.0, "cmax": 1.0} if title.startswith("P(") else
-               {"cmin": float(np.nanmin(v)), "cmax": float(np.nanmax(v))})
-        lay = fig.layout[keys[col - 1]]
-        box = _triangle_box(lay.domain.x, lay.domain.y, TERNARY_WIDTH, TERNARY_HEIGHT,
-                            TERNARY_MARGIN)
-        boxes.append(box)
-        fig.add_layout_image(source=_map_image(v, dom, lat, step, cmap, rng["cmin"],
-                                               rng["cmax"]),
-                             xref="paper", yref="paper", x=box[0], y=box[3],
-                             sizex=box[2] - box[0], sizey=box[3] - box[1],
-                             xanchor="left", yanchor="top", sizing="stretch", layer="below")
-        comp = " ".join(f"{e} %{{a}}" if k == 0 else f"{e} %{{{'bc'[k - 1]}}}"
-                        for k, e in enumerate(elements))
-        for inside in (True, False):
-            sel = thin & (dom if inside else ~dom)
-            if not sel.any():
-                continue
-            extra = "" if inside else OUT_OF_DOMAIN_HOVER
-            # The full hover on the Dmax map; the others show the composition and their
-            # own value.
-            hover = ({"customdata": data[sel],
-                      "hovertemplate": template.replace("<extra>", extra + "<extra>")}
-                     if col == 1 else
-                     {"hovertemplate": f"{comp}<br>{title} %{{marker.color:.2f}}{extra}"
-                                       "<extra></extra>"})
-            fig.add_trace(go.Scatterternary(
-                a=f32(df[a][sel]), b=f32(df[b][sel]), c=f32(df[c][sel]), mode="markers",
-                **hover, showlegend=False,
-                marker={"color": f32(v[sel]), "colorscale": cscale, "size": 6,
-                        "opacity": 0.01, **rng, "showscale": inside,
-                        "colorbar": {"title": {"text": title, "side": "right"}, "x": x,
-                                     "len": 0.8}}), row=1, col=col)
-        if col == 1 and not dom.all():  # the legend entry of the pale region
-            fig.add_trace(go.Scatterternary(
-                a=[None], b=[None], c=[None], mode="markers", name=rule,
-                marker={"color": "#e6e6e6", "symbol": "square", "size": 12},
-                showlegend=True), row=1, col=1)
+                        horizontal_spacing=_panel_spacing(n),
+                        subplot_titles=[p[1] for p in panels])
+    grid = _TernaryGrid.of(df, elements, confidence)
+    boxes = [_ternary_panel(fig, grid, col, n, panel, rule)
+             for col, panel in enumerate(panels, start=1)]
     if len(known):
         for t in _known_traces(known, elements, cmp):
             fig.add_trace(t, row=1, col=1)
         _known_labels(fig, known, elements, boxes[0])
     ticks = {"tickvals": [20, 40, 60, 80], "ticks": "outside"}
-    for key in keys:
-        fig.layout[key].update(aaxis={"title": f"{a} (at.%)", **ticks},
-                               baxis={"title": f"{b} (at.%)", **ticks},
-                               caxis={"title": f"{c} (at.%)", **ticks}, sum=100,
-                               bgcolor="rgba(0,0,0,0)")
+    for i in range(1, n + 1):
+        fig.layout[_subplot_key(i)].update(**_axis_titles(elements, ticks), sum=100,
+                                           bgcolor="rgba(0,0,0,0)")
     fig.update_layout(width=TERNARY_WIDTH, height=TERNARY_HEIGHT, autosize=False,
                       legend={"orientation": "h", "y": -0.12}, margin=TERNARY_MARGIN,
                       plot_bgcolor="rgba(0,0,0,0)")
     return fig
+
+
+@dataclass(frozen=True, eq=False)
+class _Hover:
+    """The Dmax map's full hover (:func:`_hover`): numbers per grid row and the template."""
+
+    data: np.ndarray
+    template: str
+
+    def at(self, sel: np.ndarray, extra: str) -> dict:
+        """The hover of rows ``sel``, ``extra`` (the out-of-domain note) appended."""
+        return {"customdata": self.data[sel],
+                "hovertemplate": self.template.replace("<extra>", extra + "<extra>")}
+
+
+@dataclass(frozen=True, eq=False)
+class _TernaryGrid:
+    """A ternary run's grid as its maps draw it: the at.% of the three elements per row
+    (``abc``), in domain or not, lattice coordinates in steps of ``step`` (at.%), the rows
+    that carry the hover (``thin``, indices) and the Dmax map's hover."""
+
+    elements: list[str]
+    abc: np.ndarray
+    dom: np.ndarray
+    lat: np.ndarray
+    step: float
+    thin: np.ndarray
+    hover: _Hover
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, elements: list[str], confidence: float | None
+           ) -> _TernaryGrid:
+        lat, step = _lattice(df, elements)
+        return cls(list(elements), df[elements].to_numpy(dtype=float),
+                   df[pc.IN_DOMAIN].to_numpy(dtype=bool), lat, step,
+                   np.flatnonzero(_thin(lat)), _Hover(*_hover(df, elements, confidence)))
+
+
+def _ternary_panel(fig: go.Figure, grid: _TernaryGrid, col: int, n: int,
+                   panel: tuple[pd.Series, str, str, str], rule: str
+                   ) -> tuple[float, float, float, float]:
+    """Panel ``col`` of ``n``: its map image, the hover points (in and out of domain)
+    coloured on its scale, and on the first the pale region's legend entry. Returns the
+    triangle's paper box."""
+    values, title, cscale, cmap = panel
+    x = _colorbar_x(col, n, _panel_spacing(n))
+    v = values.to_numpy(dtype=float)
+    rng = ({"cmin": 0.0, "cmax": 1.0} if title.startswith("P(") else
+           {"cmin": float(np.nanmin(v)), "cmax": float(np.nanmax(v))})
+    box = _panel_box(fig, col, TERNARY_WIDTH, TERNARY_HEIGHT, TERNARY_MARGIN)
+    _add_map_image(fig, box, _map_image(v, grid.dom, grid.lat, grid.step, cmap, rng["cmin"],
+                                        rng["cmax"]))
+    comp = " ".join(f"{e} %{{a}}" if k == 0 else f"{e} %{{{'bc'[k - 1]}}}"
+                    for k, e in enumerate(grid.elements))
+    for sel, inside, extra in _hover_rows(grid.thin, grid.dom):
+        # The full hover on the Dmax map; the others show the composition and their own
+        # value.
+        hover = (grid.hover.at(sel, extra) if col == 1 else
+                 {"hovertemplate": f"{comp}<br>{title} %{{marker.color:.2f}}{extra}"
+                                   "<extra></extra>"})
+        fig.add_trace(go.Scatterternary(
+            a=f32(grid.abc[sel, 0]), b=f32(grid.abc[sel, 1]), c=f32(grid.abc[sel, 2]),
+            mode="markers", **hover, showlegend=False,
+            marker=_hover_marker(v[sel], cscale, rng, title, inside, {"x": x, "len": 0.8})),
+            row=1, col=col)
+    if col == 1 and not grid.dom.all():
+        _add_domain_legend(fig, rule)
+    return box
+
+
+def _subplot_key(i: int) -> str:
+    """The layout key of the ``i``-th ternary subplot (1-based, row by row)."""
+    return "ternary" if i == 1 else f"ternary{i}"
+
+
+def _panel_spacing(n: int) -> float:
+    """The horizontal spacing (paper) between ``n`` panels: wider for two."""
+    return 0.16 if n == 2 else 0.1
+
+
+def _colorbar_x(col: int, n: int, spacing: float) -> float:
+    """The paper x of panel ``col``'s colour bar (of ``n``): just right of the panel."""
+    return col * (1 - (n - 1) * spacing) / n + (col - 1) * spacing + 0.005
+
+
+def _panel_box(fig: go.Figure, i: int, width: int, height: int, margin: dict
+               ) -> tuple[float, float, float, float]:
+    """The paper box of the ``i``-th ternary subplot's triangle, the figure ``width`` x
+    ``height`` px with ``margin`` (px)."""
+    lay = fig.layout[_subplot_key(i)]
+    return _triangle_box(lay.domain.x, lay.domain.y, width, height, margin)
+
+
+def _add_map_image(fig: go.Figure, box: tuple[float, float, float, float], source: str
+                   ) -> None:
+    """A map image (data URI) stretched over a triangle's paper ``box``, below the traces."""
+    fig.add_layout_image(source=source, xref="paper", yref="paper", x=box[0], y=box[3],
+                         sizex=box[2] - box[0], sizey=box[3] - box[1], xanchor="left",
+                         yanchor="top", sizing="stretch", layer="below")
+
+
+def _hover_rows(rows: np.ndarray, dom: np.ndarray) -> Iterator[tuple[np.ndarray, bool, str]]:
+    """The hover ``rows`` (indices) in domain, then out of domain, each with whether in
+    domain and its hover note; an empty one left out."""
+    for inside in (True, False):
+        sel = rows[dom[rows] == inside]
+        if len(sel):
+            yield sel, inside, "" if inside else OUT_OF_DOMAIN_HOVER
+
+
+def _hover_marker(values: np.ndarray, cscale: str, rng: dict, title: str, showscale: bool,
+                  colorbar: dict) -> dict:
+    """The markers that carry a map's hover: all but invisible, coloured on the map's
+    scale ``rng`` so that their colour bar (``title``, placed by ``colorbar``) is the map's."""
+    return {"color": f32(values), "colorscale": cscale, "size": 6, "opacity": 0.01, **rng,
+            "showscale": showscale,
+            "colorbar": {"title": {"text": title, "side": "right"}, **colorbar}}
+
+
+def _add_domain_legend(fig: go.Figure, rule: str) -> None:
+    """The legend entry of the pale (out-of-domain) region, ``rule`` in words."""
+    fig.add_trace(go.Scatterternary(
+        a=[None], b=[None], c=[None], mode="markers", name=rule,
+        marker={"color": "#e6e6e6", "symbol": "square", "size": 12},
+        showlegend=True), row=1, col=1)
+
+
+def _axis_titles(elements: list[str], ticks: dict) -> dict:
+    """A ternary subplot's three axes: titled with their element (at.%), with ``ticks``."""
+    a, b, c = elements[:3]
+    return {"aaxis": {"title": f"{a} (at.%)", **ticks},
+            "baxis": {"title": f"{b} (at.%)", **ticks},
+            "caxis": {"title": f"{c} (at.%)", **ticks}}
 
 
 def _known_labels(fig: go.Figure, known: pd.DataFrame, elements: list[str], box,
@@ -414,18 +504,46 @@ def slice_levels(df: pd.DataFrame, elements: list[str], step: float,
     counts = _levels(df, d)
     levels = counts.index.to_numpy(dtype=float)
     if slices is not None:
-        out = []
-        for v in slices:
-            hit = levels[np.isclose(levels, float(v), atol=1e-6)]
-            if not len(hit):
-                near = " and ".join(f"{x:g}" for x in
-                                    np.sort(levels[np.argsort(np.abs(levels - v))[:2]]))
-                raise GfaError(f"--slices {v:g}: no grid point has {d} = {v:g} at.% (the "
-                               f"run's step is {step:g} at.%; nearest {near})")
-            out.append(float(hit[0]))
-        return sorted(set(out)), f"at the {d} at.% chosen with --slices"
+        return _chosen_levels(levels, slices, d, step), f"at the {d} at.% chosen with --slices"
     usable = levels[counts.to_numpy() >= 3]  # a slice with fewer points shows nothing
     usable = usable if len(usable) else levels
+    region = _best_region(df, d, usable)
+    return _pick_levels(usable, region), _region_why(d, region)
+
+
+def _chosen_levels(levels: np.ndarray, slices: list[float], d: str, step: float
+                   ) -> list[float]:
+    """The grid's at.% of ``d`` matching each of ``slices`` (at.%), sorted and unique; a
+    level off the grid (run's ``step``, at.%) is refused naming the two nearest."""
+    out = []
+    for v in slices:
+        hit = levels[np.isclose(levels, float(v), atol=1e-6)]
+        if not len(hit):
+            near = " and ".join(f"{x:g}" for x in
+                                np.sort(levels[np.argsort(np.abs(levels - v))[:2]]))
+            raise GfaError(f"--slices {v:g}: no grid point has {d} = {v:g} at.% (the "
+                           f"run's step is {step:g} at.%; nearest {near})")
+        out.append(float(hit[0]))
+    return sorted(set(out))
+
+
+@dataclass(frozen=True)
+class _BestRegion:
+    """Where a quaternary's glasses are along its fourth element (at.%): the level of the
+    top predicted Dmax (``centre``) and the range ``lo``-``hi`` of the levels whose best
+    P(bulk glass) (``has_p``; else best Dmax) is in the upper half, the centre included;
+    ``in_domain``: whether that was judged on in-domain points only."""
+
+    centre: float
+    lo: float
+    hi: float
+    has_p: bool
+    in_domain: bool
+
+
+def _best_region(df: pd.DataFrame, d: str, usable: np.ndarray) -> _BestRegion:
+    """The best region along ``d`` among the ``usable`` levels (at.%), from the in-domain
+    points when there are any."""
     dv = df[d].round(6)
     dom = df[pc.IN_DOMAIN].to_numpy(dtype=bool) & dv.isin(usable).to_numpy()
     pool = df[dom] if dom.any() else df[dv.isin(usable).to_numpy()]
@@ -436,16 +554,29 @@ def slice_levels(df: pd.DataFrame, elements: list[str], step: float,
     thr = by.min() + 0.5 * (by.max() - by.min())
     high = by.index.to_numpy(dtype=float)[by.to_numpy() >= thr]
     lo, hi = min(high.min(), centre), max(high.max(), centre)
-    inside = usable[(usable >= lo - 1e-9) & (usable <= hi + 1e-9)]
+    return _BestRegion(centre, lo, hi, has_p, bool(dom.any()))
+
+
+def _region_why(d: str, region: _BestRegion) -> str:
+    """Why the default slices are where they are, in words (at.% of ``d``)."""
+    lo, hi = region.lo, region.hi
     span = f"at {d} = {lo:g} at.%" if lo == hi else f"from {d} = {lo:g} to {hi:g} at.%"
-    why = (f"through the best region: the top predicted Dmax{' in domain' if dom.any() else ''}"
-           f" is at {d} = {centre:g} at.%, and the slices whose best "
-           f"{'P(bulk glass)' if has_p else 'predicted Dmax'} is in the upper half of the "
-           f"slices' range lie {span}; --slices chooses others")
+    return (f"through the best region: the top predicted Dmax"
+            f"{' in domain' if region.in_domain else ''}"
+            f" is at {d} = {region.centre:g} at.%, and the slices whose best "
+            f"{'P(bulk glass)' if region.has_p else 'predicted Dmax'} is in the upper half of "
+            f"the slices' range lie {span}; --slices chooses others")
+
+
+def _pick_levels(usable: np.ndarray, region: _BestRegion) -> list[float]:
+    """:data:`N_SLICES` of the ``usable`` levels (at.%): spread over the best region with
+    its centre among them, or, when it holds no more than that, the nearest to it."""
+    lo, hi, centre = region.lo, region.hi, region.centre
+    inside = usable[(usable >= lo - 1e-9) & (usable <= hi + 1e-9)]
     # Nearest the best range first, then nearest the top Dmax.
     order = sorted(usable, key=lambda v: (max(lo - v, v - hi, 0.0), abs(v - centre), v))
     if len(inside) <= N_SLICES:
-        return sorted(float(v) for v in order[:N_SLICES]), why
+        return sorted(float(v) for v in order[:N_SLICES])
     picks = [float(inside[np.abs(inside - t).argmin()]) for t in np.linspace(lo, hi, N_SLICES)]
     picks[int(np.abs(np.array(picks) - centre).argmin())] = centre
     out = set(picks)
@@ -453,7 +584,7 @@ def slice_levels(df: pd.DataFrame, elements: list[str], step: float,
         if len(out) >= N_SLICES:
             break
         out.add(float(v))
-    return sorted(out), why
+    return sorted(out)
 
 
 def on_slice(known: pd.DataFrame, d: str, levels: list[float], step: float) -> np.ndarray:
@@ -559,122 +690,226 @@ def _quaternary_figs(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
     three sum to 100 minus the fourth); each map an image of the slice's grid points (out
     of domain pale) with the hover on a thinned grid; known alloys numbered on the slice
     within half a grid step of them."""
-    a, b, c, d = elements[:4]
     levels, why = slice_levels(df, elements, step, slices)
     panels = _quaternary_panels(df, confidence, log_color)
     figs = [_profile_fig(df, known, elements, levels, why, panels)]
     if not levels:
         return figs
-    n, rows = len(panels), len(levels)
-    gh = rows * QUAT_ROW_PX + (rows - 1) * QUAT_GAP_PX
-    height = gh + QUAT_MARGIN["t"] + QUAT_MARGIN["b"]
-    spacing = 0.16 if n == 2 else 0.1
-    fig = make_subplots(rows=rows, cols=n, specs=[[{"type": "ternary"}] * n] * rows,
-                        horizontal_spacing=spacing,
-                        **({"vertical_spacing": QUAT_GAP_PX / gh} if rows > 1 else {}),
+    grid = _QuaternaryGrid.of(df, elements, step, confidence)
+    marks = _SliceKnown.of(known, elements[3], levels, step, cmp)
+    figs.append(_slices_fig(grid, marks, levels, why, panels, rule))
+    return figs
+
+
+@dataclass(frozen=True, eq=False)
+class _QuaternaryGrid:
+    """A quaternary run's grid as its slices draw it: the four elements, the grid step
+    (at.%), the at.% of all four per row (``comps``), in domain or not, the fourth's at.%
+    rounded to 1e-6 (``dv``) and the Dmax map's hover."""
+
+    elements: list[str]
+    step: float
+    comps: np.ndarray
+    dom: np.ndarray
+    dv: np.ndarray
+    hover: _Hover
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, elements: list[str], step: float,
+           confidence: float | None) -> _QuaternaryGrid:
+        return cls(list(elements), step, df[elements].to_numpy(dtype=float),
+                   df[pc.IN_DOMAIN].to_numpy(dtype=bool), df[elements[3]].round(6).to_numpy(),
+                   _Hover(*_hover(df, elements, confidence)))
+
+    def value_hover(self, sel: np.ndarray, v: np.ndarray, title: str, extra: str) -> dict:
+        """The hover of rows ``sel`` on a map other than Dmax's: the composition (at.%)
+        and the map's own value ``v`` (``title``), ``extra`` appended."""
+        comp_t = " ".join(f"{e} %{{customdata[{k}]:.4g}}" for k, e in enumerate(self.elements))
+        return {"customdata": f32(np.column_stack([self.comps[sel], v[sel]])),
+                "hovertemplate": f"{comp_t}<br>{title} "
+                                 f"%{{customdata[{len(self.elements)}]:.2f}}{extra}"
+                                 "<extra></extra>"}
+
+
+@dataclass(frozen=True, eq=False)
+class _Slice:
+    """The grid's slice at ``level`` at.% of the fourth element: its rows (indices), the
+    at.% left to the other three (``total``), their lattice coordinates and the step of
+    the slice drawn as a whole triangle (``eff``, at.%), the rows that carry the hover."""
+
+    level: float
+    rows: np.ndarray
+    total: float
+    lat: np.ndarray
+    eff: float
+    thin: np.ndarray
+
+
+def _slice_at(grid: _QuaternaryGrid, level: float) -> _Slice:
+    """The slice of ``grid`` at ``level`` at.% of its fourth element."""
+    rows = np.flatnonzero(np.isclose(grid.dv, level))
+    total = 100.0 - level
+    lat = np.rint(grid.comps[rows][:, :2] / grid.step).astype(int)
+    eff = grid.step * 100.0 / total if total > 0 else 100.0  # the slice as a whole triangle
+    return _Slice(level, rows, total, lat, eff, rows[_thin(lat)])
+
+
+@dataclass(frozen=True)
+class _SliceGeometry:
+    """The slices figure: ``rows`` slices of ``cols`` quantities, each row
+    :data:`QUAT_ROW_PX` high with :data:`QUAT_GAP_PX` between (px)."""
+
+    rows: int
+    cols: int
+
+    @property
+    def gh(self) -> int:
+        """The plot area's height (px)."""
+        return self.rows * QUAT_ROW_PX + (self.rows - 1) * QUAT_GAP_PX
+
+    @property
+    def height(self) -> int:
+        """The figure's height (px)."""
+        return self.gh + QUAT_MARGIN["t"] + QUAT_MARGIN["b"]
+
+    @property
+    def spacing(self) -> float:
+        return _panel_spacing(self.cols)
+
+    @property
+    def bar(self) -> dict:
+        """Each quantity's one colour bar, beside the first slice (its triangle's height)."""
+        return {"y": 1 - QUAT_ROW_PX / 2 / self.gh, "yanchor": "middle", "lenmode": "pixels",
+                "len": 0.8 * QUAT_ROW_PX}
+
+
+@dataclass(frozen=True, eq=False)
+class _SliceKnown:
+    """Known alloys on the slices: each one's slice (``slice_of``, at.% of the fourth
+    element; NaN: on none), the top of the measured-Dmax scale (``cmax``, mm), how many
+    of each kind are on some slice, and their measured vs predicted (``cmp``)."""
+
+    known: pd.DataFrame
+    slice_of: np.ndarray
+    cmax: float | None
+    counts: dict[str, int]
+    cmp: pd.DataFrame | None
+
+    @classmethod
+    def of(cls, known: pd.DataFrame, d: str, levels: list[float], step: float,
+           cmp: pd.DataFrame | None) -> _SliceKnown:
+        slice_of = on_slice(known, d, levels, step)
+        cmax = float(known[DMAX_COLUMN].max()) \
+            if len(known) and known[DMAX_COLUMN].notna().any() else None
+        drawn = pd.Series(slice_of, index=known.index).notna()
+        counts = {k: int(drawn[g.index].sum()) for k, g in _known_groups(known)} \
+            if len(known) else {}
+        return cls(known, slice_of, cmax, counts, cmp)
+
+    def draw(self, fig: go.Figure, level: float, row: int, box, geo: _SliceGeometry,
+             elements: list[str], shown: set[str]) -> None:
+        """The known alloys on the slice at ``level`` (at.%), numbered on its first panel
+        (``row``, the triangle in paper ``box``, drawn in ``elements``' three): one legend
+        entry and measured-Dmax scale per kind for all slices (``shown``: the kinds that
+        have theirs)."""
+        here = self.known[np.isclose(self.slice_of, level)]
+        traces = _known_traces(here, elements, self.cmp, cmax=self.cmax,
+                               colorbar={"x": -0.12, **geo.bar})
+        for (group, _), t in zip(_known_groups(here), traces, strict=True):
+            t.name = f"known: {KNOWN_STYLE[group]['name']} ({self.counts[group]} on the " \
+                     "slices)"
+            t.legendgroup = group
+            if group in shown:
+                t.showlegend = False
+                t.marker.showscale = False
+            shown.add(group)
+            fig.add_trace(t, row=row, col=1)
+        if len(here):
+            _known_labels(fig, here, elements, box, QUAT_WIDTH, geo.height, QUAT_MARGIN)
+
+
+def _slices_fig(grid: _QuaternaryGrid, marks: _SliceKnown, levels: list[float], why: str,
+                panels: list[tuple[pd.Series, str, str, str]], rule: str) -> go.Figure:
+    """The ternary slices at ``levels`` (at.% of the fourth element), one row each, one
+    column per quantity of ``panels`` with one colour range each for every slice."""
+    geo = _SliceGeometry(len(levels), len(panels))
+    fig = _slice_subplots(geo, grid.elements[3], levels, panels)
+    ranges = [_colour_range(p[0], p[1]) for p in panels]
+    scaled: set[int] = set()  # the columns whose colour bar is drawn
+    shown: set[str] = set()  # the known-alloy kinds with a legend entry
+    for row, level in enumerate(levels, start=1):
+        sl = _slice_at(grid, level)
+        for col, (panel, rng) in enumerate(zip(panels, ranges, strict=True), start=1):
+            box = _slice_panel(fig, grid, sl, geo, (row, col), panel, rng, scaled)
+            if row == 1 and col == 1 and not grid.dom.all():
+                _add_domain_legend(fig, rule)
+            if col == 1 and len(marks.known):
+                marks.draw(fig, level, row, box, geo, grid.elements[:3], shown)
+        ticks = {"tickvals": _ticks(sl.total), "ticks": "outside"}
+        for col in range(1, geo.cols + 1):
+            fig.layout[_subplot_key((row - 1) * geo.cols + col)].update(
+                sum=sl.total, **_axis_titles(grid.elements, ticks), bgcolor="rgba(0,0,0,0)")
+    _slices_layout(fig, grid, geo, why)
+    return fig
+
+
+def _slice_subplots(geo: _SliceGeometry, d: str, levels: list[float],
+                    panels: list[tuple[pd.Series, str, str, str]]) -> go.Figure:
+    """The slices' empty subplots, each titled with its slice's at.% of ``d`` and quantity."""
+    fig = make_subplots(rows=geo.rows, cols=geo.cols,
+                        specs=[[{"type": "ternary"}] * geo.cols] * geo.rows,
+                        horizontal_spacing=geo.spacing,
+                        **({"vertical_spacing": QUAT_GAP_PX / geo.gh} if geo.rows > 1 else {}),
                         subplot_titles=[f"<b>{d} = {lv:g} at.%</b>: {p[1]}" for lv in levels
                                         for p in panels])
     fig.update_annotations(font_size=13)
-    data, template = _hover(df, elements, confidence)
-    dom = df[pc.IN_DOMAIN].to_numpy(dtype=bool)
-    dv = df[d].round(6).to_numpy()
-    abc = df[[a, b, c]].to_numpy(dtype=float)
-    comps = df[elements].to_numpy(dtype=float)
-    comp_t = " ".join(f"{e} %{{customdata[{k}]:.4g}}" for k, e in enumerate(elements))
-    ranges = [_colour_range(p[0], p[1]) for p in panels]
-    slice_of = on_slice(known, d, levels, step)
-    cmax = float(known[DMAX_COLUMN].max()) if len(known) and known[DMAX_COLUMN].notna().any() \
-        else None
-    drawn = pd.Series(slice_of, index=known.index).notna()
-    counts = {k: int(drawn[g.index].sum()) for k, g in _known_groups(known)} \
-        if len(known) else {}
-    # Each quantity's one colour bar, beside the first slice (its triangle's height).
-    bar = {"y": 1 - QUAT_ROW_PX / 2 / gh, "yanchor": "middle", "lenmode": "pixels",
-           "len": 0.8 * QUAT_ROW_PX}
-    shown_scale = [False] * n
-    shown_known: set[str] = set()
-    for row, lv in enumerate(levels, start=1):
-        on = np.isclose(dv, lv)
-        total = 100.0 - lv
-        lat = np.rint(abc[on][:, :2] / step).astype(int)
-        eff = step * 100.0 / total if total > 0 else 100.0  # the slice as a whole triangle
-        thin = _thin(lat)
-        for col, ((values, title, cscale, cmap), rng) in enumerate(
-                zip(panels, ranges, strict=True), start=1):
-            i = (row - 1) * n + col
-            key = "ternary" if i == 1 else f"ternary{i}"
-            lay = fig.layout[key]
-            box = _triangle_box(lay.domain.x, lay.domain.y, QUAT_WIDTH, height, QUAT_MARGIN)
-            v = values.to_numpy(dtype=float)
-            if on.sum() >= 3 and total > 0:
-                fig.add_layout_image(
-                    source=_map_image(v[on], dom[on], lat, eff, cmap, rng["cmin"], rng["cmax"]),
-                    xref="paper", yref="paper", x=box[0], y=box[3], sizex=box[2] - box[0],
-                    sizey=box[3] - box[1], xanchor="left", yanchor="top", sizing="stretch",
-                    layer="below")
-            x = col * (1 - (n - 1) * spacing) / n + (col - 1) * spacing + 0.005
-            for inside in (True, False):
-                sel = np.flatnonzero(on)[thin & (dom[on] if inside else ~dom[on])]
-                if not len(sel):
-                    continue
-                extra = "" if inside else OUT_OF_DOMAIN_HOVER
-                hover = ({"customdata": data[sel],
-                          "hovertemplate": template.replace("<extra>", extra + "<extra>")}
-                         if col == 1 else
-                         {"customdata": f32(np.column_stack([comps[sel], v[sel]])),
-                          "hovertemplate": f"{comp_t}<br>{title} "
-                                           f"%{{customdata[{len(elements)}]:.2f}}{extra}"
-                                           "<extra></extra>"})
-                fig.add_trace(go.Scatterternary(
-                    a=f32(abc[sel, 0]), b=f32(abc[sel, 1]), c=f32(abc[sel, 2]),
-                    mode="markers", showlegend=False, name=f"{title}, {d} {lv:g} at.%",
-                    **hover,
-                    marker={"color": f32(v[sel]), "colorscale": cscale, "size": 6,
-                            "opacity": 0.01, **rng, "showscale": not shown_scale[col - 1],
-                            "colorbar": {"title": {"text": title, "side": "right"},
-                                         "x": x, **bar}}),
-                    row=row, col=col)
-                shown_scale[col - 1] = True
-            if row == 1 and col == 1 and not dom.all():  # the pale region's legend entry
-                fig.add_trace(go.Scatterternary(
-                    a=[None], b=[None], c=[None], mode="markers", name=rule,
-                    marker={"color": "#e6e6e6", "symbol": "square", "size": 12},
-                    showlegend=True), row=1, col=1)
-            if col == 1 and len(known):
-                here = known[np.isclose(slice_of, lv)]
-                traces = _known_traces(here, [a, b, c], cmp, cmax=cmax,
-                                       colorbar={"x": -0.12, **bar})
-                for (group, _), t in zip(_known_groups(here), traces, strict=True):
-                    # One legend entry (and measured-Dmax scale) per kind for all slices.
-                    t.name = f"known: {KNOWN_STYLE[group]['name']} ({counts[group]} on the " \
-                             "slices)"
-                    t.legendgroup = group
-                    if group in shown_known:
-                        t.showlegend = False
-                        t.marker.showscale = False
-                    shown_known.add(group)
-                    fig.add_trace(t, row=row, col=col)
-                if len(here):
-                    _known_labels(fig, here, [a, b, c], box, QUAT_WIDTH, height, QUAT_MARGIN)
-        ticks = {"tickvals": _ticks(total), "ticks": "outside"}
-        for col in range(1, n + 1):
-            i = (row - 1) * n + col
-            fig.layout["ternary" if i == 1 else f"ternary{i}"].update(
-                sum=total, aaxis={"title": f"{a} (at.%)", **ticks},
-                baxis={"title": f"{b} (at.%)", **ticks}, caxis={"title": f"{c} (at.%)", **ticks},
-                bgcolor="rgba(0,0,0,0)")
+    return fig
+
+
+def _slice_panel(fig: go.Figure, grid: _QuaternaryGrid, sl: _Slice, geo: _SliceGeometry,
+                 cell: tuple[int, int], panel: tuple[pd.Series, str, str, str], rng: dict,
+                 scaled: set[int]) -> tuple[float, float, float, float]:
+    """One quantity on one slice (``cell``: row, column): the map image of the slice's
+    grid points (when three or more) and the hover points, on the quantity's one colour
+    range ``rng``; its colour bar on the column's first hover points (``scaled``: the
+    columns that have theirs). Returns the triangle's paper box."""
+    row, col = cell
+    values, title, cscale, cmap = panel
+    box = _panel_box(fig, (row - 1) * geo.cols + col, QUAT_WIDTH, geo.height, QUAT_MARGIN)
+    v = values.to_numpy(dtype=float)
+    if len(sl.rows) >= 3 and sl.total > 0:
+        _add_map_image(fig, box, _map_image(v[sl.rows], grid.dom[sl.rows], sl.lat, sl.eff,
+                                            cmap, rng["cmin"], rng["cmax"]))
+    x = _colorbar_x(col, geo.cols, geo.spacing)
+    for sel, _inside, extra in _hover_rows(sl.thin, grid.dom):
+        hover = grid.hover.at(sel, extra) if col == 1 else grid.value_hover(sel, v, title,
+                                                                            extra)
+        fig.add_trace(go.Scatterternary(
+            a=f32(grid.comps[sel, 0]), b=f32(grid.comps[sel, 1]), c=f32(grid.comps[sel, 2]),
+            mode="markers", showlegend=False, name=f"{title}, {grid.elements[3]} "
+                                                   f"{sl.level:g} at.%", **hover,
+            marker=_hover_marker(v[sel], cscale, rng, title, col not in scaled,
+                                 {"x": x, **geo.bar})),
+            row=row, col=col)
+        scaled.add(col)
+    return box
+
+
+def _slices_layout(fig: go.Figure, grid: _QuaternaryGrid, geo: _SliceGeometry, why: str
+                   ) -> None:
+    """The slices figure's title (what the axes are, why these slices, which known alloys
+    are drawn where), size and legend."""
+    a, b, c, d = grid.elements
     fig.update_layout(
         title={"text": f"Slices at fixed {d}: {a}, {b}, {c} in at.% of the alloy (they sum "
                        f"to 100 − {d}); one colour scale per quantity<br><sup>Slices "
                        f"{html.escape(why)}</sup><br><sup>Pale: out of domain. Known alloys "
-                       f"are drawn on the slice within {step / 2:g} at.% of their {d} (half "
-                       "a grid step), numbered as in the table</sup>", "y": 1 - 30 / height,
-               "yanchor": "top", "x": 0.01},
-        width=QUAT_WIDTH, height=height, autosize=False, margin=QUAT_MARGIN,
-        legend={"orientation": "h", "x": 0, "y": 1 + 55 / gh, "yanchor": "bottom"},
+                       f"are drawn on the slice within {grid.step / 2:g} at.% of their {d} "
+                       "(half a grid step), numbered as in the table</sup>",
+               "y": 1 - 30 / geo.height, "yanchor": "top", "x": 0.01},
+        width=QUAT_WIDTH, height=geo.height, autosize=False, margin=QUAT_MARGIN,
+        legend={"orientation": "h", "x": 0, "y": 1 + 55 / geo.gh, "yanchor": "bottom"},
         plot_bgcolor="rgba(0,0,0,0)")
-    figs.append(fig)
-    return figs
 
 
 def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], step: float,
@@ -682,57 +917,97 @@ def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], ste
     """PNG (and, when asked, SVG) maps with the HTML's orientation (first element at the
     top, second bottom left, third bottom right); out-of-domain cells dotted grey; known
     alloys numbered as in the report's table."""
-    import warnings
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import ternary
 
-    if step < 1.0:
-        # Static figures at 1 at.% keep the SVG small; every 1 at.% point is on the grid.
-        on = np.all(np.isclose(df[elements].to_numpy() % 1.0, 0.0), axis=1)
-        df, step = df[on], 1.0
-    scale = int(round(100 / step))
-    a, b, c = elements
-    # python-ternary's point (i, j, k): i grows to the bottom right, j to the top, k to
-    # the bottom left.
-    def ijk(t: pd.DataFrame) -> np.ndarray:
-        return t[[c, a, b]].to_numpy(dtype=float) / step
-
+    df, step = _static_grid(df, elements, step)
+    points = _TernaryPoints(tuple(elements), step)
     panels = _panels(df, confidence)
-    paths = []
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8))
     for ax, (values, title, _, cmap) in zip(axes, panels, strict=True):
-        pts = np.rint(ijk(df)).astype(int)
-        _, tax = ternary.figure(ax=ax, scale=scale)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            _heatmap(fig, ax, pts, values.to_numpy(dtype=float), cmap, title)
-            out = ~df[pc.IN_DOMAIN].to_numpy(dtype=bool)
-            if out.any():
-                tax.scatter(ijk(df[out]).tolist(), marker=".", s=2, color="#bbbbbb",
-                            label="out of domain", zorder=4)
-            if ax is axes[0] and len(known):
-                _static_known(tax, known, ijk)
-        tax.boundary(linewidth=1.0)
-        tax.right_axis_label(f"{a} (at.%)", fontsize=9, offset=0.16)
-        tax.left_axis_label(f"{b} (at.%)", fontsize=9, offset=0.16)
-        tax.bottom_axis_label(f"{c} (at.%)", fontsize=9, offset=0.06)
-        tax.ticks(axis="lbr", ticks=[f"{v:g}" for v in range(20, 100, 20)],
-                  locations=[scale * v / 100 for v in range(20, 100, 20)], linewidth=1,
-                  fontsize=7, offset=0.025)
-        tax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(-0.05, 1.02))
-        tax.clear_matplotlib_ticks()
-        tax.get_axes().axis("off")
-        ax.set_title(title, fontsize=10)
+        _static_panel(fig, ax, df, values, title, cmap, points,
+                      known if ax is axes[0] else None)
     fig.tight_layout()
+    paths = _save_static(fig, outdir, svg)
+    plt.close(fig)
+    return paths
+
+
+def _static_grid(df: pd.DataFrame, elements: list[str], step: float
+                 ) -> tuple[pd.DataFrame, float]:
+    """The grid the static maps draw and its step (at.%): a run finer than 1 at.% drawn at
+    1 at.% (it keeps the SVG small; every 1 at.% point is on the grid)."""
+    if step < 1.0:
+        on = np.all(np.isclose(df[elements].to_numpy() % 1.0, 0.0), axis=1)
+        return df[on], 1.0
+    return df, step
+
+
+@dataclass(frozen=True)
+class _TernaryPoints:
+    """python-ternary's points of rows of at.% of the three ``elements``, in grid steps of
+    ``step`` (at.%): (i, j, k), i growing to the bottom right, j to the top, k to the
+    bottom left."""
+
+    elements: tuple[str, ...]
+    step: float
+
+    @property
+    def scale(self) -> int:
+        """Grid steps along a side of the triangle."""
+        return int(round(100 / self.step))
+
+    def __call__(self, t: pd.DataFrame) -> np.ndarray:
+        a, b, c = self.elements
+        return t[[c, a, b]].to_numpy(dtype=float) / self.step
+
+
+def _static_panel(fig, ax, df: pd.DataFrame, values: pd.Series, title: str, cmap: str,
+                  points: _TernaryPoints, known: pd.DataFrame | None) -> None:
+    """One static map on ``ax``: the heat map of ``values``, the out-of-domain points
+    dotted grey, ``known`` alloys (when given) numbered, the axes in at.%."""
+    import ternary
+
+    pts = np.rint(points(df)).astype(int)
+    _, tax = ternary.figure(ax=ax, scale=points.scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        _heatmap(fig, ax, pts, values.to_numpy(dtype=float), cmap, title)
+        out = ~df[pc.IN_DOMAIN].to_numpy(dtype=bool)
+        if out.any():
+            tax.scatter(points(df[out]).tolist(), marker=".", s=2, color="#bbbbbb",
+                        label="out of domain", zorder=4)
+        if known is not None and len(known):
+            _static_known(tax, known, points)
+    _static_axes(tax, points.elements, points.scale)
+    ax.set_title(title, fontsize=10)
+
+
+def _static_axes(tax, elements: tuple[str, ...], scale: int) -> None:
+    """A static map's frame: the triangle's boundary, axis labels and ticks (at.%) and the
+    legend, matplotlib's own axes hidden."""
+    a, b, c = elements
+    tax.boundary(linewidth=1.0)
+    tax.right_axis_label(f"{a} (at.%)", fontsize=9, offset=0.16)
+    tax.left_axis_label(f"{b} (at.%)", fontsize=9, offset=0.16)
+    tax.bottom_axis_label(f"{c} (at.%)", fontsize=9, offset=0.06)
+    tax.ticks(axis="lbr", ticks=[f"{v:g}" for v in range(20, 100, 20)],
+              locations=[scale * v / 100 for v in range(20, 100, 20)], linewidth=1,
+              fontsize=7, offset=0.025)
+    tax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(-0.05, 1.02))
+    tax.clear_matplotlib_ticks()
+    tax.get_axes().axis("off")
+
+
+def _save_static(fig, outdir: Path, svg: bool) -> list[Path]:
+    """``outdir/map.png`` (200 dpi) and, with ``svg``, ``map.svg``."""
+    paths = []
     for ext in ("png", "svg") if svg else ("png",):
         p = outdir / f"map.{ext}"
         fig.savefig(p, dpi=200 if ext == "png" else None)
         paths.append(p)
-    plt.close(fig)
     return paths
 
 
@@ -884,9 +1159,47 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     """Write ``run_dir/_report/report.html`` (+ ``map.png`` for ternaries, and
     ``map.svg`` when ``svg``). ``slices``: for a quaternary, the at.% of its fourth element
     to slice at (default: :func:`slice_levels` through the best region)."""
-    from gfascreen.screening.suggest import run_calibration, suggest
+    rr = _read_report_run(Path(run_dir), data, partial, slices)
+    outdir = rr.run_dir / "_report"
+    outdir.mkdir(exist_ok=True)
+    cmp = _compare_known(rr.df, rr.known, rr.elements, rr.step)
+    sections = _plot_sections(_report_figs(rr, cmp, outdir, log_color, svg, slices))
+    top = _top_rows(rr.df, rr.elements)
+    picks, pick_note = _suggestions(rr, data, n_suggest)
+    body = [_header(rr.elements, rr.step, rr.df, rr.request, rr.note), *sections,
+            *_picks_section(picks, pick_note),
+            "<h2>Top predicted Dmax (in domain; neighbouring grid points)</h2>",
+            _table_html(top), *_known_section(cmp, rr)]
+    out = _write_page(outdir / "report.html", _page(rr.elements, body))
+    if len(cmp):
+        cmp.to_csv(outdir / "known_alloys.csv", index=False)
+    if len(picks):
+        picks.to_csv(outdir / "suggestions.csv", index=False)
+    return out
 
-    run_dir = Path(run_dir)
+
+@dataclass(frozen=True, eq=False)
+class _ReportRun:
+    """What a report is drawn from: the run's table (``df``), request and note (why it is
+    partial, or empty), its grid's elements and step (at.%), its intervals' confidence,
+    and the known alloys of its system (numbered) with where they come from."""
+
+    run_dir: Path
+    df: pd.DataFrame
+    request: dict
+    note: str
+    elements: list[str]
+    step: float
+    confidence: float | None
+    known: pd.DataFrame
+    known_source: str
+
+
+def _read_report_run(run_dir: Path, data: str | Path | None, partial: bool,
+                     slices: list[float] | None) -> _ReportRun:
+    """Read a run for its report, with the known alloys of its system (from ``data`` when
+    given). ``slices`` (at.%) are refused for a run that is not a quaternary before its
+    table is read, and a level off the grid before anything is drawn."""
     if slices is not None:  # refused before the table is read
         _check_slices_run(run_dir)
     r = load_run(run_dir, partial)
@@ -901,51 +1214,79 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     if "measured_class" not in df.columns:  # a run screened before the columns existed
         df = pd.concat([df.reset_index(drop=True),
                         measured_at(df.reset_index(drop=True), elements, known)], axis=1)
-    outdir = run_dir / "_report"
-    outdir.mkdir(exist_ok=True)
-    cmp = _compare_known(df, known, elements, step)
+    return _ReportRun(run_dir, df, run, r.note, elements, step, confidence, known,
+                      known_source)
+
+
+def _report_figs(rr: _ReportRun, cmp: pd.DataFrame, outdir: Path, log_color: bool,
+                 svg: bool, slices: list[float] | None) -> list[go.Figure]:
+    """The report's figures: a ternary's maps (and its static maps, written to
+    ``outdir``), a quaternary's profile and slices (and each known alloy's slice, column
+    ``slice`` of ``cmp``); none for another run."""
+    df, known, elements, step = rr.df, rr.known, rr.elements, rr.step
     if len(elements) == 3:
-        figs = [_ternary_fig(df, known, elements, log_color, confidence, domain_rule(run),
-                             cmp)]
-        _static_maps(df, known, elements, step, outdir, confidence, svg)
-    elif len(elements) == 4:
-        figs = _quaternary_figs(df, known, elements, step, log_color, confidence,
-                                domain_rule(run), cmp, slices)
+        figs = [_ternary_fig(df, known, elements, log_color, rr.confidence,
+                             domain_rule(rr.request), cmp)]
+        _static_maps(df, known, elements, step, outdir, rr.confidence, svg)
+        return figs
+    if len(elements) == 4:
+        figs = _quaternary_figs(df, known, elements, step, log_color, rr.confidence,
+                                domain_rule(rr.request), cmp, slices)
         if len(cmp):
             levels, _ = slice_levels(df, elements, step, slices)
             at = on_slice(known, elements[3], levels, step)
             cmp["slice"] = [f"{elements[3]} {v:g} at.%" if np.isfinite(v) else "-"
                             for v in at]
-    else:
-        figs = []
+        return figs
+    return []
+
+
+def _plot_sections(figs: list[go.Figure]) -> list[str]:
+    """The figures as HTML, plotly.js embedded once, before the first."""
     sections = [f.to_html(full_html=False, include_plotlyjs=False) for f in figs]
     if figs:
         sections[0] = f"<script>{_plotly_js(figs)}</script>" + sections[0]
+    return sections
+
+
+def _top_rows(df: pd.DataFrame, elements: list[str]) -> pd.DataFrame:
+    """The ten grid points of highest predicted Dmax in domain, with the composition
+    (at.%), the predictions, and what was measured there when anything was."""
     shown = [pc.DMAX_MM, pc.DMAX_LO, pc.DMAX_HI, pc.DMAX_AT_LEAST, pc.P_GLASS, pc.P_BMG]
     cols = elements + [c for c in shown if c in df.columns] \
         + pc.threshold_columns(df.columns) + [pc.IN_DOMAIN] \
         + [c for c in MEASURED_COLUMNS if c in df.columns]
     top = df[df[pc.IN_DOMAIN]].sort_values(pc.DMAX_MM, ascending=False).head(10)
-    from gfascreen.screening.suggest import default_target_mm
+    return top[[c for c in cols if c not in MEASURED_COLUMNS
+                or (top["measured_class"] != "").any()]]
 
-    calibration = run_calibration(run)
-    target_mm, target_why = default_target_mm(known, df, calibration,
+
+def _suggestions(rr: _ReportRun, data: str | Path | None, n_suggest: int
+                 ) -> tuple[pd.DataFrame, str]:
+    """The next experiments (:func:`~gfascreen.screening.suggest.suggest`) and the
+    paragraph that says how they were chosen, or why there are none."""
+    from gfascreen.screening.suggest import default_target_mm, run_calibration, suggest
+
+    df = rr.df
+    calibration = run_calibration(rr.request)
+    target_mm, target_why = default_target_mm(rr.known, df, calibration,
                                               df[pc.IN_DOMAIN].to_numpy(bool))
-    space, _ = known_alloys(run, elements, data, subsystems=True)
+    space, _ = known_alloys(rr.request, rr.elements, data, subsystems=True)
     try:
-        picks = suggest(df, elements, n=n_suggest, calibration=calibration,
+        picks = suggest(df, rr.elements, n=n_suggest, calibration=calibration,
                         target_mm=target_mm, known=space if len(space) else None)
     except GfaError as exc:
-        picks = pd.DataFrame()
-        pick_note = f"<p>{html.escape(str(exc))}</p>"
-    else:
-        pick_note = ("<p>Spaced at least 5 at.% apart, in domain, ranked by the calibrated "
-                     f"probability of casting at least {target_mm:g} mm "
-                     f"({html.escape(target_why)}; the upper confidence score for a model "
-                     "without a predictive distribution); the same table comes from "
-                     f"<code>gfascreen suggest {html.escape(str(run_dir))}</code>.</p>")
-    body = [_header(elements, step, df, run, r.note), *sections,
-            f"<h2>Next experiments: {len(picks)} compositions to cast</h2>", pick_note]
+        return pd.DataFrame(), f"<p>{html.escape(str(exc))}</p>"
+    return picks, ("<p>Spaced at least 5 at.% apart, in domain, ranked by the calibrated "
+                   f"probability of casting at least {target_mm:g} mm "
+                   f"({html.escape(target_why)}; the upper confidence score for a model "
+                   "without a predictive distribution); the same table comes from "
+                   f"<code>gfascreen suggest {html.escape(str(rr.run_dir))}</code>.</p>")
+
+
+def _picks_section(picks: pd.DataFrame, pick_note: str) -> list[str]:
+    """The report's next-experiments section: heading, how they were chosen, the table."""
+    body = [f"<h2>Next experiments: {len(picks)} compositions to cast</h2>", pick_note]
     if len(picks):
         body.append(_table_html(picks[["pick", "composition", "score", pc.DMAX_MM,
                                        pc.DMAX_LO, pc.DMAX_HI, pc.DMAX_AT_LEAST, pc.P_BMG,
@@ -953,32 +1294,38 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
                                        "nearest_known_l1_at_pct", "reason"]]))
         if picks.attrs.get("shortfall"):
             body.append(f"<p>{html.escape(picks.attrs['shortfall'])}</p>")
-    body += ["<h2>Top predicted Dmax (in domain; neighbouring grid points)</h2>",
-             _table_html(top[[c for c in cols if c not in MEASURED_COLUMNS
-                              or (top["measured_class"] != "").any()]])]
-    if len(cmp):
-        body += [f"<h2>Known alloys of this system ({len(cmp)}, from "
-                 f"{html.escape(known_source)}): measured vs predicted</h2>",
-                 ("<p># = the number beside the marker on the map.</p>" if len(elements) != 4
-                  else f"<p># = the number beside the marker on the slice its {elements[3]} "
-                  f"is within {step / 2:g} at.% of (column <i>slice</i>; - : on no slice "
-                  "shown); a bulk glass with a measured Dmax is also numbered on the profile "
-                  "along it.</p>"),
-                 _table_html(cmp)]
-    else:
-        body.append(f"<p>No alloy of this system is among {html.escape(known_source)}.</p>")
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
+    return body
+
+
+def _known_section(cmp: pd.DataFrame, rr: _ReportRun) -> list[str]:
+    """The known alloys' measured vs predicted table (``cmp``) with how to find them on
+    the maps, or a line saying the system has none."""
+    if not len(cmp):
+        return [f"<p>No alloy of this system is among {html.escape(rr.known_source)}.</p>"]
+    elements, step = rr.elements, rr.step
+    return [f"<h2>Known alloys of this system ({len(cmp)}, from "
+            f"{html.escape(rr.known_source)}): measured vs predicted</h2>",
+            ("<p># = the number beside the marker on the map.</p>" if len(elements) != 4
+             else f"<p># = the number beside the marker on the slice its {elements[3]} "
+             f"is within {step / 2:g} at.% of (column <i>slice</i>; - : on no slice "
+             "shown); a bulk glass with a measured Dmax is also numbered on the profile "
+             "along it.</p>"),
+            _table_html(cmp)]
+
+
+def _page(elements: list[str], body: list[str]) -> str:
+    """The whole report page around its ``body`` parts."""
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>gfascreen {html.escape('-'.join(elements))}</title><style>"
             "body{font-family:sans-serif;margin:2em;max-width:1250px}"
             ".tbl{border-collapse:collapse;font-size:13px}.tbl td,.tbl th{padding:2px 8px;"
             "border-bottom:1px solid #ddd}</style></head><body>" + "\n".join(body)
             + "</body></html>")
-    out = outdir / "report.html"
-    tmp = outdir / ".report.html.tmp"
+
+
+def _write_page(out: Path, page: str) -> Path:
+    """Write ``page`` to ``out`` through a temporary file beside it (never half written)."""
+    tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(out)
-    if len(cmp):
-        cmp.to_csv(outdir / "known_alloys.csv", index=False)
-    if len(picks):
-        picks.to_csv(outdir / "suggestions.csv", index=False)
     return out
