@@ -88,12 +88,12 @@ def test_any_bounds_text_gives_a_grid_or_a_one_line_refusal(bounds):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=200), st.sampled_from([".csv", ".txt", ".json", ".parquet"]))
 def test_any_input_file_gives_formulas_or_a_one_line_refusal(tmp_path_factory, data, suffix):
-    from gfascreen.cli import _read_formula_file
+    from gfascreen.tableio import read_formula_input
 
     path = tmp_path_factory.mktemp("in") / f"input{suffix}"
     path.write_bytes(data)
     try:
-        rows = _read_formula_file(str(path), None)
+        rows = read_formula_input(str(path), None)[0]
     except GfaError as exc:
         assert str(exc) and "\n" not in str(exc)
         return
@@ -130,15 +130,15 @@ def test_predict_reads_every_input_format(tiny_ensemble, tmp_path, suffix, capsy
 
 def test_predict_progress_is_quiet_when_not_a_terminal(tiny_ensemble, tmp_path, capsys,
                                                        monkeypatch):
-    from gfascreen import cli
+    from gfascreen.cli import predict
 
-    monkeypatch.setattr(cli, "PREDICT_BATCH", 2)
+    monkeypatch.setattr(predict, "PREDICT_BATCH", 2)
     path = tmp_path / "in.txt"
     path.write_text("formula\n" + "\n".join(["Al25Co20La55"] * 7) + "\n")
     a = argparse.Namespace(strict=False, confidence=0.9, quiet=False)
     from gfascreen.model.ensemble import Ensemble
 
     ens = Ensemble.load(tiny_ensemble, device="cpu")
-    res = cli._predict_batches(ens, ["Al25Co20La55"] * 7, a, (1.0,))
+    res = predict._predict_batches(ens, ["Al25Co20La55"] * 7, a, (1.0,))
     assert len(res) == 7 and np.isfinite(res["dmax_mm"]).all()
     assert "alloy" not in capsys.readouterr().err  # stderr is not a terminal here

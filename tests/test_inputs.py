@@ -240,6 +240,7 @@ def test_ctrl_c_prints_one_line_with_a_command_that_resumes(calibrated_ensemble,
 def test_resume_command_keeps_every_compared_option():
     """What the resume compares (grid, chunk size, model and precision, confidence,
     thresholds) comes back from the printed command as the same options."""
+    from gfascreen.cli import screen as screen_args
     from gfascreen.screening.runs import resume_command
 
     run = {"grid": {"elements": ["Zr", "Cu", "Al"], "step_at_pct": 0.5,
@@ -248,7 +249,7 @@ def test_resume_command_keeps_every_compared_option():
            "interval": {"confidence": 0.68, "thresholds_mm": [0.5, 2.0, 72.0]}}
     words = shlex.split(resume_command(run, Path("/runs/x y")))
     p = __import__("argparse").ArgumentParser()
-    cli._add_screen_args(p)
+    screen_args.add_screen_args(p)
     a = p.parse_args(words[1:])
     assert (a.system, a.step, a.out, a.bounds, a.interior, a.chunk_size) == (
         "Zr-Cu-Al", 0.5, "/runs/x y", "Zr:40-70", True, 8192)
