@@ -1122,10 +1122,10 @@ def _header(elements, step, df, run, note: str = "") -> str:
             f"domain; {html.escape(domain_rule(run))}. {iv_text}</p>")
 
 
-#: plotly.js's cartesian partial bundle (it holds the ternary traces), shipped beside this
-#: module for the plotly.js version plotly.py writes for: a report embeds it
-#: (1.5 MB) instead of the whole library (4.8 MB).
-PARTIAL_BUNDLE = Path(__file__).parent / "assets" / "plotly-cartesian-{version}.min.js"
+#: plotly.js's cartesian partial bundle (it holds the ternary traces), shipped in
+#: ``gfascreen/screening/assets`` for the plotly.js version plotly.py writes for: a report
+#: embeds it (1.5 MB) instead of the whole library (4.8 MB).
+PARTIAL_BUNDLE = Path(__file__).parent.parent / "assets" / "plotly-cartesian-{version}.min.js"
 
 
 def _plotly_js(figs: list[go.Figure]) -> str:

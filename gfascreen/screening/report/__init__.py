@@ -1,0 +1,7 @@
+"""Screening run -> report (:func:`write_report`); the code is in the modules of this
+package.
+"""
+
+from gfascreen.screening.report.quaternary import domain_rule, on_slice, slice_levels, write_report
+
+__all__ = ["domain_rule", "on_slice", "slice_levels", "write_report"]
