@@ -376,7 +376,7 @@ def test_number_labels_do_not_overlap():
 
 
 def test_triangle_box_fits_the_domain():
-    from gfascreen.screening.report.quaternary import _triangle_box
+    from gfascreen.screening.report.subplot import _triangle_box
 
     x0, y0, x1, y1 = _triangle_box((0, 0.5), (0, 1), 1000, 500, {"l": 0, "r": 0, "t": 0,
                                                                    "b": 0})

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +28,28 @@ from plotly.subplots import make_subplots
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
-from gfascreen.model.calibration import DEFAULT_CONFIDENCE
 from gfascreen.screening.known import MEASURED_COLUMNS, known_alloys, measured_at
+from gfascreen.screening.report.panels import (
+    _has_interval,
+    _Hover,
+    _hover,
+    _hover_marker,
+    _hover_rows,
+    _panels,
+    f32,
+)
+from gfascreen.screening.report.subplot import (
+    _add_domain_legend,
+    _add_map_image,
+    _axis_titles,
+    _colorbar_x,
+    _lattice,
+    _map_image,
+    _panel_box,
+    _panel_spacing,
+    _subplot_key,
+    _thin,
+)
 from gfascreen.screening.runs import load_run
 
 
@@ -59,74 +78,6 @@ KNOWN_STYLE = {
     "ribbon": {"symbol": "diamond", "name": "ribbon-only glass", "color": "#555555"},
     "crystal": {"symbol": "x", "name": "crystal", "color": "#d62728"},
 }
-
-
-def _has_interval(df: pd.DataFrame) -> bool:
-    return pc.DMAX_HI in df.columns and bool(np.isfinite(df[pc.DMAX_HI]).all())
-
-
-def _exceedance_column(df: pd.DataFrame) -> str | None:
-    """The P(Dmax >= T) column the map shows: 5 mm when written, else the first one."""
-    cols = [c for c in pc.threshold_columns(df.columns) if bool(np.isfinite(df[c]).all())]
-    five = pc.threshold_column(5)
-    return five if five in cols else (cols[0] if cols else None)
-
-
-def _panels(df: pd.DataFrame, confidence: float | None, log_color: bool = False
-            ) -> list[tuple[pd.Series, str, str, str]]:
-    """The maps of a report: (values, title, plotly colour scale, matplotlib colour map).
-    Dmax; then P(bulk glass) and P(Dmax >= T) when the run has them (calibrated models),
-    else the interval width or, without a calibration, the members' spread."""
-    dmax = (np.log10(df[pc.DMAX_MM] + 0.01), "predicted log10 Dmax (mm)") if log_color \
-        else (df[pc.DMAX_MM], "predicted Dmax (mm)")
-    out = [(dmax[0], dmax[1], "Viridis", "viridis")]
-    exc = _exceedance_column(df)
-    if exc is not None and pc.P_BMG in df.columns and bool(np.isfinite(df[pc.P_BMG]).all()):
-        t = pc.threshold_text(exc)
-        return out + [(df[pc.P_BMG], "P(bulk glass)", "Blues", "Blues"),
-                      (df[exc], f"P(Dmax ≥ {t} mm)", "Oranges", "Oranges")]
-    if _has_interval(df):
-        pct = round(100 * (confidence or DEFAULT_CONFIDENCE))
-        return out + [(df[pc.DMAX_HI] - df[pc.DMAX_LO], f"{pct} % interval width (mm)", "Magma",
-                       "magma")]
-    return out + [(df[pc.DMAX_STD], "member spread (mm; no calibrated interval)", "Magma",
-                   "magma")]
-
-
-def _hover(df: pd.DataFrame, elements: list[str], confidence: float | None
-           ) -> tuple[np.ndarray, str]:
-    """Hover data per grid point as numbers (``customdata``, float32: plotly stores it as a
-    compact typed array) and one template: composition (at.%), Dmax, its interval and lower
-    bound (mm), spread, calibrated probabilities. Text per point would cost ~1 KB each."""
-    cols: list[str] = list(elements)
-    parts = [" ".join(f"{e} %{{customdata[{k}]:.4g}}" for k, e in enumerate(elements))]
-
-    def field(col: str) -> str:
-        cols.append(col)
-        return f"%{{customdata[{len(cols) - 1}]:.2f}}"
-
-    parts.append(f"<br>Dmax {field(pc.DMAX_MM)} mm")
-    if _has_interval(df):
-        pct = round(100 * (confidence or DEFAULT_CONFIDENCE))
-        parts.append(f", {pct} % interval {field(pc.DMAX_LO)}-{field(pc.DMAX_HI)} mm")
-    if pc.DMAX_AT_LEAST in df.columns and bool(np.isfinite(df[pc.DMAX_AT_LEAST]).all()):
-        parts.append(f", at least {field(pc.DMAX_AT_LEAST)} mm")
-    parts.append(f"<br>member spread {field(pc.DMAX_STD)} mm")
-    probs = [c for c in df.columns if c in (pc.P_GLASS, pc.P_BMG) or pc.is_threshold_column(c)]
-    for k, col in enumerate(probs):
-        name = (f"P(Dmax ≥ {pc.threshold_text(col)} mm)") if pc.is_threshold_column(col) \
-            else f"P({col[2:]})"
-        parts.append(("<br>" if k == 0 else ", ") + f"{name} {field(col)}")
-    data = df[cols].to_numpy(dtype=np.float32)
-    return data, "".join(parts) + "<extra></extra>"
-
-
-def f32(values) -> np.ndarray:
-    """Plot data as float32 arrays (plotly stores numpy arrays as compact typed arrays)."""
-    return np.asarray(values, dtype=np.float32)
-
-
-OUT_OF_DOMAIN_HOVER = "<br><b>out of domain</b>: no nearby training alloys"
 
 
 def _known_groups(known: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
@@ -184,81 +135,6 @@ def _known_traces(known: pd.DataFrame, elements: list[str], cmp: pd.DataFrame | 
 #: The ternary report's fixed size (px): the map images are placed on the triangles by it.
 TERNARY_WIDTH, TERNARY_HEIGHT = 1200, 520
 TERNARY_MARGIN = {"l": 110, "r": 60, "t": 80, "b": 60}
-#: Most hover points per ternary panel: the hover grid is the run's, thinned to this.
-HOVER_POINTS = 1400
-#: Pixels of a map image's side (the image is the triangle's bounding box).
-IMAGE_PX = 600
-
-
-def _triangle_box(domain_x, domain_y, width: int, height: int, margin: dict
-                  ) -> tuple[float, float, float, float]:
-    """The paper box (x0, y0, x1, y1) plotly draws a full ternary's triangle in: the
-    largest equilateral triangle centred in its domain (plotly.js ternary layout)."""
-    gw = width - margin["l"] - margin["r"]
-    gh = height - margin["t"] - margin["b"]
-    wmax, hmax = (domain_x[1] - domain_x[0]) * gw, (domain_y[1] - domain_y[0]) * gh
-    w_over_h = 2 / np.sqrt(3)
-    w, h = (hmax * w_over_h, hmax) if wmax > w_over_h * hmax else (wmax, wmax / w_over_h)
-    cx, cy = (domain_x[0] + domain_x[1]) / 2, (domain_y[0] + domain_y[1]) / 2
-    return cx - w / gw / 2, cy - h / gh / 2, cx + w / gw / 2, cy + h / gh / 2
-
-
-def _lattice(df: pd.DataFrame, elements: list[str]) -> tuple[np.ndarray, float]:
-    """Lattice coordinates (a, b) of each row in grid steps, and the step (at.%)."""
-    a, b, _ = elements
-    vals = df[[a, b]].to_numpy(dtype=float)
-    diffs = np.abs(np.diff(np.unique(vals)))
-    step = float(diffs[diffs > 1e-9].min()) if (diffs > 1e-9).any() else 100.0
-    return np.rint(vals / step).astype(int), step
-
-
-def _map_image(values: np.ndarray, dom: np.ndarray, lat: np.ndarray, step: float,
-               cmap: str, vmin: float, vmax: float, px: int = IMAGE_PX) -> str:
-    """A panel's map as a PNG data URI: the triangle's bounding box, top vertex the first
-    element, bottom left the second, bottom right the third (plotly's a, b, c); each
-    pixel the value of its nearest grid point, out of domain pale, outside transparent."""
-    import base64
-    import io
-
-    from matplotlib import colormaps
-    from PIL import Image
-
-    n = int(round(100 / step))
-    table = np.full((n + 1, n + 1), np.nan)
-    out = np.zeros((n + 1, n + 1), dtype=bool)
-    table[lat[:, 0], lat[:, 1]] = values
-    out[lat[:, 0], lat[:, 1]] = ~dom
-    hpx = int(round(px * np.sqrt(3) / 2))
-    x = (np.arange(px) + 0.5) / px
-    y = 1 - (np.arange(hpx) + 0.5) / hpx  # image rows from the top
-    X, Y = np.meshgrid(x, y)
-    fa = Y  # share of a: height over the base
-    fb = 1 - X - Y / 2  # share of b: towards the bottom left
-    fc = 1 - fa - fb
-    inside = (fa >= 0) & (fb >= 0) & (fc >= 0)
-    ia = np.clip(np.rint(fa * n), 0, n).astype(int)
-    ib = np.clip(np.rint(fb * n), 0, n - ia).astype(int)
-    v = table[ia, ib]
-    ok = inside & np.isfinite(v)
-    norm = np.clip((v - vmin) / (vmax - vmin if vmax > vmin else 1.0), 0, 1)
-    rgba = colormaps[cmap](np.where(ok, norm, 0.0))
-    pale = out[ia, ib] & ok
-    rgba[pale, :3] = 0.3 * rgba[pale, :3] + 0.7  # out of domain: pale, as the legend says
-    rgba[..., 3] = ok
-    img = Image.fromarray((rgba * 255).astype(np.uint8), "RGBA")
-    buf = io.BytesIO()
-    img.save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def _thin(lat: np.ndarray, limit: int = HOVER_POINTS) -> np.ndarray:
-    """Rows of a coarser sub-grid (every k-th lattice line, k as small as keeps at most
-    ``limit`` points) that carry the hover."""
-    for k in range(1, 200):
-        keep = np.all(lat % k == 0, axis=1)
-        if keep.sum() <= limit:
-            return keep
-    return keep
 
 
 def _place_labels(xy: np.ndarray, size_px: float = 14.0) -> np.ndarray:
@@ -320,19 +196,6 @@ def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
 
 
 @dataclass(frozen=True, eq=False)
-class _Hover:
-    """The Dmax map's full hover (:func:`_hover`): numbers per grid row and the template."""
-
-    data: np.ndarray
-    template: str
-
-    def at(self, sel: np.ndarray, extra: str) -> dict:
-        """The hover of rows ``sel``, ``extra`` (the out-of-domain note) appended."""
-        return {"customdata": self.data[sel],
-                "hovertemplate": self.template.replace("<extra>", extra + "<extra>")}
-
-
-@dataclass(frozen=True, eq=False)
 class _TernaryGrid:
     """A ternary run's grid as its maps draw it: the at.% of the three elements per row
     (``abc``), in domain or not, lattice coordinates in steps of ``step`` (at.%), the rows
@@ -385,71 +248,6 @@ def _ternary_panel(fig: go.Figure, grid: _TernaryGrid, col: int, n: int,
     if col == 1 and not grid.dom.all():
         _add_domain_legend(fig, rule)
     return box
-
-
-def _subplot_key(i: int) -> str:
-    """The layout key of the ``i``-th ternary subplot (1-based, row by row)."""
-    return "ternary" if i == 1 else f"ternary{i}"
-
-
-def _panel_spacing(n: int) -> float:
-    """The horizontal spacing (paper) between ``n`` panels: wider for two."""
-    return 0.16 if n == 2 else 0.1
-
-
-def _colorbar_x(col: int, n: int, spacing: float) -> float:
-    """The paper x of panel ``col``'s colour bar (of ``n``): just right of the panel."""
-    return col * (1 - (n - 1) * spacing) / n + (col - 1) * spacing + 0.005
-
-
-def _panel_box(fig: go.Figure, i: int, width: int, height: int, margin: dict
-               ) -> tuple[float, float, float, float]:
-    """The paper box of the ``i``-th ternary subplot's triangle, the figure ``width`` x
-    ``height`` px with ``margin`` (px)."""
-    lay = fig.layout[_subplot_key(i)]
-    return _triangle_box(lay.domain.x, lay.domain.y, width, height, margin)
-
-
-def _add_map_image(fig: go.Figure, box: tuple[float, float, float, float], source: str
-                   ) -> None:
-    """A map image (data URI) stretched over a triangle's paper ``box``, below the traces."""
-    fig.add_layout_image(source=source, xref="paper", yref="paper", x=box[0], y=box[3],
-                         sizex=box[2] - box[0], sizey=box[3] - box[1], xanchor="left",
-                         yanchor="top", sizing="stretch", layer="below")
-
-
-def _hover_rows(rows: np.ndarray, dom: np.ndarray) -> Iterator[tuple[np.ndarray, bool, str]]:
-    """The hover ``rows`` (indices) in domain, then out of domain, each with whether in
-    domain and its hover note; an empty one left out."""
-    for inside in (True, False):
-        sel = rows[dom[rows] == inside]
-        if len(sel):
-            yield sel, inside, "" if inside else OUT_OF_DOMAIN_HOVER
-
-
-def _hover_marker(values: np.ndarray, cscale: str, rng: dict, title: str, showscale: bool,
-                  colorbar: dict) -> dict:
-    """The markers that carry a map's hover: all but invisible, coloured on the map's
-    scale ``rng`` so that their colour bar (``title``, placed by ``colorbar``) is the map's."""
-    return {"color": f32(values), "colorscale": cscale, "size": 6, "opacity": 0.01, **rng,
-            "showscale": showscale,
-            "colorbar": {"title": {"text": title, "side": "right"}, **colorbar}}
-
-
-def _add_domain_legend(fig: go.Figure, rule: str) -> None:
-    """The legend entry of the pale (out-of-domain) region, ``rule`` in words."""
-    fig.add_trace(go.Scatterternary(
-        a=[None], b=[None], c=[None], mode="markers", name=rule,
-        marker={"color": "#e6e6e6", "symbol": "square", "size": 12},
-        showlegend=True), row=1, col=1)
-
-
-def _axis_titles(elements: list[str], ticks: dict) -> dict:
-    """A ternary subplot's three axes: titled with their element (at.%), with ``ticks``."""
-    a, b, c = elements[:3]
-    return {"aaxis": {"title": f"{a} (at.%)", **ticks},
-            "baxis": {"title": f"{b} (at.%)", **ticks},
-            "caxis": {"title": f"{c} (at.%)", **ticks}}
 
 
 def _known_labels(fig: go.Figure, known: pd.DataFrame, elements: list[str], box,
