@@ -364,7 +364,7 @@ def test_report_weight_partial_bundle_image_maps_and_hover(tiny_ensemble, tmp_pa
 
 
 def test_number_labels_do_not_overlap():
-    from gfascreen.screening.report.quaternary import _place_labels
+    from gfascreen.screening.report.overlay import _place_labels
 
     rng = np.random.default_rng(0)
     pts = np.vstack([rng.normal(100, 6, (12, 2)), rng.uniform(0, 400, (20, 2))])
