@@ -15,7 +15,6 @@ ribbons marked differently.
 from __future__ import annotations
 
 import html
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +35,6 @@ from gfascreen.screening.report.overlay import (
     _known_labels,
     _known_traces,
     _number_known,
-    _place_labels,
 )
 from gfascreen.screening.report.panels import (
     _Hover,
@@ -46,18 +44,19 @@ from gfascreen.screening.report.panels import (
     _panels,
     f32,
 )
+from gfascreen.screening.report.static import _static_maps
 from gfascreen.screening.report.subplot import (
     _add_domain_legend,
     _add_map_image,
     _axis_titles,
     _colorbar_x,
-    _lattice,
     _map_image,
     _panel_box,
     _panel_spacing,
     _subplot_key,
     _thin,
 )
+from gfascreen.screening.report.ternary import _ternary_fig
 from gfascreen.screening.runs import load_run
 
 #: The legend of the out-of-domain region; the numbers come from the run's model.
@@ -73,96 +72,6 @@ def domain_rule(run: dict) -> str:
         return DOMAIN_RULE.format(n=int(d["min_neighbours"]), r=float(d["radius_at_pct"]))
     except (GfaError, KeyError, TypeError, ValueError):
         return "out of domain (pale): too few training alloys nearby (the model's rule)"
-
-
-#: The ternary report's fixed size (px): the map images are placed on the triangles by it.
-TERNARY_WIDTH, TERNARY_HEIGHT = 1200, 520
-TERNARY_MARGIN = {"l": 110, "r": 60, "t": 80, "b": 60}
-
-
-def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
-                 log_color: bool, confidence: float | None, rule: str,
-                 cmp: pd.DataFrame | None = None) -> go.Figure:
-    """The ternary maps: each panel an image of the whole grid (one value per pixel) on
-    the triangle, the hover on a thinned grid (composition and every value on the Dmax
-    map, composition and its own value on the others), known alloys numbered with labels
-    placed so they do not overlap."""
-    panels = _panels(df, confidence, log_color)
-    n = len(panels)
-    fig = make_subplots(rows=1, cols=n, specs=[[{"type": "ternary"}] * n],
-                        horizontal_spacing=_panel_spacing(n),
-                        subplot_titles=[p[1] for p in panels])
-    grid = _TernaryGrid.of(df, elements, confidence)
-    boxes = [_ternary_panel(fig, grid, col, n, panel, rule)
-             for col, panel in enumerate(panels, start=1)]
-    if len(known):
-        for t in _known_traces(known, elements, cmp):
-            fig.add_trace(t, row=1, col=1)
-        _known_labels(fig, known, elements, boxes[0], TERNARY_WIDTH, TERNARY_HEIGHT,
-                      TERNARY_MARGIN)
-    ticks = {"tickvals": [20, 40, 60, 80], "ticks": "outside"}
-    for i in range(1, n + 1):
-        fig.layout[_subplot_key(i)].update(**_axis_titles(elements, ticks), sum=100,
-                                           bgcolor="rgba(0,0,0,0)")
-    fig.update_layout(width=TERNARY_WIDTH, height=TERNARY_HEIGHT, autosize=False,
-                      legend={"orientation": "h", "y": -0.12}, margin=TERNARY_MARGIN,
-                      plot_bgcolor="rgba(0,0,0,0)")
-    return fig
-
-
-@dataclass(frozen=True, eq=False)
-class _TernaryGrid:
-    """A ternary run's grid as its maps draw it: the at.% of the three elements per row
-    (``abc``), in domain or not, lattice coordinates in steps of ``step`` (at.%), the rows
-    that carry the hover (``thin``, indices) and the Dmax map's hover."""
-
-    elements: list[str]
-    abc: np.ndarray
-    dom: np.ndarray
-    lat: np.ndarray
-    step: float
-    thin: np.ndarray
-    hover: _Hover
-
-    @classmethod
-    def of(cls, df: pd.DataFrame, elements: list[str], confidence: float | None
-           ) -> _TernaryGrid:
-        lat, step = _lattice(df, elements)
-        return cls(list(elements), df[elements].to_numpy(dtype=float),
-                   df[pc.IN_DOMAIN].to_numpy(dtype=bool), lat, step,
-                   np.flatnonzero(_thin(lat)), _Hover(*_hover(df, elements, confidence)))
-
-
-def _ternary_panel(fig: go.Figure, grid: _TernaryGrid, col: int, n: int,
-                   panel: tuple[pd.Series, str, str, str], rule: str
-                   ) -> tuple[float, float, float, float]:
-    """Panel ``col`` of ``n``: its map image, the hover points (in and out of domain)
-    coloured on its scale, and on the first the pale region's legend entry. Returns the
-    triangle's paper box."""
-    values, title, cscale, cmap = panel
-    x = _colorbar_x(col, n, _panel_spacing(n))
-    v = values.to_numpy(dtype=float)
-    rng = ({"cmin": 0.0, "cmax": 1.0} if title.startswith("P(") else
-           {"cmin": float(np.nanmin(v)), "cmax": float(np.nanmax(v))})
-    box = _panel_box(fig, col, TERNARY_WIDTH, TERNARY_HEIGHT, TERNARY_MARGIN)
-    _add_map_image(fig, box, _map_image(v, grid.dom, grid.lat, grid.step, cmap, rng["cmin"],
-                                        rng["cmax"]))
-    comp = " ".join(f"{e} %{{a}}" if k == 0 else f"{e} %{{{'bc'[k - 1]}}}"
-                    for k, e in enumerate(grid.elements))
-    for sel, inside, extra in _hover_rows(grid.thin, grid.dom):
-        # The full hover on the Dmax map; the others show the composition and their own
-        # value.
-        hover = (grid.hover.at(sel, extra) if col == 1 else
-                 {"hovertemplate": f"{comp}<br>{title} %{{marker.color:.2f}}{extra}"
-                                   "<extra></extra>"})
-        fig.add_trace(go.Scatterternary(
-            a=f32(grid.abc[sel, 0]), b=f32(grid.abc[sel, 1]), c=f32(grid.abc[sel, 2]),
-            mode="markers", **hover, showlegend=False,
-            marker=_hover_marker(v[sel], cscale, rng, title, inside, {"x": x, "len": 0.8})),
-            row=1, col=col)
-    if col == 1 and not grid.dom.all():
-        _add_domain_legend(fig, rule)
-    return box
 
 
 #: The quaternary report's slices: a fixed size (px), so the maps' images and the known
@@ -598,154 +507,6 @@ def _slices_layout(fig: go.Figure, grid: _QuaternaryGrid, geo: _SliceGeometry, w
         width=QUAT_WIDTH, height=geo.height, autosize=False, margin=QUAT_MARGIN,
         legend={"orientation": "h", "x": 0, "y": 1 + 55 / geo.gh, "yanchor": "bottom"},
         plot_bgcolor="rgba(0,0,0,0)")
-
-
-def _static_maps(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], step: float,
-                 outdir: Path, confidence: float | None, svg: bool = False) -> list[Path]:
-    """PNG (and, when asked, SVG) maps with the HTML's orientation (first element at the
-    top, second bottom left, third bottom right); out-of-domain cells dotted grey; known
-    alloys numbered as in the report's table."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    df, step = _static_grid(df, elements, step)
-    points = _TernaryPoints(tuple(elements), step)
-    panels = _panels(df, confidence)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.8))
-    for ax, (values, title, _, cmap) in zip(axes, panels, strict=True):
-        _static_panel(fig, ax, df, values, title, cmap, points,
-                      known if ax is axes[0] else None)
-    fig.tight_layout()
-    paths = _save_static(fig, outdir, svg)
-    plt.close(fig)
-    return paths
-
-
-def _static_grid(df: pd.DataFrame, elements: list[str], step: float
-                 ) -> tuple[pd.DataFrame, float]:
-    """The grid the static maps draw and its step (at.%): a run finer than 1 at.% drawn at
-    1 at.% (it keeps the SVG small; every 1 at.% point is on the grid)."""
-    if step < 1.0:
-        on = np.all(np.isclose(df[elements].to_numpy() % 1.0, 0.0), axis=1)
-        return df[on], 1.0
-    return df, step
-
-
-@dataclass(frozen=True)
-class _TernaryPoints:
-    """python-ternary's points of rows of at.% of the three ``elements``, in grid steps of
-    ``step`` (at.%): (i, j, k), i growing to the bottom right, j to the top, k to the
-    bottom left."""
-
-    elements: tuple[str, ...]
-    step: float
-
-    @property
-    def scale(self) -> int:
-        """Grid steps along a side of the triangle."""
-        return int(round(100 / self.step))
-
-    def __call__(self, t: pd.DataFrame) -> np.ndarray:
-        a, b, c = self.elements
-        return t[[c, a, b]].to_numpy(dtype=float) / self.step
-
-
-def _static_panel(fig, ax, df: pd.DataFrame, values: pd.Series, title: str, cmap: str,
-                  points: _TernaryPoints, known: pd.DataFrame | None) -> None:
-    """One static map on ``ax``: the heat map of ``values``, the out-of-domain points
-    dotted grey, ``known`` alloys (when given) numbered, the axes in at.%."""
-    import ternary
-
-    pts = np.rint(points(df)).astype(int)
-    _, tax = ternary.figure(ax=ax, scale=points.scale)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        _heatmap(fig, ax, pts, values.to_numpy(dtype=float), cmap, title)
-        out = ~df[pc.IN_DOMAIN].to_numpy(dtype=bool)
-        if out.any():
-            tax.scatter(points(df[out]).tolist(), marker=".", s=2, color="#bbbbbb",
-                        label="out of domain", zorder=4)
-        if known is not None and len(known):
-            _static_known(tax, known, points)
-    _static_axes(tax, points.elements, points.scale)
-    ax.set_title(title, fontsize=10)
-
-
-def _static_axes(tax, elements: tuple[str, ...], scale: int) -> None:
-    """A static map's frame: the triangle's boundary, axis labels and ticks (at.%) and the
-    legend, matplotlib's own axes hidden."""
-    a, b, c = elements
-    tax.boundary(linewidth=1.0)
-    tax.right_axis_label(f"{a} (at.%)", fontsize=9, offset=0.16)
-    tax.left_axis_label(f"{b} (at.%)", fontsize=9, offset=0.16)
-    tax.bottom_axis_label(f"{c} (at.%)", fontsize=9, offset=0.06)
-    tax.ticks(axis="lbr", ticks=[f"{v:g}" for v in range(20, 100, 20)],
-              locations=[scale * v / 100 for v in range(20, 100, 20)], linewidth=1,
-              fontsize=7, offset=0.025)
-    tax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(-0.05, 1.02))
-    tax.clear_matplotlib_ticks()
-    tax.get_axes().axis("off")
-
-
-def _save_static(fig, outdir: Path, svg: bool) -> list[Path]:
-    """``outdir/map.png`` (200 dpi) and, with ``svg``, ``map.svg``."""
-    paths = []
-    for ext in ("png", "svg") if svg else ("png",):
-        p = outdir / f"map.{ext}"
-        fig.savefig(p, dpi=200 if ext == "png" else None)
-        paths.append(p)
-    return paths
-
-
-def _heatmap(fig, ax, pts: np.ndarray, values: np.ndarray, cmap, title: str) -> None:
-    """One colour-interpolated mesh over the grid's points (python-ternary's projection:
-    x = i + j/2, y = j·√3/2), with its colour bar: one matplotlib collection instead of a
-    patch per grid triangle (at 1 at.%, 15 s -> well under a second per map)."""
-    from matplotlib.tri import Triangulation
-
-    x = pts[:, 0] + pts[:, 1] / 2.0
-    y = pts[:, 1] * np.sqrt(3.0) / 2.0
-    tri = Triangulation(x, y)
-    ok = np.isfinite(values)
-    if not ok.any():
-        return
-    tri.set_mask(~ok[tri.triangles].all(axis=1))
-    lim = {"vmin": 0.0, "vmax": 1.0} if title.startswith("P(") else {}
-    mesh = ax.tripcolor(tri, np.where(ok, values, 0.0), cmap=cmap, shading="gouraud", **lim)
-    fig.colorbar(mesh, ax=ax, label=title, shrink=0.8)
-
-
-def tax_point(p) -> tuple[float, float]:
-    """python-ternary's (i, j, k) point in the axes' data coordinates."""
-    from ternary.helpers import project_point
-
-    return tuple(project_point(p))
-
-
-def _static_known(tax, known: pd.DataFrame, ijk) -> None:
-    style = {"bmg": {"marker": "o", "facecolors": "#d62728", "edgecolors": "black"},
-             "bmg_nodmax": {"marker": "o", "facecolors": "none", "edgecolors": "black"},
-             "ribbon": {"marker": "D", "color": "#555555"},
-             "crystal": {"marker": "x", "color": "#d62728"}}
-    for key, g in _known_groups(known):
-        tax.scatter(ijk(g).tolist(), s=24, label=KNOWN_STYLE[key]["name"], zorder=5,
-                    linewidths=1.0, **style[key])
-    # The numbers of the report's table, placed so they do not overlap (points per
-    # display unit from the axes' size; matplotlib's y grows upwards).
-    ax = tax.get_axes()
-    pts = np.array([tax_point(p) for p in ijk(known).tolist()]) if len(known) else []
-    if len(pts):
-        ax.figure.canvas.draw()
-        to_px = ax.transData.transform
-        xy = to_px(pts)
-        offs = _place_labels(np.column_stack([xy[:, 0], -xy[:, 1]]), size_px=16.0)
-        for (_, r), p, (dx, dy) in zip(known.iterrows(), pts, offs, strict=True):
-            ax.annotate(str(r["label"]), p, xytext=(dx * 0.5, -dy * 0.5),
-                        textcoords="offset points", fontsize=6, ha="center", va="center",
-                        zorder=6, arrowprops={"arrowstyle": "-", "lw": 0.4,
-                                              "color": "#444"})
 
 
 def _table_html(t: pd.DataFrame) -> str:
