@@ -2,6 +2,7 @@
 package.
 """
 
-from gfascreen.screening.report.quaternary import domain_rule, on_slice, slice_levels, write_report
+from gfascreen.screening.report.quaternary import domain_rule, write_report
+from gfascreen.screening.report.slices import on_slice, slice_levels
 
 __all__ = ["domain_rule", "on_slice", "slice_levels", "write_report"]
