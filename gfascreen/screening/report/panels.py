@@ -91,6 +91,11 @@ class _Hover:
     data: np.ndarray
     template: str
 
+    @classmethod
+    def of(cls, df: pd.DataFrame, elements: list[str], confidence: float | None) -> _Hover:
+        """The hover of every row of ``df`` (composition in at.% of ``elements``)."""
+        return cls(*_hover(df, elements, confidence))
+
     def at(self, sel: np.ndarray, extra: str) -> dict:
         """The hover of rows ``sel``, ``extra`` (the out-of-domain note) appended."""
         return {"customdata": self.data[sel],

@@ -23,14 +23,7 @@ from gfascreen.screening.report.overlay import (
     _known_labels,
     _known_traces,
 )
-from gfascreen.screening.report.panels import (
-    _Hover,
-    _hover,
-    _hover_marker,
-    _hover_rows,
-    _panels,
-    f32,
-)
+from gfascreen.screening.report.panels import _Hover, _hover_marker, _hover_rows, _panels, f32
 from gfascreen.screening.report.slices import on_slice, slice_levels
 from gfascreen.screening.report.subplot import (
     _add_domain_legend,
@@ -169,7 +162,7 @@ class _QuaternaryGrid:
            confidence: float | None) -> _QuaternaryGrid:
         return cls(list(elements), step, df[elements].to_numpy(dtype=float),
                    df[pc.IN_DOMAIN].to_numpy(dtype=bool), df[elements[3]].round(6).to_numpy(),
-                   _Hover(*_hover(df, elements, confidence)))
+                   _Hover.of(df, elements, confidence))
 
     def value_hover(self, sel: np.ndarray, v: np.ndarray, title: str, extra: str) -> dict:
         """The hover of rows ``sel`` on a map other than Dmax's: the composition (at.%)

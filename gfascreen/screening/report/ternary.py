@@ -14,14 +14,7 @@ from plotly.subplots import make_subplots
 
 from gfascreen.model import columns as pc
 from gfascreen.screening.report.overlay import _known_labels, _known_traces
-from gfascreen.screening.report.panels import (
-    _Hover,
-    _hover,
-    _hover_marker,
-    _hover_rows,
-    _panels,
-    f32,
-)
+from gfascreen.screening.report.panels import _Hover, _hover_marker, _hover_rows, _panels, f32
 from gfascreen.screening.report.subplot import (
     _add_domain_legend,
     _add_map_image,
@@ -90,7 +83,7 @@ class _TernaryGrid:
         lat, step = _lattice(df, elements)
         return cls(list(elements), df[elements].to_numpy(dtype=float),
                    df[pc.IN_DOMAIN].to_numpy(dtype=bool), lat, step,
-                   np.flatnonzero(_thin(lat)), _Hover(*_hover(df, elements, confidence)))
+                   np.flatnonzero(_thin(lat)), _Hover.of(df, elements, confidence))
 
 
 def _ternary_panel(fig: go.Figure, grid: _TernaryGrid, col: int, n: int,
