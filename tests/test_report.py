@@ -364,7 +364,7 @@ def test_report_weight_partial_bundle_image_maps_and_hover(tiny_ensemble, tmp_pa
 
 
 def test_number_labels_do_not_overlap():
-    from gfascreen.screening.report import _place_labels
+    from gfascreen.screening.report.overlay import _place_labels
 
     rng = np.random.default_rng(0)
     pts = np.vstack([rng.normal(100, 6, (12, 2)), rng.uniform(0, 400, (20, 2))])
@@ -376,7 +376,7 @@ def test_number_labels_do_not_overlap():
 
 
 def test_triangle_box_fits_the_domain():
-    from gfascreen.screening.report import _triangle_box
+    from gfascreen.screening.report.subplot import _triangle_box
 
     x0, y0, x1, y1 = _triangle_box((0, 0.5), (0, 1), 1000, 500, {"l": 0, "r": 0, "t": 0,
                                                                    "b": 0})
