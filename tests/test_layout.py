@@ -216,6 +216,7 @@ def test_a_column_is_the_string_of_its_name(tmp_path):
 
     assert pc.DMAX_MM == "dmax_mm" and hash(pc.DMAX_MM) == hash("dmax_mm")
     assert type(str(pc.DMAX_MM)) is str and pc.DMAX_MM.name == "dmax_mm"
+    assert f"lack {sorted([pc.P_BMG, pc.DMAX_MM])}" == "lack ['dmax_mm', 'p_bmg']"  # messages
     assert pc.DMAX_MM.unit == "mm" and pc.P_BMG.unit == ""
     frame = pd.DataFrame({pc.DMAX_MM: [1.5, 2.0]})
     assert frame["dmax_mm"].tolist() == [1.5, 2.0]

@@ -42,7 +42,8 @@ class Column(str):
         return str(self), self.unit, self.description
 
     def __repr__(self) -> str:
-        return f"Column({str(self)!r}, unit={self.unit!r})"
+        # As its name: messages that show a list of columns (or a KeyError) read as before.
+        return repr(str(self))
 
     @property
     def name(self) -> str:
