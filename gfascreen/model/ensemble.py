@@ -218,7 +218,7 @@ class Ensemble:
         """The class head's (or stack's) probabilities by column name (None: no head)."""
         if prob is None or not self.classes:
             return None
-        return {pc.CLASS_PROBABILITY[c].name: prob[:, i].numpy().astype(float)
+        return {pc.CLASS_PROBABILITY[c]: prob[:, i].numpy().astype(float)
                 for i, c in enumerate(self.classes)}
 
     def _statements(self, batch: Batch, raw: dict[str, np.ndarray] | None

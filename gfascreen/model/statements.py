@@ -137,12 +137,12 @@ class ClassProbabilities:
     def oof(self, batch: Batch) -> dict[str, np.ndarray]:
         """The values :meth:`measure` judges: calibrated P(glass) and P(bmg)."""
         pr = self.predict(batch)
-        return {c.name: pr[c.name] for c in EVENT_COLUMN.values()}
+        return {c: pr[c] for c in EVENT_COLUMN.values()}
 
     def measure(self, frame: pd.DataFrame, oof: dict) -> dict:
         """ECE, Brier and reliability of each event's out-of-fold probability beside the raw
         score's: ``{"glass": {...}, "bmg": {...}}``."""
-        return {e: probability_report(oof[EVENT_COLUMN[e].name],
+        return {e: probability_report(oof[EVENT_COLUMN[e]],
                                       observed_event(e, frame["gfa_class"]),
                                       raw_event(e, frame[pc.P_CRYSTAL], frame[pc.P_BMG]))
                 for e in EVENTS}

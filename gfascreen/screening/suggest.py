@@ -193,9 +193,7 @@ def _spaced_picks(comp: np.ndarray, score: np.ndarray, pool: np.ndarray, n: int,
     at.% (half the L1 distance) from those taken before, from ``pool`` only."""
     order = np.lexsort(tuple(comp[:, j] for j in reversed(range(comp.shape[1]))) + (-score,))
     picks: list[int] = []
-    for i in order:
-        if not pool[i]:
-            continue
+    for i in order[pool[order]]:
         if picks and (np.abs(comp[picks] - comp[i]).sum(1) / 2).min() < min_distance - 1e-9:
             continue
         picks.append(int(i))

@@ -39,12 +39,13 @@ def _known_groups(known: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 def _known_hover(r, name: str, cmp: pd.DataFrame | None) -> str:
     """A known alloy's hover: what was measured (class, Dmax, sources) beside the model's
-    own prediction at its grid point."""
+    own prediction at its grid point (``cmp``: :func:`_compare_known`'s rows indexed by
+    number)."""
     txt = (f"#{r['label']} {r['composition']}<br>measured: {name}"
            + ("" if pd.isna(r[DMAX_COLUMN]) else f", Dmax {r[DMAX_COLUMN]:g} mm")
            + (f" ({r['sources']})" if isinstance(r.get("sources"), str) else ""))
     if cmp is not None and len(cmp):
-        p = cmp.set_index("#").loc[r["label"]]
+        p = cmp.loc[r["label"]]
         txt += (f"<br>predicted: Dmax {p['predicted_mm']:.2f} mm"
                 + ("" if pd.isna(p[pc.P_BMG]) else f", P(bmg) {p[pc.P_BMG]:.2f}")
                 + ("" if p["grid_point"] == r["composition"]
@@ -61,6 +62,7 @@ def _known_traces(known: pd.DataFrame, elements: list[str], cmp: pd.DataFrame | 
     ``cmax``: the top of the measured-Dmax colour scale (default: these alloys' best)."""
     a, b, c = elements
     traces = []
+    cmp = cmp.set_index("#") if cmp is not None and len(cmp) else cmp
     for key, g in _known_groups(known):
         st = KNOWN_STYLE[key]
         txt = [_known_hover(r, st["name"], cmp) for _, r in g.iterrows()]
@@ -133,12 +135,13 @@ def _known_labels(fig: go.Figure, known: pd.DataFrame, elements: list[str], box,
                            bgcolor="rgba(255,255,255,0.75)", borderpad=1)
 
 
-def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], step: float
+def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str]
                    ) -> pd.DataFrame:
     """Measured vs predicted for known alloys (nearest grid point)."""
     if not len(known):
         return pd.DataFrame()
     grid = df[elements].to_numpy()
+    interval = _has_interval(df)
     out = []
     for _, r in known.iterrows():
         v = np.array([r[e] for e in elements])
@@ -148,7 +151,7 @@ def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str], s
                     "source": r.get("sources", ""),
                     "predicted_mm": df[pc.DMAX_MM].iloc[i],
                     "interval_mm": (f"{df[pc.DMAX_LO].iloc[i]:.2f}-{df[pc.DMAX_HI].iloc[i]:.2f}"
-                                    if _has_interval(df) else "-"),
+                                    if interval else "-"),
                     "at_least_mm": df[pc.DMAX_AT_LEAST].iloc[i]
                     if pc.DMAX_AT_LEAST in df.columns else np.nan,
                     pc.P_BMG: df[pc.P_BMG].iloc[i] if pc.P_BMG in df.columns else np.nan,

@@ -48,34 +48,6 @@ def _panels(df: pd.DataFrame, confidence: float | None, log_color: bool = False
                    "magma")]
 
 
-def _hover(df: pd.DataFrame, elements: list[str], confidence: float | None
-           ) -> tuple[np.ndarray, str]:
-    """Hover data per grid point as numbers (``customdata``, float32: plotly stores it as a
-    compact typed array) and one template: composition (at.%), Dmax, its interval and lower
-    bound (mm), spread, calibrated probabilities. Text per point would cost ~1 KB each."""
-    cols: list[str] = list(elements)
-    parts = [" ".join(f"{e} %{{customdata[{k}]:.4g}}" for k, e in enumerate(elements))]
-
-    def field(col: str) -> str:
-        cols.append(col)
-        return f"%{{customdata[{len(cols) - 1}]:.2f}}"
-
-    parts.append(f"<br>Dmax {field(pc.DMAX_MM)} mm")
-    if _has_interval(df):
-        pct = round(100 * (confidence or DEFAULT_CONFIDENCE))
-        parts.append(f", {pct} % interval {field(pc.DMAX_LO)}-{field(pc.DMAX_HI)} mm")
-    if pc.DMAX_AT_LEAST in df.columns and bool(np.isfinite(df[pc.DMAX_AT_LEAST]).all()):
-        parts.append(f", at least {field(pc.DMAX_AT_LEAST)} mm")
-    parts.append(f"<br>member spread {field(pc.DMAX_STD)} mm")
-    probs = [c for c in df.columns if c in (pc.P_GLASS, pc.P_BMG) or pc.is_threshold_column(c)]
-    for k, col in enumerate(probs):
-        name = (f"P(Dmax ≥ {pc.threshold_text(col)} mm)") if pc.is_threshold_column(col) \
-            else f"P({col[2:]})"
-        parts.append(("<br>" if k == 0 else ", ") + f"{name} {field(col)}")
-    data = df[cols].to_numpy(dtype=np.float32)
-    return data, "".join(parts) + "<extra></extra>"
-
-
 def f32(values) -> np.ndarray:
     """Plot data as float32 arrays (plotly stores numpy arrays as compact typed arrays)."""
     return np.asarray(values, dtype=np.float32)
@@ -86,15 +58,37 @@ OUT_OF_DOMAIN_HOVER = "<br><b>out of domain</b>: no nearby training alloys"
 
 @dataclass(frozen=True, eq=False)
 class _Hover:
-    """The Dmax map's full hover (:func:`_hover`): numbers per grid row and the template."""
+    """The Dmax map's full hover (:meth:`of`): numbers per grid row and the template."""
 
     data: np.ndarray
     template: str
 
     @classmethod
     def of(cls, df: pd.DataFrame, elements: list[str], confidence: float | None) -> _Hover:
-        """The hover of every row of ``df`` (composition in at.% of ``elements``)."""
-        return cls(*_hover(df, elements, confidence))
+        """The hover of every row of ``df`` (composition in at.% of ``elements``): numbers per
+        grid point (``customdata``, float32: plotly stores it as a compact typed array) and one
+        template: composition, Dmax, its interval and lower bound (mm), spread, calibrated
+        probabilities. Text per point would cost ~1 KB each."""
+        cols: list[str] = list(elements)
+        parts = [" ".join(f"{e} %{{customdata[{k}]:.4g}}" for k, e in enumerate(elements))]
+
+        def field(col: str) -> str:
+            cols.append(col)
+            return f"%{{customdata[{len(cols) - 1}]:.2f}}"
+
+        parts.append(f"<br>Dmax {field(pc.DMAX_MM)} mm")
+        if _has_interval(df):
+            pct = round(100 * (confidence or DEFAULT_CONFIDENCE))
+            parts.append(f", {pct} % interval {field(pc.DMAX_LO)}-{field(pc.DMAX_HI)} mm")
+        if pc.DMAX_AT_LEAST in df.columns and bool(np.isfinite(df[pc.DMAX_AT_LEAST]).all()):
+            parts.append(f", at least {field(pc.DMAX_AT_LEAST)} mm")
+        parts.append(f"<br>member spread {field(pc.DMAX_STD)} mm")
+        probs = [c for c in df.columns if c in (pc.P_GLASS, pc.P_BMG) or pc.is_threshold_column(c)]
+        for k, col in enumerate(probs):
+            name = (f"P(Dmax ≥ {pc.threshold_text(col)} mm)") if pc.is_threshold_column(col) \
+                else f"P({col[2:]})"
+            parts.append(("<br>" if k == 0 else ", ") + f"{name} {field(col)}")
+        return cls(df[cols].to_numpy(dtype=np.float32), "".join(parts) + "<extra></extra>")
 
     def at(self, sel: np.ndarray, extra: str) -> dict:
         """The hover of rows ``sel``, ``extra`` (the out-of-domain note) appended."""
