@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -70,9 +71,13 @@ def test_build_table_from_raw(built):
     assert (table[els].sum(axis=1) - 100).abs().max() < 1e-6
     assert set(table["gfa_class"].astype(str)) == {"crystal", "ribbon", "bmg"}
     assert (table.loc[table["gfa_class"] == "crystal", "dmax_mm"] == 0).all()
-    assert (table.loc[table["gfa_class"] == "ribbon", "dmax_mm"] == 0.1).all()
+    ribbon = table.loc[table["gfa_class"] == "ribbon", "dmax_mm"]
+    # A ribbon is 0.1 mm by convention, or a source's "bulk glass" measured below 1 mm.
+    assert ((ribbon == 0.1) | (ribbon < 1)).all() and (ribbon != 0.1).sum() < 100
     bmg = table[table["gfa_class"] == "bmg"]
     assert 700 < bmg["dmax_mm"].notna().sum() < 1300
+    assert (bmg["dmax_mm"].dropna() >= 1).all()
+    assert "Al13.33Zr86.67" not in set(table["composition"])
     assert (table["sources"].str.len() > 0).all() and (table["provenance"].str.len() > 2).all()
     assert table["dmax_mm"].max() == pytest.approx(72, abs=1)
     assert set(rejects.columns) == {"source", "row", "raw_formula", "reason"}
@@ -163,3 +168,28 @@ def test_a_parquet_of_formulas_and_dmax_reads_like_the_csv(tmp_path):
     cols = ["composition", "gfa_class", "dmax_mm"]
     pd.testing.assert_frame_equal(a[cols].astype(str), b[cols].astype(str))
     assert a.set_index("composition").loc["Cu64Zr36", "gfa_class"] == "ribbon"
+
+
+def test_label_rules_read_bmg_as_castable_and_leave_out_contradicted_labels():
+    """The declared rules of `data build`: a source's bulk glass below 1 mm is the glass it
+    is (ribbon), and a thickness-less single-source bulk glass whose agreed neighbours are
+    all crystals leaves the table with its reason (Zr86.67Al13.33 beside Zr80Al20)."""
+    import pandas as pd
+
+    from gfascreen.data.audit import REASON
+    from gfascreen.data.build import apply_label_rules
+
+    t = pd.DataFrame({
+        "composition": ["Al13.33Zr86.67", "Al20Zr80", "Al25Zr75", "Cu50Zr50", "Cu40Zr60"],
+        "system": ["Al-Zr", "Al-Zr", "Al-Zr", "Cu-Zr", "Cu-Zr"],
+        "gfa_class": ["bmg", "crystal", "crystal", "bmg", "bmg"],
+        "dmax_mm": [np.nan, 0.0, 0.0, 0.5, 2.0],
+        "sources": ["ward2018", "a;b;c;d", "a;b", "a", "a;b"],
+        "Al": [13.33, 20, 25, 0, 0], "Cu": [0, 0, 0, 50, 40],
+        "Zr": [86.67, 80, 75, 50, 60]})
+    table, rejects = apply_label_rules(t)
+    assert list(table["composition"]) == ["Al20Zr80", "Al25Zr75", "Cu50Zr50", "Cu40Zr60"]
+    assert list(table["gfa_class"].astype(str)) == ["crystal", "crystal", "ribbon", "bmg"]
+    assert table.loc[2, "dmax_mm"] == 0.5  # the measured thickness stays
+    assert [r["raw_formula"] for r in rejects] == ["Al13.33Zr86.67"]
+    assert rejects[0]["reason"] == REASON

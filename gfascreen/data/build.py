@@ -32,11 +32,13 @@ import pandas as pd
 from pymatgen.core import Element
 
 from gfascreen import __version__
+from gfascreen.data.audit import REASON as AUDIT_REASON
 from gfascreen.data.labels import (
     CLASS_RANK,
     CLASSES,
     CONFLICT_FACTOR,
     DMAX_COLUMN,
+    castable_class,
     class_of_dmax,
     label_dmax,
 )
@@ -248,8 +250,24 @@ def build_table(
     table = assemble_table([merge_composition(key, parsed[key][0][1],
                                               [e[0] for e in parsed[key]])
                             for key in sorted(parsed)])
-    rej = pd.DataFrame.from_records(rejects, columns=REJECT_COLUMNS)
+    table, audited = apply_label_rules(table)
+    rej = pd.DataFrame.from_records(rejects + audited, columns=REJECT_COLUMNS)
     return table, rej
+
+
+def apply_label_rules(table: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    """The declared label rules: a bulk glass thinner than 1 mm reads as the glass it is
+    (:func:`~gfascreen.data.labels.castable_class`), and labels the audit contradicts
+    (:mod:`gfascreen.data.audit`) leave the table, each returned as a reject with the
+    reason."""
+    from gfascreen.data.audit import contradicted
+
+    table = table.assign(gfa_class=pd.Categorical(
+        castable_class(table["gfa_class"], table[DMAX_COLUMN]), categories=list(CLASSES)))
+    bad = contradicted(table, table_elements(table))
+    rejects = [{"source": r["sources"], "row": -1, "raw_formula": r["composition"],
+                "reason": AUDIT_REASON} for _, r in table[bad].iterrows()]
+    return table[~bad].reset_index(drop=True), rejects
 
 
 def summary(table: pd.DataFrame, rejects: pd.DataFrame) -> str:
@@ -263,7 +281,9 @@ def summary(table: pd.DataFrame, rejects: pd.DataFrame) -> str:
     lines.append("rows per source: " + ", ".join(f"{k} {v}" for k, v in sorted(per_src.items())))
     lines.append(f"class conflicts: {int(table['class_conflict'].sum())}, "
                  f"Dmax conflicts (>x{CONFLICT_FACTOR:g}): {int(table['dmax_conflict'].sum())}")
-    lines.append(f"rejected source rows: {len(rejects)}")
+    audited = int((rejects["reason"] == AUDIT_REASON).sum()) if len(rejects) else 0
+    lines.append(f"rejected source rows: {len(rejects) - audited}; compositions left out by "
+                 f"the label audit: {audited}")
     return "\n".join(lines)
 
 

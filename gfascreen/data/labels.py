@@ -8,6 +8,9 @@
   a melt-spun ribbon, for every source),
 * the measured value for a cast bulk glass; bulk glasses without a measured Dmax keep the
   class ``bmg`` and get no Dmax (NaN), so they are used for classification only.
+
+A bulk glass means castable at :data:`BULK_MIN_MM` (1 mm) or thicker
+(:func:`castable_class`): a source's ``bmg`` below 1 mm is read as the thinner glass it is.
 """
 
 from __future__ import annotations
@@ -38,3 +41,20 @@ def label_dmax(gfa_class: str, measured_mm: float | None) -> float | None:
     if gfa_class == "ribbon":
         return RIBBON_DMAX_MM
     return measured_mm
+
+
+#: The least Dmax (mm) of a bulk glass: "bulk" means castable at 1 mm or thicker.
+BULK_MIN_MM: float = 1.0
+
+
+def castable_class(gfa_class, dmax_mm):
+    """The classes under the castable rule: a ``bmg`` label whose measured Dmax is below
+    :data:`BULK_MIN_MM` is a glass thinner than a bulk glass and reads ``ribbon`` (its
+    measured Dmax stays); a ``bmg`` label without a Dmax stays ``bmg`` ("castable at 1 mm
+    or more, thickness unknown"). Arrays or Series in, a numpy array of str out."""
+    import numpy as np
+
+    cls = np.asarray(gfa_class).astype(str).copy()
+    d = np.asarray(dmax_mm, dtype=float)
+    cls[(cls == "bmg") & (d < BULK_MIN_MM)] = "ribbon"
+    return cls
