@@ -198,6 +198,9 @@ def validate_blind(systems: list[str] | None = None, model: str = "default",
 
     frame = lso_frame(md, oof)
     cross = replay(md, frame, confidences=(confidence,))
+    if isinstance(cross.get("exceedance"), dict):  # the one distribution: its mean ranks
+        frame["pred_mm"] = cross["mean"][confidence]
+        cross = {**cross, "exceedance": cross["exceedance"][confidence]}
     table = blind_table(frame, cross, list(systems or REFERENCE_SYSTEMS), confidence)
     text = table.to_markdown(index=False, floatfmt=".2f")  # tabulate comes with pymatgen
     if out:

@@ -121,3 +121,35 @@ def finished_run(tiny_ensemble, tmp_path_factory):
     screen(ScreenConfig(system="La-Co-Al", step=10, out=str(out), model=str(tiny_ensemble),
                         device="cpu", chunk_size=20, progress=False))
     return out
+
+
+@pytest.fixture(scope="session")
+def distribution_ensemble(tiny_ensemble, tmp_path_factory) -> Path:
+    """The tiny ensemble with this version's calibration: probability maps and the
+    thickness given a bulk glass, fitted on synthetic leave-system-out predictions."""
+    import shutil
+
+    from gfascreen.model.calibration import CALIBRATION_FILE, Calibration
+    from gfascreen.model.distribution import ThicknessModel
+    from gfascreen.model.probabilities import ProbabilityCalibration
+    from gfascreen.model.saved import ModelDir
+
+    d = tmp_path_factory.mktemp("dist") / "model"
+    shutil.copytree(tiny_ensemble, d)
+    rng = np.random.default_rng(1)
+    n = 600
+    cls = rng.choice(["crystal", "ribbon", "bmg"], n)
+    p_bmg = np.clip(0.6 * (cls == "bmg") + rng.uniform(0, 0.4, n), 0.01, 0.99)
+    p_crystal = np.clip((1 - p_bmg) * np.where(cls == "crystal", 0.8, 0.2), 0.0, 1.0)
+    probs = ProbabilityCalibration().fit(p_crystal, p_bmg, cls)
+    mu = rng.uniform(0.3, 1.2, n)
+    thick = ThicknessModel(0.5).fit(mu, rng.gamma(2.0, 0.02, n),
+                                    mu + 0.2 * rng.standard_normal(n))
+    cal = Calibration(info={"calibrated_on": "synthetic"}, probabilities=probs,
+                      thickness=thick)
+    entry = cal.save(d / CALIBRATION_FILE)
+    md = ModelDir(d)
+    md.manifest.calibration = md.entry(CALIBRATION_FILE, **{k: v for k, v in entry.items()
+                                                            if k != "file"})
+    md.write_manifest()
+    return d

@@ -250,12 +250,19 @@ def test_each_statement_writes_the_registry_columns_it_declares():
     """Every statement's columns are prediction columns, no two statements write the same
     one, and `predict` writes exactly the declared ones."""
     from gfascreen.model.columns import prediction_columns
-    from gfascreen.model.statements import KINDS, Batch, ClassProbabilities, statements
+    from gfascreen.model.statements import (
+        KINDS,
+        LEGACY_KINDS,
+        Batch,
+        ClassProbabilities,
+        statements,
+    )
 
     thresholds = (2.5, 7.0)
-    declared = [c for kind in KINDS for c in kind.columns(thresholds)]
-    assert len(declared) == len(set(declared))
-    assert set(declared) <= set(prediction_columns(thresholds))
+    for kinds in (KINDS, LEGACY_KINDS):
+        declared = [c for kind in kinds for c in kind.columns(thresholds)]
+        assert len(declared) == len(set(declared))
+        assert set(declared) <= set(prediction_columns(thresholds))
     frame = _calibration_frame()
     cal = Calibration(binning="domain+bmg", method="cps")
     cal.probabilities = ClassProbabilities(binning="domain").fit(frame).maps
@@ -263,7 +270,7 @@ def test_each_statement_writes_the_registry_columns_it_declares():
                                                    frame["in_domain"])["p_bmg"]
     made = statements(cal)
     made[1].fit(frame)  # the Dmax statements share one distribution
-    assert [type(s) for s in made] == list(KINDS)
+    assert [type(s) for s in made] == list(LEGACY_KINDS)
     batch = Batch.from_frame(frame.head(40), 0.68, thresholds)
     for st in made:
         assert sorted(st.predict(batch)) == sorted(st.columns(thresholds)), type(st)

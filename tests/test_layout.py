@@ -183,7 +183,7 @@ def test_one_module_names_the_prediction_columns():
 
     root = Path(__file__).resolve().parent.parent
     names = {c.name for c in ORDER if c is not P_DMAX_GE}
-    assert "dmax_at_least" in names and len(names) == 14
+    assert "dmax_at_least" in names and "dmax_bmg_hi" in names and len(names) == 18
     found = {}
     for f in sorted((root / "gfascreen").rglob("*.py")):
         rel = f.relative_to(root).as_posix()

@@ -200,8 +200,11 @@ def test_cli_train_and_evaluate(tiny_table, tmp_path, capsys):
     assert "Chosen by the declared rule" in stdout and "P(Dmax >= 5 mm)" in stdout
     ev = json.loads((out / "evaluation.json").read_text())
     assert ev["model"]["all"]["n"] > 0 and "within_system" in ev["model"]["screening"]
-    cand = ev["calibration"]["candidates"]["symmetric, members, domain+bmg, beta 0.03"]
+    from gfascreen.model.evaluation.calibrate import weight_key
+
+    cand = ev["calibration"]["candidates"][weight_key(0.5)]
     assert 0 <= cand["all"]["90"]["coverage"] <= 1
+    assert 0 <= cand["bmg"]["90"]["bmg_coverage"] <= 1
     # The product path: calibrate the run's model from its own out-of-fold predictions,
     # then predict with it.
     assert cli.main(["calibrate", str(out), "--lso", str(out)]) == 0

@@ -292,14 +292,18 @@ def test_suggest_spacing_domain_and_determinism(shipped_reports, tiny_ensemble, 
     for i in range(len(comp)):
         for j in range(i):
             assert np.abs(comp[i] - comp[j]).sum() / 2 >= 5 - 1e-9
-    # Default ranking: the calibrated P(Dmax >= T), T the candidate that separates most.
-    assert "varies most" in why
-    assert picks["score"].is_monotonic_decreasing and picks["score"].between(0, 1).all()
-    assert picks["reason"].str.contains(r"P\(Dmax >= ").all()
+    # Default ranking: the expected gain over the best measured alloy of the system, never
+    # within 1 at.% (L1) of a measured one.
+    assert "expected gain" in why and "Al25Co20La55 (5 mm)" in why
+    assert picks["score"].is_monotonic_decreasing and (picks["score"] >= 0).all()
+    assert picks["reason"].str.contains("expected gain over the best measured alloy").all()
+    assert (picks["nearest_known_l1_at_pct"] >= 1 - 1e-9).all()
     assert picks["reason"].str.contains("rank").all()
     ucb, _ = suggest_run(run, n=5, min_distance=5, ucb=0.68)
-    assert ucb["reason"].str.contains("68 % calibrated interval").all()
-    assert ucb["score"].is_monotonic_decreasing
+    assert ucb["reason"].str.contains("the 0.68 quantile of Dmax").all()
+    assert ucb["score"].is_monotonic_decreasing and (ucb["score"] < 100).all()  # no cap
+    target, why_t = suggest_run(run, n=3, min_distance=5, target_mm=5)
+    assert "--target-mm 5" in why_t and target["score"].between(0, 1).all()
     anywhere, _ = suggest_run(run, n=5, min_distance=0, out_of_domain=True)
     assert anywhere["score"].iloc[0] >= picks["score"].iloc[0]
     # A quaternary run, through the CLI, to a file a lab can open.

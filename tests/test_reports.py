@@ -54,11 +54,12 @@ def test_evaluations_round_trip(manifest):
 def test_full_measurement_round_trips_with_its_candidates(manifest):
     """An evaluation's calibration keeps every candidate (the manifest's does not)."""
     d = copy.deepcopy(manifest["calibration_report"])
-    d = {"candidates": {"cps, knn, none, beta 0.01": d["intervals"]}, **d}
+    key = "one distribution, thickness scale 1 + 0.5 x members' spread / median"
+    d = {"candidates": {key: d["intervals"]}, **d}
     rep = read_calibration(d, "calibration")
     assert isinstance(rep, CalibrationReport) and json.dumps(rep.to_dict()) == json.dumps(d)
     assert rep.without_candidates().to_dict() == manifest["calibration_report"]
-    assert rep.candidates["cps, knn, none, beta 0.01"].at("bmg").n == 812
+    assert rep.candidates[key].at("bmg").n == 760
 
 
 def test_missing_key_is_one_line_naming_it(manifest):
@@ -98,7 +99,7 @@ def test_card_reads_the_measurement_from_the_manifest_not_the_page(tmp_path):
         m["calibration_report"]["intervals"]["bmg"]["90"]["coverage"] = 0.5
 
     card = model_card(_copy(tmp_path, edit))
-    assert "| bmg | 90 % | 812 | 0.500 | 10.53 |" in card
+    assert "| bmg | 90 % | 760 | 0.500 | 10.88 |" in card
     assert "### Intervals and lower bounds" in card and "## Intervals" not in card.replace(
         "### Intervals", "")
 

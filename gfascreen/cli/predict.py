@@ -89,9 +89,10 @@ def _show_predictions(res, a: argparse.Namespace) -> None:
     or printed as a table without the spread and log columns."""
     import pandas as pd
 
-    footer = (f"interval dmax_lo..dmax_hi and lower bound dmax_at_least at "
-              f"{round(100 * a.confidence)} % confidence; probabilities calibrated on "
-              "unseen alloy systems (model card)")
+    footer = (f"one distribution per alloy: dmax_mm its mean; interval dmax_lo..dmax_hi, "
+              f"lower bound dmax_at_least and, if a bulk glass (>= 1 mm), "
+              f"dmax_bmg_lo..dmax_bmg_hi at {round(100 * a.confidence)} % confidence; "
+              "probabilities calibrated on unseen alloy systems (model card)")
     if a.output == "-":  # the table alone on stdout, everything else on stderr
         write_table(res, "-")
         print(f"{footer}; wrote {len(res)} predictions to standard output", file=sys.stderr)
@@ -101,7 +102,7 @@ def _show_predictions(res, a: argparse.Namespace) -> None:
     else:
         with pd.option_context("display.max_columns", None, "display.width", 220):
             shown = res.drop(columns=[pc.LOG_DMAX, pc.LOG_DMAX_STD, pc.DIFFICULTY_LOG, pc.DMAX_STD,
-                                      pc.P_CRYSTAL, pc.P_RIBBON]
+                                      pc.BMG_LOC_LOG, pc.P_CRYSTAL, pc.P_RIBBON]
                              + (["note"] if (res["note"] == "").all() else [])
                              + _unknown_columns(res))
             print(shown.round(3).to_string(index=False))

@@ -148,17 +148,15 @@ def add_suggest_command(sub: argparse._SubParsersAction) -> None:
     sg.add_argument("--min-distance", type=float, default=5.0,
                     help="at.%% that must move between any two picks (default 5)")
     sg.add_argument("--target-mm", type=float, default=None,
-                    help="rank by the calibrated P(Dmax >= T mm) (the default ranking; "
-                         "default T: among the system's measured bulk-glass Dmax values "
-                         "and the model's thresholds, the one whose P(Dmax >= T) varies "
-                         "most across the grid; said on stderr)")
-    sg.add_argument("--away-from-known", type=float, default=0.0, metavar="D",
-                    help="keep picks at least D at.%% (L1) from every measured alloy of "
-                         "the model (default 0: each pick still names its nearest one)")
+                    help="rank by the calibrated P(Dmax >= T mm) instead of the default, "
+                         "the expected gain in Dmax over the best measured alloy of the "
+                         "system (said on stderr)")
+    sg.add_argument("--away-from-known", type=float, default=1.0, metavar="D",
+                    help="keep picks at least D at.%% (L1) from every measured or cast "
+                         "alloy of the model (default 1; 0 allows them)")
     sg.add_argument("--ucb", type=float, default=None,
-                    help="rank by the upper bound of the calibrated interval at this "
-                         "confidence instead (e.g. 0.68; 0.9 favours the most uncertain "
-                         "points)")
+                    help="rank by this quantile of the predicted Dmax instead (e.g. 0.68; "
+                         "0.9 favours the most uncertain points)")
     sg.add_argument("--out-of-domain", action="store_true",
                     help="also pick where the model has no nearby training alloys")
     sg.add_argument("--output", default=None,

@@ -34,6 +34,7 @@ import numpy as np
 from gfascreen.errors import GfaError
 from gfascreen.model.columns import DEFAULT_THRESHOLDS_MM, threshold_column  # noqa: F401
 from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS, combine
+from gfascreen.model.distribution import ThicknessModel
 from gfascreen.model.probabilities import ProbabilityCalibration
 from gfascreen.model.targets import from_target, to_target
 
@@ -115,6 +116,10 @@ class Calibration:
     difficulty: str = "members"
     k: int = NEIGHBOURS
     probabilities: ProbabilityCalibration | None = None
+    #: The thickness of a bulk glass given that it is one (this version's calibrations:
+    #: every Dmax statement is read off :class:`~gfascreen.model.distribution.Predictive`);
+    #: None in older models, whose statements read the residuals below.
+    thickness: ThicknessModel | None = None
     alphas_: np.ndarray | None = None
     scores_: np.ndarray | None = None
     bins_: np.ndarray | None = None
@@ -275,7 +280,9 @@ class Calibration:
     # -- storage ------------------------------------------------------------------------
     def tensors(self) -> dict[str, np.ndarray]:
         """The fitted scores as stored: ``scores``, and ``alphas`` and ``bins`` where kept."""
-        t = {"scores": np.asarray(self.scores_, dtype=np.float64)}
+        t = {} if self.scores_ is None else {"scores": np.asarray(self.scores_, np.float64)}
+        if self.thickness is not None:
+            t.update(self.thickness.tensors())
         if self.alphas_ is not None:
             t["alphas"] = np.asarray(self.alphas_, dtype=np.float64)
         if self.bins_ is not None:
@@ -284,6 +291,10 @@ class Calibration:
 
     def entry(self) -> dict:
         """The configuration as the manifest's calibration entry stores it."""
+        if self.thickness is not None:
+            return {"distribution": "one per alloy: class masses and the thickness given a "
+                                    "bulk glass (gfascreen.model.distribution)",
+                    "thickness": self.thickness.entry()}
         return {"beta": self.beta, "binning": self.binning, "cap_mm": self.cap_mm,
                 "n": int(len(self.scores_)), "method": self.method,
                 "difficulty": self.difficulty, "k": self.k}
@@ -313,12 +324,15 @@ class Calibration:
         except Exception as exc:
             raise GfaError(f"calibration file {path} is not readable ({exc})") from None
         own = ("file", "sha256", "beta", "binning", "cap_mm", "n", "method", "difficulty",
-               "k", "probabilities")
+               "k", "probabilities", "distribution", "thickness")
         info = {k: v for k, v in entry.items() if k not in own}
         # Older models stored the difficulty as a sentence in the entry: members' spread.
         difficulty = entry.get("difficulty", "members")
         probs = (ProbabilityCalibration.from_tensors(t, entry["probabilities"])
                  if isinstance(entry.get("probabilities"), dict) else None)
+        if isinstance(entry.get("thickness"), dict):
+            return cls(info=info, probabilities=probs,
+                       thickness=ThicknessModel.from_tensors(t, entry["thickness"]))
         return cls(beta=float(entry["beta"]), binning=str(entry["binning"]),
                    cap_mm=float(entry.get("cap_mm", CAP_MM)), info=info,
                    # Older models wrote a sentence here: their intervals are symmetric.

@@ -53,34 +53,54 @@ class Column(str):
 
 DMAX_MM = Column(
     "dmax_mm", "mm",
-    "predicted Dmax, the critical casting diameter (mm): the stack of network and "
-    "descriptor partner (P(bmg)-weighted, so it ranks), or the members' mean for a "
-    "network-only model")
+    "predicted Dmax, the critical casting diameter (mm): the mean of the alloy's predictive "
+    "distribution (crystal 0 mm, ribbon 0.1 mm, bulk glass its thickness), the column that "
+    "ranks; without a calibration the stack's P(bmg)-weighted reading or the members' mean")
 DMAX_STD = Column("dmax_std", "mm",
                   "standard deviation of Dmax across members (mm): the raw spread")
 DMAX_LO = Column("dmax_lo", "mm",
-                 "lower bound of the calibrated interval (mm; NaN without a calibration)")
+                 "lower end of the interval (mm): the distribution's (1 - c)/2 quantile at "
+                 "confidence c (NaN without a calibration)")
 DMAX_HI = Column("dmax_hi", "mm",
-                 "upper bound of the calibrated interval (mm; NaN without a calibration)")
+                 "upper end of the interval (mm): the distribution's (1 + c)/2 quantile, "
+                 "never capped (NaN without a calibration)")
 DMAX_AT_LEAST = Column(
     "dmax_at_least", "mm",
-    "calibrated one-sided lower bound (mm): Dmax is at least this with the stated "
-    "confidence (NaN without a calibration)")
+    "one-sided lower bound (mm): the distribution's 1 - c quantile, Dmax is at least this "
+    "with confidence c (NaN without a calibration)")
 DMAX_BMG_MM = Column(
     "dmax_bmg_mm", "mm",
-    "the Dmax (mm) the alloy would have if it forms a bulk glass (the stack's bulk-glass "
-    "thickness; the members' mean without a stack)")
+    "the Dmax (mm) the alloy would have if it forms a bulk glass: the median of its "
+    "thickness given a bulk glass (the stack's bulk-glass thickness without a calibration; "
+    "the members' mean without a stack)")
+DMAX_BMG_LO = Column("dmax_bmg_lo", "mm",
+                     "lower end of the interval of the thickness given a bulk glass (mm; "
+                     "at least 1 mm; NaN without a calibration)")
+DMAX_BMG_HI = Column("dmax_bmg_hi", "mm",
+                     "upper end of the interval of the thickness given a bulk glass (mm; "
+                     "NaN without a calibration)")
+BEYOND_RECORD = Column(
+    "beyond_record", "",
+    "an interval's upper end (dmax_hi or dmax_bmg_hi) lies beyond the thickest glass ever "
+    "measured (72 mm): that end is an extrapolation")
 LOG_DMAX = Column("log_dmax", "log10(1 + Dmax/mm)", "log10(1 + dmax_mm/mm)")
 LOG_DMAX_STD = Column("log_dmax_std", "log10(1 + Dmax/mm)",
                       "spread of log10(1 + Dmax/mm) across members")
 DIFFICULTY_LOG = Column(
     "difficulty_log", "log10(1 + Dmax/mm)",
-    "σ of the calibrated interval in log10(1 + Dmax/mm): the members' spread and/or the "
-    "measured spread among the nearest training alloys")
+    "σ, the scale (a standard deviation) of the thickness given a bulk glass: the least "
+    "where the members agree, more where they spread (the members' spread without a "
+    "calibration)")
+BMG_LOC_LOG = Column(
+    "bmg_loc_log", "log10(1 + Dmax/mm)",
+    "μ, the location of the thickness given a bulk glass: log10(1 + Dmax/mm) = μ + σ z "
+    "(z: the model's conformal residuals), what is below 1 mm put at 1 mm")
 P_GLASS = Column("p_glass", "",
                  "calibrated probability of a glass, ribbon or bulk (the class head's "
                  "1 - P(crystal) without a calibration)")
-P_BMG = Column("p_bmg", "", "calibrated probability of a bulk metallic glass")
+P_BMG = Column("p_bmg", "",
+               "calibrated probability of a bulk metallic glass: castable at 1 mm or thicker "
+               "(equal to p_dmax_ge_1)")
 P_CRYSTAL = Column("p_crystal", "", "1 - p_glass")
 P_RIBBON = Column("p_ribbon", "", "p_glass - p_bmg: a glass only as a melt-spun ribbon")
 #: Thresholds (mm) of the exceedance columns ``p_dmax_ge_T`` by default.
@@ -97,8 +117,9 @@ IN_DOMAIN = Column(
 #: Every prediction column in the order the tables hold them (``P_DMAX_GE`` stands for one
 #: column per threshold).
 ORDER: tuple[Column, ...] = (DMAX_MM, DMAX_STD, DMAX_LO, DMAX_HI, DMAX_AT_LEAST, DMAX_BMG_MM,
-                             LOG_DMAX, LOG_DMAX_STD, DIFFICULTY_LOG, P_GLASS, P_BMG,
-                             P_CRYSTAL, P_RIBBON, P_DMAX_GE, IN_DOMAIN)
+                             DMAX_BMG_LO, DMAX_BMG_HI, LOG_DMAX, LOG_DMAX_STD, BMG_LOC_LOG,
+                             DIFFICULTY_LOG, P_GLASS, P_BMG, P_CRYSTAL, P_RIBBON, P_DMAX_GE,
+                             BEYOND_RECORD, IN_DOMAIN)
 #: The class probabilities (coherent: crystal + ribbon + bmg = 1).
 PROBABILITIES: tuple[Column, ...] = (P_GLASS, P_BMG, P_CRYSTAL, P_RIBBON)
 #: The class probabilities a class head or stack gives, by class name (``manifest.classes``).

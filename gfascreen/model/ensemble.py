@@ -42,7 +42,7 @@ from gfascreen.model.saved import (
     model_hash,
     sha256_file,
 )
-from gfascreen.model.statements import KINDS, Batch, statements
+from gfascreen.model.statements import KINDS, LEGACY_KINDS, Batch, statements
 from gfascreen.model.targets import from_target, kind_of, to_target
 
 #: Prediction columns, with units, and their order: :mod:`gfascreen.model.columns`
@@ -195,19 +195,32 @@ class Ensemble:
                       in_domain=nb.in_domain,
                       p_crystal=None if raw is None else raw[pc.P_CRYSTAL],
                       p_bmg=None if raw is None else raw[pc.P_BMG],
+                      log_dmax_bmg=to_target(dmax_bmg),
                       confidence=confidence, thresholds_mm=tuple(thresholds_mm))
         out = {pc.DMAX_MM: dmax, pc.DMAX_BMG_MM: dmax_bmg,
                pc.DMAX_STD: mm.std(0, unbiased=False).numpy() if many else zeros,
-               pc.LOG_DMAX: mean_log, pc.LOG_DMAX_STD: std_log,
-               **self._statements(batch, raw), pc.IN_DOMAIN: nb.in_domain}
+               pc.LOG_DMAX: mean_log, pc.LOG_DMAX_STD: std_log, pc.IN_DOMAIN: nb.in_domain}
+        out.update(self._statements(batch, raw, out))
         return pd.DataFrame({c: out[c] for c in prediction_columns(thresholds_mm)})
 
     def _stacked(self, x: torch.Tensor, reg: torch.Tensor, prob: torch.Tensor
                  ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-        """The stack's Dmax (mm), bulk-glass thickness (mm) and class probabilities."""
+        """The stack's Dmax (mm), bulk-glass thickness (mm) and class probabilities, the
+        partner read as its average over the composition's neighbourhood
+        (:mod:`gfascreen.model.local_average`; the stack's ``partner_step_at_pct``, 0: at
+        the point)."""
+        from gfascreen.model.local_average import average, neighbours
+        from gfascreen.model.partner import PartnerOutput
         from gfascreen.model.stack import stack_features
 
-        gb = self.partner.predict(x)
+        step = self.stack.partner_step_at_pct
+        if step > 0:
+            xs, w = neighbours(x, step)
+            raw = self.partner.predict(xs)
+            gb = PartnerOutput(*(average(v, w) for v in (raw.log_dmax, raw.proba,
+                                                         raw.log_dmax_bmg)))
+        else:
+            gb = self.partner.predict(x)
         top = (x / x.sum(1, keepdim=True)).amax(1).double().cpu().numpy()
         out = self.stack.predict(stack_features(
             reg.mean(0).numpy().astype(float), prob.numpy().astype(float), gb.log_dmax,
@@ -221,20 +234,25 @@ class Ensemble:
         return {pc.CLASS_PROBABILITY[c]: prob[:, i].numpy().astype(float)
                 for i, c in enumerate(self.classes)}
 
-    def _statements(self, batch: Batch, raw: dict[str, np.ndarray] | None
-                    ) -> dict[str, np.ndarray]:
+    def _statements(self, batch: Batch, raw: dict[str, np.ndarray] | None,
+                    point: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The calibrated columns: what stands without a calibration (the raw class scores,
-        NaN for a model without a class head; the members' spread as the difficulty; NaN
-        for the Dmax statements), overwritten by each statement of the model's calibration
-        in turn (:func:`gfascreen.model.statements.statements`; the Mondrian bins read the
-        P(bmg) written before them)."""
+        NaN for a model without a class head; the members' spread as the difficulty; the
+        point readings ``point`` holds; NaN for the other Dmax statements), overwritten by
+        each statement of the model's calibration in turn
+        (:func:`gfascreen.model.statements.statements`: the class probabilities, then the
+        one distribution that reads their masses)."""
         nan = np.full(len(batch), np.nan)
-        out = {c: nan for kind in KINDS for c in kind.columns(batch.thresholds_mm)}
+        out = {c: nan for kind in KINDS + LEGACY_KINDS
+               for c in kind.columns(batch.thresholds_mm)}
+        out.update(point)
+        out[pc.BMG_LOC_LOG] = batch.log_dmax_bmg
+        out[pc.BEYOND_RECORD] = np.zeros(len(batch), dtype=bool)
         if raw is not None:
             out.update({pc.P_GLASS: 1.0 - raw[pc.P_CRYSTAL], **raw})
         out[pc.DIFFICULTY_LOG] = batch.spread_log.astype(float)
         for st in statements(self.calibration) if self.calibration is not None else []:
-            batch = replace(batch, p_bmg_cal=out[pc.P_BMG])
+            batch = replace(batch, p_bmg_cal=out[pc.P_BMG], p_glass_cal=out[pc.P_GLASS])
             if st.applies(batch):
                 out.update(st.predict(batch))
         return out

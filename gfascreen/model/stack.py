@@ -93,6 +93,9 @@ class Stack:
     bmg_coef_: np.ndarray | None = None      # (3,)
     bmg_intercept_: float = 0.0
     info: dict = field(default_factory=dict)
+    #: The neighbourhood (at.%) the partner is averaged over before the stack reads it
+    #: (:mod:`gfascreen.model.local_average`; 0: read at the composition itself).
+    partner_step_at_pct: float = 0.0
 
     def fit(self, features: np.ndarray, gfa_class, y_log: np.ndarray) -> Stack:
         """``gfa_class``: crystal / ribbon / bmg per row; ``y_log``: measured
@@ -152,7 +155,7 @@ class Stack:
                 "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
                 "coef": self.coef_.tolist(), "intercept": self.intercept_.tolist(),
                 "bmg_coef": self.bmg_coef_.tolist(), "bmg_intercept": self.bmg_intercept_,
-                "info": self.info}
+                "partner_step_at_pct": self.partner_step_at_pct, "info": self.info}
 
     @classmethod
     def from_dict(cls, d: dict) -> Stack:
@@ -167,7 +170,8 @@ class Stack:
                     scale_=np.asarray(d["scale"], float), coef_=np.asarray(d["coef"], float),
                     intercept_=np.asarray(d["intercept"], float),
                     bmg_coef_=np.asarray(d["bmg_coef"], float),
-                    bmg_intercept_=float(d["bmg_intercept"]), info=dict(d.get("info", {})))
+                    bmg_intercept_=float(d["bmg_intercept"]), info=dict(d.get("info", {})),
+                    partner_step_at_pct=float(d.get("partner_step_at_pct", 0.0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise GfaError(f"the manifest's stack is damaged ({exc})") from None
         if s.coef_.shape != (3, len(CLASS_FEATURES)) or s.bmg_coef_.shape != (len(BMG_FEATURES),):

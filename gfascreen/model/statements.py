@@ -42,6 +42,7 @@ from gfascreen.model.calibration import (
     coverage,
     mondrian_bins,
 )
+from gfascreen.model.distribution import Predictive, ThicknessModel
 from gfascreen.model.probabilities import (
     EVENTS,
     ProbabilityCalibration,
@@ -57,6 +58,11 @@ EVENT_COLUMN = {"glass": pc.P_GLASS, "bmg": pc.P_BMG}
 GROUPS = ("all", "bmg", pc.IN_DOMAIN, "out_of_domain")
 #: The column of the calibrated P(bmg) in a calibration frame (the Mondrian bins read it).
 P_BMG_CAL = pc.P_BMG + "_cal"
+#: The column of the calibrated P(glass) in a calibration frame.
+P_GLASS_CAL = pc.P_GLASS + "_cal"
+#: The column of μ, the predicted thickness if a bulk glass (log10(1 + Dmax/mm)), in a
+#: calibration frame.
+BMG_LOG = "bmg_log"
 
 
 @dataclass
@@ -76,6 +82,10 @@ class Batch:
     p_bmg: np.ndarray | None
     #: The calibrated P(bmg) (the raw one for a model without maps): the Mondrian bins.
     p_bmg_cal: np.ndarray | None = None
+    #: The calibrated P(glass): with ``p_bmg_cal``, the class masses of the distribution.
+    p_glass_cal: np.ndarray | None = None
+    #: μ, the thickness if a bulk glass (log10(1 + Dmax/mm); None: ``log_dmax``).
+    log_dmax_bmg: np.ndarray | None = None
     confidence: float = DEFAULT_CONFIDENCE
     thresholds_mm: tuple[float, ...] = pc.DEFAULT_THRESHOLDS_MM
 
@@ -89,7 +99,8 @@ class Batch:
         return cls(log_dmax=col("pred_log"), spread_log=col("sigma_log"),
                    knn_spread=col("knn_spread"), in_domain=col(pc.IN_DOMAIN),
                    p_crystal=col(pc.P_CRYSTAL), p_bmg=col(pc.P_BMG),
-                   p_bmg_cal=col(P_BMG_CAL), confidence=confidence,
+                   p_bmg_cal=col(P_BMG_CAL), p_glass_cal=col(P_GLASS_CAL),
+                   log_dmax_bmg=col(BMG_LOG), confidence=confidence,
                    thresholds_mm=tuple(thresholds_mm))
 
     def __len__(self) -> int:
@@ -281,6 +292,89 @@ class Exceedance(_Conformal):
                 for j, t in enumerate(thresholds_mm)}
 
 
+# -- the one distribution --------------------------------------------------------------------
+class Distribution:
+    """Every Dmax column read off one predictive distribution per alloy
+    (:class:`~gfascreen.model.distribution.Predictive`): the calibrated class masses the
+    batch carries and the thickness given a bulk glass (``thickness``, fitted here)."""
+
+    by_confidence = True
+
+    def __init__(self, thickness: ThicknessModel):
+        self.thickness = thickness
+
+    @classmethod
+    def columns(cls, thresholds_mm=pc.DEFAULT_THRESHOLDS_MM) -> list[str]:
+        return [pc.DMAX_MM, pc.LOG_DMAX, pc.DMAX_LO, pc.DMAX_HI, pc.DMAX_AT_LEAST,
+                pc.DMAX_BMG_MM, pc.DMAX_BMG_LO, pc.DMAX_BMG_HI, pc.BMG_LOC_LOG, pc.DIFFICULTY_LOG,
+                *[pc.threshold_column(t) for t in thresholds_mm], pc.BEYOND_RECORD]
+
+    def applies(self, batch: Batch) -> bool:
+        """Whether the batch has calibrated class masses (and anything to read)."""
+        return len(batch) > 0 and batch.p_glass_cal is not None \
+            and batch.p_bmg_cal is not None
+
+    def fit(self, frame: pd.DataFrame) -> Distribution:
+        """Fit the thickness on a calibration frame's bulk glasses with a measured Dmax
+        (``gfa_class`` as the castable rule left it:
+        :func:`gfascreen.data.labels.castable_class`)."""
+        bmg = (frame["gfa_class"].astype(str) == "bmg").to_numpy()
+        f = frame[bmg]
+        self.thickness.fit(_bmg_log(f), f["sigma_log"].to_numpy(), f["y"].to_numpy())
+        return self
+
+    def distribution(self, batch: Batch) -> Predictive:
+        glass, bmg = batch.p_glass_cal, batch.p_bmg_cal
+        mu = batch.log_dmax if batch.log_dmax_bmg is None else batch.log_dmax_bmg
+        return Predictive(1.0 - glass, glass - bmg, bmg, mu,
+                          self.thickness.scale(batch.spread_log), self.thickness)
+
+    def predict(self, batch: Batch) -> dict[str, np.ndarray]:
+        """Its columns (the class masses it reads are :class:`ClassProbabilities`')."""
+        return self._columns(batch, self.columns(batch.thresholds_mm))
+
+    def _columns(self, batch: Batch, names) -> dict[str, np.ndarray]:
+        c = self.distribution(batch).columns(batch.confidence, batch.thresholds_mm)
+        return {k: c[k] for k in names}
+
+    def oof(self, batch: Batch) -> dict[str, np.ndarray]:
+        """What :meth:`measure` judges, in log10(1 + Dmax/mm): the interval ``lo``/``hi``,
+        the lower bound ``at_least``, the conditional interval ``bmg_lo``/``bmg_hi``; the
+        probabilities ``exceedance`` (one column per threshold), the ``mean`` and the
+        conditional median ``bmg_median`` (mm)."""
+        c = self._columns(batch, self.columns(batch.thresholds_mm))
+        out = {k: to_target(c[col]) for k, col in (
+            ("lo", pc.DMAX_LO), ("hi", pc.DMAX_HI), ("at_least", pc.DMAX_AT_LEAST),
+            ("bmg_lo", pc.DMAX_BMG_LO), ("bmg_hi", pc.DMAX_BMG_HI))}
+        out["exceedance"] = np.column_stack([c[pc.threshold_column(t)]
+                                             for t in batch.thresholds_mm])
+        out["mean"], out["bmg_median"] = c[pc.DMAX_MM], c[pc.DMAX_BMG_MM]
+        return out
+
+    def measure(self, frame: pd.DataFrame, oof: dict) -> dict:
+        """Per group and confidence (``"90"``), on rows with a measured Dmax: the interval's
+        coverage and widths, the lower bound's, and (bulk glasses) the conditional
+        interval's coverage and median width (mm)."""
+        return _per_group(frame, oof, ("lo", "hi", "at_least", "bmg_lo", "bmg_hi"),
+                          self._block)
+
+    @staticmethod
+    def _block(y: np.ndarray, res: dict, m: np.ndarray) -> dict:
+        out = {**Interval._block(y, res, m), **AtLeast._block(y, res, m)}
+        lo, hi = res["bmg_lo"][m], res["bmg_hi"][m]
+        out["bmg_coverage"] = coverage(y[m], lo, hi)
+        out["bmg_median_width_mm"] = (float(np.median(from_target(hi) - from_target(lo)))
+                                      if m.any() else float("nan"))
+        return out
+
+
+def _bmg_log(frame: pd.DataFrame) -> np.ndarray:
+    """μ of a calibration frame's rows (the stack's thickness if a bulk glass; the
+    prediction itself for a model without a stack)."""
+    col = BMG_LOG if BMG_LOG in frame.columns else "pred_log"
+    return frame[col].to_numpy(dtype=float)
+
+
 def _per_group(frame: pd.DataFrame, oof: dict, keys: tuple[str, ...], block) -> dict:
     """``block(y, res, mask)`` per group and confidence (``"90"``) on rows with a measured
     Dmax; ``res``: the out-of-fold values ``oof[key][confidence]`` of ``keys`` at one
@@ -295,7 +389,10 @@ def _per_group(frame: pd.DataFrame, oof: dict, keys: tuple[str, ...], block) -> 
 
 
 #: Every kind of statement, in the order a model makes them (their columns: ``columns``).
-KINDS = (ClassProbabilities, Interval, AtLeast, Exceedance)
+KINDS = (ClassProbabilities, Distribution)
+#: The statements of calibrations older than the one distribution (read, never fitted
+#: by ``gfascreen calibrate``).
+LEGACY_KINDS = (ClassProbabilities, Interval, AtLeast, Exceedance)
 
 
 def dmax_statements(distribution: Calibration) -> list[_Conformal]:
@@ -310,4 +407,6 @@ def statements(cal: Calibration) -> list:
     """A model calibration's statements, in the order they are made: the class
     probabilities (whose P(bmg) the Mondrian bins read), then the Dmax statements."""
     probs = [ClassProbabilities(maps=cal.probabilities)] if cal.probabilities is not None else []
+    if cal.thickness is not None:
+        return probs + [Distribution(cal.thickness)]
     return probs + dmax_statements(cal)

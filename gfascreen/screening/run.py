@@ -487,8 +487,8 @@ def summary_text(s: dict) -> str:
     rate = f", {s['points_per_s']:,} points/s" if s["points_per_s"] else ""
     lines.append(f"{s['points']:,} points in {s['out']} ({s['scored_now']:,} scored now in "
                  f"{s['wall_s']:.1f} s{rate}); {100 * s['in_domain_fraction']:.1f}% in domain")
-    lines.append("best predicted glass formers (Dmax mm, ensemble mean [calibrated interval], "
-                 "P(bulk glass)):")
+    lines.append("best predicted glass formers (Dmax mm: mean of the predicted distribution "
+                 "[interval], P(bulk glass)):")
     for r in s["top10"]:
         flag = "" if r[pc.IN_DOMAIN] else "  (out of domain)"
         iv = ("" if np.isnan(r[pc.DMAX_LO]) else

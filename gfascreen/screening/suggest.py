@@ -32,6 +32,7 @@ from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
 from gfascreen.model.calibration import CAP_MM
+from gfascreen.model.distribution import BULK_MIN_MM
 
 #: Confidence of the interval whose upper bound is the score.
 UCB = 0.68
@@ -176,15 +177,50 @@ class Ranking:
     unit: str
 
 
+def _distribution(df: pd.DataFrame, calibration):
+    """The run's predictive distributions (None: a model whose calibration predates them,
+    or a run written before the columns that hold them)."""
+    from gfascreen.model.distribution import Predictive
+
+    if calibration is None or getattr(calibration, "thickness", None) is None \
+            or pc.BMG_LOC_LOG not in df.columns:
+        return None
+    return Predictive.from_columns(df, calibration.thickness)
+
+
 def _ranking(df: pd.DataFrame, calibration, ucb: float | None,
-             target_mm: float | None) -> Ranking:
-    """P(Dmax >= target) when the calibration has a predictive distribution and ``ucb`` is
-    not given, else the upper-confidence score at ``ucb`` (default :data:`UCB`)."""
+             target_mm: float | None, best: tuple[str, float] | None = None) -> Ranking:
+    """What the picks are ranked by. With the one distribution: the ``ucb`` quantile of
+    Dmax (mm), or P(Dmax >= ``target_mm``), or by default the expected gain (mm) over
+    ``best`` (the best measured alloy of the system and its Dmax; 1 mm, castable, when
+    none is known). Older calibrations: P(Dmax >= target) or the interval's upper end."""
+    dist = _distribution(df, calibration)
+    if dist is not None:
+        if ucb is not None:
+            return Ranking(dist.quantile_mm(ucb), f"the {ucb:g} quantile of Dmax", " mm")
+        if target_mm is not None:
+            return Ranking(dist.sf(target_mm), f"P(Dmax >= {target_mm:g} mm)", "")
+        name, mm = best if best is not None else ("", BULK_MIN_MM)
+        what = (f"expected gain over the best measured alloy, {name} ({mm:g} mm)" if name
+                else f"expected gain over {mm:g} mm (no bulk glass of this system is "
+                     "measured)")
+        return Ranking(dist.expected_gain_mm(mm), what, " mm")
     if ucb is None and calibration is not None and calibration.alphas_ is not None:
         score, what = exceedance_score(df, calibration, target_mm or DEFAULT_TARGET_MM)
         return Ranking(score, what, "")
     score, what = upper_score(df, calibration, UCB if ucb is None else ucb)
     return Ranking(score, what, " mm")
+
+
+def best_measured(known: pd.DataFrame | None) -> tuple[str, float] | None:
+    """The thickest measured bulk glass among ``known`` (composition, Dmax in mm), None
+    when none is known."""
+    bmg = _measured_bmg(known)
+    bmg = bmg[bmg >= BULK_MIN_MM]
+    if not len(bmg):
+        return None
+    i = bmg.idxmax()
+    return str(known.loc[i, "composition"]), float(bmg[i])
 
 
 def _spaced_picks(comp: np.ndarray, score: np.ndarray, pool: np.ndarray, n: int,
@@ -241,20 +277,23 @@ def _pick_row(k: int, i: int, df: pd.DataFrame, elements: list[str], comp: np.nd
                    + ("" if r[pc.IN_DOMAIN] else "; OUT OF DOMAIN") + near + near_known)}
 
 
+#: Picks stay at least this far (at.%, L1) from every measured or cast alloy by default.
+AWAY_FROM_KNOWN_AT_PCT = 1.0
+
+
 def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: float = 5.0,
             out_of_domain: bool = False, calibration=None, ucb: float | None = None,
             target_mm: float | None = None, known: pd.DataFrame | None = None,
-            away_from_known: float = 0.0) -> pd.DataFrame:
+            away_from_known: float = AWAY_FROM_KNOWN_AT_PCT) -> pd.DataFrame:
     """``n`` compositions to cast next, at least ``min_distance`` at.% apart, with reasons.
 
-    Ranked by P(Dmax >= ``target_mm``) (the default when the model's calibration has a
-    predictive distribution and ``ucb`` is not given), else by the upper-confidence
-    score at ``ucb``. Each pick names its nearest measured alloy among ``known`` (the
+    Ranked as :func:`_ranking` says (by default the expected gain over the best measured
+    alloy among ``known``). Each pick names its nearest measured alloy among ``known`` (the
     known alloys of the composition space, at.% columns), its Dmax and the L1 distance
     (at.%); ``away_from_known`` keeps picks at least that far (L1, at.%) from every one.
     When fewer than ``n`` can be picked, ``attrs["shortfall"]`` says why."""
     _check_suggest_args(n, min_distance, ucb, target_mm, away_from_known)
-    ranking = _ranking(df, calibration, ucb, target_mm)
+    ranking = _ranking(df, calibration, ucb, target_mm, best_measured(known))
     pool = np.ones(len(df), dtype=bool) if out_of_domain else df[pc.IN_DOMAIN].to_numpy(bool)
     if not pool.any():
         raise GfaError("no grid point is in domain; pass --out-of-domain to pick from all "
@@ -306,7 +345,7 @@ def run_calibration(run: dict):
 
 def suggest_run(run_dir, n: int = 5, min_distance: float = 5.0, out_of_domain: bool = False,
                 ucb: float | None = None, target_mm: float | None = None,
-                partial: bool = False, away_from_known: float = 0.0
+                partial: bool = False, away_from_known: float = AWAY_FROM_KNOWN_AT_PCT
                 ) -> tuple[pd.DataFrame, str]:
     """:func:`suggest` on a finished screening run directory, with the model's known alloys
     of the composition space; also says how the target thickness was chosen (empty when
@@ -321,7 +360,13 @@ def suggest_run(run_dir, n: int = 5, min_distance: float = 5.0, out_of_domain: b
     calibration = run_calibration(run)
     space, _ = known_alloys(run, elements, subsystems=True)
     why = ""
-    if ucb is None and target_mm is None:
+    if ucb is None and target_mm is None and _distribution(df, calibration) is not None:
+        best = best_measured(space if len(space) else None)
+        why = ("ranked by the expected gain in Dmax (mm) over the best measured alloy of "
+               f"this composition space, {best[0]} ({best[1]:g} mm)" if best else
+               "ranked by the expected gain in Dmax (mm) over 1 mm (no measured bulk glass "
+               "in this composition space)")
+    elif ucb is None and target_mm is None:
         known = (space[space["system"] == alloy_system(elements)]
                  if len(space) else space)
         pool = (np.ones(len(df), dtype=bool) if out_of_domain

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gfascreen.data.labels import DMAX_COLUMN
+from gfascreen.data.labels import DMAX_COLUMN, castable_class
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model import columns as pc
@@ -30,13 +30,13 @@ from gfascreen.model.calibration import (
     BETAS,
     BINNINGS,
     CALIBRATION_FILE,
-    CAP_MM,
     DEFAULT_CONFIDENCE,
     DEFAULT_THRESHOLDS_MM,
     METHODS,
     Calibration,
 )
 from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS, neighbourhood
+from gfascreen.model.distribution import ThicknessModel
 from gfascreen.model.evaluation.calibration_report import (
     CalibrationReport,
     IntervalReport,
@@ -49,17 +49,28 @@ from gfascreen.model.probabilities import (
 )
 from gfascreen.model.saved import ModelDir
 from gfascreen.model.statements import (
+    BMG_LOG,
     GROUPS,
     P_BMG_CAL,
+    P_GLASS_CAL,
     Batch,
     ClassProbabilities,
+    Distribution,
     Exceedance,
-    Interval,
     dmax_statements,
 )
 from gfascreen.model.targets import to_target
 
 CONFIDENCES = (0.68, 0.9, 0.95)
+#: The candidate weights w of the members' spread in the thickness's scale
+#: (:class:`~gfascreen.model.distribution.ThicknessModel`: σ ∝ 1 + w · spread / median).
+SPREAD_WEIGHTS = (0.0, 0.5, 1.0, 2.0)
+#: The weight where there are too few folds to choose one inside a fold (declared).
+DEFAULT_SPREAD_WEIGHT = 0.5
+
+
+def weight_key(w: float) -> str:
+    return f"one distribution, thickness scale 1 + {w:g} x members' spread / median"
 
 
 @dataclass(frozen=True)
@@ -105,7 +116,9 @@ def read_lso(model: ModelDir, lso: str | Path | None = None) -> pd.DataFrame:
 
 def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
     """The predictions with what calibration needs: ``y`` (log10(1 + Dmax/mm), NaN where
-    unmeasured), fold-relative ``in_domain`` and ``knn_spread``."""
+    unmeasured), ``bmg_log`` (μ: the thickness if a bulk glass, log), fold-relative
+    ``in_domain`` and ``knn_spread``, and ``gfa_class`` under the castable rule
+    (:func:`~gfascreen.data.labels.castable_class`: a bulk glass is castable at 1 mm)."""
     need = {"composition", "fold", "gfa_class", DMAX_COLUMN, "pred_log", "sigma_log",
             pc.P_CRYSTAL, pc.P_BMG}
     if not need <= set(lso.columns):
@@ -117,7 +130,10 @@ def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
                        f"{next(r for r in reasons if r)}")
     x = feat.from_amounts(amounts)
     out = lso.reset_index(drop=True).copy()
+    out["gfa_class"] = castable_class(out["gfa_class"], out[DMAX_COLUMN])
     out["y"] = to_target(out[DMAX_COLUMN].to_numpy(dtype=float))
+    out[BMG_LOG] = (to_target(out["pred_bmg_mm"].to_numpy(dtype=float))
+                    if "pred_bmg_mm" in out.columns else out["pred_log"].to_numpy(dtype=float))
     folds = out["fold"].to_numpy()
     dom = np.zeros(len(out), dtype=bool)
     spread = np.zeros(len(out))
@@ -203,11 +219,16 @@ def probabilities_report(frame: pd.DataFrame, cf: dict[str, np.ndarray]) -> dict
 
 def replay(md: ModelDir, frame: pd.DataFrame, confidences=CONFIDENCES) -> dict:
     """The configuration a model ships with, measured out of fold on ``frame`` (from
-    :func:`lso_frame`): sets ``frame["p_bmg_cal"]`` (its probability binning, cross-fitted)
-    and returns :func:`cross_fit_intervals`' result for its interval configuration."""
+    :func:`lso_frame`): sets the frame's out-of-fold class masses (its probability binning,
+    cross-fitted) and returns its out-of-fold readings (``lo``, ``hi``, ``at_least``:
+    log, by confidence; ``exceedance``)."""
     entry = md.manifest.calibration or {}
     pbin = (entry.get("probabilities") or {}).get("binning", "none")
-    frame[P_BMG_CAL] = cross_fit_probabilities(frame, pbin)[pc.P_BMG]
+    cross = cross_fit_probabilities(frame, pbin)
+    frame[P_BMG_CAL], frame[P_GLASS_CAL] = cross[pc.P_BMG], cross[pc.P_GLASS]
+    if isinstance(entry.get("thickness"), dict):
+        return cross_fit_distribution(frame, float(entry["thickness"]["spread_weight"]),
+                                      confidences)
     cand = Candidate(entry.get("method", "symmetric"), entry.get("difficulty", "members"),
                      entry.get("binning", "none"), float(entry.get("beta", 0.01)))
     return cross_fit_intervals(frame, cand, confidences=confidences)
@@ -242,10 +263,9 @@ def choose_probability_binning(reports: dict[str, dict]) -> str:
 
 
 # -- the whole procedure --------------------------------------------------------------------
-def measure(frame: pd.DataFrame) -> dict:
-    """Both probability binnings' reports (and the chosen one's out-of-fold P(bmg) as
-    ``frame["p_bmg_cal"]``, which the Mondrian bins read), every interval candidate's
-    report, and the chosen candidate's exceedance and lower-bound reports."""
+def _probabilities(frame: pd.DataFrame) -> tuple[str, dict]:
+    """Both probability binnings' reports; the chosen one's out-of-fold P(glass) and P(bmg)
+    are written into ``frame`` (the distribution's class masses)."""
     cross, probs = {}, {}
     for b in PROB_BINNINGS:
         try:
@@ -258,38 +278,127 @@ def measure(frame: pd.DataFrame) -> dict:
                        "fold's training part are needed)")
     pbin = choose_probability_binning(probs)
     frame[P_BMG_CAL] = cross[pbin][pc.P_BMG]
-    reports = {}
-    for cand in candidates():
-        reports[cand.key] = interval_report(frame, cross_fit_intervals(frame, cand))
-    key = choose(reports)
-    chosen = next(c for c in candidates() if c.key == key)
-    res = cross_fit_intervals(frame, chosen)
-    return {"candidates": reports, "chosen": key, "intervals": reports[key],
-            "exceedance": exceedance_report(frame, res),
-            "probability_binning": pbin,
+    frame[P_GLASS_CAL] = cross[pbin][pc.P_GLASS]
+    return pbin, probs
+
+
+def cross_fit_distribution(frame: pd.DataFrame, weight: float, confidences=CONFIDENCES,
+                           thresholds=DEFAULT_THRESHOLDS_MM) -> dict:
+    """Out-of-fold readings of the one distribution with spread weight ``weight``: the
+    thickness fitted on the other folds' bulk glasses, the class masses the frame's
+    out-of-fold ``p_glass_cal``/``p_bmg_cal``."""
+    return cross_fit(frame, lambda: [Distribution(ThicknessModel(weight))], confidences,
+                     thresholds)
+
+
+def distribution_report(frame: pd.DataFrame, res: dict, confidences=CONFIDENCES) -> dict:
+    """Coverage and widths of the interval, the lower bound and the conditional interval,
+    per group and confidence, on rows with a measured Dmax."""
+    res = _confidences(res, confidences)
+    return Distribution(ThicknessModel()).measure(frame, res)
+
+
+def choose_weight(reports: dict[float, dict]) -> float:
+    """The declared rule: among the weights whose 90 % conditional interval covers
+    0.88-0.92 of the bulk glasses, the narrowest median conditional width (mm); if none
+    does, the coverage nearest 0.9."""
+    def cov(w):
+        return reports[w]["bmg"]["90"]["bmg_coverage"]
+
+    ok = [w for w in reports if 0.88 <= cov(w) <= 0.92]
+    if ok:
+        return min(ok, key=lambda w: (round(reports[w]["bmg"]["90"]["bmg_median_width_mm"], 3),
+                                      w))
+    return min(reports, key=lambda w: (abs(cov(w) - 0.9), w))
+
+
+def _weight_reports(frame: pd.DataFrame) -> dict[float, dict]:
+    return {w: distribution_report(frame, cross_fit_distribution(frame, w, (0.9,)), (0.9,))
+            for w in SPREAD_WEIGHTS}
+
+
+def nested_distribution(frame: pd.DataFrame, confidences=CONFIDENCES,
+                        thresholds=DEFAULT_THRESHOLDS_MM) -> tuple[dict, list[float]]:
+    """Out-of-fold readings with the spread weight chosen inside each outer fold (by
+    :func:`choose_weight` on a cross-fit over the other folds), so the reported figures
+    never saw the fold they are measured on; and each fold's weight."""
+    folds = frame["fold"].to_numpy()
+    res, chosen = {}, []
+    for k in np.unique(folds):
+        te = folds == k
+        inner = frame[~te]
+        w = (choose_weight(_weight_reports(inner)) if inner["fold"].nunique() > 1
+             else DEFAULT_SPREAD_WEIGHT)  # nothing to choose on inside
+
+        chosen.append(w)
+        st = Distribution(ThicknessModel(w)).fit(inner)
+        for c in confidences:
+            out = st.oof(Batch.from_frame(frame[te], c, thresholds))
+            for key, v in out.items():
+                slot = res.setdefault(key, {})
+                if c not in slot:
+                    slot[c] = np.full((len(frame), *np.shape(v)[1:]), np.nan)
+                slot[c][te] = v
+    return res, chosen
+
+
+# -- the whole procedure --------------------------------------------------------------------
+def measure(frame: pd.DataFrame) -> dict:
+    """The class probabilities (both binnings; the chosen one's out-of-fold masses go into
+    ``frame``), every spread weight's cross-fitted report, and the readings of the one
+    distribution with the weight chosen inside each outer fold (nested): interval, lower
+    bound, conditional interval and P(Dmax >= T)."""
+    pbin, probs = _probabilities(frame)
+    reports = _weight_reports(frame)
+    res, per_fold = nested_distribution(frame)
+    exc = Exceedance(Calibration()).measure(
+        frame, {"exceedance": res["exceedance"][DEFAULT_CONFIDENCE]})
+    return {"candidates": {weight_key(w): r for w, r in reports.items()},
+            "chosen": weight_key(choose_weight(reports)),
+            "chosen_per_fold": [weight_key(w) for w in per_fold],
+            "headline": ranking_figures(frame, res),
+            "intervals": distribution_report(frame, res),
+            "exceedance": exc, "probability_binning": pbin,
             "probabilities": probs, "n_rows": int(len(frame)),
             "n_with_dmax": int(frame["y"].notna().sum()),
             "folds": int(frame["fold"].nunique())}
 
 
+def ranking_figures(frame: pd.DataFrame, res: dict) -> dict[str, dict]:
+    """The headline figures (:func:`~gfascreen.model.evaluation.side_by_side.headline`) of
+    the stack's own reading (as the leave-system-out table holds it) beside the one
+    distribution's (its mean ranks, its conditional median is the thickness, its class
+    masses the probabilities; nested out of fold)."""
+    from gfascreen.model.evaluation.side_by_side import headline
+
+    c = DEFAULT_CONFIDENCE
+    glass, bmg = frame[P_GLASS_CAL].to_numpy(), frame[P_BMG_CAL].to_numpy()
+    dist = frame.assign(**{"pred_mm": res["mean"][c], "pred_bmg_mm": res["bmg_median"][c],
+                           pc.P_CRYSTAL: 1 - glass, pc.P_RIBBON: glass - bmg, pc.P_BMG: bmg})
+    return {"stack, read at the point": headline(frame),
+            "one distribution (mean, conditional median)": headline(dist)}
+
+
+def chosen_weight(result: dict) -> float:
+    """The spread weight a measurement chose (its ``chosen`` key)."""
+    return next(w for w in SPREAD_WEIGHTS if weight_key(w) == result["chosen"])
+
+
 def fit_final(frame: pd.DataFrame, result: dict, source: str) -> Calibration:
-    """The chosen configuration fitted on every fold, with the probability maps."""
-    cand = next(c for c in candidates() if c.key == result["chosen"])
+    """The probability maps and the thickness with the chosen weight, fitted on every fold."""
     pb = result["probability_binning"]
     probs = ClassProbabilities(binning=pb, info={
         "method": "beta calibration (logistic regression on ln s and -ln(1 - s), "
                   "non-negative slopes; Kull et al. 2017) per event"
-                  + (", one map in and one out of domain" if pb == "domain" else "")}).fit(frame)
-    frame = frame.assign(**{P_BMG_CAL: probs.predict(Batch.from_frame(frame))[pc.P_BMG]})
-    cal = cand.calibration()
-    cal.probabilities = probs.maps
-    cal.info = {"calibrated_on": f"{int(frame['y'].notna().sum())} leave-system-out "
-                                 f"out-of-fold residuals ({source}); probabilities on "
-                                 f"{len(frame)} alloys",
-                "rule": "gfascreen.model.evaluation.calibrate.choose",
-                "cap": f"clipped at 0 and {CAP_MM:g} mm"}
-    Interval(cal).fit(frame)  # the Dmax statements share the distribution: one fit
-    return cal
+                  + (", one map in and one out of domain" if pb == "domain" else ""),
+        "bmg_means": "castable at 1 mm or thicker (gfascreen.data.labels.castable_class)"}
+    ).fit(frame)
+    dist = Distribution(ThicknessModel(chosen_weight(result))).fit(frame)
+    bmg = int(((frame["gfa_class"] == "bmg") & frame["y"].notna()).sum())
+    info = {"calibrated_on": f"{bmg} leave-system-out bulk glasses with a measured Dmax "
+                             f"({source}); probabilities on {len(frame)} alloys",
+            "rule": "gfascreen.model.evaluation.calibrate.choose_weight"}
+    return Calibration(info=info, probabilities=probs.maps, thickness=dist.thickness)
 
 
 def attach(md: ModelDir, cal: Calibration, lso: pd.DataFrame | None = None) -> dict:

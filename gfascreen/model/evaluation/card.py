@@ -110,10 +110,20 @@ def _calibration(md: ModelDir, rec: Recorded) -> str:
     cal = md.manifest.calibration
     if cal is None:
         return "Not calibrated yet: `gfascreen calibrate MODEL --lso RUN`."
-    text = (f"Fitted and chosen by `gfascreen calibrate` on {cal.get('calibrated_on')}: "
-            f"interval method `{cal.get('method')}`, difficulty `{cal.get('difficulty')}` "
-            f"(beta {cal.get('beta')}), Mondrian binning `{cal.get('binning')}`, probability "
-            f"maps `{(cal.get('probabilities') or {}).get('binning')}`.")
+    maps = (cal.get("probabilities") or {}).get("binning")
+    if isinstance(cal.get("thickness"), dict):
+        th = cal["thickness"]
+        text = (f"Fitted and chosen by `gfascreen calibrate` on {cal.get('calibrated_on')}: "
+                f"one predictive distribution per alloy (`gfascreen/model/distribution.py`): "
+                f"class masses by beta maps (binning `{maps}`), a bulk glass meaning castable "
+                f"at 1 mm or thicker; the thickness given a bulk glass from {th.get('n')} "
+                f"conformal residuals, its scale 1 + {th.get('spread_weight'):g} x the "
+                f"members' spread / median. {_label_audit(md)}")
+    else:
+        text = (f"Fitted and chosen by `gfascreen calibrate` on {cal.get('calibrated_on')}: "
+                f"interval method `{cal.get('method')}`, difficulty `{cal.get('difficulty')}` "
+                f"(beta {cal.get('beta')}), Mondrian binning `{cal.get('binning')}`, "
+                f"probability maps `{maps}`.")
     if rec.calibration is not None:  # the measurement (also on CALIBRATION.md, one level up)
         text += "\n\n" + calibration_sections(rec.calibration, level=3)
     ev_s = rec.evaluations.get("system")
@@ -123,6 +133,25 @@ def _calibration(md: ModelDir, rec: Recorded) -> str:
         text += ("\n\nEvery candidate, measured cross-conformally on the leave-system-out "
                  "folds:\n\n" + every)
     return text
+
+
+def _label_audit(md: ModelDir) -> str:
+    """The declared label rules and the model's training alloys the audit contradicts."""
+    from gfascreen.data.audit import REASON, contradicted
+    from gfascreen.data.labels import castable_class
+
+    known = md.known_alloys()
+    if known is None or "sources" not in known.columns:
+        return ""
+    els = list(md.manifest.image_spec.vocabulary.elements)
+    bad = known.loc[contradicted(known, els), "composition"].tolist()
+    thin = int((castable_class(known["gfa_class"], known[DMAX_COLUMN])
+                != known["gfa_class"].astype(str).to_numpy()).sum())
+    return (f"Label rules (`gfascreen data build` applies both; this model's members were "
+            f"trained before them): {thin} of its bulk-glass labels measured below 1 mm count "
+            f"as glasses, not bulk glasses (its calibration reads them so); the audit "
+            f"({REASON}) contradicts {len(bad)} of its training labels, left in its training "
+            f"and calibration: {', '.join(bad) if bad else 'none'}.")
 
 
 def _storage(md: ModelDir, rec: Recorded) -> str:

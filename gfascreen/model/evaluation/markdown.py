@@ -18,7 +18,7 @@ from gfascreen.model.evaluation.calibration_report import (
     ProbabilityReport,
 )
 from gfascreen.model.evaluation.evaluation_report import Evaluation, RegressionFigures, Scores
-from gfascreen.model.evaluation.stack_report import Headline
+from gfascreen.model.evaluation.headline import Headline
 
 #: The page of the calibration's measurement in a model directory.
 CALIBRATION_PAGE = "CALIBRATION.md"
@@ -92,12 +92,18 @@ def report_text(ev: Evaluation) -> str:
 def coverage_table(rep: IntervalReport) -> str:
     """Coverage and widths per group and confidence."""
     rows = []
+    conditional = any(r.bmg_coverage is not None for by in rep.groups.values()
+                      for r in by.values())
     for g in GROUPS:
         for c, r in rep.groups.get(g, {}).items():
             rows.append([g, c + " %", str(r.n), fmt(r.coverage), fmt(r.median_width_mm, ".2f"),
-                         fmt(r.at_least_coverage), fmt(r.median_at_least_mm, ".2f")])
+                         fmt(r.at_least_coverage), fmt(r.median_at_least_mm, ".2f")]
+                        + ([fmt(r.bmg_coverage), fmt(r.bmg_median_width_mm, ".2f")]
+                           if conditional and g == "bmg" else ["", ""] if conditional else []))
     return table(["alloys", "confidence", "n", "interval coverage", "median width (mm)",
-                  "lower-bound coverage", "median lower bound (mm)"], rows)
+                  "lower-bound coverage", "median lower bound (mm)"]
+                 + (["conditional coverage", "conditional median width (mm)"]
+                    if conditional else []), rows)
 
 
 def reliability_markdown(name: str, rep: ProbabilityReport) -> str:
@@ -138,20 +144,36 @@ def calibration_sections(rep: CalibrationReport, level: int = 2) -> str:
         "the fifth, in turn, so every alloy is judged by a calibration that never saw its "
         "system. Reproduce: `gfascreen calibrate default` (then this page is rewritten).",
         "",
-        f"Chosen by the declared rule (`gfascreen.model.evaluation.calibrate.choose`): "
-        f"**{rep.chosen}**; probability maps: beta calibration, binning "
-        f"**{rep.probability_binning}** (lower out-of-fold Brier score).",
+        f"Chosen by the declared rule (`gfascreen.model.evaluation.calibrate.choose_weight`): "
+        f"**{rep.chosen}**"
+        + (f" (chosen inside each outer fold: {', '.join(rep.chosen_per_fold)}; the tables "
+           "below are those nested readings)" if rep.chosen_per_fold else "")
+        + f"; probability maps: beta calibration, binning **{rep.probability_binning}** "
+        "(lower out-of-fold Brier score).",
         "",
         f"{h} What each number means",
-        "- `p_glass`, `p_bmg`: the raw class scores (the stack's, or the class head's for a "
-        "network-only model) mapped by beta calibration (smooth and increasing: the "
-        "ranking is kept) to the frequencies observed on systems the predicting model never "
-        "saw.",
-        "- `p_dmax_ge_T`: one minus the conformal predictive distribution of "
-        "log10(1 + Dmax/mm) at T; rows without a measured Dmax are not used.",
-        "- `dmax_lo`..`dmax_hi`: interval that holds Dmax with the stated confidence; "
-        "`dmax_at_least`: one-sided lower bound with the same confidence.",
+        "Every column is read off one predictive distribution per alloy "
+        "(`gfascreen/model/distribution.py`): crystal (0 mm), ribbon (0.1 mm) and bulk "
+        "glass (castable at 1 mm or thicker) with the thickness given a bulk glass.",
+        "- `p_glass`, `p_bmg`: the class masses: the raw class scores (the stack's, or the "
+        "class head's for a network-only model) mapped by beta calibration (smooth and "
+        "increasing: the ranking is kept) to the frequencies observed on systems the "
+        "predicting model never saw; a source's bulk glass below 1 mm counts as a glass, not "
+        "a bulk glass (`castable_class`), so `p_bmg` = `p_dmax_ge_1`.",
+        "- `dmax_bmg_lo`..`dmax_bmg_hi`: the thickness given a bulk glass, "
+        "log10(1 + Dmax/mm) = μ + σ z with z the conformal residuals of the leave-system-out "
+        "bulk glasses; its coverage is measured on bulk glasses with a measured Dmax "
+        "(conditional columns).",
+        "- `dmax_lo`..`dmax_hi`, `dmax_at_least`, `p_dmax_ge_T`, `dmax_mm`: quantiles, "
+        "survival function and mean of the whole mixture. Its point masses (0 and 0.1 mm) "
+        "make the whole interval cover more than its confidence wherever an atom holds the "
+        "quantile (crystals and ribbons): read the conditional interval for thickness.",
         "",
+        *([f"{h} Ranking and thickness, out of fold",
+           "The same leave-system-out alloys read by the stack at the point (the figures "
+           "it was chosen by) and by the one distribution every column now comes from "
+           "(nested: the spread weight chosen inside each outer fold).", "",
+           headline_table(rep.headline), ""] if rep.headline else []),
         f"{h} Intervals and lower bounds",
         coverage_table(rep.intervals),
         "",
