@@ -105,6 +105,10 @@ def step_budget(config: TrainConfig, n_rows: int) -> tuple[int, int, int]:
     return per_epoch, total, int(math.ceil(total / per_epoch))
 
 
+#: Up to this many alloys, ``train --init MODEL`` updates the model on all of them
+#: (:mod:`gfascreen.model.training.update`); above it, it fine-tunes K-fold members with
+#: out-of-fold predictions as usual.
+UPDATE_MAX_ROWS = 50
 #: Fewer training rows per member than this get a note: the class balance, the spread of
 #: the inner validation split and the epoch count all change character below it.
 SMALL_TABLE_ROWS = 2000
@@ -158,5 +162,5 @@ def prepare_table(table, config: TrainConfig):
     return t, vocab
 
 
-__all__ = ["SMALL_TABLE_ROWS", "TrainConfig", "init_model", "prepare_table", "recorded_recipe",
-           "step_budget", "table_note"]
+__all__ = ["SMALL_TABLE_ROWS", "UPDATE_MAX_ROWS", "TrainConfig", "init_model", "prepare_table",
+           "recorded_recipe", "step_budget", "table_note"]
