@@ -26,13 +26,14 @@ def test_a_few_cast_alloys_update_every_member(tiny_ensemble, tmp_path, capsys, 
     monkeypatch.setattr(update, "UpdateConfig", functools.partial(update.UpdateConfig, steps=2))
     csv = tmp_path / "cast.csv"
     csv.write_text("formula,Dmax\n" + "".join(f"{f},{d}\n" for f, d in CAST.items())
-                   + "Xx2Al3,1\n")
+                   + "Xx2Al3,1\nLa50Ni10Al40,2\n")
     out = tmp_path / "updated"
     code = cli.main(["train", "--init", str(tiny_ensemble), "--data", str(csv), "--out",
                      str(out), "--quiet"])
     err = capsys.readouterr().err
     assert code == 0, err
     assert "fine-tuning 2 members" in err and "left out" in err  # no partner: the members
+    assert "Al40La50Ni10 left out: it holds Ni, outside the vocabulary of --init" in err
     base, new = Ensemble.load(tiny_ensemble, device="cpu"), Ensemble.load(out, device="cpu")
     assert len(new.members) == len(base.members)
     # The cast alloys join the known alloys (domain, neighbours, overlay); the rest stay.

@@ -28,7 +28,7 @@ def _cmd_data_build(a: argparse.Namespace) -> None:
 
 
 def _cmd_train(a: argparse.Namespace) -> None:
-    from gfascreen.model.recipe import UPDATE_MAX_ROWS, TrainConfig, init_model, table_note
+    from gfascreen.model.recipe import UPDATE_MAX_ROWS, TrainConfig, init_model
     from gfascreen.model.training.train import train_cv
 
     cfg = config_from_args(TrainConfig, a)
@@ -40,10 +40,8 @@ def _cmd_train(a: argparse.Namespace) -> None:
     if 0 < rows <= UPDATE_MAX_ROWS and not a.resume and init_model(cfg.init) is not None:
         _update(a, cfg)
         return
-    note = table_note(cfg, rows) if rows > 0 else None
-    if note:
-        print(note, file=sys.stderr)
-    metrics = train_cv(a.data, a.out, cfg, resume=a.resume, progress=not a.quiet)
+    metrics = train_cv(a.data, a.out, cfg, resume=a.resume, progress=not a.quiet,
+                       notes=to_stderr)
     if metrics is None:
         print(f"training stopped before every fold finished; resume with --resume --out {a.out}")
         return
@@ -62,7 +60,7 @@ def _stack_after_training(out: str) -> None:
     try:
         rep = stack_model(out, progress=lambda m: None)
     except GfaError as exc:
-        print(f"note: no stack ({exc}); the members alone predict", file=sys.stderr)
+        print(f"note: no stack: {exc}; the members alone predict", file=sys.stderr)
         return
     from gfascreen.model.evaluation.stack_report import StackEvaluation
 

@@ -41,7 +41,7 @@ from safetensors.torch import save_file
 from gfascreen.errors import GfaError
 from gfascreen.model.backbone import prefixes
 from gfascreen.model.network import OPResNet
-from gfascreen.model.recipe import UPDATE_MAX_ROWS, TrainConfig, prepare_table
+from gfascreen.model.recipe import UPDATE_MAX_ROWS, TrainConfig, left_out, prepare_table
 from gfascreen.model.saved import (
     KNOWN_ALLOYS,
     Manifest,
@@ -177,9 +177,14 @@ def merged_known(known: pd.DataFrame, t: pd.DataFrame, elements: list[str]) -> p
 
 
 # -- the update ---------------------------------------------------------------------------
-def new_alloys(base: ModelDir, table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(new alloys within the model's vocabulary, the base's known alloys)``."""
-    t, vocab = prepare_table(table, TrainConfig(init=str(base.path)))
+def new_alloys(base: ModelDir, table: pd.DataFrame, progress=lambda message: None
+               ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(new alloys within the model's vocabulary, the base's known alloys)``; each alloy
+    left out is said (``progress``) with its reason."""
+    config = TrainConfig(init=str(base.path))
+    t, vocab = prepare_table(table, config)
+    for _, r in left_out(table, vocab, config).iterrows():
+        progress(f"{r['composition']} left out: it {r['reason']}")
     if t.empty:
         raise GfaError("none of the new alloys uses only elements the model knows "
                        f"({', '.join(vocab.elements)})")
@@ -213,7 +218,7 @@ def update_model(base_dir: str, table: pd.DataFrame, out: str | Path,
     base, out = ModelDir(base_dir), Path(out)
     tmp = staging_dir(out)
     try:
-        t, known = new_alloys(base, table)
+        t, known = new_alloys(base, table, progress)
         record = _write_updated(base, tmp, t, known, config, device, progress)
         progress("loading the updated model and predicting the cast alloys (verification)")
         moved = verify_updated(base, tmp, t)
