@@ -29,9 +29,19 @@ from gfascreen.model import columns as pc
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE
 from gfascreen.screening.grid import parse_system
 
+#: What :func:`validate` and :func:`validate_blind` write into their ``out`` directory.
+SUMMARY_FILES = ("summary.md", "summary.json")
+BLIND_FILES = ("blind.md", "blind.csv")
+#: Said under the summary when its known alloys are training alloys of the model.
+SEEN_NOTE = ("Seen in training: known alloys the model was trained on; their Spearman and "
+             "distance check consistency, not the prediction of unseen alloys (`gfascreen "
+             "validate --blind`: each system predicted by members that never saw it).")
+
 #: The systems the reference studies validated on: La-Co-Al and Al-Co-Zr (the seed study),
 #: Mg-Cu-Gd and Al-Cu-Zr (its follow-up), Ca-Mg-Zn (the same group's later work).
 REFERENCE_SYSTEMS = ("La-Co-Al", "Al-Co-Zr", "Mg-Cu-Gd", "Al-Cu-Zr", "Ca-Mg-Zn")
+#: What ``validate`` screens when no system is named (the seed study's two).
+DEFAULT_SYSTEMS = REFERENCE_SYSTEMS[:2]
 
 
 def _holdout_model(model: str, data: Path, system: list[str], out: Path, device: str) -> str:
@@ -55,9 +65,20 @@ def _known(model: str, data: str | Path | None, elements: list[str]) -> pd.DataF
     return system_alloys(model, elements, data)[0]
 
 
+def _seen(model: str, known: pd.DataFrame) -> np.ndarray:
+    """Which of ``known`` the model was trained on (among the alloys it carries)."""
+    from gfascreen.model.saved import ModelDir
+
+    carried = ModelDir(model).known_alloys()
+    if carried is None:
+        return np.zeros(len(known), dtype=bool)
+    return known["composition"].isin(set(carried["composition"])).to_numpy()
+
+
 def _compare(known: pd.DataFrame, pred: pd.DataFrame, elements: list[str],
-             best_pred: pd.Series) -> dict:
+             best_pred: pd.Series, seen: np.ndarray) -> dict:
     cmp = pd.DataFrame({"composition": known["composition"].to_numpy(),
+                        "seen_in_training": seen,
                         "class": known["gfa_class"].astype(str).to_numpy(),
                         "measured_mm": known[DMAX_COLUMN].to_numpy(),
                         "predicted_mm": pred[pc.DMAX_MM].to_numpy(),
@@ -103,13 +124,15 @@ def validate_system(system: str, step: float, model: str, data: str | Path | Non
     report = write_report(run_dir, data=data)
     grid = load_run(run_dir).table
     best_pred = grid.loc[grid[pc.DMAX_MM].idxmax()]
+    seen = _seen(model, known)
     res = {"system": system, "report": str(report), "n_known": int(len(known)),
+           "n_seen_in_training": int(seen.sum()),
            "predicted_max": {e: float(best_pred[e]) for e in elements}
            | {pc.DMAX_MM: float(best_pred[pc.DMAX_MM])}, "holdout": holdout}
     if len(known):
         pred = load_model(plan).ensemble.predict(known["composition"].tolist(),
                                                  confidence=plan.confidence)
-        res |= _compare(known, pred, elements, best_pred)
+        res |= _compare(known, pred, elements, best_pred, seen)
         pd.DataFrame(res["table"]).to_csv(run_dir / "_report" / "validation.csv", index=False)
     return res
 
@@ -117,23 +140,30 @@ def validate_system(system: str, step: float, model: str, data: str | Path | Non
 def validate(systems: list[str], step: float = 1.0, model: str = "default",
              data: str | Path | None = None, out: str | Path = "validation",
              device: str = "auto", holdout: bool = False) -> str:
-    """Validate each system; writes ``summary.json`` and ``summary.md``, returns the table."""
+    """Validate each system; writes :data:`SUMMARY_FILES` (and each system's screen and
+    report), returns the table: known alloys, how many of them the model was trained on
+    (:data:`SEEN_NOTE` under the table when any), Spearman, best known, predicted
+    maximum and their distance."""
     out = Path(out)
     results = [validate_system(s, step, model, data, out, device, holdout) for s in systems]
-    (out / "summary.json").write_text(json.dumps(results, indent=2))
-    lines = ["| system | known alloys | Spearman (measured vs predicted) | best known | "
-             "predicted maximum | L1 distance (at.%) |", "|---|---|---|---|---|---|"]
+    (out / SUMMARY_FILES[1]).write_text(json.dumps(results, indent=2))
+    lines = ["| system | known alloys | seen in training | Spearman (measured vs predicted) | "
+             "best known | predicted maximum | L1 distance (at.%) |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         pm = r["predicted_max"]
         pm_s = "".join(f"{e}{pm[e]:g}" for e in parse_system(r["system"])) + \
             f" ({pm[pc.DMAX_MM]:.1f} mm)"
         bk = r.get("best_known", {})
         dist = r.get("l1_distance_pred_max_to_best_known_at_pct", float("nan"))
-        lines.append(f"| {r['system']} | {r['n_known']} | {r.get('spearman', float('nan')):.2f} | "
+        lines.append(f"| {r['system']} | {r['n_known']} | {r['n_seen_in_training']} | "
+                     f"{r.get('spearman', float('nan')):.2f} | "
                      f"{bk.get('composition', '-')} ({bk.get(DMAX_COLUMN, float('nan')):g} mm) | "
                      f"{pm_s} | {dist:.0f} |")
+    if any(r["n_seen_in_training"] for r in results):
+        lines += ["", SEEN_NOTE]
     text = "\n".join(lines)
-    (out / "summary.md").write_text(text + "\n")
+    (out / SUMMARY_FILES[0]).write_text(text + "\n")
     return text
 
 
@@ -205,6 +235,6 @@ def validate_blind(systems: list[str] | None = None, model: str = "default",
     text = table.to_markdown(index=False, floatfmt=".2f")  # tabulate comes with pymatgen
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
-        table.to_csv(Path(out) / "blind.csv", index=False)
-        (Path(out) / "blind.md").write_text(text + "\n")
+        (Path(out) / BLIND_FILES[0]).write_text(text + "\n")
+        table.to_csv(Path(out) / BLIND_FILES[1], index=False)
     return text

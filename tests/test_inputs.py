@@ -360,6 +360,50 @@ def test_validate_says_where_it_writes(tiny_ensemble, tiny_table, tmp_path, caps
     assert "validation/" in err and (tmp_path / "validation" / "summary.md").is_file()
 
 
+def test_validate_cannot_be_misread(calibrated_ensemble, tmp_path, capsys, monkeypatch):
+    """Issue 36, item 4: training alloys marked as seen, the files named are the files
+    written (--blind too), one model load for all systems, defaults in --help."""
+    import shutil
+
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.model.saved import ModelDir
+
+    monkeypatch.chdir(tmp_path)
+    loads = []
+    real = Ensemble.load.__func__
+    monkeypatch.setattr(Ensemble, "load", classmethod(
+        lambda cls, *a, **k: loads.append(a) or real(cls, *a, **k)))
+    code, out, err = run_cli(["validate", "--systems", "La-Co-Al", "Al-Co-Zr", "--step", "25",
+                              "--model", str(calibrated_ensemble), "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert len(loads) == 1 and err.count("loading model") == 1, err
+    assert "| seen in training |" in out and "Seen in training: known alloys" in out
+    la = next(line for line in out.splitlines() if line.startswith("| La-Co-Al |"))
+    n_known, n_seen = la.split("|")[2:4]
+    assert int(n_seen) == int(n_known) > 0  # every known alloy is a training alloy
+    written = err.strip().splitlines()[-1]
+    for f in ("summary.md", "summary.json"):
+        assert f"validation/{f}" in written and (tmp_path / "validation" / f).is_file()
+    # --blind: the files it names are the ones it writes.
+    d = tmp_path / "m"
+    shutil.copytree(calibrated_ensemble, d)
+    md = ModelDir(d)
+    oof = pd.concat([pd.read_parquet(p) for p in sorted(d.glob("oof_*.parquet"))])
+    oof.assign(sigma_log=0.05, in_domain=True).to_parquet(d / "lso_oof.parquet")
+    md.manifest.lso_oof = md.entry("lso_oof.parquet", rows=len(oof))
+    md.write_manifest()
+    code, _, err = run_cli(["validate", "--blind", "--model", str(d), "--out", "b"], capsys)
+    assert code == 0, err
+    written = err.strip().splitlines()[-1]
+    assert "b/blind.md" in written and "b/blind.csv" in written and "summary" not in written
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["blind.csv", "blind.md"]
+    code, help_text, _ = run_cli(["validate", "--help"], capsys)
+    flat = " ".join(help_text.split())
+    for flag, default in (("--step", "(default 1)"), ("--out", "(default validation)"),
+                          ("--device", "(default auto)"), ("--model", "(default: default")):
+        assert default in flat.split(f"{flag} {flag[2:].upper()} ", 1)[1].split(" --", 1)[0], flag
+
+
 @pytest.mark.parametrize("out", ["", "  "])
 def test_screen_empty_out_is_refused(out, tiny_ensemble, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -122,30 +122,6 @@ def test_probability_maps_keep_the_ranking_and_have_no_plateau():
     assert len(np.unique(iso.predict(raw_cr, raw_bmg)["p_bmg"])) < 0.2 * distinct_raw
 
 
-@pytest.fixture(scope="module")
-def stacked_model(tiny_ensemble, tmp_path_factory):
-    """The tiny ensemble with out-of-fold predictions, a tiny partner and a stack."""
-    from gfascreen.model.training.partner import PartnerConfig
-    from gfascreen.model.training.stack_model import stack_model
-    from gfascreen.tableio import write_parquet_atomic
-
-    pytest.importorskip("lightgbm")
-    pytest.importorskip("matminer")
-    d = tmp_path_factory.mktemp("stack") / "model"
-    shutil.copytree(tiny_ensemble, d)
-    md = ModelDir(d)
-    known = md.known_alloys()
-    oof = pd.concat([pd.read_parquet(p) for p in sorted(d.glob("oof_*.parquet"))])
-    oof = oof.set_index("composition").loc[known["composition"]].reset_index()
-    oof["sigma_log"], oof["in_domain"] = 0.05, True
-    write_parquet_atomic(oof, d / "lso_oof.parquet")
-    md.manifest.lso_oof = md.entry("lso_oof.parquet", rows=len(oof))
-    md.write_manifest()
-    rep = stack_model(d, config=PartnerConfig(n_estimators=5), recalibrate=False,
-                      progress=lambda m: None)
-    return d, rep
-
-
 def test_stack_model_attaches_partner_and_stack_and_predicts(stacked_model):
     from gfascreen.model.ensemble import Ensemble
 

@@ -1,9 +1,13 @@
-"""Closing the loop: `train --init MODEL --data few.csv` updates every member on a lab's
-few cast alloys, rehearsing on the model's own training alloys."""
+"""Closing the loop: `train --init MODEL --data few.csv` updates a model on a lab's few
+cast alloys: the descriptor partner refitted, the members fine-tuned when asked (or when
+there is no partner), the rest carried; the result loads and predicts, and a failed update
+leaves nothing behind."""
 
 import json
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from gfascreen import cli
 from gfascreen.model.ensemble import Ensemble
@@ -22,13 +26,14 @@ def test_a_few_cast_alloys_update_every_member(tiny_ensemble, tmp_path, capsys, 
     monkeypatch.setattr(update, "UpdateConfig", functools.partial(update.UpdateConfig, steps=2))
     csv = tmp_path / "cast.csv"
     csv.write_text("formula,Dmax\n" + "".join(f"{f},{d}\n" for f, d in CAST.items())
-                   + "Xx2Al3,1\n")
+                   + "Xx2Al3,1\nLa50Ni10Al40,2\n")
     out = tmp_path / "updated"
     code = cli.main(["train", "--init", str(tiny_ensemble), "--data", str(csv), "--out",
                      str(out), "--quiet"])
     err = capsys.readouterr().err
     assert code == 0, err
-    assert "updating every member" in err and "left out" in err
+    assert "fine-tuning 2 members" in err and "left out" in err  # no partner: the members
+    assert "Al40La50Ni10 left out: it holds Ni, outside the vocabulary of --init" in err
     base, new = Ensemble.load(tiny_ensemble, device="cpu"), Ensemble.load(out, device="cpu")
     assert len(new.members) == len(base.members)
     # The cast alloys join the known alloys (domain, neighbours, overlay); the rest stay.
@@ -36,8 +41,8 @@ def test_a_few_cast_alloys_update_every_member(tiny_ensemble, tmp_path, capsys, 
     assert set(ModelDir(tiny_ensemble).known_alloys()["composition"]) < set(known["composition"])
     assert "Al25Co15La60" in set(known["composition"])
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["update"]["alloys"] == 4 and "not re-measured" in \
-        manifest["update"]["calibration"]
+    assert manifest["update"]["alloys"] == 4 and manifest["update"]["members"].startswith(
+        "fine-tuned") and manifest["update"]["calibration"].startswith("none")
     assert isinstance(known, pd.DataFrame)
 
 
@@ -67,3 +72,58 @@ def test_an_update_moves_a_member_towards_the_cast_alloys(tiny_ensemble, tmp_pat
     after, _ = predict_member(model, trainer.feat, x)
     y = to_target(table["dmax_mm"].to_numpy(dtype=float), cfg.target)
     assert ((after - y) ** 2).mean() < ((before - y) ** 2).mean()
+
+
+def _cast_csv(path):
+    path.write_text("formula,Dmax\n" + "".join(f"{f},{d}\n" for f, d in CAST.items()))
+    return path
+
+
+def test_an_update_of_a_model_with_a_partner_and_a_stack_loads_and_predicts(
+        stacked_model, tmp_path, capsys):
+    """The README's update command on a model like the shipped one (members, partner,
+    stack, known alloys): the partner refitted, the members and the stack carried, the
+    result loads (every checksum) and predicts with its stack; the table says what moved."""
+    base = stacked_model[0]
+    out = tmp_path / "mine"
+    code = cli.main(["train", "--init", str(base), "--data", str(_cast_csv(tmp_path / "c.csv")),
+                     "--out", str(out), "--quiet"])
+    std = capsys.readouterr()
+    assert code == 0, std.err
+    assert "| Al25Co15La60 | cast | 6.00 |" in std.out and "reference" in std.out
+    assert "refitting the descriptor partner" in std.err
+    ens = Ensemble.load(out, device="cpu")
+    assert ens.stack is not None and ens.partner is not None
+    pred = ens.predict(list(CAST) + ["Cu50Zr50"])
+    assert np.isfinite(pred["dmax_mm"]).all() and pred["measured_dmax_mm"].notna().sum() == 4
+    old, new = ModelDir(base).manifest, ModelDir(out).manifest
+    assert new.members == old.members and new.quant == old.quant  # carried, still packed
+    assert new.extra["stack"] == old.extra["stack"]
+    assert new.extra["partner"]["boosters"] != old.extra["partner"]["boosters"]
+    assert new.extra["partner"]["config"] == old.extra["partner"]["config"]
+    rec = new.extra["update"]
+    assert rec["partner"].startswith("refitted") and rec["stack"].startswith("carried")
+    assert rec["members"].startswith("carried") and rec["lso_oof"].startswith("carried")
+    assert "| alloy | role |" in (out / "UPDATE.md").read_text()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_failed_update_leaves_no_folder(stacked_model, tmp_path, capsys, monkeypatch):
+    from gfascreen.errors import GfaError
+    from gfascreen.model.training import update
+
+    def broken(*a, **k):
+        raise GfaError("the partner could not be refitted")
+
+    monkeypatch.setattr(update, "refit_partner", broken)
+    out = tmp_path / "mine"
+    argv = ["train", "--init", str(stacked_model[0]), "--data",
+            str(_cast_csv(tmp_path / "c.csv")), "--out", str(out), "--quiet"]
+    assert cli.main(argv) == 2
+    assert "gfascreen: error: the partner could not be refitted" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [tmp_path / "c.csv"]  # no out, no hidden sibling
+    monkeypatch.undo()
+    out.mkdir()
+    (out / "x").write_text("")
+    with pytest.raises(GfaError, match="not empty"):
+        update.update_model(str(stacked_model[0]), pd.DataFrame(), out)

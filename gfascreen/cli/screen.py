@@ -92,15 +92,19 @@ def _cmd_validate(a: argparse.Namespace) -> None:
 
     if not a.out.strip():
         raise GfaError("--out is empty; name the directory for the maps and tables")
+    out = Path(a.out)
     if a.blind:
         print(validation.validate_blind(a.systems, model=a.model, out=a.out))
-    else:
-        print(f"note: validate writes its maps and tables to {a.out}/ (--out)",
-              file=sys.stderr, flush=True)
-        print(validation.validate(a.systems or ["La-Co-Al", "Al-Co-Zr"], step=a.step,
-                                  model=a.model, data=a.data, out=a.out, device=a.device,
-                                  holdout=a.holdout_system))
-    print(f"wrote {Path(a.out) / 'summary.md'} and the rest of {a.out}/", file=sys.stderr)
+        print(f"wrote {' and '.join(str(out / f) for f in validation.BLIND_FILES)}",
+              file=sys.stderr)
+        return
+    print(f"note: validate writes its maps and tables to {a.out}/ (--out)",
+          file=sys.stderr, flush=True)
+    print(validation.validate(a.systems or list(validation.DEFAULT_SYSTEMS), step=a.step,
+                              model=a.model, data=a.data, out=a.out, device=a.device,
+                              holdout=a.holdout_system))
+    print(f"wrote {' and '.join(str(out / f) for f in validation.SUMMARY_FILES)}, and each "
+          f"system's screen and report in {a.out}/", file=sys.stderr)
 
 
 def add_screen_args(p: argparse.ArgumentParser) -> None:
@@ -170,15 +174,18 @@ def add_validate_command(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("validate", help="maps and rank agreement for known systems")
     v.add_argument("--systems", nargs="+", default=None,
                    help="systems to check (default La-Co-Al Al-Co-Zr; with --blind the five "
-                        "reference systems)")
+                        "reference systems: La-Co-Al Al-Co-Zr Mg-Cu-Gd Al-Cu-Zr Ca-Mg-Zn)")
     v.add_argument("--blind", action="store_true",
-                   help="from the model's kept leave-system-out predictions (no retraining)")
-    v.add_argument("--step", type=float, default=1.0, help="grid step in at.%%")
-    v.add_argument("--model", default="default", help="model directory")
+                   help="from the model's kept leave-system-out predictions (no retraining, "
+                        "no screen; writes blind.md and blind.csv)")
+    v.add_argument("--step", type=float, default=1.0, help="grid step in at.%% (default 1)")
+    v.add_argument("--model", default="default",
+                   help="model directory (default: default, the shipped model)")
     v.add_argument("--data", default=None,
                    help="training table (default: the alloys the model carries)")
-    v.add_argument("--out", default="validation", help="output directory")
-    v.add_argument("--device", default="auto")
+    v.add_argument("--out", default="validation",
+                   help="output directory (default validation)")
+    v.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto)")
     v.add_argument("--holdout-system", action="store_true",
                    help="retrain without each system's alloys first (costs a full training)")
     v.set_defaults(func=_cmd_validate)

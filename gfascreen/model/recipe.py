@@ -105,6 +105,10 @@ def step_budget(config: TrainConfig, n_rows: int) -> tuple[int, int, int]:
     return per_epoch, total, int(math.ceil(total / per_epoch))
 
 
+#: Up to this many alloys, ``train --init MODEL`` updates the model on all of them
+#: (:mod:`gfascreen.model.training.update`); above it, it fine-tunes K-fold members with
+#: out-of-fold predictions as usual.
+UPDATE_MAX_ROWS = 50
 #: Fewer training rows per member than this get a note: the class balance, the spread of
 #: the inner validation split and the epoch count all change character below it.
 SMALL_TABLE_ROWS = 2000
@@ -158,5 +162,53 @@ def prepare_table(table, config: TrainConfig):
     return t, vocab
 
 
-__all__ = ["SMALL_TABLE_ROWS", "TrainConfig", "init_model", "prepare_table", "recorded_recipe",
-           "step_budget", "table_note"]
+def left_out(table, vocab, config: TrainConfig):
+    """The rows of ``table`` that :func:`prepare_table` leaves out (an element outside
+    ``vocab``), one per row: ``composition``, ``elements`` (those outside), ``reason`` and
+    ``keep`` (the option that keeps the row)."""
+    import pandas as pd
+
+    from gfascreen.tableio import table_elements
+
+    els = table_elements(table)
+    outside = [e for e in els if e not in vocab.elements]
+    cols = ["composition", "elements", "reason", "keep"]
+    if not outside:
+        return pd.DataFrame(columns=cols)
+    counts = (table[els] > 0).sum()
+    held = table[outside] > 0
+    rows = held.any(axis=1).to_numpy()
+    rare = [[e for e in outside if h[e]] for _, h in held[rows].iterrows()]
+    if init_model(config.init) is not None:
+        reason = [f"holds {' '.join(r)}, outside the vocabulary of --init {config.init}"
+                  for r in rare]
+        keep = ["train from scratch (no --init): the vocabulary is then the table's"] * len(rare)
+    else:
+        reason = [f"holds {' '.join(f'{e} (in {counts[e]} alloys)' for e in r)}, found in "
+                  f"fewer than --min-count {config.min_count} alloys" for r in rare]
+        keep = [f"--min-count {min(counts[e] for e in r)}" for r in rare]
+    return pd.DataFrame({"composition": table["composition"].to_numpy()[rows],
+                         "elements": [" ".join(r) for r in rare], "reason": reason,
+                         "keep": keep}, columns=cols)
+
+
+def left_out_note(left, n_rows: int, config: TrainConfig) -> str | None:
+    """One line for the rows :func:`left_out` lists (None when there are none): how many,
+    the elements that cost the most rows, and the option that keeps them all."""
+    if not len(left):
+        return None
+    per = left["elements"].str.split().explode().value_counts()
+    top = ", ".join(f"{e} {n}" for e, n in per.head(8).items()) + (" ..." if len(per) > 8 else "")
+    if init_model(config.init) is not None:
+        why = f"an element outside the vocabulary of --init {config.init}"
+        keep = left["keep"].iloc[0]
+    else:
+        least = min(int(k.split()[-1]) for k in left["keep"])
+        why = f"an element found in fewer than --min-count {config.min_count} alloys"
+        keep = f"--min-count {least} keeps them all"
+    return (f"note: {len(left)} of {n_rows} alloys left out: each holds {why} (rows per "
+            f"element: {top}); {keep}")
+
+
+__all__ = ["SMALL_TABLE_ROWS", "UPDATE_MAX_ROWS", "TrainConfig", "init_model", "left_out",
+           "left_out_note", "prepare_table", "recorded_recipe", "step_budget", "table_note"]

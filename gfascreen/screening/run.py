@@ -414,7 +414,9 @@ def _score(plan: ScreenPlan, done: set[int], request: dict) -> None:
     meta = {k: request[k] for k in ("gfascreen_version", "grid", "model", "interval", "started")}
     (out / SUCCESS).unlink(missing_ok=True)  # parts are about to change: not finished
     written = sum(min(plan.chunk_size, len(grid) - i * plan.chunk_size) for i in done)
-    if cfg.progress:
+    from gfascreen.screening.score import is_loaded
+
+    if cfg.progress and not is_loaded(plan.model, str(plan.device), plan.precision):
         print(f"loading model {plan.model} ({plan.device}, {plan.precision}) ...",
               file=sys.stderr, flush=True)
     plan = load_model(plan)

@@ -29,6 +29,11 @@ def load_cached(model: str, device: str, precision: str = "fp32") -> Ensemble:
         return _CACHE[key]
 
 
+def is_loaded(model: str, device: str, precision: str = "fp32") -> bool:
+    """Whether :func:`load_cached` already holds this ensemble in this process."""
+    return (str(model), str(device), precision) in _CACHE
+
+
 @dataclass(frozen=True)
 class ChunkScorer:
     """What a chunk is scored with, as plain values (travels to Dask workers): the model,

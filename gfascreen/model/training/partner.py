@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from gfascreen.data.labels import DMAX_COLUMN
+from gfascreen.errors import GfaError
 from gfascreen.featurize.descriptors import DescriptorFeaturizer, ElementTable
 from gfascreen.model.partner import Partner, predict_boosters
 from gfascreen.model.targets import to_target
@@ -84,6 +85,9 @@ def fit_boosters(d: np.ndarray, gfa_class, dmax_mm, config: PartnerConfig) -> di
     y = to_target(np.asarray(dmax_mm, dtype=float))
     code = np.array([CLASS_ORDER.index(c) for c in cls])
     has_y, bmg = np.isfinite(y), np.isfinite(y) & (code == 2)
+    if not bmg.any():
+        raise GfaError("the descriptor partner's bulk-glass booster has no bulk glass with "
+                       "a Dmax to learn from")
     n = config.n_estimators
     return {
         "log_dmax": lgb.train(config.params("regression"), lgb.Dataset(d[has_y], y[has_y]),

@@ -63,6 +63,25 @@ def pure_metal_network(md: ModelDir, elements: list[str]) -> pd.DataFrame:
                          pc.P_BMG: prob[:, 2].numpy()}, index=list(elements))
 
 
+def stack_refusal(md: ModelDir, known: pd.DataFrame, folds: np.ndarray) -> str | None:
+    """Why the stack cannot be fitted on these known alloys and folds (None: it can). It
+    joins the two parts' class scores, so the members need a class head, and each fold's
+    nested fits need crystal, ribbon and bulk-glass rows (a bulk glass with a Dmax):
+    each class in at least 3 folds (both, for 2 folds); pure metals supply crystals."""
+    if not md.manifest.classes:
+        return "the members have no class head to join (the table holds one class)"
+    k = len(np.unique(folds))
+    need = min(3, k)
+    cls = known["gfa_class"].astype(str).to_numpy()
+    has_y = np.isfinite(known[DMAX_COLUMN].to_numpy(dtype=float))
+    rows = {"ribbons": cls == "ribbon", "bulk glasses with a Dmax": (cls == "bmg") & has_y}
+    if any(len(np.unique(folds[r])) < need for r in rows.values()):
+        have = ", ".join(f"{int(r.sum())} {name}" for name, r in rows.items())
+        return (f"it needs ribbons and bulk glasses with a Dmax in at least {need} of the "
+                f"{k} folds each (pure metals supply the crystals); the table has {have}")
+    return None
+
+
 def stack_frame(full: pd.DataFrame, n_known: int, net: pd.DataFrame, folds: np.ndarray,
                 pure: pd.DataFrame, d: np.ndarray, config: PartnerConfig) -> pd.DataFrame:
     """The known alloys and the pure metals after them (``full``, from
@@ -159,6 +178,9 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
     elements = list(md.manifest.vocabulary["elements"])
     groupings = oof_groupings(md, known, lso, random_oof)
     known, changed = _relabel(known, elements, progress)
+    for oof in groupings.values():
+        if (why := stack_refusal(md, known, oof["fold"].to_numpy())) is not None:
+            raise GfaError(why)
     table = ElementTable.from_matminer(elements)
     full = with_pure_metals(known, elements)
     d = DescriptorFeaturizer(table, elements)(table_fractions(full, elements)).numpy()

@@ -12,6 +12,7 @@ run because every epoch's shuffling and Mixup draws come from a generator seeded
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, replace
@@ -30,7 +31,13 @@ from gfascreen.featurize.pairs import pair_matrices, parse_pairs
 from gfascreen.model.evaluation.metrics import regression_report
 from gfascreen.model.network import NetworkSpec, build_network, forward_batches
 from gfascreen.model.precision import autocast, resolve_device
-from gfascreen.model.recipe import TrainConfig, init_model, prepare_table, step_budget
+from gfascreen.model.recipe import (
+    TrainConfig,
+    init_model,
+    prepare_table,
+    step_budget,
+    table_note,
+)
 from gfascreen.model.saved import (
     Manifest,
     ModelDir,
@@ -192,6 +199,9 @@ class FoldTrainer:
             self._checkpoint(ckpt, model, trainer, state)
             bar.set_postfix(loss=f"{loss:.4f}", val_r2_log=f"{score:.3f}")
         bar.close()
+        if not best_path.exists():  # no validation scored (one value: R² undefined)
+            save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
+                      str(best_path))
         return load_file(str(best_path)), state
 
     @staticmethod
@@ -239,10 +249,10 @@ class FoldTrainer:
 
 
 def _open_run(table_path: Path, out: Path, config: TrainConfig, resume: bool
-              ) -> tuple[pd.DataFrame, TrainConfig, Path]:
-    """Check the inputs and the run directory; returns the table, the run's config (the
-    saved one when resuming) and the table's Parquet path (a CSV of formulas and Dmax is
-    converted into ``out/table.parquet``)."""
+              ) -> tuple[pd.DataFrame, pd.DataFrame, TrainConfig]:
+    """Check the inputs and the run directory (nothing written yet); returns the table,
+    the rows that could not be read (a CSV's) and the run's config (the saved one when
+    resuming)."""
     if not table_path.is_file():
         raise GfaError(f"training table {table_path} not found; build it with "
                        "`gfascreen data build --out train.parquet`")
@@ -256,16 +266,62 @@ def _open_run(table_path: Path, out: Path, config: TrainConfig, resume: bool
     from gfascreen.data.user_table import read_training_rows  # pymatgen: only when training
 
     table, rejects = read_training_rows(table_path)
-    if table_path.suffix.lower() in (".csv", ".txt"):
-        out.mkdir(parents=True, exist_ok=True)
-        write_parquet_atomic(table, out / "table.parquet")
-        write_parquet_atomic(rejects, out / "table.rejects.parquet")
-        return table, config, out / "table.parquet"
     need = {"composition", "gfa_class", DMAX_COLUMN, "system"}
     if not need <= set(table.columns):
         raise GfaError(f"{table_path} lacks columns {sorted(need - set(table.columns))}")
+    return table, rejects, config
+
+
+def _start_run_dir(table_path: Path, out: Path, table: pd.DataFrame, rejects: pd.DataFrame
+                   ) -> Path:
+    """Create the run directory; returns the table's Parquet path (a CSV of formulas and
+    Dmax is converted into ``out/table.parquet``, its unreadable rows kept beside it)."""
     out.mkdir(parents=True, exist_ok=True)
-    return table, config, table_path
+    if table_path.suffix.lower() not in (".csv", ".txt"):
+        return table_path
+    write_parquet_atomic(table, out / "table.parquet")
+    write_parquet_atomic(rejects, out / "table.rejects.parquet")
+    return out / "table.parquet"
+
+
+def least_rows(config: TrainConfig) -> int:
+    """The fewest alloys a K-fold run trains on: each member fits at least 2 of them and
+    validates on at least 1."""
+    n = config.folds
+    while True:
+        fit = n - math.ceil(n / config.folds)
+        if fit - max(1, int(round(config.val_fraction * fit))) >= 2:
+            return n
+        n += 1
+
+
+def check_table(t: pd.DataFrame, n_rows: int, config: TrainConfig) -> None:
+    """Refuse, before any training, a table the run cannot train on (one line: the
+    problem and the fix)."""
+    if config.folds < 2:
+        raise GfaError(f"--folds must be at least 2, got {config.folds}")
+    least = least_rows(config)
+    if config.grouping == "random" and len(t) < least:
+        fewer = least_rows(replace(config, folds=2))
+        raise GfaError(f"the table has {len(t)} alloy(s) to train on (of {n_rows} rows); "
+                       f"--folds {config.folds} needs at least {least} (each member fits on "
+                       "2 or more and validates on 1): add alloys"
+                       + (f" or lower --folds (2 folds need {fewer})"
+                          if config.folds > 2 and len(t) >= fewer else ""))
+    if not np.isfinite(t[DMAX_COLUMN].to_numpy(dtype=float)).any():
+        raise GfaError("no alloy of the table has a Dmax, and the members regress it: give "
+                       "a Dmax column in mm (a crystal 0, a ribbon 0.1, a bulk glass its "
+                       "thickness) or a class column of crystal / ribbon / bmg")
+
+
+def check_folds(t: pd.DataFrame, folds: np.ndarray, config: TrainConfig) -> None:
+    """Each member validates on alloys with a Dmax from its training part: refuse folds
+    whose training part has none."""
+    has_y = np.isfinite(t[DMAX_COLUMN].to_numpy(dtype=float))
+    empty = [k for k in range(config.folds) if not has_y[folds != k].any()]
+    if empty:
+        raise GfaError(f"the training part of fold {empty[0]} holds no alloy with a Dmax "
+                       f"(the table has {int(has_y.sum())}): add Dmax values or lower --folds")
 
 
 def _split_fold(folds: np.ndarray, y: np.ndarray, k: int, config: TrainConfig
@@ -380,9 +436,46 @@ def write_model(out: Path, config: TrainConfig, vocab: Vocabulary, table_path: P
     return manifest
 
 
+def _report_rows(table: pd.DataFrame, rejects: pd.DataFrame, t: pd.DataFrame, vocab,
+                 config: TrainConfig, notes) -> pd.DataFrame:
+    """Say what becomes of every row: the unreadable ones, those left out of the
+    vocabulary (with the option that keeps them), a sample's size; returns the rows left
+    out (each with its reason)."""
+    from gfascreen.model.recipe import left_out, left_out_note
+
+    for _, r in rejects.head(10).iterrows():
+        notes(f"row {r['row']} ({r['raw_formula']!r}) left out: {r['reason']}")
+    if len(rejects) > 10:
+        notes(f"... and {len(rejects) - 10} more rows that could not be read")
+    left = left_out(table, vocab, config)
+    if (line := left_out_note(left, len(table), config)) is not None:
+        notes(line)
+    if config.max_rows is not None and len(table) - len(left) > len(t):
+        notes(f"note: --max-rows {config.max_rows}: a random {len(t)} of "
+              f"{len(table) - len(left)} alloys (without --max-rows: all of them)")
+    unread = pd.DataFrame({"composition": rejects["raw_formula"], "elements": "",
+                           "reason": [f"row {r}: {why}" for r, why in
+                                      zip(rejects["row"], rejects["reason"], strict=True)],
+                           "keep": "correct the row in the file"})
+    return pd.concat([unread, left], ignore_index=True)
+
+
+def _class_head(config: TrainConfig, t: pd.DataFrame, notes) -> TrainConfig:
+    """The run's config, its class head off for a table of one class (a note says so)."""
+    classes = sorted(t["gfa_class"].astype(str).unique())
+    if config.class_head and len(classes) < 2 and init_model(config.init) is None:
+        notes(f"note: every alloy is of class {classes[0]}: the members get no class head "
+              "(nothing to classify), so no stack either (it joins class scores)")
+        return replace(config, class_head=False)
+    return config
+
+
 def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: TrainConfig,
-             resume: bool = False, progress: bool = True) -> dict | None:
-    """Train (or resume) a K-fold ensemble into ``out``; returns metrics when complete."""
+             resume: bool = False, progress: bool = True, notes=lambda line: None
+             ) -> dict | None:
+    """Train (or resume) a K-fold ensemble into ``out``; returns metrics when complete.
+    ``notes``: called with each line the user should read (rows left out and why, a small
+    table); a table the run cannot train on is refused before anything is written."""
     out, table_path = Path(out), Path(table_path)
     if config.target not in TARGETS:
         raise GfaError(f"--target {config.target!r}: choose {' or '.join(TARGETS)}")
@@ -390,12 +483,20 @@ def train_cv(table_path: str | os.PathLike, out: str | os.PathLike, config: Trai
     base = init_model(config.init)
     if base is not None:
         check_init_model(config, base)
-    table, config, table_path = _open_run(table_path, out, config, resume)
+    table, rejects, config = _open_run(table_path, out, config, resume)
     device = resolve_device(config.device)
     t, vocab = prepare_table(table, config)
-    if config.class_head and t["gfa_class"].nunique() < 2 and init_model(config.init) is None:
-        config = replace(config, class_head=False)  # one class: nothing to classify
+    left = _report_rows(table, rejects, t, vocab, config, notes)
+    check_table(t, len(table) + len(rejects), config)
+    if (line := table_note(config, len(t))) is not None:
+        notes(line)
+    config = _class_head(config, t, notes)
     folds = assign_folds(t, config.folds, config.grouping, config.seed)
+    check_folds(t, folds, config)
+    table_path = _start_run_dir(table_path, out, table, rejects)
+    if len(left):
+        left.to_csv(out / "left_out.csv", index=False)
+        notes(f"each row left out is listed with its reason in {out / 'left_out.csv'}")
     if not (out / "config.json").exists():
         (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
         write_parquet_atomic(pd.DataFrame({"composition": t["composition"], "fold": folds}),
