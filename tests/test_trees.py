@@ -145,3 +145,27 @@ def test_refusals_and_malformed_text():
         with pytest.raises(GfaError):
             Forest(bad)
     assert model_features(cat.model_to_string()) == 2
+
+
+def test_gpu_check_measures_the_partner_on_cpu(tmp_path):
+    """scripts/gpu_check.py --only partner, rehearsed with --device cpu on the shipped
+    model: the torch path's points/s beside LightGBM's, and their largest difference."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "gpu.json"
+    r = mod.main(["--device", "cpu", "--only", "partner", "--partner-compositions", "300",
+                  "--json", str(out)])
+    assert json.loads(out.read_text()) == r and r["screens"] == []
+    p = r["partner_alone"]
+    assert p["device"] == "cpu" and p["compositions"] == p["lightgbm_compositions"] == 300
+    assert p["torch_points_per_s"] > 0 and p["lightgbm_points_per_s"] > 0
+    assert p["max_abs_diff"] <= TOL
+    x = mod.random_compositions(50, 43)
+    assert torch.allclose(x.sum(1), torch.ones(50, dtype=torch.float64))
+    assert ((x > 0).sum(1) >= 1).all() and ((x > 0).sum(1) <= 5).all()
