@@ -169,3 +169,20 @@ def test_gpu_check_measures_the_partner_on_cpu(tmp_path):
     x = mod.random_compositions(50, 43)
     assert torch.allclose(x.sum(1), torch.ones(50, dtype=torch.float64))
     assert ((x > 0).sum(1) >= 1).all() and ((x > 0).sum(1) <= 5).all()
+
+
+def test_single_leaf_trees_equal_lightgbm():
+    """Trees without a split (a constant target; a class that never splits, beside trees
+    that do) are read and evaluated as LightGBM does."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(200, 3))
+    flat = lgb.train({"objective": "regression", "verbose": -1, "min_data_in_leaf": 5},
+                     lgb.Dataset(x, np.full(200, 2.5)), 3)
+    mixed = lgb.train({"objective": "multiclass", "num_class": 3, "verbose": -1,
+                       "min_data_in_leaf": 40, "min_gain_to_split": 5},
+                      lgb.Dataset(x, (x[:, 0] > 0) * 2), 5)
+    leaves = parse_model(mixed.model_to_string())[1].num_leaves
+    assert (parse_model(flat.model_to_string())[1].num_leaves == 1).all()
+    assert (leaves == 1).any() and (leaves > 1).any()
+    for booster in (flat, mixed):
+        assert_same_as_lightgbm(booster, x)

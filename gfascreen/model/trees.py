@@ -210,6 +210,8 @@ class Forest:
         missing = (dtype >> 2) & 3
         left = (missing != MISSING_NONE) & ((dtype & DEFAULT_LEFT_MASK) > 0)
         keys, col = np.unique(feat * 8 + missing * 2 + left, return_inverse=True)
+        if not len(keys):  # no split at all: one column that no node reads
+            keys = np.zeros(1, dtype=np.int64)
         # each feature's distinct thresholds in order; a node's rank is its threshold's place
         order = np.lexsort((thr, feat))
         fs, ts = feat[order], thr[order]
@@ -238,8 +240,8 @@ class Forest:
         self._has_missing = bool((self._col_missing != MISSING_NONE).any())
         self._col_sentinel = torch.as_tensor(np.where(keys % 2 > 0, -1, _BIG),
                                              dtype=torch.int32, device=dev)
-        self._sorted_thr = torch.as_tensor(table[np.searchsorted(feats, key_feat)]
-                                           if len(keys) else table, device=dev)
+        self._sorted_thr = torch.as_tensor(table[np.searchsorted(feats, key_feat)
+                                                 .clip(max=len(table) - 1)], device=dev)
         self._node_col = torch.as_tensor(node_col, device=dev)
         self._node_rank = torch.as_tensor(node_rank, dtype=torch.int32, device=dev)
         self._left_mask = torch.as_tensor(left_mask, device=dev).to(self._mask_dtype)
