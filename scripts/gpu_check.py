@@ -12,9 +12,9 @@ Measures, on the device ``auto`` picks (or ``--device``):
 1. the network alone: the ensemble's members on random compositions, images/s and the
    points/s that implies (one image per member per point), at the device's inference batch;
 2. the descriptor partner alone (a model with one): descriptors and the three boosters'
-   trees in torch on the device (:mod:`gfascreen.model.trees`), points/s, beside LightGBM on
-   the CPU (at most 20,000 of the points), the largest difference between the two, and
-   each path's load time;
+   trees in torch on the device (:mod:`gfascreen.model.trees`), points/s (and the trees'
+   seconds alone, on descriptors made beforehand), beside LightGBM on the CPU (at most
+   20,000 of the points), the largest difference between the two, each path's load time;
 3. ``screen`` end to end (grid, featurize, members, domain, calibration, Parquet) for
    La-Co-Al at 0.5 at.% (20,301 points), Zr-Cu-Al-Ni at 0.5 at.% (1,373,701) and
    Zr-Cu-Al-Ni-Ti at 2 at.% (316,251), each as points/s beside (1).
@@ -107,9 +107,11 @@ def partner_alone(model: str, n: int, device: str = "auto", lightgbm_points: int
     x = random_compositions(n, len(by_torch.vocabulary))
     xd = x.to(dev)
     s, out = _timed(lambda: by_torch.predict(xd), dev, repeats)
+    d = by_torch.featurizer(xd)
+    s_trees, _ = _timed(lambda: by_torch.predict_descriptors(d), dev, repeats)
     r = {"device": str(dev), "threads": torch.get_num_threads(), "compositions": n,
          "torch_load_s": round(load_torch, 2), "torch_s": round(s, 3),
-         "torch_points_per_s": round(n / s)}
+         "torch_trees_s": round(s_trees, 3), "torch_points_per_s": round(n / s)}
     try:
         import lightgbm  # noqa: F401
     except ImportError:
@@ -119,10 +121,14 @@ def partner_alone(model: str, n: int, device: str = "auto", lightgbm_points: int
     load_lgb = time.perf_counter() - t
     m = min(n, lightgbm_points)
     s_lgb, ref = _timed(lambda: by_lgb.predict(x[:m]), torch.device("cpu"), repeats)
+    d_cpu = by_lgb.descriptors(x[:m])
+    s_lgb_trees, _ = _timed(lambda: by_lgb.predict_descriptors(d_cpu), torch.device("cpu"),
+                            repeats)
     diff = max(float(np.abs(np.asarray(getattr(out, k))[:m] - getattr(ref, k)).max())
                for k in ("log_dmax", "proba", "log_dmax_bmg"))
     r.update({"lightgbm_load_s": round(load_lgb, 2), "lightgbm_compositions": m,
-              "lightgbm_s": round(s_lgb, 3), "lightgbm_points_per_s": round(m / s_lgb),
+              "lightgbm_s": round(s_lgb, 3), "lightgbm_trees_s": round(s_lgb_trees, 3),
+              "lightgbm_points_per_s": round(m / s_lgb),
               "torch_over_lightgbm": round((n / s) / (m / s_lgb), 2),
               "max_abs_diff": diff})
     return r

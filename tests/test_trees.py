@@ -165,6 +165,7 @@ def test_gpu_check_measures_the_partner_on_cpu(tmp_path):
     p = r["partner_alone"]
     assert p["device"] == "cpu" and p["compositions"] == p["lightgbm_compositions"] == 300
     assert p["torch_points_per_s"] > 0 and p["lightgbm_points_per_s"] > 0
+    assert p["torch_trees_s"] > 0 and p["lightgbm_trees_s"] > 0
     assert p["max_abs_diff"] <= TOL
     x = mod.random_compositions(50, 43)
     assert torch.allclose(x.sum(1), torch.ones(50, dtype=torch.float64))
