@@ -32,7 +32,8 @@ from gfascreen.featurize.descriptors import DescriptorFeaturizer, ElementTable
 BOOSTERS = ("log_dmax", "classes", "log_dmax_bmg")
 TABLE_FILE = "descriptors.safetensors"
 #: ``trees="auto"``: the device kinds whose partner runs its trees in torch; elsewhere
-#: LightGBM (on a CPU it is not slower than the torch evaluation: docs/throughput.md).
+#: LightGBM (on a CPU the torch evaluation measured slower at torch's default threads, and
+#: loads slower: docs/throughput.md, 2026-12-07).
 TORCH_TREES = ("cuda",)
 #: Where the trees may run: ``auto`` (by :data:`TORCH_TREES`), ``torch`` or ``lightgbm``.
 TREE_ENGINES = ("auto", "torch", "lightgbm")
