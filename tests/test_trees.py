@@ -187,3 +187,21 @@ def test_single_leaf_trees_equal_lightgbm():
     assert (leaves == 1).any() and (leaves > 1).any()
     for booster in (flat, mixed):
         assert_same_as_lightgbm(booster, x)
+
+
+def test_shipped_model_with_torch_trees_keeps_its_pinned_answers(monkeypatch):
+    """The whole model with the partner's trees in torch (as on CUDA, here on the CPU):
+    the stack's answers for the README alloys are the LightGBM path's, to 1e-9."""
+    from gfascreen.model import partner
+    from gfascreen.model.ensemble import Ensemble
+
+    alloys = ["Al25Co20La55", "Zr55Co29Al16"]
+    by_lightgbm = Ensemble.load("default", device="cpu").predict(alloys)
+    monkeypatch.setattr(partner, "TORCH_TREES", ("cpu", "cuda"))
+    ens = Ensemble.load("default", device="cpu")
+    assert ens.partner.trees == "torch"
+    by_torch = ens.predict(alloys)
+    assert by_torch["dmax_mm"].tolist() == pytest.approx([4.725, 5.744], abs=0.01)
+    num = [c for c in by_torch.columns if by_torch[c].dtype.kind == "f"]
+    np.testing.assert_allclose(by_torch[num].to_numpy(), by_lightgbm[num].to_numpy(),
+                               rtol=0, atol=1e-9)
