@@ -9,6 +9,11 @@ booster is stored in LightGBM's own text format (loading it parses text and exec
 code; no pickle) and, like every model file, checksummed in the manifest. The element
 table travels with them (``descriptors.safetensors``).
 
+The trees run where :data:`TORCH_TREES` says: as torch tensors on the model's device
+(:mod:`gfascreen.model.trees`, equal to LightGBM to 1e-6, the descriptors never leaving the
+device) or through LightGBM's ``Booster.predict`` on the CPU (docs/throughput.md has the
+measurements behind the choice).
+
 Pure inference: :func:`gfascreen.model.training.partner.fit_partner` trains one.
 """
 
@@ -26,6 +31,12 @@ from gfascreen.featurize.descriptors import DescriptorFeaturizer, ElementTable
 #: The boosters, each a text file in the model directory.
 BOOSTERS = ("log_dmax", "classes", "log_dmax_bmg")
 TABLE_FILE = "descriptors.safetensors"
+#: ``trees="auto"``: the device kinds whose partner runs its trees in torch; elsewhere
+#: LightGBM (on a CPU the torch evaluation measured slower at torch's default threads, and
+#: loads slower: docs/throughput.md, 2026-12-07).
+TORCH_TREES = ("cuda",)
+#: Where the trees may run: ``auto`` (by :data:`TORCH_TREES`), ``torch`` or ``lightgbm``.
+TREE_ENGINES = ("auto", "torch", "lightgbm")
 
 
 @dataclass
@@ -45,27 +56,83 @@ def predict_boosters(boosters: dict, d: np.ndarray) -> PartnerOutput:
                          np.asarray(boosters["log_dmax_bmg"].predict(d), dtype=float))
 
 
+def _text(booster) -> str:
+    """A booster's LightGBM text form (a ``lightgbm.Booster`` or the text itself)."""
+    return booster if isinstance(booster, str) else booster.model_to_string()
+
+
+def _lightgbm_booster(name: str, booster):
+    """A ``lightgbm.Booster`` from one (returned as is) or from its text."""
+    if not isinstance(booster, str):
+        return booster
+    try:
+        import lightgbm as lgb
+    except ImportError:
+        raise GfaError("this model's descriptor partner needs LightGBM on this device: "
+                       "pip install lightgbm") from None
+    try:
+        return lgb.Booster(model_str=booster)
+    except lgb.basic.LightGBMError as exc:
+        raise GfaError(f"partner booster {name} is not a LightGBM text model ({exc})"
+                       ) from None
+
+
 class Partner:
-    """Descriptor featurizer + boosters; ``predict(x)`` on a ``(B, N)`` fraction tensor."""
+    """Descriptor featurizer + boosters; ``predict(x)`` on a ``(B, N)`` fraction tensor.
+
+    ``boosters``: per name of :data:`BOOSTERS`, a ``lightgbm.Booster`` or its text (the
+    stored form). ``trees`` (:data:`TREE_ENGINES`): where they run; ``auto`` is torch on
+    the device kinds of :data:`TORCH_TREES` (LightGBM where a booster uses what
+    :class:`~gfascreen.model.trees.Forest` refuses), else LightGBM."""
 
     def __init__(self, table: ElementTable, vocabulary: list[str], boosters: dict,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", trees: str = "auto"):
         missing = [b for b in BOOSTERS if b not in boosters]
         if missing:
             raise GfaError(f"the partner lacks booster(s) {missing}")
+        if trees not in TREE_ENGINES:
+            raise GfaError(f"trees={trees!r}: one of {', '.join(TREE_ENGINES)}")
         self.table = table
         self.vocabulary = list(vocabulary)
         self.boosters = boosters
         self.featurizer = DescriptorFeaturizer(table, self.vocabulary, device)
+        self.device = self.featurizer.device
+        self.forests = None
+        if trees == "torch" or (trees == "auto" and self.device.type in TORCH_TREES):
+            self.forests = self._forests(required=trees == "torch")
+        if self.forests is None:
+            self.boosters = {n: _lightgbm_booster(n, b) for n, b in boosters.items()}
+
+    @property
+    def trees(self) -> str:
+        """Where the trees run: ``torch`` or ``lightgbm``."""
+        return "lightgbm" if self.forests is None else "torch"
+
+    def _forests(self, required: bool) -> dict | None:
+        from gfascreen.model.trees import Forest, ForestUnsupported
+
+        try:
+            return {n: Forest(_text(self.boosters[n]), self.device) for n in BOOSTERS}
+        except ForestUnsupported:
+            if required:
+                raise
+            return None
 
     def descriptors(self, x: torch.Tensor) -> np.ndarray:
         return self.featurizer(x).cpu().numpy()
 
     def predict(self, x: torch.Tensor) -> PartnerOutput:
-        return self.predict_descriptors(self.descriptors(x))
+        if self.forests is None:
+            return self.predict_descriptors(self.descriptors(x))
+        return self.predict_descriptors(self.featurizer(x))
 
-    def predict_descriptors(self, d: np.ndarray) -> PartnerOutput:
-        return predict_boosters(self.boosters, d)
+    def predict_descriptors(self, d: np.ndarray | torch.Tensor) -> PartnerOutput:
+        """The boosters' outputs on descriptors ``d`` ``(B, F)`` (an array, or a tensor on
+        the partner's device)."""
+        if self.forests is None:
+            return predict_boosters(self.boosters, np.asarray(d))
+        f = self.forests
+        return PartnerOutput(*(f[n].predict(d).cpu().numpy() for n in BOOSTERS))
 
     # -- storage -------------------------------------------------------------------------
     def save(self, path: Path) -> dict:
@@ -76,34 +143,34 @@ class Partner:
         for name in BOOSTERS:
             f = f"partner_{name}.txt"
             tmp = path / f".{f}.tmp"
-            tmp.write_text(self.boosters[name].model_to_string())
+            tmp.write_text(_text(self.boosters[name]))
             tmp.replace(path / f)
             files[name] = f
         return {"table": TABLE_FILE, "boosters": files,
                 "features": DescriptorFeaturizer.feature_labels()}
 
     @classmethod
-    def load(cls, md, device: str | torch.device = "cpu") -> Partner | None:
+    def load(cls, md, device: str | torch.device = "cpu", trees: str = "auto"
+             ) -> Partner | None:
         """The partner of a :class:`~gfascreen.model.saved.ModelDir` (None without one);
-        every file is verified against its checksum before it is read."""
+        every file is verified against its checksum before it is read. On the torch path
+        the text is parsed by :mod:`gfascreen.model.trees` alone (LightGBM not needed)."""
+        from gfascreen.model.trees import model_features
+
         entry = md.manifest.extra.get("partner")
         if entry is None:
             return None
-        try:
-            import lightgbm as lgb
-        except ImportError:
-            raise GfaError("this model's descriptor partner needs LightGBM: "
-                           "pip install lightgbm") from None
         table = ElementTable.load(md.verified(entry["table"]))
         boosters = {}
         for name in BOOSTERS:
             f = md.verified(entry["boosters"][name])
             try:
-                boosters[name] = lgb.Booster(model_str=f.read_text())
-            except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
+                boosters[name] = f.read_text()
+                features = model_features(boosters[name])
+            except (GfaError, UnicodeDecodeError) as exc:
                 raise GfaError(f"partner file {f} is not a LightGBM text model ({exc})"
                                ) from None
-        if boosters["log_dmax"].num_feature() != len(DescriptorFeaturizer.feature_labels()):
-            raise GfaError("the partner's boosters read a different descriptor set than this "
-                           "gfascreen computes; retrain the partner")
-        return cls(table, md.manifest.vocabulary["elements"], boosters, device)
+            if features != len(DescriptorFeaturizer.feature_labels()):
+                raise GfaError("the partner's boosters read a different descriptor set than "
+                               "this gfascreen computes; retrain the partner")
+        return cls(table, md.manifest.vocabulary["elements"], boosters, device, trees)
