@@ -96,14 +96,21 @@ def calibrated_ensemble(tiny_ensemble, tmp_path_factory) -> Path:
     """The tiny ensemble with a calibration attached (scores from synthetic residuals)."""
     import shutil
 
-    from gfascreen.model.calibration import CALIBRATION_FILE, Calibration
-    from gfascreen.model.saved import ModelDir
+    from gfascreen.model.calibration import Calibration
 
     d = tmp_path_factory.mktemp("cal") / "model"
     shutil.copytree(tiny_ensemble, d)
     rng = np.random.default_rng(0)
     cal = Calibration(info={"method": "test", "calibrated_on": "synthetic"}).fit(
         0.1 * rng.standard_normal(500), np.full(500, 0.05))
+    return _attach_calibration(d, cal)
+
+
+def _attach_calibration(d: Path, cal) -> Path:
+    """Store ``cal`` in the model directory ``d`` and name it in its manifest."""
+    from gfascreen.model.calibration import CALIBRATION_FILE
+    from gfascreen.model.saved import ModelDir
+
     entry = cal.save(d / CALIBRATION_FILE)
     md = ModelDir(d)
     md.manifest.calibration = md.entry(CALIBRATION_FILE, **{k: v for k, v in entry.items()
@@ -129,10 +136,9 @@ def distribution_ensemble(tiny_ensemble, tmp_path_factory) -> Path:
     thickness given a bulk glass, fitted on synthetic leave-system-out predictions."""
     import shutil
 
-    from gfascreen.model.calibration import CALIBRATION_FILE, Calibration
+    from gfascreen.model.calibration import Calibration
     from gfascreen.model.distribution import ThicknessModel
     from gfascreen.model.probabilities import ProbabilityCalibration
-    from gfascreen.model.saved import ModelDir
 
     d = tmp_path_factory.mktemp("dist") / "model"
     shutil.copytree(tiny_ensemble, d)
@@ -147,12 +153,7 @@ def distribution_ensemble(tiny_ensemble, tmp_path_factory) -> Path:
                                     mu + 0.2 * rng.standard_normal(n))
     cal = Calibration(info={"calibrated_on": "synthetic"}, probabilities=probs,
                       thickness=thick)
-    entry = cal.save(d / CALIBRATION_FILE)
-    md = ModelDir(d)
-    md.manifest.calibration = md.entry(CALIBRATION_FILE, **{k: v for k, v in entry.items()
-                                                            if k != "file"})
-    md.write_manifest()
-    return d
+    return _attach_calibration(d, cal)
 
 
 @pytest.fixture(scope="session")

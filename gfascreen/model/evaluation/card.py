@@ -90,7 +90,13 @@ def _stack(m, rec: Recorded) -> str:
     if m.extra.get("stack") is None:
         return ("No stack: the members alone (`gfascreen stack MODEL` adds the descriptor "
                 "partner and the stack).")
-    p, w = m.extra.get("partner", {}), Stack.from_dict(m.extra["stack"]).rank_weight
+    stack = Stack.from_dict(m.extra["stack"])
+    p, w = m.extra.get("partner", {}), stack.rank_weight
+    step = stack.partner_step_at_pct
+    averaged = (f" The partner is read as its mean over the composition and its neighbours "
+                f"{step:g} at.% away (no spike at its training alloys; the stack's figures "
+                f"unchanged on the leave-system-out folds: docs/research-log.md)."
+                if step > 0 else "")
     text = (f"Prediction = the stack of the members and a descriptor partner (LightGBM on "
             f"{len(p.get('features', []))} element-property descriptors: Magpie statistics, "
             f"ΔH_mix, δ, S_mix, number of elements): class probabilities from a multinomial "
@@ -101,7 +107,9 @@ def _stack(m, rec: Recorded) -> str:
             f"the leave-system-out out-of-fold predictions; the figures below are the "
             f"stack's own nested out-of-fold predictions (each fold's stack fitted on the "
             f"other four, its weight chosen there), beside each part and the baselines on "
-            f"the identical folds. Built by `gfascreen stack`.")
+            f"the identical folds. Built by `gfascreen stack`. With a calibration, these "
+            f"readings are the stack's at the point; every column the tool writes is read off "
+            f"one distribution (the calibration section).{averaged}")
     rows = headline_rows(rec.stack, rec.evaluations)
     return text + ("\n\n" + headline_table(rows) if rows else "")
 

@@ -72,10 +72,10 @@ def moved_summary(moved: pd.DataFrame) -> dict:
             {"alloy": top["alloy"], "role": top["role"], "moved_log": float(top["moved_log"])}}
 
 
-def _line(r) -> str:
+def _cells(r) -> list[str]:
     mm = "" if not np.isfinite(r["measured_mm"]) else f"{r['measured_mm']:.2f}"
-    return (f"| {r['alloy']} | {r['role']} | {mm} | {r['before_mm']:.2f} | {r['after_mm']:.2f} "
-            f"| {r['moved_log']:+.3f} |")
+    return [str(r["alloy"]), str(r["role"]), mm, f"{r['before_mm']:.2f}",
+            f"{r['after_mm']:.2f}", f"{r['moved_log']:+.3f}"]
 
 
 def moved_text(moved: pd.DataFrame) -> str:
@@ -87,8 +87,10 @@ def moved_text(moved: pd.DataFrame) -> str:
     shown = pd.concat([moved[moved["role"] == "cast"], best,
                        moved[moved["role"] == "reference"]])
     s = moved_summary(moved)
-    lines = ["| alloy | role | measured mm | before mm | after mm | moved log10(1+D) |",
-             "|---|---|---|---|---|---|", *(_line(r) for _, r in shown.iterrows()), "",
+    from gfascreen.model.evaluation.markdown import table
+
+    lines = [table(["alloy", "role", "measured mm", "before mm", "after mm",
+                    "moved log10(1+D)"], [_cells(r) for _, r in shown.iterrows()]), "",
              f"cast alloys: mean |error| in log10(1+Dmax) {s['cast_mean_abs_error_before']:.3f}"
              f" before, {s['cast_mean_abs_error_after']:.3f} after "
              f"({100 * s['cast_error_change']:+.0f} %)",
