@@ -386,17 +386,40 @@ def screen(cfg: ScreenConfig | ScreenPlan) -> Path:
     the run directory."""
     plan = cfg if isinstance(cfg, ScreenPlan) else plan_screen(cfg)
     out = plan.out
+    new_dir = not out.exists()
+    new = not (out / "_run.json").exists()
     request = _start_or_resume(out, _request(plan))
-    with RunLock(out):
-        done = _heal(out, plan.grid, plan.chunk_size)
-        if (len(done) == plan.grid.n_chunks(plan.chunk_size)
-                and (out / "_summary.json").exists()):
-            if not (out / SUCCESS).exists():  # finished before the marker was written
-                mark_success(out)
-            print(f"{out} is already complete ({len(plan.grid):,} points); nothing to do")
-            return out
-        _score(plan, done, request)
+    locked = False
+    try:
+        with RunLock(out):
+            locked = True
+            done = _heal(out, plan.grid, plan.chunk_size)
+            if (len(done) == plan.grid.n_chunks(plan.chunk_size)
+                    and (out / "_summary.json").exists()):
+                if not (out / SUCCESS).exists():  # finished before the marker was written
+                    mark_success(out)
+                print(f"{out} is already complete ({len(plan.grid):,} points); nothing "
+                      "to do")
+                return out
+            _score(plan, done, request)
+    except BaseException:
+        if new and locked:  # this process started the run: leave nothing that blocks a retry
+            _forget_unscored(out, new_dir)
+        raise
     return out
+
+
+def _forget_unscored(out: Path, new_dir: bool) -> None:
+    """Remove a run this process started when it stopped before writing any part (a model
+    that fails to load, Ctrl-C during the first chunk): its ``_run.json`` and temporary
+    files, and the directory when this process made it, so the same command can run
+    again without ``--resume``. A run with parts is kept for ``--resume``."""
+    if any(PART.match(p.name) for p in out.iterdir()):
+        return
+    for p in [out / "_run.json", *out.glob(".*.tmp")]:
+        p.unlink(missing_ok=True)
+    if new_dir and not any(out.iterdir()):
+        out.rmdir()
 
 
 def load_model(plan: ScreenPlan) -> ScreenPlan:
