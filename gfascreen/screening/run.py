@@ -43,6 +43,7 @@ from gfascreen.errors import GfaError, Interrupted
 from gfascreen.model import columns as pc
 from gfascreen.screening.grid import CompositionGrid
 from gfascreen.screening.options import HELP, ScreenConfig, ScreenPlan
+from gfascreen.screening.palette import AtlasGrid, atlas_grid
 from gfascreen.screening.runs import (
     PART,
     SUCCESS,
@@ -56,17 +57,42 @@ from gfascreen.screening.runs import (
 from gfascreen.tableio import check_writable, write_parquet_atomic
 
 
-def default_out(elements: list[str], step: float) -> Path:
-    return Path(f"screen_{'-'.join(elements)}_step{step:g}")
+def default_out(grid: CompositionGrid | AtlasGrid) -> Path:
+    """``screen_SYSTEM_stepSTEP``, or ``atlas_PALETTE_orderORDERS_stepSTEP``."""
+    if isinstance(grid, AtlasGrid):
+        return Path(f"atlas_{grid.label()}_step{grid.step:g}")
+    return Path(f"screen_{'-'.join(grid.elements)}_step{grid.step:g}")
 
 
 # -- the plan: every check that needs no model, options resolved once -----------------
-def _make_grid(cfg: ScreenConfig) -> CompositionGrid:
-    grid = CompositionGrid(cfg.system, cfg.step, cfg.bounds, cfg.include_edges)
+def _grid_of(cfg: ScreenConfig) -> CompositionGrid | AtlasGrid:
+    """One system's grid (``--system``), or an atlas's (``--elements``, ``--systems``)."""
+    if not (cfg.elements or cfg.systems):
+        if cfg.order:
+            raise GfaError("--order goes with --elements: every system of that order over "
+                           "those elements")
+        if not cfg.system:
+            raise GfaError("give --system (one system), or an atlas of many: --elements "
+                           "with --order, or --systems FILE")
+        return CompositionGrid(cfg.system, cfg.step, cfg.bounds, cfg.include_edges)
+    if cfg.system:
+        raise GfaError("--system screens one system, --elements / --systems an atlas of "
+                       "many; give one of them")
+    if cfg.bounds:
+        raise GfaError("--bounds is for one --system; an atlas screens each system's "
+                       "whole simplex")
+    return atlas_grid(cfg.elements, cfg.order, cfg.systems, cfg.step, cfg.include_edges)
+
+
+def _make_grid(cfg: ScreenConfig) -> CompositionGrid | AtlasGrid:
+    grid = _grid_of(cfg)
     if len(grid) > cfg.max_points:
-        raise GfaError(f"the grid has {len(grid):,} points, over the limit of "
-                       f"{cfg.max_points:,}; use a coarser --step, --bounds, or raise "
-                       "--max-points")
+        what, fix = ((f"the atlas has {len(grid):,} compositions ({len(grid.systems):,} "
+                      "systems)", "fewer --elements or orders")
+                     if isinstance(grid, AtlasGrid) else
+                     (f"the grid has {len(grid):,} points", "--bounds"))
+        raise GfaError(f"{what}, over the limit of {cfg.max_points:,}; use a coarser "
+                       f"--step, {fix}, or raise --max-points")
     return grid
 
 
@@ -142,7 +168,7 @@ def plan_screen(cfg: ScreenConfig) -> ScreenPlan:
     confidence = check_confidence(cfg.confidence)
     thresholds = parse_thresholds(cfg.thresholds)
     grid = _make_grid(cfg)
-    out = Path(cfg.out) if cfg.out else default_out(grid.elements, cfg.step)
+    out = Path(cfg.out) if cfg.out else default_out(grid)
     check_writable(out)
     _check_out_dir(out, cfg.resume)
     resumed = _resumed(cfg, out)
@@ -332,7 +358,8 @@ def _run_local(plan: ScreenPlan, done: set[int], meta: dict, bar) -> None:
         for i, units in enumerate(plan.grid.units_chunks(plan.chunk_size)):
             if i in done:
                 continue
-            df = score.score_chunk(units, plan.grid.elements, plan.grid.step, scorer)
+            df = score.score_chunk(units, plan.grid.elements, plan.grid.step, scorer,
+                                   plan.atlas)
             writer.put(df, plan.out / part_name(i))
 
 
@@ -361,7 +388,7 @@ def _run_distributed(client, plan: ScreenPlan, done: set[int], meta: dict, bar) 
             if i in done:
                 continue
             f = client.submit(score.score_chunk, units, plan.grid.elements, plan.grid.step,
-                              scorer, pure=False, retries=2)
+                              scorer, plan.atlas, pure=False, retries=2)
             futures[f] = i
         with PartWriter(meta, bar) as writer:
             for f in as_completed(futures):
@@ -444,7 +471,8 @@ def _score(plan: ScreenPlan, done: set[int], request: dict) -> None:
     # Unreachable: one line, before any progress bar is drawn.
     client = connect(cfg.scheduler) if cfg.scheduler else None
     bar = tqdm(total=len(grid), initial=written, unit="pt", unit_scale=True, smoothing=0.1,
-               desc=f"screen {'-'.join(grid.elements)}", disable=not cfg.progress)
+               desc=(f"atlas {grid.label()}" if plan.atlas else
+                     f"screen {'-'.join(grid.elements)}"), disable=not cfg.progress)
     t0 = time.time()
     try:
         if client is not None:
@@ -460,10 +488,16 @@ def _score(plan: ScreenPlan, done: set[int], request: dict) -> None:
         raise _fault(exc, out, request) from None
     bar.close()
     wall = time.time() - t0
-    table = read_run_table(out)
-    if len(table) != len(grid):
-        raise GfaError(f"{out} holds {len(table)} rows, expected {len(grid)}; rerun with --resume")
-    summary = _summarise(table, grid, wall, len(grid) - written, out)
+    if plan.atlas:
+        from gfascreen.screening.atlas import finish_atlas
+
+        summary = finish_atlas(plan, len(grid) - written, wall)
+    else:
+        table = read_run_table(out)
+        if len(table) != len(grid):
+            raise GfaError(f"{out} holds {len(table)} rows, expected {len(grid)}; rerun "
+                           "with --resume")
+        summary = _summarise(table, grid, wall, len(grid) - written, out)
     summary.update(device=str(plan.device), precision=plan.precision)
     tmp = out / "._summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2))
@@ -506,6 +540,10 @@ def _summarise(table: pd.DataFrame, grid: CompositionGrid, wall: float, n_scored
 
 def summary_text(s: dict) -> str:
     """The run's summary (``_summary.json``) for the terminal."""
+    if "top_systems" in s:
+        from gfascreen.screening.atlas import atlas_text
+
+        return atlas_text(s)
     lines = []
     rate = f", {s['points_per_s']:,} points/s" if s["points_per_s"] else ""
     lines.append(f"{s['points']:,} points in {s['out']} ({s['scored_now']:,} scored now in "
