@@ -26,6 +26,7 @@ pid; a stale lock is taken over); Ctrl-C leaves a resumable run.
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 import queue
@@ -374,7 +375,17 @@ def connect(address: str):
                        "--scheduler, or leave it out to score locally") from None
 
 
+#: Chunks in flight on a Dask cluster per worker thread (at least :data:`MIN_IN_FLIGHT`):
+#: enough to keep every worker busy while finished ones travel back, few enough that the
+#: lattice points waiting on the scheduler stay small whatever the grid's size.
+IN_FLIGHT_PER_THREAD, MIN_IN_FLIGHT = 2, 8
+
+
 def _run_distributed(client, plan: ScreenPlan, done: set[int], meta: dict, bar) -> None:
+    """Chunks sent to the cluster's workers a window at a time (one more as each comes
+    back), each worker scoring with the model it loaded once; parts written here as the
+    chunks come back, in any order. A lost worker's chunks are run again elsewhere (the
+    scheduler's rescheduling, ``retries`` for a failed task)."""
     from distributed import as_completed
 
     from gfascreen.screening import score
@@ -382,16 +393,24 @@ def _run_distributed(client, plan: ScreenPlan, done: set[int], meta: dict, bar) 
     # Each worker loads the model once on its own device ("auto" unless the screen asked
     # for the CPU), in the screen's precision, at that device's batch.
     scorer = plan.scorer(device="cpu" if plan.device.type == "cpu" else "auto")
-    try:
-        futures = {}
-        for i, units in enumerate(plan.grid.units_chunks(plan.chunk_size)):
-            if i in done:
-                continue
+    todo = ((i, u) for i, u in enumerate(plan.grid.units_chunks(plan.chunk_size))
+            if i not in done)
+    futures: dict = {}
+    flow = as_completed()
+
+    def submit_next() -> None:
+        for i, units in itertools.islice(todo, 1):
             f = client.submit(score.score_chunk, units, plan.grid.elements, plan.grid.step,
                               scorer, plan.atlas, pure=False, retries=2)
             futures[f] = i
+            flow.add(f)
+
+    try:
+        threads = sum(client.nthreads().values())
+        for _ in range(max(MIN_IN_FLIGHT, IN_FLIGHT_PER_THREAD * threads)):
+            submit_next()
         with PartWriter(meta, bar) as writer:
-            for f in as_completed(futures):
+            for f in flow:
                 try:
                     df = f.result()
                 except GfaError:
@@ -399,7 +418,8 @@ def _run_distributed(client, plan: ScreenPlan, done: set[int], meta: dict, bar) 
                 except Exception as exc:  # scheduler or workers gone: CommClosedError ...
                     raise GfaError(f"lost the Dask scheduler or its workers at "
                                    f"{plan.config.scheduler} ({type(exc).__name__})") from None
-                writer.put(df, plan.out / part_name(futures[f]))
+                writer.put(df, plan.out / part_name(futures.pop(f)))
+                submit_next()
     finally:
         try:
             client.close(timeout=5)
@@ -464,12 +484,16 @@ def _score(plan: ScreenPlan, done: set[int], request: dict) -> None:
     meta = {k: request[k] for k in ("gfascreen_version", "grid", "model", "interval", "started")}
     (out / SUCCESS).unlink(missing_ok=True)  # parts are about to change: not finished
     written = sum(min(plan.chunk_size, len(grid) - i * plan.chunk_size) for i in done)
-    if cfg.progress:
-        print(f"loading model {plan.model} ({plan.device}, {plan.precision}) ...",
-              file=sys.stderr, flush=True)
-    plan = load_model(plan)
     # Unreachable: one line, before any progress bar is drawn.
     client = connect(cfg.scheduler) if cfg.scheduler else None
+    if client is None:  # a cluster's workers load the model, once each
+        if cfg.progress:
+            print(f"loading model {plan.model} ({plan.device}, {plan.precision}) ...",
+                  file=sys.stderr, flush=True)
+        plan = load_model(plan)
+    elif cfg.progress:
+        print(f"scoring on the Dask cluster at {cfg.scheduler}: each worker loads model "
+              f"{plan.model} once ({plan.precision})", file=sys.stderr, flush=True)
     bar = tqdm(total=len(grid), initial=written, unit="pt", unit_scale=True, smoothing=0.1,
                desc=(f"atlas {grid.label()}" if plan.atlas else
                      f"screen {'-'.join(grid.elements)}"), disable=not cfg.progress)
