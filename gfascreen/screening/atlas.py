@@ -63,7 +63,7 @@ def atlas_text(s: dict) -> str:
     lines = [f"{s['points']:,} compositions of {s['systems']:,} systems in {s['out']} "
              f"({s['scored_now']:,} scored now in {s['wall_s']:.1f} s{rate}); "
              f"{100 * s['in_domain_fraction']:.1f}% in domain",
-             f"{s['ranking']['rule']}: {s['ranking']['why']}",
+             f"{s['ranking']['rule']}; {s['ranking']['why']}",
              f"best systems (table of all: {Path(s['out']) / SYSTEMS_FILE}; P(bmg) share: "
              f"of the grid with P(bulk glass) >= {SHARE_AT:g}):",
              f"  {'#':>3} {'system':<14} {'best composition':<24} {'Dmax mm':>8} "

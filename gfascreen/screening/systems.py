@@ -33,6 +33,7 @@ import pandas as pd
 
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.data.parse import alloy_system
+from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
 
 SYSTEMS_FILE = "_systems.parquet"
@@ -69,12 +70,17 @@ def ranking_rule(model_dir) -> RankingRule:
     keeps none, the largest predicted Dmax, and it says so."""
     from gfascreen.model.evaluation.system_ranking import STATISTICS, system_evidence
 
-    lso = model_dir.lso_oof()
+    try:
+        lso = model_dir.lso_oof()
+    except GfaError as exc:  # listed but missing or damaged: rank, and say why so
+        lso, missing = None, f" ({exc})"
+    else:
+        missing = ""
     evidence = system_evidence(lso) if lso is not None and len(lso) else None
     if evidence is None or evidence["chosen"] is None:
         return RankingRule("best_dmax", STATISTICS["best_dmax"][1],
-                           "the model keeps no leave-system-out predictions to choose by; "
-                           "the largest predicted Dmax by default")
+                           "the default: the model keeps no leave-system-out predictions "
+                           f"to choose by{missing}")
     chosen = evidence["chosen"]
     return RankingRule(chosen, STATISTICS[chosen][1], evidence["why"], evidence)
 

@@ -55,8 +55,8 @@ def _spearman(s: pd.DataFrame, stat: str) -> dict:
     """Spearman of ``stat`` with the best measured Dmax, pooled and per order."""
     def rho(t: pd.DataFrame) -> dict:
         r = spearmanr(t["best_measured_mm"], t[stat]).statistic if len(t) > 2 else np.nan
-        return {"spearman": None if not np.isfinite(r) else round(float(r), 4),
-                "systems": int(len(t))}
+        return {"systems": int(len(t)), **({"spearman": round(float(r), 4)}
+                                           if np.isfinite(r) else {})}
 
     t = s[s["alloys"] >= MIN_ALLOYS]
     return {**rho(t), "by_order": {str(k): rho(u) for k, u in t.groupby("order")}}
@@ -64,14 +64,15 @@ def _spearman(s: pd.DataFrame, stat: str) -> dict:
 
 def system_evidence(oof: pd.DataFrame) -> dict:
     """AUC (holds a bulk glass of :data:`BULK_MM` mm) and Spearman (best measured vs the
-    statistic, pooled and per order) of each statistic, and the one chosen with why."""
+    statistic, pooled and per order) of each statistic, and the one chosen with why (a
+    figure that cannot be computed is left out)."""
     s = per_system(oof)
     holds = s["holds_bulk_glass"].to_numpy(bool)
     stats = {}
     for name in (n for n in STATISTICS if n in s.columns):
-        auc = (round(float(roc_auc_score(holds, s[name])), 4)
-               if 0 < holds.sum() < len(s) else None)
-        stats[name] = {"auc_holds_bulk_glass": auc, **_spearman(s, name)}
+        auc = ({"auc_holds_bulk_glass": round(float(roc_auc_score(holds, s[name])), 4)}
+               if 0 < holds.sum() < len(s) else {})
+        stats[name] = {**auc, **_spearman(s, name)}
     out = {"systems": int(len(s)), "holding_bulk_glass": int(holds.sum()),
            "bulk_mm": BULK_MM, "min_alloys": MIN_ALLOYS, "statistics": stats}
     chosen = chosen_statistic(out)
@@ -82,24 +83,24 @@ def chosen_statistic(evidence: dict) -> str | None:
     """The statistic with the higher pooled Spearman, ties (or none) by AUC."""
     def key(name: str) -> tuple[float, float]:
         e = evidence["statistics"][name]
-        return (e["spearman"] if e["spearman"] is not None else -2.0,
-                e["auc_holds_bulk_glass"] if e["auc_holds_bulk_glass"] is not None else 0.0)
+        return (e.get("spearman", -2.0), e.get("auc_holds_bulk_glass", 0.0))
 
     names = list(evidence["statistics"])
     return max(names, key=key) if names else None
 
 
 def _why(evidence: dict, chosen: str | None) -> str:
-    """The choice in words, with each statistic's figures."""
+    """Why ``chosen`` (a clause that follows its name), with each statistic's figures."""
     if chosen is None:
         return "no prediction column to score systems by"
-    parts = [f"{STATISTICS[n][1]}: AUC {_fmt(e['auc_holds_bulk_glass'])}, Spearman "
-             f"{_fmt(e['spearman'])}" for n, e in evidence["statistics"].items()]
-    return (f"{STATISTICS[chosen][1]}, the higher Spearman of a system's best measured vs "
-            f"best predicted Dmax on systems the model never saw ({'; '.join(parts)}; "
-            f"{evidence['systems']} systems, AUC for holding a bulk glass >= "
-            f"{evidence['bulk_mm']:g} mm, Spearman over those with >= "
-            f"{evidence['min_alloys']} measured alloys)")
+    stats = evidence["statistics"]
+    parts = [f"{STATISTICS[n][1]} {_fmt(e.get('spearman'))} (AUC "
+             f"{_fmt(e.get('auc_holds_bulk_glass'))})" for n, e in stats.items()]
+    return (f"chosen on the model's leave-system-out predictions as the higher Spearman "
+            f"with a system's best measured Dmax: {', '.join(parts)}; Spearman over the "
+            f"{stats[chosen]['systems']} systems with >= {evidence['min_alloys']} measured "
+            f"alloys, AUC for holding a bulk glass >= {evidence['bulk_mm']:g} mm over "
+            f"{evidence['systems']}")
 
 
 def _fmt(x: float | None) -> str:

@@ -164,7 +164,7 @@ def _header(r, table: pd.DataFrame, rule: dict, vmax: float) -> str:
             f"Model <code>{html.escape(str(model['id']))}</code> (hash "
             f"{model['hash'][:12]}); screened {html.escape(str(r.request.get('started')))}."
             "</p>" + partial +
-            f"<p><b>Ranking:</b> {html.escape(str(rule.get('rule', '')))}. Chosen as the "
+            f"<p><b>Ranking:</b> {html.escape(str(rule.get('rule', '')))}; "
             f"{html.escape(str(rule.get('why', '')))}.</p>"
             f"<p>Maps: predicted Dmax, one colour scale for all ({CMAP}, 0 to "
             f"{vmax:.2f} mm), out of domain pale; a ternary's whole triangle (first element "
