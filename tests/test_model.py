@@ -200,6 +200,9 @@ def test_cli_train_and_evaluate(tiny_table, tmp_path, capsys):
     assert "Chosen by the declared rule" in stdout and "P(Dmax >= 5 mm)" in stdout
     ev = json.loads((out / "evaluation.json").read_text())
     assert ev["model"]["all"]["n"] > 0 and "within_system" in ev["model"]["screening"]
+    # folds grouped by system: how well it ranks whole systems it never saw
+    assert "Ranking systems never seen" in stdout and "An atlas ranks systems by" in stdout
+    assert ev["model"]["screening"]["systems"]["systems"] > 0
     from gfascreen.model.evaluation.calibrate import weight_key
 
     cand = ev["calibration"]["candidates"][weight_key(0.5)]

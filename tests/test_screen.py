@@ -64,6 +64,31 @@ def test_guardrails(tiny_ensemble, tmp_path):
         ro.chmod(0o700)
 
 
+def test_a_screen_that_fails_before_scoring_leaves_nothing_that_blocks_a_retry(
+        tiny_ensemble, tmp_path):
+    """Issue 36: a model that fails to load (a member file missing) stops the screen; the
+    run it had started is gone, so the same command runs once the model is mended."""
+    import shutil
+
+    from gfascreen.model.saved import ModelDir
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_ensemble, model)
+    member = model / ModelDir(model).manifest.members[0]["file"]
+    member.rename(tmp_path / "aside")
+    out = tmp_path / "run"
+    with pytest.raises(GfaError, match="is missing"):
+        screen(_cfg(model, out))
+    assert not out.exists()
+    empty = tmp_path / "mine"
+    empty.mkdir()  # a directory the user made is kept, empty
+    with pytest.raises(GfaError, match="is missing"):
+        screen(_cfg(model, empty))
+    assert empty.is_dir() and not any(empty.iterdir())
+    (tmp_path / "aside").rename(member)
+    assert len(pd.read_parquet(screen(_cfg(model, out)))) == 231
+
+
 SLOW = ("import sys, time; from gfascreen.screening import score; f = score.score_chunk; "
         "score.score_chunk = lambda *a, **k: (time.sleep(1.0), f(*a, **k))[1]; "
         "from gfascreen.cli import main; sys.exit(main(sys.argv[1:]))")

@@ -106,3 +106,25 @@ def test_calibration_roundtrip_and_refusals(tmp_path):
         Calibration().fit(np.ones(5), np.ones(5))
     with pytest.raises(GfaError, match="confidence"):
         cal.interval_log(np.ones(1), np.ones(1), confidence=90)
+
+
+def test_system_ranking_by_hand():
+    """Each system scored by its largest prediction over its measured alloys: the AUC
+    for holding a bulk glass of 1 mm (every system with a measured alloy), the Spearman
+    with its best measured Dmax (those with 3 or more), and the better one chosen."""
+    from gfascreen.model.evaluation.evaluation_report import SystemRanking
+    from gfascreen.model.evaluation.system_ranking import system_evidence
+
+    rows = [("A-B", 0.1, 1, 0.1), ("A-B", 2, 2, 0.5), ("A-B", 5, 4, 0.2),
+            ("C-D", 0.1, 0.1, 0.9), ("C-D", 0.1, 0.2, 0.1), ("C-D", 0.5, 0.3, 0.1),
+            ("E-F-G", 0, 0, 0.6), ("E-F-G", 1.5, 1, 0.1), ("E-F-G", 3, 2, 0.1),
+            ("H-I", 0.1, 0.2, 0.1), ("H-I", np.nan, 9, 0.9)]  # unmeasured: left out
+    oof = pd.DataFrame(rows, columns=["system", "dmax_mm", "pred_mm", "p_bmg"])
+    e = system_evidence(oof)
+    assert e["systems"] == 4 and e["holding_bulk_glass"] == 2
+    best, pbmg = e["statistics"]["best_dmax"], e["statistics"]["best_p_bmg"]
+    assert best["auc_holds_bulk_glass"] == 1.0 and best["spearman"] == 1.0
+    assert best["systems"] == 3 and best["by_order"]["3"] == {"systems": 1}  # too few
+    assert pbmg["auc_holds_bulk_glass"] == 0.5 and pbmg["spearman"] == -1.0
+    assert e["chosen"] == "best_dmax" and "higher Spearman" in e["why"]
+    assert SystemRanking.from_dict(e, "e").to_dict() == e

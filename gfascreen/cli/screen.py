@@ -23,7 +23,7 @@ def _cmd_screen(a: argparse.Namespace) -> None:
 
     if a.out is not None and not a.out.strip():
         raise GfaError("--out is empty; name the run directory, or leave --out out for "
-                       "./screen_SYSTEM_stepSTEP")
+                       "./screen_SYSTEM_stepSTEP (an atlas: ./atlas_..._stepSTEP)")
     cfg = config_from_args(ScreenConfig, a, include_edges=not a.interior,
                             progress=not a.quiet)
     out = screen(cfg)
@@ -31,10 +31,10 @@ def _cmd_screen(a: argparse.Namespace) -> None:
     if summary.is_file():
         print(summary_text(json.loads(summary.read_text())))
     if a.report:
-        from gfascreen.screening.report import write_report
+        from gfascreen.screening.report import report_run
 
         print("writing the report ...", file=sys.stderr, flush=True)
-        print(f"report: {write_report(out)}")
+        print(f"report: {report_run(out)}")
 
 
 def _at_pct_list(text: str) -> list[float]:
@@ -51,10 +51,10 @@ def _at_pct_list(text: str) -> list[float]:
 
 
 def _cmd_report(a: argparse.Namespace) -> None:
-    from gfascreen.screening.report import write_report
+    from gfascreen.screening.report import report_run
 
-    path = write_report(a.run_dir, data=a.data, log_color=a.log_color, partial=a.partial,
-                        svg=a.svg, slices=a.slices)
+    path = report_run(a.run_dir, a.system, a.top, data=a.data, log_color=a.log_color,
+                      partial=a.partial, svg=a.svg, slices=a.slices)
     print(f"report: {path}")
 
 
@@ -66,7 +66,7 @@ def _cmd_suggest(a: argparse.Namespace) -> None:
     if a.output:
         check_output(a.output)
     picks, why = suggest_run(a.run_dir, a.n, a.min_distance, a.out_of_domain, a.ucb,
-                             a.target_mm, a.partial, a.away_from_known)
+                             a.target_mm, a.partial, a.away_from_known, a.system)
     for line in why.splitlines():
         print(f"gfascreen: {line}", file=sys.stderr)
     if a.output:
@@ -111,7 +111,8 @@ def add_screen_args(p: argparse.ArgumentParser) -> None:
     from gfascreen.model.precision import PRECISIONS
     from gfascreen.screening.options import HELP, ScreenConfig
 
-    p.add_argument("--system", required=True, help=HELP["system"])
+    p.add_argument("--system", default=None, help=HELP["system"] + " (or an atlas of many: "
+                   "--elements with --order, or --systems FILE)")
     add_config_args(p, ScreenConfig, HELP,
                      skip=("system", "include_edges", "progress", "resume", "precision"))
     p.add_argument("--precision", choices=PRECISIONS, default=ScreenConfig.precision,
@@ -125,6 +126,8 @@ def add_screen_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_report_command(sub: argparse._SubParsersAction) -> None:
+    from gfascreen.screening.options import TOP_REPORTS
+
     r = sub.add_parser("report", help="HTML/PNG/SVG maps of a screening run")
     r.add_argument("run_dir")
     r.add_argument("--data", default=None,
@@ -141,6 +144,12 @@ def add_report_command(sub: argparse._SubParsersAction) -> None:
                    help="quaternary runs: the at.%% of the fourth element to slice at, on the "
                         "run's grid, e.g. 10,15,20 (default: four through the best region, "
                         "said on the page)")
+    r.add_argument("--system", default=None,
+                   help="an atlas run: the report of this one system, from the atlas's rows "
+                        "(default: the atlas's page, its table of systems)")
+    r.add_argument("--top", type=int, default=TOP_REPORTS,
+                   help="an atlas's page: also write the own reports of this many best "
+                        f"systems (default {TOP_REPORTS}; ~5 s each)")
     r.set_defaults(func=_cmd_report)
 
 
@@ -167,6 +176,8 @@ def add_suggest_command(sub: argparse._SubParsersAction) -> None:
                     help="write .csv, .parquet or .json; - writes CSV to standard output")
     sg.add_argument("--partial", action="store_true",
                     help="suggest from an incomplete run's parts written so far")
+    sg.add_argument("--system", default=None,
+                    help="an atlas run: suggest in this system, from the atlas's rows")
     sg.set_defaults(func=_cmd_suggest)
 
 

@@ -24,16 +24,22 @@ def parse_system(system: str | list[str]) -> list[str]:
     parts = system if isinstance(system, list) else [p.strip() for p in system.split("-")]
     if any(not p for p in parts):
         raise GfaError(f"--system {system!r}: write elements separated by dashes, e.g. La-Co-Al")
-    for p in parts:
-        if not Element.is_valid_symbol(p) or p in ("D", "T"):
-            raise GfaError(f"--system {system!r}: {p!r} is not a chemical element symbol")
-    dup = sorted({p for p in parts if parts.count(p) > 1})
-    if dup:
-        raise GfaError(f"--system {system!r}: element {', '.join(dup)} is listed twice")
+    check_symbols(parts, f"--system {system!r}")
     if not MIN_ELEMENTS <= len(parts) <= MAX_ELEMENTS:
         raise GfaError(f"--system {system!r}: need {MIN_ELEMENTS} to {MAX_ELEMENTS} elements, "
                        f"got {len(parts)}")
     return parts
+
+
+def check_symbols(parts: list[str], where: str) -> None:
+    """Each of ``parts`` a chemical element's symbol, none twice; ``where`` starts the
+    error (the option as given)."""
+    for p in parts:
+        if not Element.is_valid_symbol(p) or p in ("D", "T"):
+            raise GfaError(f"{where}: {p!r} is not a chemical element symbol")
+    dup = sorted({p for p in parts if parts.count(p) > 1})
+    if dup:
+        raise GfaError(f"{where}: element {', '.join(dup)} is listed twice")
 
 
 def step_units(step: float | str) -> int:
@@ -78,7 +84,47 @@ def parse_bounds(bounds: str | dict | None, elements: list[str]) -> dict[str, tu
     return items
 
 
-class CompositionGrid:
+def rechunk(blocks: Iterator[np.ndarray], chunk_size: int) -> Iterator[np.ndarray]:
+    """Blocks of rows regrouped into chunks of exactly ``chunk_size`` rows (the last one
+    shorter), in order: what the parts of a run hold whatever the blocks' sizes."""
+    if chunk_size < 1:
+        raise GfaError(f"--chunk-size must be positive, got {chunk_size}")
+    buf: list[np.ndarray] = []
+    n = 0
+    for block in blocks:
+        buf.append(block)
+        n += len(block)
+        while n >= chunk_size:
+            allb = np.concatenate(buf)
+            yield allb[:chunk_size]
+            buf = [allb[chunk_size:]]
+            n -= chunk_size
+    if n:
+        yield np.concatenate(buf)
+
+
+class LatticeGrid:
+    """What every grid of a run offers from its lattice points (``units_chunks``, lattice
+    units of ``step`` at.%) and its size: the points in at.% and the number of chunks."""
+
+    step: float
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def units_chunks(self, chunk_size: int = 4096) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    def chunks(self, chunk_size: int = 4096) -> Iterator[np.ndarray]:
+        """The same points as at.% (float64; each row sums to 100 up to rounding of step)."""
+        for u in self.units_chunks(chunk_size):
+            yield u * self.step
+
+    def n_chunks(self, chunk_size: int) -> int:
+        return -(-len(self) // chunk_size)
+
+
+class CompositionGrid(LatticeGrid):
     """Every composition of ``elements`` on the simplex at ``step`` at.%.
 
     ``include_edges=False`` keeps only points where every element is present (no pure
@@ -145,11 +191,11 @@ class CompositionGrid:
     def units_chunks(self, chunk_size: int = 4096) -> Iterator[np.ndarray]:
         """Integer lattice points, ``(n, k)`` int32 arrays of at most ``chunk_size`` rows,
         each row summing to ``self.units``; always the same order."""
-        if chunk_size < 1:
-            raise GfaError(f"--chunk-size must be positive, got {chunk_size}")
+        return rechunk(self._blocks(), chunk_size)
+
+    def _blocks(self) -> Iterator[np.ndarray]:
+        """The lattice points, one block per prefix of all but the last two elements."""
         k = len(self.elements)
-        buf: list[np.ndarray] = []
-        n = 0
         lo_a, hi_a, lo_b, hi_b = self.lo[-2], self.hi[-2], self.lo[-1], self.hi[-1]
         for prefix, used in self._prefixes():
             rem = self.units - used
@@ -160,23 +206,7 @@ class CompositionGrid:
             block[:, : k - 2] = prefix
             block[:, k - 2] = a
             block[:, k - 1] = rem - a
-            buf.append(block)
-            n += len(a)
-            while n >= chunk_size:
-                allb = np.concatenate(buf)
-                yield allb[:chunk_size]
-                buf = [allb[chunk_size:]]
-                n -= chunk_size
-        if n:
-            yield np.concatenate(buf)
-
-    def chunks(self, chunk_size: int = 4096) -> Iterator[np.ndarray]:
-        """The same points as at.% (float64; each row sums to 100 up to rounding of step)."""
-        for u in self.units_chunks(chunk_size):
-            yield u * self.step
-
-    def n_chunks(self, chunk_size: int) -> int:
-        return -(-len(self) // chunk_size)
+            yield block
 
     def describe(self) -> dict:
         return {"elements": self.elements, "step_at_pct": self.step, "units": self.units,
@@ -191,5 +221,5 @@ def composition_grid(elements: list[str] | str, step: float, bounds=None,
     return CompositionGrid(elements, step, bounds, include_edges).chunks(chunk_size)
 
 
-__all__ = ["CompositionGrid", "composition_grid", "parse_bounds", "parse_system",
-           "step_units"]
+__all__ = ["CompositionGrid", "LatticeGrid", "check_symbols", "composition_grid",
+           "parse_bounds", "parse_system", "rechunk", "step_units"]

@@ -16,14 +16,21 @@ if TYPE_CHECKING:
     from gfascreen.model.ensemble import Ensemble
     from gfascreen.model.saved import ModelDir
     from gfascreen.screening.grid import CompositionGrid
+    from gfascreen.screening.palette import AtlasGrid
     from gfascreen.screening.score import ChunkScorer
 
 
 @dataclass
 class ScreenConfig:
-    """What a screening run computes; the ``screen`` command's options come from here."""
+    """What a screening run computes; the ``screen`` command's options come from here.
+    One system (``system``) or an atlas of many: every system of ``order`` (``"3"``,
+    ``"3,4"``) over the palette ``elements`` (``"Zr,Cu,Al"``), or those of the file
+    ``systems`` (one a line)."""
 
-    system: str
+    system: str | None = None
+    elements: str | None = None
+    order: str | None = None
+    systems: str | None = None
     step: float = 1.0
     out: str | None = None
     model: str = "default"
@@ -48,7 +55,7 @@ class ScreenPlan:
     loaded once after every check (:meth:`with_ensemble`)."""
 
     config: ScreenConfig
-    grid: CompositionGrid
+    grid: CompositionGrid | AtlasGrid
     out: Path
     device: torch.device
     #: What the members run in: ``fp32`` or ``bf16`` (never ``auto``: resolved).
@@ -67,6 +74,13 @@ class ScreenPlan:
     def model(self) -> str:
         return str(self.config.model)
 
+    @property
+    def atlas(self) -> bool:
+        """Whether the run is an atlas of many systems (each row its own ``system``)."""
+        from gfascreen.screening.palette import AtlasGrid
+
+        return isinstance(self.grid, AtlasGrid)
+
     def with_ensemble(self, ensemble: Ensemble) -> ScreenPlan:
         return replace(self, ensemble=ensemble)
 
@@ -81,8 +95,16 @@ class ScreenPlan:
                            self.batch_size if device is None else batch_size)
 
 
+#: Own reports of its best systems written with an atlas's page (``report --top``).
+TOP_REPORTS = 3
+
 HELP = {
     "system": "dash-separated elements, e.g. La-Co-Al",
+    "elements": "an atlas: every system of --order over these comma-separated elements, "
+                "e.g. Zr,Cu,Al,Ni,Ti,Co, each composition scored once",
+    "order": "elements per system of an --elements atlas: 2 to 4, several comma-separated "
+             "(default 3)",
+    "systems": "an atlas of the systems in this file, one a line (e.g. Zr-Cu-Al)",
     "step": "grid step in at.%% (default 1)",
     "out": "output directory (default ./screen_SYSTEM_stepSTEP)",
     "model": "model directory (default: the shipped ensemble)",

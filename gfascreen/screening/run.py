@@ -26,6 +26,7 @@ pid; a stale lock is taken over); Ctrl-C leaves a resumable run.
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import os
 import queue
@@ -43,6 +44,7 @@ from gfascreen.errors import GfaError, Interrupted
 from gfascreen.model import columns as pc
 from gfascreen.screening.grid import CompositionGrid
 from gfascreen.screening.options import HELP, ScreenConfig, ScreenPlan
+from gfascreen.screening.palette import AtlasGrid, atlas_grid
 from gfascreen.screening.runs import (
     PART,
     SUCCESS,
@@ -56,17 +58,42 @@ from gfascreen.screening.runs import (
 from gfascreen.tableio import check_writable, write_parquet_atomic
 
 
-def default_out(elements: list[str], step: float) -> Path:
-    return Path(f"screen_{'-'.join(elements)}_step{step:g}")
+def default_out(grid: CompositionGrid | AtlasGrid) -> Path:
+    """``screen_SYSTEM_stepSTEP``, or ``atlas_PALETTE_orderORDERS_stepSTEP``."""
+    if isinstance(grid, AtlasGrid):
+        return Path(f"atlas_{grid.label()}_step{grid.step:g}")
+    return Path(f"screen_{'-'.join(grid.elements)}_step{grid.step:g}")
 
 
 # -- the plan: every check that needs no model, options resolved once -----------------
-def _make_grid(cfg: ScreenConfig) -> CompositionGrid:
-    grid = CompositionGrid(cfg.system, cfg.step, cfg.bounds, cfg.include_edges)
+def _grid_of(cfg: ScreenConfig) -> CompositionGrid | AtlasGrid:
+    """One system's grid (``--system``), or an atlas's (``--elements``, ``--systems``)."""
+    if not (cfg.elements or cfg.systems):
+        if cfg.order:
+            raise GfaError("--order goes with --elements: every system of that order over "
+                           "those elements")
+        if not cfg.system:
+            raise GfaError("give --system (one system), or an atlas of many: --elements "
+                           "with --order, or --systems FILE")
+        return CompositionGrid(cfg.system, cfg.step, cfg.bounds, cfg.include_edges)
+    if cfg.system:
+        raise GfaError("--system screens one system, --elements / --systems an atlas of "
+                       "many; give one of them")
+    if cfg.bounds:
+        raise GfaError("--bounds is for one --system; an atlas screens each system's "
+                       "whole simplex")
+    return atlas_grid(cfg.elements, cfg.order, cfg.systems, cfg.step, cfg.include_edges)
+
+
+def _make_grid(cfg: ScreenConfig) -> CompositionGrid | AtlasGrid:
+    grid = _grid_of(cfg)
     if len(grid) > cfg.max_points:
-        raise GfaError(f"the grid has {len(grid):,} points, over the limit of "
-                       f"{cfg.max_points:,}; use a coarser --step, --bounds, or raise "
-                       "--max-points")
+        what, fix = ((f"the atlas has {len(grid):,} compositions ({len(grid.systems):,} "
+                      "systems)", "fewer --elements or orders")
+                     if isinstance(grid, AtlasGrid) else
+                     (f"the grid has {len(grid):,} points", "--bounds"))
+        raise GfaError(f"{what}, over the limit of {cfg.max_points:,}; use a coarser "
+                       f"--step, {fix}, or raise --max-points")
     return grid
 
 
@@ -142,7 +169,7 @@ def plan_screen(cfg: ScreenConfig) -> ScreenPlan:
     confidence = check_confidence(cfg.confidence)
     thresholds = parse_thresholds(cfg.thresholds)
     grid = _make_grid(cfg)
-    out = Path(cfg.out) if cfg.out else default_out(grid.elements, cfg.step)
+    out = Path(cfg.out) if cfg.out else default_out(grid)
     check_writable(out)
     _check_out_dir(out, cfg.resume)
     resumed = _resumed(cfg, out)
@@ -332,7 +359,8 @@ def _run_local(plan: ScreenPlan, done: set[int], meta: dict, bar) -> None:
         for i, units in enumerate(plan.grid.units_chunks(plan.chunk_size)):
             if i in done:
                 continue
-            df = score.score_chunk(units, plan.grid.elements, plan.grid.step, scorer)
+            df = score.score_chunk(units, plan.grid.elements, plan.grid.step, scorer,
+                                   plan.atlas)
             writer.put(df, plan.out / part_name(i))
 
 
@@ -347,7 +375,17 @@ def connect(address: str):
                        "--scheduler, or leave it out to score locally") from None
 
 
+#: Chunks in flight on a Dask cluster per worker thread (at least :data:`MIN_IN_FLIGHT`):
+#: enough to keep every worker busy while finished ones travel back, few enough that the
+#: lattice points waiting on the scheduler stay small whatever the grid's size.
+IN_FLIGHT_PER_THREAD, MIN_IN_FLIGHT = 2, 8
+
+
 def _run_distributed(client, plan: ScreenPlan, done: set[int], meta: dict, bar) -> None:
+    """Chunks sent to the cluster's workers a window at a time (one more as each comes
+    back), each worker scoring with the model it loaded once; parts written here as the
+    chunks come back, in any order. A lost worker's chunks are run again elsewhere (the
+    scheduler's rescheduling, ``retries`` for a failed task)."""
     from distributed import as_completed
 
     from gfascreen.screening import score
@@ -355,16 +393,24 @@ def _run_distributed(client, plan: ScreenPlan, done: set[int], meta: dict, bar) 
     # Each worker loads the model once on its own device ("auto" unless the screen asked
     # for the CPU), in the screen's precision, at that device's batch.
     scorer = plan.scorer(device="cpu" if plan.device.type == "cpu" else "auto")
-    try:
-        futures = {}
-        for i, units in enumerate(plan.grid.units_chunks(plan.chunk_size)):
-            if i in done:
-                continue
+    todo = ((i, u) for i, u in enumerate(plan.grid.units_chunks(plan.chunk_size))
+            if i not in done)
+    futures: dict = {}
+    flow = as_completed()
+
+    def submit_next() -> None:
+        for i, units in itertools.islice(todo, 1):
             f = client.submit(score.score_chunk, units, plan.grid.elements, plan.grid.step,
-                              scorer, pure=False, retries=2)
+                              scorer, plan.atlas, pure=False, retries=2)
             futures[f] = i
+            flow.add(f)
+
+    try:
+        threads = sum(client.nthreads().values())
+        for _ in range(max(MIN_IN_FLIGHT, IN_FLIGHT_PER_THREAD * threads)):
+            submit_next()
         with PartWriter(meta, bar) as writer:
-            for f in as_completed(futures):
+            for f in flow:
                 try:
                     df = f.result()
                 except GfaError:
@@ -372,7 +418,8 @@ def _run_distributed(client, plan: ScreenPlan, done: set[int], meta: dict, bar) 
                 except Exception as exc:  # scheduler or workers gone: CommClosedError ...
                     raise GfaError(f"lost the Dask scheduler or its workers at "
                                    f"{plan.config.scheduler} ({type(exc).__name__})") from None
-                writer.put(df, plan.out / part_name(futures[f]))
+                writer.put(df, plan.out / part_name(futures.pop(f)))
+                submit_next()
     finally:
         try:
             client.close(timeout=5)
@@ -386,17 +433,40 @@ def screen(cfg: ScreenConfig | ScreenPlan) -> Path:
     the run directory."""
     plan = cfg if isinstance(cfg, ScreenPlan) else plan_screen(cfg)
     out = plan.out
+    new_dir = not out.exists()
+    new = not (out / "_run.json").exists()
     request = _start_or_resume(out, _request(plan))
-    with RunLock(out):
-        done = _heal(out, plan.grid, plan.chunk_size)
-        if (len(done) == plan.grid.n_chunks(plan.chunk_size)
-                and (out / "_summary.json").exists()):
-            if not (out / SUCCESS).exists():  # finished before the marker was written
-                mark_success(out)
-            print(f"{out} is already complete ({len(plan.grid):,} points); nothing to do")
-            return out
-        _score(plan, done, request)
+    locked = False
+    try:
+        with RunLock(out):
+            locked = True
+            done = _heal(out, plan.grid, plan.chunk_size)
+            if (len(done) == plan.grid.n_chunks(plan.chunk_size)
+                    and (out / "_summary.json").exists()):
+                if not (out / SUCCESS).exists():  # finished before the marker was written
+                    mark_success(out)
+                print(f"{out} is already complete ({len(plan.grid):,} points); nothing "
+                      "to do")
+                return out
+            _score(plan, done, request)
+    except BaseException:
+        if new and locked:  # this process started the run: leave nothing that blocks a retry
+            _forget_unscored(out, new_dir)
+        raise
     return out
+
+
+def _forget_unscored(out: Path, new_dir: bool) -> None:
+    """Remove a run this process started when it stopped before writing any part (a model
+    that fails to load, Ctrl-C during the first chunk): its ``_run.json`` and temporary
+    files, and the directory when this process made it, so the same command can run
+    again without ``--resume``. A run with parts is kept for ``--resume``."""
+    if any(PART.match(p.name) for p in out.iterdir()):
+        return
+    for p in [out / "_run.json", *out.glob(".*.tmp")]:
+        p.unlink(missing_ok=True)
+    if new_dir and not any(out.iterdir()):
+        out.rmdir()
 
 
 def load_model(plan: ScreenPlan) -> ScreenPlan:
@@ -414,16 +484,21 @@ def _score(plan: ScreenPlan, done: set[int], request: dict) -> None:
     meta = {k: request[k] for k in ("gfascreen_version", "grid", "model", "interval", "started")}
     (out / SUCCESS).unlink(missing_ok=True)  # parts are about to change: not finished
     written = sum(min(plan.chunk_size, len(grid) - i * plan.chunk_size) for i in done)
-    from gfascreen.screening.score import is_loaded
-
-    if cfg.progress and not is_loaded(plan.model, str(plan.device), plan.precision):
-        print(f"loading model {plan.model} ({plan.device}, {plan.precision}) ...",
-              file=sys.stderr, flush=True)
-    plan = load_model(plan)
     # Unreachable: one line, before any progress bar is drawn.
     client = connect(cfg.scheduler) if cfg.scheduler else None
+    if client is None:  # a cluster's workers load the model, once each
+        from gfascreen.screening.score import is_loaded
+
+        if cfg.progress and not is_loaded(plan.model, str(plan.device), plan.precision):
+            print(f"loading model {plan.model} ({plan.device}, {plan.precision}) ...",
+                  file=sys.stderr, flush=True)
+        plan = load_model(plan)
+    elif cfg.progress:
+        print(f"scoring on the Dask cluster at {cfg.scheduler}: each worker loads model "
+              f"{plan.model} once ({plan.precision})", file=sys.stderr, flush=True)
     bar = tqdm(total=len(grid), initial=written, unit="pt", unit_scale=True, smoothing=0.1,
-               desc=f"screen {'-'.join(grid.elements)}", disable=not cfg.progress)
+               desc=(f"atlas {grid.label()}" if plan.atlas else
+                     f"screen {'-'.join(grid.elements)}"), disable=not cfg.progress)
     t0 = time.time()
     try:
         if client is not None:
@@ -439,10 +514,16 @@ def _score(plan: ScreenPlan, done: set[int], request: dict) -> None:
         raise _fault(exc, out, request) from None
     bar.close()
     wall = time.time() - t0
-    table = read_run_table(out)
-    if len(table) != len(grid):
-        raise GfaError(f"{out} holds {len(table)} rows, expected {len(grid)}; rerun with --resume")
-    summary = _summarise(table, grid, wall, len(grid) - written, out)
+    if plan.atlas:
+        from gfascreen.screening.atlas import finish_atlas
+
+        summary = finish_atlas(plan, len(grid) - written, wall)
+    else:
+        table = read_run_table(out)
+        if len(table) != len(grid):
+            raise GfaError(f"{out} holds {len(table)} rows, expected {len(grid)}; rerun "
+                           "with --resume")
+        summary = _summarise(table, grid, wall, len(grid) - written, out)
     summary.update(device=str(plan.device), precision=plan.precision)
     tmp = out / "._summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2))
@@ -485,6 +566,10 @@ def _summarise(table: pd.DataFrame, grid: CompositionGrid, wall: float, n_scored
 
 def summary_text(s: dict) -> str:
     """The run's summary (``_summary.json``) for the terminal."""
+    if "top_systems" in s:
+        from gfascreen.screening.atlas import atlas_text
+
+        return atlas_text(s)
     lines = []
     rate = f", {s['points_per_s']:,} points/s" if s["points_per_s"] else ""
     lines.append(f"{s['points']:,} points in {s['out']} ({s['scored_now']:,} scored now in "

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,16 +34,24 @@ def part_name(i: int) -> str:
     return f"part-{i:05d}.parquet"
 
 
-def read_run_table(out: Path) -> pd.DataFrame:
-    """The results of a run: its part files only (never anything else in the directory)."""
-    parts = sorted(p for p in Path(out).iterdir() if PART.match(p.name))
-    if not parts:
-        return pd.DataFrame()
-    try:
-        return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise GfaError(f"{out}: a part file is unreadable ({exc}); finish the run with "
-                       "`screen ... --resume`, which redoes damaged parts") from None
+def read_run_table(out: Path, systems: list[str] | None = None) -> pd.DataFrame:
+    """The results of a run: its part files only (never anything else in the directory);
+    with ``systems``, only the rows whose ``system`` is one of them."""
+    parts = list(iter_parts(out, systems=systems))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def iter_parts(out: Path, columns: list[str] | None = None,
+               systems: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """A run's parts one at a time, in order (``columns`` only, when given; with
+    ``systems``, only the rows whose ``system`` is one of them)."""
+    filters = None if systems is None else [("system", "in", list(systems))]
+    for p in sorted(p for p in Path(out).iterdir() if PART.match(p.name)):
+        try:
+            yield pd.read_parquet(p, columns=columns, filters=filters)
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise GfaError(f"{out}: {p.name} is unreadable ({exc}); finish the run with "
+                           "`screen ... --resume`, which redoes damaged parts") from None
 
 
 def mark_success(out: Path) -> None:
@@ -83,6 +92,17 @@ def _num(x) -> str:
     return s if float(s) == float(x) else repr(float(x))
 
 
+def _route(grid: dict) -> list[str]:
+    """What a run screens, as options: ``--system``, or an atlas's ``--elements`` and
+    ``--order`` or ``--systems FILE``."""
+    source = (grid.get("atlas") or {}).get("source")
+    if source is None:
+        return ["--system", "-".join(grid.get("elements", []))]
+    if "systems_file" in source:
+        return ["--systems", str(source["systems_file"])]
+    return ["--elements", str(source.get("elements")), "--order", str(source.get("order"))]
+
+
 def resume_command(run: dict, out: Path) -> str:
     """The command that finishes a run, from what ``_run.json`` recorded: every option the
     resume compares (grid, chunk size, model and its precision, the interval's confidence
@@ -94,7 +114,7 @@ def resume_command(run: dict, out: Path) -> str:
     g = run.get("grid", {})
     model = run.get("model") or {}
     interval = run.get("interval") or {}
-    args = ["screen", "--system", "-".join(g.get("elements", [])), "--step",
+    args = ["screen", *_route(g), "--step",
             _num(g["step_at_pct"]) if "step_at_pct" in g else "?", "--out", str(out)]
     bounds = g.get("bounds") or {}
     if bounds:
@@ -141,10 +161,9 @@ def expected_parts(run: dict) -> int:
     return max(1, math.ceil(points / size)) if points else 0
 
 
-def load_run(run_dir: str | Path, partial: bool = False) -> Run:
-    """Read a run; raise a one-line :class:`GfaError` unless it is complete (or
-    ``partial`` and at least one part is there)."""
-    out = Path(run_dir)
+def read_request(out: Path) -> tuple[dict, dict]:
+    """A run's ``_run.json`` (what was asked) and ``_summary.json`` (empty until it is
+    complete), or a one-line error."""
     if not (out / "_run.json").is_file():
         raise GfaError(f"{out} is not a screening run (no _run.json); run `screen` first")
     try:
@@ -153,6 +172,16 @@ def load_run(run_dir: str | Path, partial: bool = False) -> Run:
                    if (out / "_summary.json").is_file() else {})
     except (json.JSONDecodeError, UnicodeDecodeError, OSError):
         raise GfaError(f"{out}: _run.json or _summary.json is damaged") from None
+    return run, summary
+
+
+def load_run(run_dir: str | Path, partial: bool = False,
+             systems: list[str] | None = None) -> Run:
+    """Read a run (with ``systems``, only the rows whose ``system`` is one of them); raise
+    a one-line :class:`GfaError` unless it is complete (or ``partial`` and at least one
+    part is there)."""
+    out = Path(run_dir)
+    run, summary = read_request(out)
     n = expected_parts(run)
     k = sum(1 for p in out.iterdir() if PART.match(p.name))
     owner = lock_owner(out)
@@ -168,4 +197,4 @@ def load_run(run_dir: str | Path, partial: bool = False) -> Run:
         raise GfaError(note + " (or pass --partial to use the parts written so far)")
     if note and k == 0:
         raise GfaError(f"{out}: no part is written yet; {note}")
-    return Run(out, read_run_table(out), run, summary, k, n, note)
+    return Run(out, read_run_table(out, systems), run, summary, k, n, note)

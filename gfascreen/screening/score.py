@@ -12,6 +12,7 @@ from gfascreen.data.parse import alloy_system
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
 from gfascreen.model.ensemble import Ensemble
 from gfascreen.screening.known import measured_at
+from gfascreen.screening.palette import row_systems
 
 _CACHE: dict[tuple[str, str, str], Ensemble] = {}
 _LOCK = threading.Lock()
@@ -52,15 +53,16 @@ class ChunkScorer:
 
 
 def score_chunk(units: np.ndarray, elements: list[str], step: float,
-                scorer: ChunkScorer) -> pd.DataFrame:
+                scorer: ChunkScorer, own_systems: bool = False) -> pd.DataFrame:
     """Lattice units ``(n, k)`` -> table with at.% columns, ``system`` and predictions
     (columns: :data:`gfascreen.model.columns.COLUMNS`, then
-    :data:`gfascreen.screening.known.MEASURED_COLUMNS`)."""
+    :data:`gfascreen.screening.known.MEASURED_COLUMNS`). ``system`` is the screened
+    system's, or with ``own_systems`` (an atlas) each row's own elements present."""
     ens = scorer.ensemble()
     x = ens.featurizer.from_amounts(units, elements)
     pred = ens.predict_fractions(x, scorer.confidence, scorer.batch_size,
                                  thresholds_mm=scorer.thresholds_mm)
     df = pd.DataFrame({el: units[:, j] * step for j, el in enumerate(elements)})
-    df["system"] = alloy_system(elements)
+    df["system"] = row_systems(units, elements) if own_systems else alloy_system(elements)
     # A grid point that is one of the model's known alloys carries what was measured.
     return pd.concat([df, pred, measured_at(df, elements, ens.known_alloys)], axis=1)

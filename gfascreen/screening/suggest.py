@@ -345,16 +345,20 @@ def run_calibration(run: dict):
 
 def suggest_run(run_dir, n: int = 5, min_distance: float = 5.0, out_of_domain: bool = False,
                 ucb: float | None = None, target_mm: float | None = None,
-                partial: bool = False, away_from_known: float = AWAY_FROM_KNOWN_AT_PCT
-                ) -> tuple[pd.DataFrame, str]:
-    """:func:`suggest` on a finished screening run directory, with the model's known alloys
-    of the composition space; also says how the target thickness was chosen (empty when
-    ranking by ``ucb``) and, on further lines, why fewer than ``n`` picks came back."""
+                partial: bool = False, away_from_known: float = AWAY_FROM_KNOWN_AT_PCT,
+                system: str | None = None) -> tuple[pd.DataFrame, str]:
+    """:func:`suggest` on a finished screening run directory (``system``: one system of an
+    atlas, from its rows), with the model's known alloys of the composition space; also
+    says how the ranking was chosen and, on further lines, why fewer than ``n`` picks came
+    back."""
     from gfascreen.data.parse import alloy_system
     from gfascreen.screening.known import known_alloys
     from gfascreen.screening.runs import load_run
+    from gfascreen.screening.system_rows import load_system_run, require_system
 
-    r = load_run(Path(run_dir), partial)
+    require_system(run_dir, system)
+    r = (load_system_run(run_dir, system, partial) if system
+         else load_run(Path(run_dir), partial))
     df, run = r.table, r.request
     elements = run["grid"]["elements"]
     calibration = run_calibration(run)

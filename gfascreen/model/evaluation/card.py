@@ -29,6 +29,7 @@ from gfascreen.model.evaluation.markdown import (
     metrics_table,
     regression_line,
     screening_table,
+    system_ranking_table,
 )
 from gfascreen.model.evaluation.recorded import EVALUATION, Recorded
 from gfascreen.model.evaluation.stack_report import headline_rows
@@ -162,6 +163,27 @@ def _label_audit(md: ModelDir) -> str:
             f"and calibration: {', '.join(bad) if bad else 'none'}.")
 
 
+def _systems(md: ModelDir) -> str:
+    """How well the shipped prediction ranks whole systems it never saw, from the
+    model's leave-system-out predictions (``lso_oof.parquet``)."""
+    from gfascreen.model.evaluation.evaluation_report import SystemRanking
+    from gfascreen.model.evaluation.system_ranking import system_evidence
+
+    try:
+        lso = md.lso_oof()
+    except GfaError as exc:  # listed but missing or damaged: the rest of the card stands
+        return f"Not measured: {exc}."
+    if lso is None or not len(lso):
+        return ("Not measured: the model keeps no leave-system-out predictions "
+                "(`lso_oof.parquet`).")
+    rep = SystemRanking.from_dict(system_evidence(lso), "lso_oof system ranking")
+    return ("Each system scored by the largest prediction over its measured alloys, every "
+            "prediction from a model that never saw the system (`lso_oof.parquet`, the "
+            "shipped prediction's leave-system-out out-of-fold figures), against whether "
+            "it holds a bulk glass and how thick its best is:\n\n"
+            + system_ranking_table(rep))
+
+
 def _storage(md: ModelDir, rec: Recorded) -> str:
     m, q = md.manifest, rec.quantization
     if m.quant == "float32" or q is None:
@@ -213,7 +235,7 @@ def model_card(model: str | Path) -> str:
         "system_section": _section(ev_s, "gfascreen train --grouping system --out LSO_RUN; "
                                           "gfascreen evaluate LSO_RUN --spread-model MODEL "
                                           "--into MODEL"),
-        "stack_section": _stack(m, rec),
+        "stack_section": _stack(m, rec), "systems_section": _systems(md),
         "calibration_section": _calibration(md, rec), "storage": _storage(md, rec),
         "min_neighbours": m.domain["min_neighbours"], "radius": f"{m.domain['radius_at_pct']:g}",
         "lso_r2": lso_r2, "model_arg": "default" if md.is_default else str(md.path)}

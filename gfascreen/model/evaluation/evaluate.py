@@ -16,6 +16,7 @@ from gfascreen.errors import GfaError
 from gfascreen.model.backbone import DEFAULT_BACKBONE
 from gfascreen.model.evaluation.metrics import regression_report
 from gfascreen.model.evaluation.screening_metrics import screening_report
+from gfascreen.model.evaluation.system_ranking import system_evidence
 from gfascreen.tableio import write_parquet_atomic
 
 
@@ -98,6 +99,8 @@ def evaluate_run(run_dir: str | Path, baselines: bool = True, data: str | Path |
               "folds_total": cfg["folds"],
               "backbone": cfg.get("backbone", DEFAULT_BACKBONE)}
     report["model"]["screening"] = screening_report(oof)
+    if cfg.get("grouping") == "system":  # every prediction for a system never seen
+        report["model"]["screening"]["systems"] = system_evidence(oof)
     if spread_model:
         # The calibration measurement of `gfascreen calibrate` (cross-conformal over this
         # run's folds): every interval candidate, the chosen one's lower bounds and

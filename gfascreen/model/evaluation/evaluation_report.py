@@ -72,13 +72,52 @@ class WithinSystem(Record):
 
 
 @dataclass(frozen=True)
+class OrderSpearman(Record):
+    """A Spearman correlation over the ``systems`` of one order (absent below three)."""
+
+    systems: int
+    spearman: float | None = None
+
+
+@dataclass(frozen=True)
+class SystemStatistic(Record):
+    """How well one statistic of a system's predictions ranks systems: the ROC-AUC for
+    "holds a bulk glass" and the Spearman with the best measured Dmax over ``systems``,
+    pooled and per order (elements per system)."""
+
+    systems: int
+    auc_holds_bulk_glass: float | None = None
+    spearman: float | None = None
+    by_order: dict[str, OrderSpearman] | None = None
+
+
+@dataclass(frozen=True)
+class SystemRanking(Record):
+    """Ranking systems the model never saw
+    (:func:`gfascreen.model.evaluation.system_ranking.system_evidence`): over ``systems``
+    with a measured alloy, ``holding_bulk_glass`` of them with one of ``bulk_mm`` mm or
+    more; Spearman over those with ``min_alloys`` measured alloys; each statistic's
+    figures, the one ``chosen`` for an atlas's ranking and why."""
+
+    systems: int
+    holding_bulk_glass: int
+    bulk_mm: float
+    min_alloys: int
+    statistics: dict[str, SystemStatistic]
+    chosen: str | None = None
+    why: str | None = None
+
+
+@dataclass(frozen=True)
 class ScreeningFigures(Record):
-    """Within-system ranking and the ROC-AUCs of P(glass) (glass vs crystal) and P(bmg)
-    (bulk glass vs the rest; both absent without class scores)."""
+    """Within-system ranking, the ROC-AUCs of P(glass) (glass vs crystal) and P(bmg)
+    (bulk glass vs the rest; both absent without class scores) and, for folds grouped by
+    system, the ranking of whole systems (``systems``)."""
 
     within_system: WithinSystem
     auc_glass_vs_crystal: float | None = None
     auc_bmg_vs_rest: float | None = None
+    systems: SystemRanking | None = None
 
 
 @dataclass(frozen=True)
@@ -122,5 +161,6 @@ class Evaluation(Record):
         return self.calibration if isinstance(self.calibration, CalibrationReport) else None
 
 
-__all__ = ["ClassFigures", "Evaluation", "FoldMean", "FoldStd", "RegressionFigures",
-           "Scores", "ScreeningFigures", "WithinSystem"]
+__all__ = ["ClassFigures", "Evaluation", "FoldMean", "FoldStd", "OrderSpearman",
+           "RegressionFigures", "Scores", "ScreeningFigures", "SystemRanking",
+           "SystemStatistic", "WithinSystem"]

@@ -17,8 +17,14 @@ from gfascreen.model.evaluation.calibration_report import (
     IntervalReport,
     ProbabilityReport,
 )
-from gfascreen.model.evaluation.evaluation_report import Evaluation, RegressionFigures, Scores
+from gfascreen.model.evaluation.evaluation_report import (
+    Evaluation,
+    RegressionFigures,
+    Scores,
+    SystemRanking,
+)
 from gfascreen.model.evaluation.headline import Headline
+from gfascreen.model.evaluation.system_ranking import STATISTICS
 
 #: The page of the calibration's measurement in a model directory.
 CALIBRATION_PAGE = "CALIBRATION.md"
@@ -77,10 +83,35 @@ def screening_table(ev: Evaluation) -> str:
                   "best alloy in top 20 %", "AUC glass vs crystal", "AUC bmg vs rest"], rows)
 
 
+def system_ranking_table(rep: SystemRanking) -> str:
+    """How well each statistic ranks systems never seen: the AUC for holding a bulk glass,
+    the Spearman with the best measured Dmax pooled and per order, and the choice."""
+    orders = sorted({k for s in rep.statistics.values() for k in (s.by_order or {})}, key=int)
+    first = next(iter(rep.statistics.values()), None)
+    n_at = {k: (first.by_order or {}).get(k) for k in orders} if first else {}
+    header = ["statistic of a system's predictions",
+              f"AUC: holds a bulk glass ≥ {rep.bulk_mm:g} mm ({rep.systems} systems, "
+              f"{rep.holding_bulk_glass} hold one)",
+              f"Spearman with its best measured Dmax ({first.systems if first else 0} "
+              f"systems with ≥ {rep.min_alloys} measured alloys)",
+              *[f"{k} elements ({n_at[k].systems if n_at[k] else 0})" for k in orders]]
+    rows = [[f"**{STATISTICS[name][1]}**" if name == rep.chosen else STATISTICS[name][1],
+             fmt(s.auc_holds_bulk_glass), fmt(s.spearman),
+             *[fmt((s.by_order or {})[k].spearman if k in (s.by_order or {}) else None)
+               for k in orders]] for name, s in rep.statistics.items()]
+    return table(header, rows) + (f"\n\nAn atlas ranks systems by the "
+                                   f"{STATISTICS[rep.chosen][1]}, {rep.why}."
+                                   if rep.why and rep.chosen else "")
+
+
 def report_text(ev: Evaluation) -> str:
     """All tables of an evaluation, for the terminal."""
     parts = ["Regression (rows with a Dmax, out of fold):", metrics_table(ev), "",
              "Screening:", screening_table(ev)]
+    systems = ev.model.screening.systems if ev.model.screening else None
+    if systems is not None:
+        parts += ["", "Ranking systems never seen (each system's largest prediction over "
+                  "its measured alloys):", system_ranking_table(systems)]
     cal = ev.measured_calibration
     if cal is not None:
         parts += ["", "Calibration (cross-conformal, folds held out in turn), every candidate:",

@@ -20,10 +20,14 @@ The modules, each importing only those before it:
 - ``static``: a ternary's ``map.png`` / ``map.svg``;
 - ``slices``: where a quaternary report slices (at.% of its fourth element);
 - ``quaternary``: a quaternary's profile and slices;
-- ``page``: :func:`write_report` and the HTML page around the figures.
+- ``page``: :func:`write_report` and the HTML page around the figures;
+- ``atlas_page``: an atlas's page (its table of systems, a small map each) and
+  :func:`report_run`, the report of any run.
 """
 
+from gfascreen.screening.report.atlas_page import report_run, write_atlas_page
 from gfascreen.screening.report.page import domain_rule, write_report
 from gfascreen.screening.report.slices import on_slice, slice_levels
 
-__all__ = ["domain_rule", "on_slice", "slice_levels", "write_report"]
+__all__ = ["domain_rule", "on_slice", "report_run", "slice_levels", "write_atlas_page",
+           "write_report"]

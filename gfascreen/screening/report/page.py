@@ -25,6 +25,7 @@ from gfascreen.screening.report.slices import on_slice, slice_levels
 from gfascreen.screening.report.static import _static_maps
 from gfascreen.screening.report.ternary import _ternary_fig
 from gfascreen.screening.runs import load_run
+from gfascreen.screening.system_rows import load_system_run
 
 #: The legend of the out-of-domain region; the numbers come from the run's model.
 DOMAIN_RULE = "out of domain (pale): fewer than {n} training alloys within {r:g} at.% (L1)"
@@ -87,12 +88,13 @@ def _plotly_js(figs: list[go.Figure]) -> str:
     return get_plotlyjs()
 
 
-def _check_slices_run(run_dir: Path) -> None:
-    """``--slices`` needs a quaternary run (read from ``_run.json`` alone)."""
+def _check_slices_run(run_dir: Path, system: str | None) -> None:
+    """``--slices`` needs a quaternary run or ``--system`` (read from ``_run.json`` alone)."""
     import json
 
     try:
-        elements = json.loads((run_dir / "_run.json").read_text())["grid"]["elements"]
+        elements = (system.split("-") if system else
+                    json.loads((run_dir / "_run.json").read_text())["grid"]["elements"])
     except (OSError, ValueError, KeyError, TypeError):
         return  # load_run says what is wrong with the run
     if len(elements) != 4:
@@ -102,13 +104,15 @@ def _check_slices_run(run_dir: Path) -> None:
 
 def write_report(run_dir: str | Path, data: str | Path | None = None,
                  log_color: bool = False, n_suggest: int = 5, partial: bool = False,
-                 svg: bool = False, slices: list[float] | None = None) -> Path:
+                 svg: bool = False, slices: list[float] | None = None,
+                 system: str | None = None) -> Path:
     """Write ``run_dir/_report/report.html`` (+ ``map.png`` for ternaries, and
     ``map.svg`` when ``svg``). ``slices``: for a quaternary, the at.% of its fourth element
-    to slice at (default: :func:`slice_levels` through the best region)."""
-    rr = _read_report_run(Path(run_dir), data, partial, slices)
-    outdir = rr.run_dir / "_report"
-    outdir.mkdir(exist_ok=True)
+    to slice at (default: :func:`slice_levels` through the best region). ``system``: one
+    system of an atlas run, from its rows, in ``run_dir/_report/systems/SYSTEM/``."""
+    rr = _read_report_run(Path(run_dir), data, partial, slices, system)
+    outdir = report_dir(rr.run_dir, rr.request)
+    outdir.mkdir(parents=True, exist_ok=True)
     cmp = _compare_known(rr.df, rr.known, rr.elements)
     sections = _plot_sections(_report_figs(rr, cmp, outdir, log_color, svg, slices))
     top = _top_rows(rr.df, rr.elements)
@@ -142,14 +146,22 @@ class _ReportRun:
     known_source: str
 
 
+def report_dir(run_dir: Path, request: dict) -> Path:
+    """Where a run's report goes: ``_report/``, one system of an atlas's
+    ``_report/systems/SYSTEM/``."""
+    name = request.get("grid", {}).get("atlas_system")
+    return run_dir / "_report" / ("systems/" + name if name else "")
+
+
 def _read_report_run(run_dir: Path, data: str | Path | None, partial: bool,
-                     slices: list[float] | None) -> _ReportRun:
-    """Read a run for its report, with the known alloys of its system (from ``data`` when
-    given). ``slices`` (at.%) are refused for a run that is not a quaternary before its
-    table is read, and a level off the grid before anything is drawn."""
+                     slices: list[float] | None, system: str | None = None) -> _ReportRun:
+    """Read a run (or one ``system`` of an atlas) for its report, with the known alloys
+    of its system (from ``data`` when given). ``slices`` (at.%) are refused for a run
+    that is not a quaternary before its table is read, and a level off the grid before
+    anything is drawn."""
     if slices is not None:  # refused before the table is read
-        _check_slices_run(run_dir)
-    r = load_run(run_dir, partial)
+        _check_slices_run(run_dir, system)
+    r = load_system_run(run_dir, system, partial) if system else load_run(run_dir, partial)
     df, run = r.table, r.request
     elements = run["grid"]["elements"]
     step = run["grid"]["step_at_pct"]
@@ -219,6 +231,8 @@ def _suggestions(rr: _ReportRun, data: str | Path | None, n_suggest: int
     target_mm, target_why = default_target_mm(rr.known, df, calibration,
                                               df[pc.IN_DOMAIN].to_numpy(bool))
     space, _ = known_alloys(rr.request, rr.elements, data, subsystems=True)
+    which = (f" --system {'-'.join(rr.elements)}"
+             if rr.request["grid"].get("atlas_system") else "")
     try:
         picks = suggest(df, rr.elements, n=n_suggest, calibration=calibration,
                         target_mm=target_mm, known=space if len(space) else None)
@@ -228,7 +242,7 @@ def _suggestions(rr: _ReportRun, data: str | Path | None, n_suggest: int
                    f"probability of casting at least {target_mm:g} mm "
                    f"({html.escape(target_why)}; the upper confidence score for a model "
                    "without a predictive distribution); the same table comes from "
-                   f"<code>gfascreen suggest {html.escape(str(rr.run_dir))}</code>.</p>")
+                   f"<code>gfascreen suggest {html.escape(str(rr.run_dir) + which)}</code>.</p>")
 
 
 def _picks_section(picks: pd.DataFrame, pick_note: str) -> list[str]:

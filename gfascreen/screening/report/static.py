@@ -101,7 +101,9 @@ def _static_axes(tax, elements: tuple[str, ...], scale: int) -> None:
     tax.ticks(axis="lbr", ticks=[f"{v:g}" for v in range(20, 100, 20)],
               locations=[scale * v / 100 for v in range(20, 100, 20)], linewidth=1,
               fontsize=7, offset=0.025)
-    tax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(-0.05, 1.02))
+    with warnings.catch_warnings():  # a panel without out-of-domain or known points
+        warnings.simplefilter("ignore", UserWarning)
+        tax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(-0.05, 1.02))
     tax.clear_matplotlib_ticks()
     tax.get_axes().axis("off")
 
