@@ -93,11 +93,6 @@ def _show_predictions(res, a: argparse.Namespace) -> None:
               f"lower bound dmax_at_least and, if a bulk glass (>= 1 mm), "
               f"dmax_bmg_lo..dmax_bmg_hi at {round(100 * a.confidence)} % confidence; "
               "probabilities calibrated on unseen alloy systems (model card)")
-    scored = res[res["in_vocabulary"]] if "in_vocabulary" in res.columns else res
-    if len(scored) and scored[pc.DMAX_LO].isna().all():
-        footer = ("this model has no calibration: dmax_mm is its point reading, and no "
-                  "interval or calibrated probability is given (`gfascreen calibrate MODEL "
-                  "--lso RUN` adds them)")
     if a.output == "-":  # the table alone on stdout, everything else on stderr
         write_table(res, "-")
         print(f"{footer}; wrote {len(res)} predictions to standard output", file=sys.stderr)
