@@ -190,6 +190,22 @@ def test_a_partial_atlas_page_ranks_the_systems_written_so_far(atlas_run, tmp_pa
     assert "Partial run:" in page and "<tbody><tr>" in page
 
 
+def test_binaries_and_a_quaternary_on_one_page(tiny_ensemble, tmp_path):
+    """Orders 2 and 4: each binary's map a strip, the quaternary's its slice through its
+    best point; the quaternary's own report from the atlas's rows."""
+    from gfascreen.screening.report import report_run
+    from gfascreen.screening.systems import read_systems
+
+    out = screen(_atlas_cfg(tiny_ensemble, tmp_path / "q", order="2,4", step=20))
+    assert len(pd.read_parquet(out)) == comb(8, 3)  # the quaternary's closed simplex
+    t = read_systems(out)
+    assert sorted(t["order"]) == [2] * 6 + [4] and t["points"].max() == comb(8, 3)
+    page = report_run(out, top=0).read_text()
+    assert page.count("data:image/png") == 7
+    own = report_run(out, "La-Co-Al-Zr", slices=[20]).read_text()
+    assert "Zr 20 at.%" in own
+
+
 # -- checks before any work ----------------------------------------------------------------
 @pytest.mark.parametrize("args, msg", [
     (["--system", "La-Co-Al", "--elements", "La,Co,Al"], "give one of them"),
