@@ -71,6 +71,19 @@ def test_systems_file(tmp_path):
     assert g.describe()["atlas"]["systems"] == ["Zr-Cu-Al", "La-Co-Al"]
 
 
+def test_the_resume_command_names_the_atlas_as_asked(tmp_path):
+    from gfascreen.screening.runs import resume_command
+
+    f = tmp_path / "mine.txt"
+    f.write_text("Zr-Cu-Al\n")
+    for grid, route in [(atlas_grid("Zr,Cu,Al,Ni", "3,4", None, 2),
+                         "--elements Zr,Cu,Al,Ni --order 3,4"),
+                        (atlas_grid(None, None, str(f), 2), f"--systems {f}")]:
+        run = {"grid": grid.describe(), "chunk_size": 512, "model": {"path": "default"}}
+        assert resume_command(run, tmp_path / "o") == (
+            f"screen {route} --step 2 --out {tmp_path / 'o'} --resume")
+
+
 # -- the run -------------------------------------------------------------------------------
 def test_an_atlas_is_one_table_of_the_palette(atlas_run, tiny_ensemble):
     df = pd.read_parquet(atlas_run)  # the table of systems and _SUCCESS are skipped
@@ -112,6 +125,8 @@ def test_the_table_of_systems(atlas_run, tiny_ensemble):
         assert r["share_in_domain"] == pytest.approx(rows[pc.IN_DOMAIN].mean())
         pool = rows[rows[pc.IN_DOMAIN]] if rows[pc.IN_DOMAIN].any() else rows
         assert r[pc.DMAX_MM] == pytest.approx(pool[pc.DMAX_MM].max())
+        best = pool.loc[pool[pc.DMAX_MM].idxmax()]
+        assert r["best_system"] == best["system"]  # the elements the best point holds
     known = ModelDir(tiny_ensemble).known_alloys()
     space = known["system"].map(lambda s: set(s.split("-")) <= {"La", "Co", "Al"})
     lca = t.set_index("elements").loc["La-Co-Al"]
@@ -157,6 +172,38 @@ def test_the_atlas_page_and_one_systems_report_and_suggestions(atlas_run, capsys
     assert "is an atlas of 4 systems; pass --system" in capsys.readouterr().err
     assert main(["report", str(atlas_run), "--system", "La-Cu"]) == 2
     assert "is not in the atlas" in capsys.readouterr().err
+
+
+def test_a_partial_atlas_page_ranks_the_systems_written_so_far(atlas_run, tmp_path, capsys):
+    import shutil
+
+    from gfascreen.cli import main
+
+    run = tmp_path / "part"
+    shutil.copytree(atlas_run, run)
+    for p in [run / "_SUCCESS", *sorted(run.glob("part-*.parquet"))[1:]]:
+        p.unlink()  # one part of six left: the pure metals and a few binary points
+    assert main(["report", str(run)]) == 2
+    assert "incomplete (1 of 6 parts" in capsys.readouterr().err
+    assert main(["report", str(run), "--partial", "--top", "0"]) == 0
+    page = (run / "_report" / "report.html").read_text()
+    assert "Partial run:" in page and "<tbody><tr>" in page
+
+
+def test_binaries_and_a_quaternary_on_one_page(tiny_ensemble, tmp_path):
+    """Orders 2 and 4: each binary's map a strip, the quaternary's its slice through its
+    best point; the quaternary's own report from the atlas's rows."""
+    from gfascreen.screening.report import report_run
+    from gfascreen.screening.systems import read_systems
+
+    out = screen(_atlas_cfg(tiny_ensemble, tmp_path / "q", order="2,4", step=20))
+    assert len(pd.read_parquet(out)) == comb(8, 3)  # the quaternary's closed simplex
+    t = read_systems(out)
+    assert sorted(t["order"]) == [2] * 6 + [4] and t["points"].max() == comb(8, 3)
+    page = report_run(out, top=0).read_text()
+    assert page.count("data:image/png") == 7
+    own = report_run(out, "La-Co-Al-Zr", slices=[20]).read_text()
+    assert "Zr 20 at.%" in own
 
 
 # -- checks before any work ----------------------------------------------------------------

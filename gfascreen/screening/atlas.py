@@ -48,7 +48,7 @@ def finish_atlas(plan, n_scored: int, wall: float) -> dict:
 
 def _shown(table: pd.DataFrame) -> list[dict]:
     """The best systems as plain values (JSON)."""
-    cols = ["rank", "elements", "best_composition", pc.DMAX_MM, pc.P_BMG,
+    cols = ["rank", "elements", "best_composition", "best_system", pc.DMAX_MM, pc.P_BMG,
             f"share_{pc.P_BMG}", "share_in_domain", "known_alloys", "best_measured_mm",
             "novel"]
     top = table.head(SHOWN)[[c for c in cols if c in table.columns]]

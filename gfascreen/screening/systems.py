@@ -9,8 +9,10 @@ simplex: the ternary's interior, its binary edges and pure metals). Per system:
   ``elements`` (as asked), ``order``, ``points``;
 - ``score``: the ranking rule's statistic over the system's grid in domain (out of domain
   only when no point is in domain), see :class:`RankingRule`;
-- ``best_composition`` (at.%): the in-domain point of highest predicted Dmax, and that
-  point's statements (the prediction columns of :mod:`gfascreen.model.columns`);
+- ``best_composition`` (at.%): the in-domain point of highest predicted Dmax, the set of
+  elements it holds (``best_system``: ``Cu-Zr`` when it lies on a binary edge the system
+  shares with others) and that point's statements (the prediction columns of
+  :mod:`gfascreen.model.columns`);
 - ``share_<column>``: the share of the system's grid where that probability (P(bulk
   glass), each P(Dmax >= T)) is at least 0.5; ``share_in_domain``;
 - ``known_alloys``, ``known_bulk_glasses``: the model's known alloys in the system's
@@ -171,7 +173,8 @@ def _system_row(elements: list[str], faces: pd.DataFrame, kn: pd.DataFrame) -> d
     n = int(f["points"].sum())
     row = {"system": alloy_system(elements), "elements": "-".join(elements),
            "order": len(elements), "points": n, "score": float(score),
-           "best_composition": "".join(f"{e}{best[e]:g}" for e in elements if best[e] > 0)}
+           "best_composition": "".join(f"{e}{best[e]:g}" for e in elements if best[e] > 0),
+           "best_system": str(best.name)}
     row.update({c: best[c] for c in [*STATEMENTS, *pc.threshold_columns(f.columns),
                                      pc.IN_DOMAIN] if c in f.columns})
     row.update({c: float(f[c].sum()) / n for c in f.columns if c.startswith("share_")})

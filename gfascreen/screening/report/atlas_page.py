@@ -102,17 +102,24 @@ def _rows_of(faces: dict[str, pd.DataFrame], elements: list[str]) -> pd.DataFram
     return pd.concat(parts) if parts else pd.DataFrame()
 
 
+def _colour(rows: pd.DataFrame) -> np.ndarray:
+    """What a small map's colour shows: log10(1 + predicted Dmax/mm)."""
+    return np.log10(1.0 + rows[pc.DMAX_MM].to_numpy(float))
+
+
 def _thumb(rows: pd.DataFrame, elements: list[str], step: float, vmax: float) -> str:
-    """A system's small map of predicted Dmax (mm, 0 to ``vmax``) as a PNG data URI."""
+    """A system's small map of predicted Dmax (colour :func:`_colour`, from 0 to that of
+    ``vmax`` mm) as a PNG data URI."""
     if not len(rows):
         return ""
+    top = float(np.log10(1.0 + vmax))
     if len(elements) == 2:
-        return _strip(rows, elements, step, vmax)
+        return _strip(rows, elements, step, top)
     if len(elements) == 4:
         rows, elements, step = _best_slice(rows, elements, step)
     lat = np.rint(rows[elements[:2]].to_numpy(float) / step).astype(int)
-    return _map_image(rows[pc.DMAX_MM].to_numpy(float), rows[pc.IN_DOMAIN].to_numpy(bool),
-                      lat, step, CMAP, 0.0, vmax, px=THUMB_PX)
+    return _map_image(_colour(rows), rows[pc.IN_DOMAIN].to_numpy(bool), lat, step, CMAP,
+                      0.0, top, px=THUMB_PX)
 
 
 def _best_slice(rows: pd.DataFrame, elements: list[str], step: float
@@ -130,9 +137,9 @@ def _best_slice(rows: pd.DataFrame, elements: list[str], step: float
     return on, elements[:3], 100.0 / n
 
 
-def _strip(rows: pd.DataFrame, elements: list[str], step: float, vmax: float) -> str:
+def _strip(rows: pd.DataFrame, elements: list[str], step: float, top: float) -> str:
     """A binary's map: a strip from its first element (left) to its second, each pixel
-    the Dmax of its nearest grid point, out of domain pale."""
+    the colour of its nearest grid point (0 to ``top``), out of domain pale."""
     from matplotlib import colormaps
     from PIL import Image
 
@@ -140,9 +147,9 @@ def _strip(rows: pd.DataFrame, elements: list[str], step: float, vmax: float) ->
     at = np.rint(rows[elements[1]].to_numpy(float) / step).astype(int)
     v = np.full(n + 1, np.nan)
     dom = np.zeros(n + 1, dtype=bool)
-    v[at], dom[at] = rows[pc.DMAX_MM].to_numpy(float), rows[pc.IN_DOMAIN].to_numpy(bool)
+    v[at], dom[at] = _colour(rows), rows[pc.IN_DOMAIN].to_numpy(bool)
     idx = np.rint(np.linspace(0, n, THUMB_PX)).astype(int)
-    rgba = colormaps[CMAP](np.clip(np.nan_to_num(v[idx]) / (vmax or 1.0), 0, 1))
+    rgba = colormaps[CMAP](np.clip(np.nan_to_num(v[idx]) / (top or 1.0), 0, 1))
     rgba[~dom[idx], :3] = 0.3 * rgba[~dom[idx], :3] + 0.7
     img = Image.fromarray((np.repeat(rgba[None], 16, axis=0) * 255).astype(np.uint8), "RGBA")
     buf = io.BytesIO()
@@ -166,10 +173,11 @@ def _header(r, table: pd.DataFrame, rule: dict, vmax: float) -> str:
             "</p>" + partial +
             f"<p><b>Ranking:</b> {html.escape(str(rule.get('rule', '')))}; "
             f"{html.escape(str(rule.get('why', '')))}.</p>"
-            f"<p>Maps: predicted Dmax, one colour scale for all ({CMAP}, 0 to "
-            f"{vmax:.2f} mm), out of domain pale; a ternary's whole triangle (first element "
-            "at the top, second bottom left), a quaternary's slice through its best point, "
-            "a binary's strip from its first element to its second. Shares: of the "
+            f"<p>Maps: predicted Dmax, one colour scale for all ({CMAP} on log10(1 + "
+            f"Dmax/mm), 0 to {vmax:.2f} mm), out of domain pale; a ternary's whole "
+            "triangle (first element at the top, second bottom left), a quaternary's "
+            "slice through its best point, a binary's strip from its first element to its "
+            "second. Shares: of the "
             f"system's grid with the probability at least {SHARE_AT:g}. Known alloys: the "
             "model's, in the system's composition space. Click a column's name to sort. "
             "A system's name links to its own report where it is written (the best "
@@ -179,6 +187,7 @@ def _header(r, table: pd.DataFrame, rule: dict, vmax: float) -> str:
 
 #: The table's columns: (heading, column of the table of systems, format).
 _COLUMNS = [("#", "rank", "{:d}"), ("best composition (at.%)", "best_composition", "{}"),
+            ("its elements", "best_system", "{}"),
             ("Dmax (mm)", pc.DMAX_MM, "{:.2f}"), ("interval (mm)", None, ""),
             ("P(bulk glass)", pc.P_BMG, "{:.2f}"),
             ("P(Dmax ≥ 5 mm)", pc.threshold_column(5), "{:.2f}"),
@@ -187,6 +196,8 @@ _COLUMNS = [("#", "rank", "{:d}"), ("best composition (at.%)", "best_composition
             ("in domain", "share_in_domain", "{:.2f}"), ("known alloys", "known_alloys", "{:d}"),
             ("bulk glasses known", "known_bulk_glasses", "{:d}"),
             ("best measured (mm)", "best_measured_mm", "{:.3g}"), ("novel", "novel", "{}")]
+#: How a flag reads in the table.
+_FLAG = {True: "yes", False: ""}
 
 
 def _table(table: pd.DataFrame, thumbs: dict, run_dir: Path, outdir: Path) -> str:
@@ -221,7 +232,8 @@ def _cell(r: dict, col: tuple) -> str:
         return f"<td data-v='{hi if np.isfinite(hi) else -1}'>{text}</td>"
     v = r[key]
     missing = v is None or (isinstance(v, float) and not np.isfinite(v))
-    text = "-" if missing else fmt.format(int(v) if fmt == "{:d}" else v)
+    text = ("-" if missing else _FLAG[bool(v)] if isinstance(v, bool | np.bool_)
+            else fmt.format(int(v) if fmt == "{:d}" else v))
     sort = "-1" if missing else html.escape(str(int(v) if isinstance(v, bool) else v))
     return f"<td data-v='{sort}'>{html.escape(text)}</td>"
 
