@@ -356,12 +356,14 @@ def test_gpu_check_script_runs_on_cpu(tiny_ensemble, tmp_path):
     spec.loader.exec_module(mod)
     out = tmp_path / "gpu.json"
     r = mod.main(["--model", str(tiny_ensemble), "--systems", "La-Co-Al:10", "Cu-Zr:5",
-                  "--compositions", "64", "--json", str(out)])
+                  "--compositions", "64", "--atlas", "La,Co,Al,Cu:3:20", "--json", str(out)])
     assert json.loads(out.read_text()) == r
     assert r["network_alone"]["device"] == "cpu" and r["network_alone"]["points_per_s"] > 0
     assert [(s["system"], s["points"]) for s in r["screens"]] == [("La-Co-Al", 66),
                                                                   ("Cu-Zr", 21)]
     assert all(s["share_of_network_alone"] > 0 for s in r["screens"])
+    # An atlas too: the 4 ternaries of 4 elements at 20 at.%, each composition once.
+    assert r["atlases"][0]["points"] == 4 + 6 * 4 + 4 * 6 and r["atlases"][0]["wall_s"] > 0
 
 
 def test_one_screen_loads_and_verifies_the_model_once(tiny_ensemble, tmp_path, monkeypatch):
