@@ -6,25 +6,28 @@ parameters in ``__init__``, ``fit(frame)`` returns the statement, ``predict(batc
 its columns, ``measure(frame, oof)`` reports its reliability on out-of-fold values
 (``oof(batch)``, cross-fitted by :mod:`gfascreen.model.evaluation.calibrate`), and
 ``tensors()`` / ``entry()`` are what it stores in the model's calibration file and manifest
-entry (:meth:`gfascreen.model.calibration.Calibration.save`, the format of which is
-unchanged).
+entry (:meth:`gfascreen.model.calibration.Calibration.save`).
+
+This version's calibrations make two (:data:`KINDS`):
 
 - :class:`ClassProbabilities`: ``p_glass``, ``p_bmg``, ``p_crystal``, ``p_ribbon`` (the
-  monotone maps of :class:`~gfascreen.model.probabilities.ProbabilityCalibration`);
-- :class:`Interval`: ``dmax_lo``, ``dmax_hi`` and the σ they were made with,
-  ``difficulty_log``;
-- :class:`AtLeast`: ``dmax_at_least``;
-- :class:`Exceedance`: one ``p_dmax_ge_T`` per threshold T (mm).
+  monotone maps of :class:`~gfascreen.model.probabilities.ProbabilityCalibration`): the
+  class masses of the one distribution;
+- :class:`Distribution`: every Dmax column, read off one predictive distribution per alloy
+  (:class:`~gfascreen.model.distribution.Predictive`: those masses and the thickness given
+  a bulk glass, :class:`~gfascreen.model.distribution.ThicknessModel`, fitted here).
 
-The last three are read off one conformal predictive distribution (the fitted
-:class:`~gfascreen.model.calibration.Calibration`: its normalised residuals, difficulty and
-Mondrian bins), which they share: fitting any of them fits it, and it is stored once.
+Older calibrations (conformal residuals of the hurdle Dmax) are read through
+:data:`LEGACY_KINDS`: :class:`Interval` (``dmax_lo``, ``dmax_hi``, ``difficulty_log``),
+:class:`AtLeast` (``dmax_at_least``) and :class:`Exceedance` (``p_dmax_ge_T``), which share
+one :class:`~gfascreen.model.calibration.Calibration`.
 
 A *calibration frame* (what ``fit`` and ``measure`` read) is a leave-system-out frame from
 :func:`gfascreen.model.evaluation.calibrate.lso_frame`: ``y`` (log10(1 + Dmax/mm), NaN where
-unmeasured), ``pred_log``, ``sigma_log`` (the members' spread), ``knn_spread``, ``in_domain``,
-``gfa_class``, the raw ``p_crystal`` and ``p_bmg``, and ``p_bmg_cal`` (the calibrated P(bmg)
-the Mondrian bins read) once the probability maps are chosen.
+unmeasured), ``pred_log``, ``bmg_log`` (μ), ``sigma_log`` (the members' spread),
+``knn_spread``, ``in_domain``, ``gfa_class`` (under the castable rule), the raw
+``p_crystal`` and ``p_bmg``, and ``p_glass_cal``/``p_bmg_cal`` (the calibrated masses) once
+the probability maps are chosen.
 """
 
 from __future__ import annotations
