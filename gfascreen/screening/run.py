@@ -187,6 +187,14 @@ def plan_screen(cfg: ScreenConfig) -> ScreenPlan:
                       thresholds, confidence, md)
 
 
+def _unseen_figures(manifest) -> dict:
+    """The figures of what the tool writes on systems the model never saw (the one
+    distribution's, nested out of fold: the calibration's measurement); {} without them."""
+    rep = (manifest.extra.get("calibration_report") or {}).get("headline") or {}
+    fig = next((v for k, v in rep.items() if k.startswith("one distribution")), None)
+    return {k: fig[k] for k in ("pooled_spearman", "within_system", "auc_bmg")} if fig else {}
+
+
 def _request(plan: ScreenPlan) -> dict:
     """What the run computes (``_run.json``), from the plan (the model's manifest alone)."""
     from gfascreen.model.saved import model_hash, stack_hash
@@ -195,10 +203,13 @@ def _request(plan: ScreenPlan) -> dict:
     model = {"path": plan.model, "id": md.manifest.id, "hash": model_hash(md.manifest),
              "stack_hash": stack_hash(md.manifest),
              "metrics": md.manifest.metrics.get("all", {}),
+             "unseen": _unseen_figures(md.manifest),
              "data_sha256": md.manifest.data.get("sha256"),
              "precision": plan.precision}  # the one used (checked on --resume)
     cal = md.manifest.calibration
-    interval = ({"confidence": plan.confidence, "method": cal.get("method"),
+    interval = ({"confidence": plan.confidence,
+                 "method": cal.get("method") or ("one distribution per alloy" if
+                                                 cal.get("thickness") else None),
                  "difficulty": cal.get("difficulty"), "binning": cal.get("binning"),
                  "thresholds_mm": list(plan.thresholds_mm),
                  "probabilities": "calibrated" if cal.get("probabilities") else "class head",

@@ -47,8 +47,21 @@ def _table_html(t: pd.DataFrame) -> str:
                      escape=True)
 
 
+def _figures_text(model: dict) -> str:
+    """How good the model is, in the header: on systems it never saw where the run records
+    it (the one distribution's figures), else the members' random-fold R²."""
+    u = model.get("unseen") or {}
+    if u:
+        return (f"On systems absent from training (leave-system-out, nested out of fold): "
+                f"Spearman {u['pooled_spearman']:.3f} pooled, {u['within_system']:.3f} "
+                f"within a system; AUC bulk glass {u['auc_bmg']:.3f} (model card). ")
+    m = model.get("metrics", {})
+    return (f"Out-of-fold R² {m.get('r2_mm', float('nan')):.3f} "
+            f"(mm), {m.get('r2_log', float('nan')):.3f} (log10(1+Dmax)), random folds; on "
+            "systems absent from training expect less (see the model card). ")
+
+
 def _header(elements, step, df, run, note: str = "") -> str:
-    m = run["model"].get("metrics", {})
     iv = run.get("interval", {})
     how = html.escape(f"{iv.get('method')}; {iv.get('calibrated_on')}")
     iv_text = (f"Intervals: {round(100 * iv['confidence'])} % calibrated ({how})."
@@ -59,9 +72,7 @@ def _header(elements, step, df, run, note: str = "") -> str:
             f"<code>{html.escape(str(run['model']['id']))}</code> "
             f"(hash {run['model']['hash'][:12]}), training data sha256 "
             f"{str(run['model'].get('data_sha256'))[:12]}. "
-            f"Out-of-fold R² {m.get('r2_mm', float('nan')):.3f} "
-            f"(mm), {m.get('r2_log', float('nan')):.3f} (log10(1+Dmax)), random folds; on "
-            "systems absent from training expect less (see the model card). "
+            + _figures_text(run["model"]) +
             f"Screened {html.escape(str(run.get('started')))}; report written "
             f"{datetime.now(UTC).isoformat(timespec='seconds')}.</p>"
             + (f"<p style='color:#b00'><b>Partial run:</b> {html.escape(note)}. Maps and "
