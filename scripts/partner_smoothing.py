@@ -50,28 +50,25 @@ def main() -> None:
     table = ElementTable.from_matminer(elements)
     feat = DescriptorFeaturizer(table, elements)
     d = feat(x).numpy()
-    smooth = {s: neighbours(x, s) for s in steps}
-    ds = {s: feat(xs).numpy() for s, (xs, _) in smooth.items()}
+    around = {}  # step -> (descriptors of the neighbourhoods, the alloy each belongs to)
+    for s in steps:
+        xs, owner = neighbours(x, s)
+        around[s] = (feat(xs).numpy(), owner)
     n_known = len(known)
     folds = np.r_[lso["fold"].to_numpy(), np.arange(len(full) - n_known) % lso["fold"].nunique()]
     net = network_oof(lso)
     pure = pure_metal_network(md, elements).loc[full["composition"].to_numpy()[n_known:]]
-    outs = {0.0: np.full((len(full), 5), np.nan), **{s: np.full((len(full), 5), np.nan)
-                                                     for s in steps}}
+    outs = {s: np.full((len(full), 5), np.nan) for s in (0.0, *steps)}
     config = PartnerConfig()
     for k in np.unique(folds):
         tr, te = folds != k, folds == k
         b = fit_boosters(d[tr], full["gfa_class"].to_numpy()[tr],
                          full["dmax_mm"].to_numpy()[tr], config)
-        o = predict_boosters(b, d[te])
-        outs[0.0][te] = np.column_stack([o.log_dmax, o.proba, o.log_dmax_bmg])
-        for s, (_, w) in smooth.items():
-            per = w.shape[1]
-            rows = np.repeat(te, per)
-            o = predict_boosters(b, ds[s][rows])
-            wt = w[torch_index(te)]
-            outs[s][te] = np.column_stack([average(o.log_dmax, wt), average(o.proba, wt),
-                                           average(o.log_dmax_bmg, wt)])
+        outs[0.0][te] = _columns(predict_boosters(b, d[te]))
+        for s, (ds, owner) in around.items():
+            mine = te[owner]
+            outs[s][te] = average(_columns(predict_boosters(b, ds[mine])), owner[mine],
+                                  len(full))[te]
         print(f"fold {k} done", flush=True)
     rows = full[["composition", "system", "gfa_class", "dmax_mm"]].copy()
     rows["fold"], rows["scored"] = folds, np.arange(len(rows)) < n_known
@@ -86,10 +83,9 @@ def main() -> None:
     print(pd.DataFrame(table_out).T.round(3).to_markdown())
 
 
-def torch_index(mask: np.ndarray):
-    import torch
-
-    return torch.as_tensor(np.flatnonzero(mask))
+def _columns(o) -> np.ndarray:
+    """The partner's outputs as the five ``GB`` columns."""
+    return np.column_stack([o.log_dmax, o.proba, o.log_dmax_bmg])
 
 
 if __name__ == "__main__":

@@ -28,14 +28,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gfascreen.data.labels import BULK_MIN_MM
+from gfascreen.data.labels import RIBBON_DMAX_MM as RIBBON_MM
 from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
 from gfascreen.model.targets import from_target, to_target
 
-#: Dmax (mm) of the ribbon part (melt-spun ribbons: the training table's ribbon Dmax).
-RIBBON_MM = 0.1
-#: The least Dmax (mm) of a bulk glass: P(bmg) is P(castable at 1 mm or thicker).
-BULK_MIN_MM = 1.0
+# RIBBON_MM: the ribbon part's Dmax (the training table's ribbon Dmax, 0.1 mm); BULK_MIN_MM:
+# the least Dmax of a bulk glass (1 mm), so P(bmg) is P(castable at 1 mm or thicker).
 #: The thickest metallic glass measured in the training table (mm).
 RECORD_MM = 72.0
 #: The fewest bulk glasses with a measured Dmax a thickness distribution is fitted on (with
@@ -175,11 +175,15 @@ class Predictive:
             return np.ones(len(self))
         return 1.0 - self.thickness.cdf_z((to_target(t_mm) - self.mu) / self.sigma)
 
+    def _bmg_quadrature_mm(self) -> np.ndarray:
+        """Dmax (mm) given a bulk glass at :data:`_MEAN_LEVELS` evenly spread quantile
+        levels, ``(levels, n)``: what every expectation below averages."""
+        levels = (np.arange(_MEAN_LEVELS) + 0.5) / _MEAN_LEVELS
+        return from_target(self.bmg_quantile_log(levels[:, None]))
+
     def bmg_mean_mm(self) -> np.ndarray:
         """E[Dmax | bulk glass] (mm), by quadrature over the quantile levels."""
-        levels = (np.arange(_MEAN_LEVELS) + 0.5) / _MEAN_LEVELS
-        y = np.stack([self.bmg_quantile_log(u) for u in levels])
-        return from_target(y).mean(0)
+        return self._bmg_quadrature_mm().mean(0)
 
     # -- the whole mixture ---------------------------------------------------------------
     def sf(self, t_mm: float) -> np.ndarray:
@@ -211,9 +215,7 @@ class Predictive:
     def expected_gain_mm(self, best_mm: float) -> np.ndarray:
         """E[max(Dmax - best_mm, 0)] (mm): the expected improvement over an alloy of
         ``best_mm`` already known (``best_mm`` >= 0.1 mm: only a bulk glass can gain)."""
-        levels = (np.arange(_MEAN_LEVELS) + 0.5) / _MEAN_LEVELS
-        y = np.stack([self.bmg_quantile_log(u) for u in levels])
-        gain = np.clip(from_target(y) - best_mm, 0.0, None).mean(0)
+        gain = np.clip(self._bmg_quadrature_mm() - best_mm, 0.0, None).mean(0)
         ribbon = self.p_ribbon * max(RIBBON_MM - best_mm, 0.0)
         return ribbon + self.p_bmg * gain
 

@@ -209,18 +209,9 @@ class Ensemble:
         partner read as its average over the composition's neighbourhood
         (:mod:`gfascreen.model.local_average`; the stack's ``partner_step_at_pct``, 0: at
         the point)."""
-        from gfascreen.model.local_average import average, neighbours
-        from gfascreen.model.partner import PartnerOutput
         from gfascreen.model.stack import stack_features
 
-        step = self.stack.partner_step_at_pct
-        if step > 0:
-            xs, w = neighbours(x, step)
-            raw = self.partner.predict(xs)
-            gb = PartnerOutput(*(average(v, w) for v in (raw.log_dmax, raw.proba,
-                                                         raw.log_dmax_bmg)))
-        else:
-            gb = self.partner.predict(x)
+        gb = self.partner.predict(x, self.stack.partner_step_at_pct)
         top = (x / x.sum(1, keepdim=True)).amax(1).double().cpu().numpy()
         out = self.stack.predict(stack_features(
             reg.mean(0).numpy().astype(float), prob.numpy().astype(float), gb.log_dmax,

@@ -121,7 +121,21 @@ class Partner:
     def descriptors(self, x: torch.Tensor) -> np.ndarray:
         return self.featurizer(x).cpu().numpy()
 
-    def predict(self, x: torch.Tensor) -> PartnerOutput:
+    def predict(self, x: torch.Tensor, around_at_pct: float = 0.0) -> PartnerOutput:
+        """The partner at each composition of ``x`` ``(B, N)`` (fractions), or, with
+        ``around_at_pct`` > 0, its mean over the composition and its neighbours that far
+        away (:mod:`gfascreen.model.local_average`: no step of a tree at a training
+        alloy)."""
+        if around_at_pct <= 0:
+            return self._at(x)
+        from gfascreen.model.local_average import average, neighbours
+
+        xs, owner = neighbours(x, around_at_pct)
+        o = self._at(xs)
+        return PartnerOutput(*(average(v, owner, len(x))
+                               for v in (o.log_dmax, o.proba, o.log_dmax_bmg)))
+
+    def _at(self, x: torch.Tensor) -> PartnerOutput:
         if self.forests is None:
             return self.predict_descriptors(self.descriptors(x))
         return self.predict_descriptors(self.featurizer(x))

@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gfascreen.data.labels import RIBBON_DMAX_MM
 from gfascreen.errors import GfaError
 
 #: Dmax (mm) the hurdle gives a ribbon-only glass (the melt-spun ribbon's thickness scale).
-RIBBON_MM = 0.1
+RIBBON_MM = RIBBON_DMAX_MM
 #: Above this fraction of one element (93 at.%: the richest glass among the training
 #: alloys, an Al93 ribbon; none lies above it) the glass probabilities taper linearly to 0
 #: at the pure metal: a pure metal does not form a glass by casting, which no fold shows.

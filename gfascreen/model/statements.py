@@ -321,9 +321,9 @@ class Distribution:
         """Fit the thickness on a calibration frame's bulk glasses with a measured Dmax
         (``gfa_class`` as the castable rule left it:
         :func:`gfascreen.data.labels.castable_class`)."""
-        bmg = (frame["gfa_class"].astype(str) == "bmg").to_numpy()
-        f = frame[bmg]
-        self.thickness.fit(_bmg_log(f), f["sigma_log"].to_numpy(), f["y"].to_numpy())
+        f = frame[(frame["gfa_class"].astype(str) == "bmg").to_numpy()]
+        self.thickness.fit(f[BMG_LOG].to_numpy(), f["sigma_log"].to_numpy(),
+                           f["y"].to_numpy())
         return self
 
     def distribution(self, batch: Batch) -> Predictive:
@@ -334,18 +334,15 @@ class Distribution:
 
     def predict(self, batch: Batch) -> dict[str, np.ndarray]:
         """Its columns (the class masses it reads are :class:`ClassProbabilities`')."""
-        return self._columns(batch, self.columns(batch.thresholds_mm))
-
-    def _columns(self, batch: Batch, names) -> dict[str, np.ndarray]:
         c = self.distribution(batch).columns(batch.confidence, batch.thresholds_mm)
-        return {k: c[k] for k in names}
+        return {k: c[k] for k in self.columns(batch.thresholds_mm)}
 
     def oof(self, batch: Batch) -> dict[str, np.ndarray]:
         """What :meth:`measure` judges, in log10(1 + Dmax/mm): the interval ``lo``/``hi``,
         the lower bound ``at_least``, the conditional interval ``bmg_lo``/``bmg_hi``; the
         probabilities ``exceedance`` (one column per threshold), the ``mean`` and the
         conditional median ``bmg_median`` (mm)."""
-        c = self._columns(batch, self.columns(batch.thresholds_mm))
+        c = self.predict(batch)
         out = {k: to_target(c[col]) for k, col in (
             ("lo", pc.DMAX_LO), ("hi", pc.DMAX_HI), ("at_least", pc.DMAX_AT_LEAST),
             ("bmg_lo", pc.DMAX_BMG_LO), ("bmg_hi", pc.DMAX_BMG_HI))}
@@ -369,13 +366,6 @@ class Distribution:
         out["bmg_median_width_mm"] = (float(np.median(from_target(hi) - from_target(lo)))
                                       if m.any() else float("nan"))
         return out
-
-
-def _bmg_log(frame: pd.DataFrame) -> np.ndarray:
-    """μ of a calibration frame's rows (the stack's thickness if a bulk glass; the
-    prediction itself for a model without a stack)."""
-    col = BMG_LOG if BMG_LOG in frame.columns else "pred_log"
-    return frame[col].to_numpy(dtype=float)
 
 
 def _per_group(frame: pd.DataFrame, oof: dict, keys: tuple[str, ...], block) -> dict:

@@ -6,11 +6,13 @@ raw class probabilities: the ``lso_oof.parquet`` a model carries, or a run's
 ``oof_calibration.parquet`` from ``gfascreen evaluate RUN --spread-model MODEL``.
 
 Everything is measured cross-conformally over the leave-system-out folds (fit on four,
-measure on the fifth, in turn), and the configuration is chosen by a rule declared here
-(:func:`choose`) on that measurement; the final calibration is then fitted on every fold
-and stored in the model (:func:`attach`). The neighbours of an alloy (domain, target
-spread) are always the alloys of the *other* folds: what its predicting member was
-trained on, as a new system at screening time has only the training alloys around it.
+measure on the fifth, in turn): the class maps (:func:`choose_probability_binning`) and the
+one distribution's thickness, its spread weight chosen by the rule declared here
+(:func:`choose_weight`) inside each outer fold, so the reported readings are nested; the
+final calibration is then fitted on every fold and stored in the model (:func:`attach`).
+The neighbours of an alloy (domain, target spread) are always the alloys of the *other*
+folds: what its predicting member was trained on, as a new system at screening time has
+only the training alloys around it.
 """
 
 from __future__ import annotations
@@ -27,19 +29,15 @@ from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model import columns as pc
 from gfascreen.model.calibration import (
-    BETAS,
-    BINNINGS,
     CALIBRATION_FILE,
     DEFAULT_CONFIDENCE,
     DEFAULT_THRESHOLDS_MM,
-    METHODS,
     Calibration,
 )
-from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS, neighbourhood
+from gfascreen.model.difficulty import NEIGHBOURS, neighbourhood
 from gfascreen.model.distribution import ThicknessModel
 from gfascreen.model.evaluation.calibration_report import (
     CalibrationReport,
-    IntervalReport,
 )
 from gfascreen.model.evaluation.markdown import CALIBRATION_PAGE, calibration_page
 from gfascreen.model.evaluation.recorded import CALIBRATION_REPORT
@@ -50,7 +48,6 @@ from gfascreen.model.probabilities import (
 from gfascreen.model.saved import ModelDir
 from gfascreen.model.statements import (
     BMG_LOG,
-    GROUPS,
     P_BMG_CAL,
     P_GLASS_CAL,
     Batch,
@@ -89,11 +86,6 @@ class Candidate:
     def calibration(self) -> Calibration:
         return Calibration(beta=self.beta, binning=self.binning, method=self.method,
                            difficulty=self.difficulty, k=NEIGHBOURS)
-
-
-def candidates() -> list[Candidate]:
-    return [Candidate(m, d, b, beta) for m in METHODS for d in DIFFICULTIES
-            for b in BINNINGS for beta in BETAS]
 
 
 # -- the calibration frame ----------------------------------------------------------------
@@ -235,25 +227,6 @@ def replay(md: ModelDir, frame: pd.DataFrame, confidences=CONFIDENCES) -> dict:
 
 
 # -- the declared rule ----------------------------------------------------------------------
-def admissible(rep: dict) -> bool:
-    """90 % intervals cover 0.88-0.92 of all alloys and 0.85-0.95 of bulk glasses, in and
-    out of domain (cross-conformal): :meth:`IntervalReport.admissible` on ``rep``."""
-    return IntervalReport.from_dict(rep, "candidate").admissible()
-
-
-def choose(reports: dict[str, dict]) -> str:
-    """The declared rule: among admissible candidates (:func:`admissible`), the narrowest
-    median 90 % width of bulk glasses (mm), ties to the narrowest 95th-percentile width
-    of all (log); if none is admissible, the one whose worst 90 % coverage strays least
-    from 0.9."""
-    ok = [k for k, rep in reports.items() if admissible(rep)]
-    if ok:
-        return min(ok, key=lambda k: (round(reports[k]["bmg"]["90"]["median_width_mm"], 3),
-                                      reports[k]["all"]["90"]["q95_width_log"]))
-    return min(reports, key=lambda k: max(abs(reports[k][g]["90"]["coverage"] - 0.9)
-                                          for g in GROUPS))
-
-
 def choose_probability_binning(reports: dict[str, dict]) -> str:
     """The declared rule for the probability maps: the binning with the lower summed
     out-of-fold Brier score of P(glass) and P(bulk glass) (ties: fewer bins)."""
@@ -262,7 +235,7 @@ def choose_probability_binning(reports: dict[str, dict]) -> str:
                                        PROB_BINNINGS.index(b)))
 
 
-# -- the whole procedure --------------------------------------------------------------------
+# -- the class masses and the thickness, measured ----------------------------------------
 def _probabilities(frame: pd.DataFrame) -> tuple[str, dict]:
     """Both probability binnings' reports; the chosen one's out-of-fold P(glass) and P(bmg)
     are written into ``frame`` (the distribution's class masses)."""
@@ -317,29 +290,29 @@ def _weight_reports(frame: pd.DataFrame) -> dict[float, dict]:
             for w in SPREAD_WEIGHTS}
 
 
+class _ChosenInside(Distribution):
+    """The one distribution with its spread weight chosen on the rows it is fitted on (by
+    :func:`choose_weight` on a cross-fit over their folds; :data:`DEFAULT_SPREAD_WEIGHT`
+    with one fold), each choice appended to ``chosen``."""
+
+    def __init__(self, chosen: list[float]):
+        super().__init__(ThicknessModel())
+        self.chosen = chosen
+
+    def fit(self, frame: pd.DataFrame) -> Distribution:
+        w = (choose_weight(_weight_reports(frame)) if frame["fold"].nunique() > 1
+             else DEFAULT_SPREAD_WEIGHT)
+        self.chosen.append(w)
+        self.thickness = ThicknessModel(w)
+        return super().fit(frame)
+
+
 def nested_distribution(frame: pd.DataFrame, confidences=CONFIDENCES,
                         thresholds=DEFAULT_THRESHOLDS_MM) -> tuple[dict, list[float]]:
-    """Out-of-fold readings with the spread weight chosen inside each outer fold (by
-    :func:`choose_weight` on a cross-fit over the other folds), so the reported figures
-    never saw the fold they are measured on; and each fold's weight."""
-    folds = frame["fold"].to_numpy()
-    res, chosen = {}, []
-    for k in np.unique(folds):
-        te = folds == k
-        inner = frame[~te]
-        w = (choose_weight(_weight_reports(inner)) if inner["fold"].nunique() > 1
-             else DEFAULT_SPREAD_WEIGHT)  # nothing to choose on inside
-
-        chosen.append(w)
-        st = Distribution(ThicknessModel(w)).fit(inner)
-        for c in confidences:
-            out = st.oof(Batch.from_frame(frame[te], c, thresholds))
-            for key, v in out.items():
-                slot = res.setdefault(key, {})
-                if c not in slot:
-                    slot[c] = np.full((len(frame), *np.shape(v)[1:]), np.nan)
-                slot[c][te] = v
-    return res, chosen
+    """Out-of-fold readings with the spread weight chosen inside each outer fold, so the
+    reported figures never saw the fold they are measured on; and each fold's weight."""
+    chosen: list[float] = []
+    return cross_fit(frame, lambda: [_ChosenInside(chosen)], confidences, thresholds), chosen
 
 
 # -- the whole procedure --------------------------------------------------------------------

@@ -109,7 +109,7 @@ class CalibrationReport(Record):
     """The measurement of every calibration candidate and of the chosen configuration:
     ``candidates``: every interval candidate's report (absent where the manifest keeps the
     chosen one only); ``chosen`` (the interval candidate's key, picked by
-    :func:`~gfascreen.model.evaluation.calibrate.choose`), its ``intervals`` and
+    :func:`~gfascreen.model.evaluation.calibrate.choose_weight`), its ``intervals`` and
     ``exceedance`` (P(Dmax >= T) per threshold T in mm), the probability maps'
     ``probability_binning`` and ``probabilities`` (per binning, per event ``glass``/``bmg``),
     on ``n_rows`` alloys (``n_with_dmax`` with a measured Dmax) over ``folds`` folds."""
