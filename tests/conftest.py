@@ -136,13 +136,19 @@ def distribution_ensemble(tiny_ensemble, tmp_path_factory) -> Path:
     thickness given a bulk glass, fitted on synthetic leave-system-out predictions."""
     import shutil
 
+    d = tmp_path_factory.mktemp("dist") / "model"
+    shutil.copytree(tiny_ensemble, d)
+    return _attach_calibration(d, synthetic_distribution())
+
+
+def synthetic_distribution(seed: int = 1):
+    """This version's calibration (probability maps, thickness given a bulk glass) fitted
+    on synthetic leave-system-out predictions."""
     from gfascreen.model.calibration import Calibration
     from gfascreen.model.distribution import ThicknessModel
     from gfascreen.model.probabilities import ProbabilityCalibration
 
-    d = tmp_path_factory.mktemp("dist") / "model"
-    shutil.copytree(tiny_ensemble, d)
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     n = 600
     cls = rng.choice(["crystal", "ribbon", "bmg"], n)
     p_bmg = np.clip(0.6 * (cls == "bmg") + rng.uniform(0, 0.4, n), 0.01, 0.99)
@@ -151,9 +157,8 @@ def distribution_ensemble(tiny_ensemble, tmp_path_factory) -> Path:
     mu = rng.uniform(0.3, 1.2, n)
     thick = ThicknessModel(0.5).fit(mu, rng.gamma(2.0, 0.02, n),
                                     mu + 0.2 * rng.standard_normal(n))
-    cal = Calibration(info={"calibrated_on": "synthetic"}, probabilities=probs,
-                      thickness=thick)
-    return _attach_calibration(d, cal)
+    return Calibration(info={"calibrated_on": "synthetic"}, probabilities=probs,
+                       thickness=thick)
 
 
 @pytest.fixture(scope="session")
@@ -180,3 +185,14 @@ def stacked_model(tiny_ensemble, tmp_path_factory):
     rep = stack_model(d, config=PartnerConfig(n_estimators=5), recalibrate=False,
                       progress=lambda m: None)
     return d, rep
+
+
+@pytest.fixture(scope="session")
+def calibrated_stacked_model(stacked_model, tmp_path_factory) -> Path:
+    """The stacked model with this version's calibration (synthetic): a model like the
+    shipped one, small."""
+    import shutil
+
+    d = tmp_path_factory.mktemp("calstack") / "model"
+    shutil.copytree(stacked_model[0], d)
+    return _attach_calibration(d, synthetic_distribution())

@@ -1,7 +1,8 @@
 """Closing the loop: `train --init MODEL --data few.csv` updates a model on a lab's few
-cast alloys: the descriptor partner refitted, the members fine-tuned when asked (or when
-there is no partner), the rest carried; the result loads and predicts, and a failed update
-leaves nothing behind."""
+cast alloys: the casts correct the distribution near them, the descriptor partner refitted
+and the members fine-tuned when asked (the members always without a calibration), the
+rest carried; the result loads and predicts, a second update keeps the first's casts, and
+a failed update leaves nothing behind."""
 
 import json
 
@@ -81,13 +82,13 @@ def _cast_csv(path):
 
 def test_an_update_of_a_model_with_a_partner_and_a_stack_loads_and_predicts(
         stacked_model, tmp_path, capsys):
-    """The README's update command on a model like the shipped one (members, partner,
-    stack, known alloys): the partner refitted, the members and the stack carried, the
-    result loads (every checksum) and predicts with its stack; the table says what moved."""
+    """``--refit-partner`` on a model like the shipped one (members, partner, stack, known
+    alloys): the partner refitted, the stack carried, the result loads (every checksum)
+    and predicts with its stack; the table says what moved."""
     base = stacked_model[0]
     out = tmp_path / "mine"
     code = cli.main(["train", "--init", str(base), "--data", str(_cast_csv(tmp_path / "c.csv")),
-                     "--out", str(out), "--quiet"])
+                     "--out", str(out), "--quiet", "--refit-partner"])
     std = capsys.readouterr()
     assert code == 0, std.err
     assert "| Al25Co15La60 | cast | 6.00 |" in std.out and "reference" in std.out
@@ -97,15 +98,59 @@ def test_an_update_of_a_model_with_a_partner_and_a_stack_loads_and_predicts(
     pred = ens.predict(list(CAST) + ["Cu50Zr50"])
     assert np.isfinite(pred["dmax_mm"]).all() and pred["measured_dmax_mm"].notna().sum() == 4
     old, new = ModelDir(base).manifest, ModelDir(out).manifest
-    assert new.members == old.members and new.quant == old.quant  # carried, still packed
     assert new.extra["stack"] == old.extra["stack"]
     assert new.extra["partner"]["boosters"] != old.extra["partner"]["boosters"]
     assert new.extra["partner"]["config"] == old.extra["partner"]["config"]
     rec = new.extra["update"]
     assert rec["partner"].startswith("refitted") and rec["stack"].startswith("carried")
-    assert rec["members"].startswith("carried") and rec["lso_oof"].startswith("carried")
+    assert rec["lso_oof"].startswith("carried") and "casts" not in rec  # no calibration
     assert "| alloy | role |" in (out / "UPDATE.md").read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_update_corrects_the_distribution_near_the_casts_and_nowhere_else(
+        calibrated_stacked_model, tmp_path, capsys):
+    """The README's update command on a calibrated model with a partner and a stack: the
+    casts are stored with the model's readings at them, every other part carried; the
+    casts' predictions move towards what was measured, another system's do not move, the
+    columns still read as one distribution; a second update keeps the first's casts."""
+    from gfascreen.model.casts import CASTS_FILE
+
+    base = calibrated_stacked_model
+    out = tmp_path / "mine"
+    code = cli.main(["train", "--init", str(base), "--data", str(_cast_csv(tmp_path / "c.csv")),
+                     "--out", str(out), "--quiet"])
+    std = capsys.readouterr()
+    assert code == 0, std.err
+    old, new = ModelDir(base).manifest, ModelDir(out).manifest
+    for part in ("partner", "stack"):
+        assert new.extra[part] == old.extra[part]
+    assert new.members == old.members and new.calibration == old.calibration
+    rec = new.extra["update"]
+    assert rec["casts"].startswith("4 cast alloys") and rec["partner"].startswith("carried")
+    assert new.extra["casts"]["alloys"] == 4 and (out / CASTS_FILE).is_file()
+    before, after = Ensemble.load(base, device="cpu"), Ensemble.load(out, device="cpu")
+    far = ["Cu50Zr50", "Cu46Zr46Al8"]
+    p0, p1 = before.predict(list(CAST) + far), after.predict(list(CAST) + far)
+    y = to_target(np.array(list(CAST.values())))
+    bulk = np.array(list(CAST.values())) >= 1
+    n = len(CAST)
+    err0 = np.abs(to_target(p0["dmax_bmg_mm"][:n].to_numpy()) - y)[bulk]
+    err1 = np.abs(to_target(p1["dmax_bmg_mm"][:n].to_numpy()) - y)[bulk]
+    assert err1.mean() < 0.5 * err0.mean()
+    np.testing.assert_allclose(p1["dmax_mm"][n:], p0["dmax_mm"][n:], rtol=1e-9)
+    assert (p1["p_bmg"] <= p1["p_glass"] + 1e-12).all()
+    np.testing.assert_allclose(p1["p_bmg"], p1["p_dmax_ge_1"], atol=1e-12)
+    assert (p1["dmax_lo"] <= p1["dmax_hi"]).all()
+    # A second casting session: the first's casts stay, a re-cast alloy takes the new value.
+    again = tmp_path / "again.csv"
+    again.write_text("formula,Dmax\nLa60Co15Al25,2\nLa45Co35Al20,3\n")
+    out2 = tmp_path / "mine2"
+    assert cli.main(["train", "--init", str(out), "--data", str(again), "--out", str(out2),
+                     "--quiet"]) == 0
+    casts = pd.read_parquet(out2 / CASTS_FILE).set_index("composition")
+    assert len(casts) == 5 and casts.loc["Al25Co15La60", "dmax_mm"] == 2.0
+    assert ModelDir(out2).manifest.extra["update"]["previous"]["alloys"] == 4
 
 
 def test_a_failed_update_leaves_no_folder(stacked_model, tmp_path, capsys, monkeypatch):
@@ -118,7 +163,8 @@ def test_a_failed_update_leaves_no_folder(stacked_model, tmp_path, capsys, monke
     monkeypatch.setattr(update, "refit_partner", broken)
     out = tmp_path / "mine"
     argv = ["train", "--init", str(stacked_model[0]), "--data",
-            str(_cast_csv(tmp_path / "c.csv")), "--out", str(out), "--quiet"]
+            str(_cast_csv(tmp_path / "c.csv")), "--out", str(out), "--quiet",
+            "--refit-partner"]
     assert cli.main(argv) == 2
     assert "gfascreen: error: the partner could not be refitted" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [tmp_path / "c.csv"]  # no out, no hidden sibling

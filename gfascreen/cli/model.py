@@ -70,8 +70,9 @@ def _stack_after_training(out: str) -> None:
 
 
 def _update(a: argparse.Namespace, cfg) -> None:
-    """A few cast alloys and a saved model: the partner refitted on them (the members
-    too with --fine-tune-members), the rest carried; what moved printed."""
+    """A few cast alloys and a saved model: the casts correct the distribution near them
+    (the partner refitted with --refit-partner, the members fine-tuned with
+    --fine-tune-members), the rest carried; what moved printed."""
     from gfascreen.data.user_table import read_training_rows
     from gfascreen.model.evaluation.moved import moved_text
     from gfascreen.model.precision import resolve_device
@@ -84,11 +85,12 @@ def _update(a: argparse.Namespace, cfg) -> None:
     print(f"note: {len(table)} alloys: updating {cfg.init} on all of them instead of "
           "training K-fold members", file=sys.stderr)
     info = update_model(cfg.init, table, a.out,
-                        UpdateConfig(seed=cfg.seed, members=a.fine_tune_members),
+                        UpdateConfig(seed=cfg.seed, members=a.fine_tune_members,
+                                     partner=a.refit_partner),
                         device=str(resolve_device(cfg.device)), progress=to_stderr)
     print(moved_text(info["moved"]))
-    took = ", ".join(f"{k} {v:.0f} s" for k, v in info["seconds"].items())
-    print(f"updated on {info['alloys']} alloys ({took}); wrote {a.out} with UPDATE.md "
+    took = "".join(f", {k} {v:.0f} s" for k, v in info["seconds"].items())
+    print(f"updated on {info['alloys']} alloys{took}; wrote {a.out} with UPDATE.md "
           f"(use it with --model {a.out})")
 
 
@@ -255,11 +257,15 @@ def add_train_args(t: argparse.ArgumentParser) -> None:
     t.add_argument("--no-stack", dest="stack", action="store_false",
                    help="skip the descriptor partner and the stack that a random-fold run "
                         "otherwise gets on its own folds (`gfascreen stack` adds them later)")
+    t.add_argument("--refit-partner", action="store_true",
+                   help=f"with --init MODEL and at most {UPDATE_MAX_ROWS} alloys (an update): "
+                        "also refit the descriptor partner on the known and cast alloys "
+                        "(minutes on a CPU); by default the casts correct the predicted "
+                        "distribution near them and every other part is carried")
     t.add_argument("--fine-tune-members", action="store_true",
                    help=f"with --init MODEL and at most {UPDATE_MAX_ROWS} alloys (an update): "
-                        "also fine-tune the members, besides refitting the descriptor "
-                        "partner (minutes more on a CPU; on 11 cast alloys the cast "
-                        "alloys' mean error fell 85 %% with it, 64 %% without)")
+                        "also fine-tune the members' last stage and heads (minutes more "
+                        "on a CPU)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=_cmd_train)
 

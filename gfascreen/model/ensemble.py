@@ -26,6 +26,7 @@ from gfascreen.model.calibration import (
     Calibration,
     load_model_calibration,
 )
+from gfascreen.model.casts import CastCorrection
 from gfascreen.model.columns import COLUMNS, prediction_columns
 from gfascreen.model.difficulty import NEIGHBOURS, Neighbourhood, neighbourhood
 from gfascreen.model.network import OPResNet, for_inference, forward_members
@@ -83,6 +84,9 @@ class Ensemble:
         #: near a composition is part of the calibrated difficulty.
         self.domain_y = (to_target(known[DMAX_COLUMN].to_numpy(dtype=float))
                          if self.domain is not None else None)
+        #: The lab's casts' correction of the distribution (None: the model has no casts;
+        #: :mod:`gfascreen.model.casts`).
+        self.casts = CastCorrection.load(model_dir, OPImageFeaturizer(self.vocabulary))
 
     @property
     def id(self) -> str:
@@ -196,12 +200,20 @@ class Ensemble:
                       p_crystal=None if raw is None else raw[pc.P_CRYSTAL],
                       p_bmg=None if raw is None else raw[pc.P_BMG],
                       log_dmax_bmg=to_target(dmax_bmg),
-                      confidence=confidence, thresholds_mm=tuple(thresholds_mm))
+                      confidence=confidence, thresholds_mm=tuple(thresholds_mm),
+                      adjust=self._casts_at(x))
         out = {pc.DMAX_MM: dmax, pc.DMAX_BMG_MM: dmax_bmg,
                pc.DMAX_STD: mm.std(0, unbiased=False).numpy() if many else zeros,
                pc.LOG_DMAX: mean_log, pc.LOG_DMAX_STD: std_log, pc.IN_DOMAIN: nb.in_domain}
         out.update(self._statements(batch, raw, out))
         return pd.DataFrame({c: out[c] for c in prediction_columns(thresholds_mm)})
+
+    def _casts_at(self, x: torch.Tensor):
+        """The casts' correction bound to the compositions ``x`` (None: no casts)."""
+        if self.casts is None:
+            return None
+        at_pct = 100.0 * (x / x.sum(1, keepdim=True)).double().cpu().numpy()
+        return lambda d: self.casts.correct(at_pct, d)
 
     def _stacked(self, x: torch.Tensor, reg: torch.Tensor, prob: torch.Tensor
                  ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:

@@ -32,6 +32,7 @@ the probability maps are chosen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,6 +92,9 @@ class Batch:
     log_dmax_bmg: np.ndarray | None = None
     confidence: float = DEFAULT_CONFIDENCE
     thresholds_mm: tuple[float, ...] = pc.DEFAULT_THRESHOLDS_MM
+    #: What the lab's casts say at these compositions: the distributions corrected
+    #: (:meth:`gfascreen.model.casts.CastCorrection.correct`, bound to them; None: no casts).
+    adjust: Callable[[Predictive], Predictive] | None = None
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, confidence: float = DEFAULT_CONFIDENCE,
@@ -329,13 +333,18 @@ class Distribution:
     def distribution(self, batch: Batch) -> Predictive:
         glass, bmg = batch.p_glass_cal, batch.p_bmg_cal
         mu = batch.log_dmax if batch.log_dmax_bmg is None else batch.log_dmax_bmg
-        return Predictive(1.0 - glass, glass - bmg, bmg, mu,
-                          self.thickness.scale(batch.spread_log), self.thickness)
+        d = Predictive(1.0 - glass, glass - bmg, bmg, mu,
+                       self.thickness.scale(batch.spread_log), self.thickness)
+        return d if batch.adjust is None else batch.adjust(d)
 
     def predict(self, batch: Batch) -> dict[str, np.ndarray]:
-        """Its columns (the class masses it reads are :class:`ClassProbabilities`')."""
+        """Its columns (the class masses it reads are :class:`ClassProbabilities`'; where
+        casts correct the distribution, its own corrected masses too)."""
         c = self.distribution(batch).columns(batch.confidence, batch.thresholds_mm)
-        return {k: c[k] for k in self.columns(batch.thresholds_mm)}
+        own = self.columns(batch.thresholds_mm)
+        if batch.adjust is not None:
+            own += [pc.P_GLASS, pc.P_BMG, pc.P_CRYSTAL, pc.P_RIBBON]
+        return {k: c[k] for k in own}
 
     def oof(self, batch: Batch) -> dict[str, np.ndarray]:
         """What :meth:`measure` judges, in log10(1 + Dmax/mm): the interval ``lo``/``hi``,

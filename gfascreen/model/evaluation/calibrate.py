@@ -236,7 +236,7 @@ def choose_probability_binning(reports: dict[str, dict]) -> str:
 
 
 # -- the class masses and the thickness, measured ----------------------------------------
-def _probabilities(frame: pd.DataFrame) -> tuple[str, dict]:
+def class_masses(frame: pd.DataFrame) -> tuple[str, dict]:
     """Both probability binnings' reports; the chosen one's out-of-fold P(glass) and P(bmg)
     are written into ``frame`` (the distribution's class masses)."""
     cross, probs = {}, {}
@@ -321,7 +321,7 @@ def measure(frame: pd.DataFrame) -> dict:
     ``frame``), every spread weight's cross-fitted report, and the readings of the one
     distribution with the weight chosen inside each outer fold (nested): interval, lower
     bound, conditional interval and P(Dmax >= T)."""
-    pbin, probs = _probabilities(frame)
+    pbin, probs = class_masses(frame)
     reports = _weight_reports(frame)
     res, per_fold = nested_distribution(frame)
     exc = Exceedance(Calibration()).measure(

@@ -184,6 +184,13 @@ def _systems(md: ModelDir) -> str:
             + system_ranking_table(rep))
 
 
+def _loop(m) -> str:
+    """The loop simulation's table (``scripts/loop_simulation.py --record``)."""
+    from gfascreen.model.evaluation.loop import loop_text
+
+    return loop_text(m.extra.get("loop_simulation"))
+
+
 def _storage(md: ModelDir, rec: Recorded) -> str:
     m, q = md.manifest, rec.quantization
     if m.quant == "float32" or q is None:
@@ -237,6 +244,7 @@ def model_card(model: str | Path) -> str:
                                           "--into MODEL"),
         "stack_section": _stack(m, rec), "systems_section": _systems(md),
         "calibration_section": _calibration(md, rec), "storage": _storage(md, rec),
+        "loop_section": _loop(m),
         "min_neighbours": m.domain["min_neighbours"], "radius": f"{m.domain['radius_at_pct']:g}",
         "lso_r2": lso_r2, "model_arg": "default" if md.is_default else str(md.path)}
     try:
