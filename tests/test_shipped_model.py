@@ -144,3 +144,38 @@ def test_pure_metals_are_crystals_and_probabilities_have_no_plateau():
     for c in ("p_glass", "p_bmg"):
         _, counts = np.unique(np.round(cal[c], 9), return_counts=True)
         assert counts.max() <= 0.02 * len(lso), c
+
+
+def test_elements_outside_the_vocabulary_get_the_partners_calibrated_reading():
+    """Sc, In, Ho, ... (outside the network's 43 elements): the descriptor partner alone,
+    through its own calibrated distribution, flagged and never in domain; the network's
+    rows unchanged (pinned before the partner's table covered every element: v3's answers,
+    fp32 CPU, to the float32 rounding a batch's makeup moves; the same batch gave the same
+    bytes before and after); an element nothing knows refused in one line."""
+    from test_partner_route import OUTSIDE, assert_one_story
+
+    from gfascreen.model import columns as pc
+
+    ens = Ensemble.load("default", device="cpu")
+    assert ens.calibration.partner_only is not None
+    assert ens.calibration.partner_only.thickness.spread_weight == 0.0
+    alloys = ["Cu46Zr46Al8", "Zr55Co29Al16", "Al25Co20La55", "Sc20Cu40Al40",
+              "Zr55Co25Al15In5", "Mg65Cu25Sc10",
+              *[f"Cu45Zr45{e}10" for e in OUTSIDE], "Og5Cu95", "Xx5", "Cu90Kr10"]
+    res = ens.predict(alloys)
+    n = 3 + 3 + len(OUTSIDE)
+    assert res[pc.ROUTE].tolist() == (["network+partner"] * 3 + ["partner only"] * (n - 3)
+                                      + [""] * 3)
+    assert_one_story(res.iloc[:n])
+    assert not res[pc.IN_DOMAIN].iloc[3:].any() and res[pc.IN_DOMAIN].iloc[:3].all()
+    assert res[pc.DMAX_MM].iloc[:3].tolist() == pytest.approx(
+        [5.801127957969405, 6.537153541892633, 5.953282190164959], rel=1e-5)
+    assert res[pc.P_BMG].iloc[:3].tolist() == pytest.approx(
+        [0.9712743446304282, 0.9629678449796029, 0.9018175068039036], rel=1e-5)
+    assert res[pc.DMAX_HI].iloc[:3].tolist() == pytest.approx(
+        [13.190555354518867, 15.1736190160134, 17.49710679897955], rel=1e-5)
+    # Zr-Co-Al with 5 at.% In reads as a bulk glass; Sc-Cu-Al not.
+    assert res[pc.P_BMG][4] > 0.5 > res[pc.P_BMG][3]
+    reasons = res["reason"].iloc[n:]
+    assert "'Og'" in reasons.iloc[0] and "'Xx'" in reasons.iloc[1] and "'Kr'" in reasons.iloc[2]
+    assert all("\n" not in r for r in reasons) and res[pc.DMAX_MM].iloc[n:].isna().all()

@@ -17,8 +17,8 @@ def _with_amount_notes(res):
     refusing it (amounts that summed neither to 100 nor to 1, normalised)."""
     from gfascreen.data.parse import amount_note
 
-    res["note"] = [amount_note(f) if ok else ""
-                   for f, ok in zip(res["input"], res["in_vocabulary"], strict=True)]
+    res["note"] = [amount_note(f) if why == "" else ""
+                   for f, why in zip(res["input"], res["reason"], strict=True)]
     return res
 
 
@@ -104,6 +104,8 @@ def _show_predictions(res, a: argparse.Namespace) -> None:
             shown = res.drop(columns=[pc.LOG_DMAX, pc.LOG_DMAX_STD, pc.DIFFICULTY_LOG, pc.DMAX_STD,
                                       pc.BMG_LOC_LOG, pc.P_CRYSTAL, pc.P_RIBBON]
                              + (["note"] if (res["note"] == "").all() else [])
+                             + ([pc.ROUTE] if (res[pc.ROUTE] != pc.ROUTE_PARTNER_ONLY).all()
+                                else [])
                              + _unknown_columns(res))
             print(shown.round(3).to_string(index=False))
             print(footer)
@@ -111,7 +113,7 @@ def _show_predictions(res, a: argparse.Namespace) -> None:
 
 def _predict_notes(res) -> None:
     """One line on stderr each for inputs not scored, known alloys and normalised amounts."""
-    skipped = int((~res["in_vocabulary"]).sum())
+    skipped = int((res["reason"] != "").sum())
     if skipped:
         print(f"gfascreen: {skipped} of {len(res)} inputs could not be scored (see the "
               "reason column)", file=sys.stderr)
@@ -120,6 +122,12 @@ def _predict_notes(res) -> None:
         print(f"gfascreen: note: {known} of {len(res)} inputs are known alloys of the model: "
               "measured_class, measured_dmax_mm and measured_source give what was measured "
               "(the prediction is still the model's own)", file=sys.stderr)
+    alone = int((res[pc.ROUTE] == pc.ROUTE_PARTNER_ONLY).sum())
+    if alone:
+        print(f"gfascreen: note: {alone} of {len(res)} inputs hold an element outside the "
+              "network's vocabulary: predicted by the descriptor partner alone (route "
+              f"'{pc.ROUTE_PARTNER_ONLY}', never in domain; its own calibration: the model's "
+              "CALIBRATION.md)", file=sys.stderr)
     normalised = int((res["note"] != "").sum())
     if normalised:
         print(f"gfascreen: note: the amounts of {normalised} of {len(res)} inputs summed "
@@ -139,7 +147,7 @@ def _cmd_predict(a: argparse.Namespace) -> None:
     ens = Ensemble.load(a.model, device=a.device, precision=a.precision)
     res = _with_amount_notes(_predict_batches(ens, formulas, a, thresholds))
     res = _with_input_columns(res, extras)
-    if not res["in_vocabulary"].any():
+    if (res["reason"] != "").all():
         raise GfaError(f"no input could be scored; {res['reason'].iloc[0]}")
     if ens.calibration is None:
         print("note: this model carries no calibration; dmax_lo/dmax_hi are NaN",

@@ -38,6 +38,39 @@ ALLOY_FEATURES = ("hmix_kj_mol", "size_mismatch", "smix_over_r", "n_elements")
 _RTOL, _ATOL = 1e-5, 1e-8
 
 
+def _described(symbol: str, source) -> bool:
+    """Whether matminer tabulates all of an element's Magpie properties (none imputed) and
+    pymatgen gives its empirical atomic radius (Å)."""
+    import warnings
+
+    from pymatgen.core import Element
+
+    el = Element(symbol)
+    values = [source.get_elemental_property(el, p) for p in MAGPIE_PROPERTIES]
+    if any(v is None or not np.isfinite(float(v)) for v in values):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return el.atomic_radius is not None
+
+
+def described_elements() -> list[str]:
+    """Every element the descriptor partner can describe, by atomic number (training
+    time; needs matminer): all 22 Magpie properties tabulated and an atomic radius (87
+    elements with matminer 0.10 and pymatgen 2026: H to Am, without the noble gases, At, Fr
+    and Cm). A pair without a Miedema ΔH gets 0 kJ/mol, as in the vocabulary."""
+    try:
+        from matminer.featurizers.composition import ElementProperty
+    except ImportError:
+        raise GfaError("building the descriptor table needs matminer: "
+                       "pip install -e '.[baselines]'") from None
+    from pymatgen.core import Element
+
+    source = ElementProperty.from_preset("magpie", impute_nan=False).data_source
+    symbols = [Element.from_Z(z).symbol for z in range(1, 119)]
+    return [s for s in symbols if _described(s, source)]
+
+
 @dataclass
 class ElementTable:
     """Element properties the descriptors read: ``properties`` ``(E, 22)`` (matminer's
@@ -48,6 +81,27 @@ class ElementTable:
     properties: np.ndarray
     radius: np.ndarray
     hmix: np.ndarray
+
+    @classmethod
+    def for_partner(cls, vocabulary: Sequence[str]) -> ElementTable:
+        """The table a partner ships with (training time; needs matminer): the network's
+        ``vocabulary`` first, in its order, then every other element the partner can
+        describe (:func:`described_elements`, by atomic number), so an alloy with an
+        element outside the vocabulary still gets descriptors. A row depends on its
+        element alone, so the vocabulary's rows equal ``from_matminer(vocabulary)``'s."""
+        extra = [e for e in described_elements() if e not in vocabulary]
+        return cls.from_matminer([*vocabulary, *extra])
+
+    def extends(self, other: ElementTable) -> bool:
+        """Whether every element of ``other`` is here with exactly ``other``'s values
+        (its properties, radius and ΔH with each other), so descriptors over ``other``'s
+        elements are the same numbers read from either table."""
+        if not set(other.elements) <= set(self.elements):
+            return False
+        idx = [self.elements.index(e) for e in other.elements]
+        return (np.array_equal(self.properties[idx], other.properties)
+                and np.array_equal(self.radius[idx], other.radius)
+                and np.array_equal(self.hmix[np.ix_(idx, idx)], other.hmix))
 
     @classmethod
     def from_matminer(cls, elements: Sequence[str]) -> ElementTable:

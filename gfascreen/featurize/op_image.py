@@ -85,6 +85,10 @@ class OPImageFeaturizer:
         "Y. Yang et al., Delving into Deep Imbalanced Regression, ICML 2021.",
     )
 
+    #: What the vocabulary is called in the reason an input is refused (an instance that
+    #: parses over another element list names that list instead).
+    known_as = "the model's vocabulary"
+
     def __init__(self, vocabulary: Vocabulary, channels: int = 1,
                  device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                  coords: bool = False, pairs: Mapping[str, Sequence] | None = None):
@@ -193,8 +197,8 @@ class OPImageFeaturizer:
         outside = [el for el in amounts if el not in self.vocabulary.elements]
         if outside:
             raise GfaError(
-                f"{c}: element(s) {', '.join(repr(e) for e in outside)} outside the "
-                f"model's vocabulary ({' '.join(self.vocabulary.elements)})")
+                f"{c}: element(s) {', '.join(repr(e) for e in outside)} outside "
+                f"{self.known_as} ({' '.join(self.vocabulary.elements)})")
         row = np.zeros(len(self.vocabulary))
         for el, v in amounts.items():
             try:

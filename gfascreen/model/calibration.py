@@ -40,6 +40,8 @@ from gfascreen.model.targets import from_target, to_target
 
 DEFAULT_CONFIDENCE = 0.9
 CALIBRATION_FILE = "calibration.safetensors"
+#: The key (manifest entry) and tensor prefix (calibration file) of the partner-only part.
+PARTNER_ONLY = "partner_only"
 #: Upper bounds are capped here (mm): no glass thicker is known (the table's largest is
 #: 72 mm), and a wider interval says only "somewhere up to the record".
 CAP_MM = 100.0
@@ -120,6 +122,10 @@ class Calibration:
     #: every Dmax statement is read off :class:`~gfascreen.model.distribution.Predictive`);
     #: None in older models, whose statements read the residuals below.
     thickness: ThicknessModel | None = None
+    #: The distribution of the alloys the descriptor partner reads alone (an element
+    #: outside the network's vocabulary): its own class maps and thickness, fitted on the
+    #: partner's leave-system-out predictions; None: such alloys are not calibrated.
+    partner_only: Calibration | None = None
     alphas_: np.ndarray | None = None
     scores_: np.ndarray | None = None
     bins_: np.ndarray | None = None
@@ -299,6 +305,20 @@ class Calibration:
                 "n": int(len(self.scores_)), "method": self.method,
                 "difficulty": self.difficulty, "k": self.k}
 
+    def stored(self) -> tuple[dict[str, np.ndarray], dict]:
+        """What :meth:`save` writes: the tensors (residuals, thickness, probability maps;
+        the partner-only part's under ``partner_only/``) and the manifest entry."""
+        t = self.tensors()
+        entry = self.entry()
+        if self.probabilities is not None:
+            t.update(self.probabilities.tensors())
+            entry["probabilities"] = self.probabilities.entry()
+        if self.partner_only is not None:
+            pt, pe = self.partner_only.stored()
+            t.update({f"{PARTNER_ONLY}/{k}": v for k, v in pt.items()})
+            entry[PARTNER_ONLY] = {**self.partner_only.info, **pe}
+        return t, {**self.info, **entry}  # the typed fields win over free-text info
+
     def save(self, path: Path) -> dict:
         """Write the residuals and probability maps (safetensors) and return the
         manifest's calibration entry (without the checksum, which the model directory
@@ -306,14 +326,11 @@ class Calibration:
         import torch
         from safetensors.torch import save_file
 
-        t = self.tensors()
-        entry = {"file": path.name, **self.entry()}
-        if self.probabilities is not None:
-            t.update(self.probabilities.tensors())
-            entry["probabilities"] = self.probabilities.entry()
-        save_file({k: torch.as_tensor(v, dtype=torch.int64 if k == "bins" else torch.float64)
+        t, entry = self.stored()
+        save_file({k: torch.as_tensor(v, dtype=torch.int64 if k.endswith("bins")
+                                      else torch.float64)
                    for k, v in t.items()}, str(path))
-        return {**self.info, **entry}  # the typed fields win over free-text info
+        return {"file": path.name, **entry}
 
     @classmethod
     def load(cls, path: Path, entry: dict) -> Calibration:
@@ -323,8 +340,24 @@ class Calibration:
             t = load_file(str(path))
         except Exception as exc:
             raise GfaError(f"calibration file {path} is not readable ({exc})") from None
+        return cls.from_stored(t, entry)
+
+    @classmethod
+    def from_stored(cls, t: dict[str, np.ndarray], entry: dict) -> Calibration:
+        """A calibration from its tensors and manifest entry (:meth:`stored`'s form)."""
+        mine = {k: v for k, v in t.items() if not k.startswith(PARTNER_ONLY + "/")}
+        cal = cls._from_own(mine, entry)
+        if isinstance(entry.get(PARTNER_ONLY), dict):
+            n = len(PARTNER_ONLY) + 1
+            cal.partner_only = cls._from_own(
+                {k[n:]: v for k, v in t.items() if k.startswith(PARTNER_ONLY + "/")},
+                entry[PARTNER_ONLY])
+        return cal
+
+    @classmethod
+    def _from_own(cls, t: dict[str, np.ndarray], entry: dict) -> Calibration:
         own = ("file", "sha256", "beta", "binning", "cap_mm", "n", "method", "difficulty",
-               "k", "probabilities", "distribution", "thickness")
+               "k", "probabilities", "distribution", "thickness", PARTNER_ONLY)
         info = {k: v for k, v in entry.items() if k not in own}
         # Older models stored the difficulty as a sentence in the entry: members' spread.
         difficulty = entry.get("difficulty", "members")

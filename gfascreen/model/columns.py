@@ -9,7 +9,8 @@ fitted on leave-system-out predictions (:mod:`gfascreen.model.evaluation.calibra
 
 The same names are used, with the same meaning, in the out-of-fold frames of training and
 calibration (``p_bmg`` there is the raw class score, before calibration). The rows'
-bookkeeping (``input``, ``composition``, ``in_vocabulary``, ``reason``, ``note``) and the
+bookkeeping (``input``, ``composition``, ``in_vocabulary``, ``reason``, ``note``; ``route``,
+:data:`ROUTE`, is named here for its values) and the
 known alloys' ``measured_*`` columns (:mod:`gfascreen.screening.known`) are not predictions
 and are not named here; the alloy table's measured ``dmax_mm`` is
 :data:`gfascreen.data.labels.DMAX_COLUMN`.
@@ -113,6 +114,18 @@ IN_DOMAIN = Column(
     "in_domain", "",
     "at least the model's minimum number of training alloys within its radius (at.%, L1) "
     "of the composition; the rule is in the model's manifest")
+
+#: Which parts predicted a row (``predict``'s tables, beside ``in_vocabulary``; not a
+#: prediction column of a screen, whose grid lies in the network's vocabulary).
+ROUTE = Column(
+    "route", "",
+    "which parts of the model predicted the row: 'network+partner' (the members and the "
+    "descriptor partner, joined by the stack), 'network' (a model without a partner) or "
+    "'partner only' (an element outside the network's vocabulary: the descriptor partner "
+    "alone, read through its own calibrated distribution, never in domain); '' where "
+    "nothing could be scored")
+#: The values of :data:`ROUTE`.
+ROUTE_STACK, ROUTE_NETWORK, ROUTE_PARTNER_ONLY = "network+partner", "network", "partner only"
 
 #: Every prediction column in the order the tables hold them (``P_DMAX_GE`` stands for one
 #: column per threshold).

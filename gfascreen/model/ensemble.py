@@ -10,7 +10,6 @@ probabilities and the applicability-domain flag. Output columns: :mod:`gfascreen
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -43,7 +42,7 @@ from gfascreen.model.saved import (
     model_hash,
     sha256_file,
 )
-from gfascreen.model.statements import KINDS, LEGACY_KINDS, Batch, statements
+from gfascreen.model.statements import Batch, calibrated_columns
 from gfascreen.model.targets import from_target, kind_of, to_target
 
 #: Prediction columns, with units, and their order: :mod:`gfascreen.model.columns`
@@ -239,26 +238,9 @@ class Ensemble:
 
     def _statements(self, batch: Batch, raw: dict[str, np.ndarray] | None,
                     point: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The calibrated columns: what stands without a calibration (the raw class scores,
-        NaN for a model without a class head; the members' spread as the difficulty; the
-        point readings ``point`` holds; NaN for the other Dmax statements), overwritten by
-        each statement of the model's calibration in turn
-        (:func:`gfascreen.model.statements.statements`: the class probabilities, then the
-        one distribution that reads their masses)."""
-        nan = np.full(len(batch), np.nan)
-        out = {c: nan for kind in KINDS + LEGACY_KINDS
-               for c in kind.columns(batch.thresholds_mm)}
-        out.update(point)
-        out[pc.BMG_LOC_LOG] = batch.log_dmax_bmg
-        out[pc.BEYOND_RECORD] = np.zeros(len(batch), dtype=bool)
-        if raw is not None:
-            out.update({pc.P_GLASS: 1.0 - raw[pc.P_CRYSTAL], **raw})
-        out[pc.DIFFICULTY_LOG] = batch.spread_log.astype(float)
-        for st in statements(self.calibration) if self.calibration is not None else []:
-            batch = replace(batch, p_bmg_cal=out[pc.P_BMG], p_glass_cal=out[pc.P_GLASS])
-            if st.applies(batch):
-                out.update(st.predict(batch))
-        return out
+        """The calibrated columns of the model's calibration
+        (:func:`gfascreen.model.statements.calibrated_columns`)."""
+        return calibrated_columns(self.calibration, batch, raw, point)
 
     def neighbourhood(self, x: torch.Tensor) -> Neighbourhood:
         """Domain flag and the measured spread among the nearest training alloys (one
@@ -288,34 +270,79 @@ class Ensemble:
         written), ``composition`` (normalised, at.%), the predictions, what is measured
         when the input is one of the model's known alloys (``measured_class``,
         ``measured_dmax_mm``, ``measured_source``: the prediction stays the model's own),
-        ``in_vocabulary`` and ``reason`` (why a row could not be scored; its predictions
-        are then NaN).
+        ``in_vocabulary`` (every element in the network's vocabulary), ``route`` (which
+        parts predicted it, :data:`~gfascreen.model.columns.ROUTE`: an alloy with an
+        element outside the vocabulary that the descriptor partner knows is read by the
+        partner alone, :mod:`gfascreen.model.partner_route`) and ``reason`` (why a row
+        could not be scored; its predictions are then NaN).
         ``strict=True`` raises on the first row that cannot be scored instead."""
         from collections.abc import Mapping
 
-        from gfascreen.data.parse import composition_key
         from gfascreen.featurize.op_image import as_written
 
         if isinstance(compositions, str | Mapping):
             compositions = [compositions]
         compositions = list(compositions)
         amounts, reasons = self.featurizer.parse(compositions)
+        ok = np.array([r is None for r in reasons], dtype=bool)
+        wide, reasons = self._outside_vocabulary(compositions, reasons, confidence,
+                                                 thresholds_mm)
         if strict and any(reasons):
             raise GfaError(next(r for r in reasons if r))
-        ok = np.array([r is None for r in reasons], dtype=bool)
         x = self.featurizer.from_amounts(amounts[ok]) if ok.any() else None
-        scored = (self.predict_fractions(x, confidence, thresholds_mm=thresholds_mm)
-                  .set_axis(np.flatnonzero(ok)) if x is not None
-                  else pd.DataFrame(columns=prediction_columns(thresholds_mm)))
-        df = scored.reindex(range(len(compositions)))
+        parts = [self.predict_fractions(x, confidence, thresholds_mm=thresholds_mm)
+                 .set_axis(np.flatnonzero(ok))] if x is not None else []
+        keys = _keys(amounts, ok, self.vocabulary.elements)
+        route = np.where(ok, pc.ROUTE_STACK if self.stack is not None else pc.ROUTE_NETWORK,
+                         "")
+        if wide is not None:
+            frame, wide_keys = wide
+            parts.append(frame.astype(parts[0].dtypes.to_dict()) if parts else frame)
+            keys = [wide_keys.get(i, k) for i, k in enumerate(keys)]
+            route[frame.index] = pc.ROUTE_PARTNER_ONLY
+        df = (pd.concat(parts) if parts else pd.DataFrame(
+            columns=prediction_columns(thresholds_mm))).reindex(range(len(compositions)))
         df[pc.IN_DOMAIN] = df[pc.IN_DOMAIN].astype("boolean").fillna(False).astype(bool)
-        els = self.vocabulary.elements
-        keys = [composition_key({els[j]: 100 * v / row.sum() for j, v in enumerate(row)
-                                 if v > 0}) if good else ""
-                for row, good in zip(amounts, ok, strict=True)]
         df.insert(0, "input", [as_written(c) for c in compositions])
         df.insert(1, "composition", keys)
         df = df.join(self.measured(keys))
         df["in_vocabulary"] = ok
+        df[pc.ROUTE] = route
         df["reason"] = [r or "" for r in reasons]
         return df
+
+    def _outside_vocabulary(self, compositions: list, reasons: list, confidence: float,
+                            thresholds_mm) -> tuple[tuple | None, list]:
+        """The inputs the network refused, read by its descriptor partner alone where the
+        partner's element table covers them (:mod:`gfascreen.model.partner_route`): their
+        predictions (indexed by input) and composition keys (by input), or None; and every
+        input's reason, the route's for those it refuses too."""
+        from gfascreen.model.partner_route import PartnerRoute
+
+        refused = [i for i, r in enumerate(reasons) if r is not None]
+        if self.partner is None or not refused:
+            return None, reasons
+        cal = self.calibration.partner_only if self.calibration is not None else None
+        route = PartnerRoute(self.partner, cal, self.stack.partner_step_at_pct)
+        amounts, why = route.parse([compositions[i] for i in refused])
+        reasons = list(reasons)
+        for i, w in zip(refused, why, strict=True):
+            reasons[i] = w
+        good = np.array([w is None for w in why], dtype=bool)
+        if not good.any():
+            return None, reasons
+        rows = np.asarray(refused)[good]
+        frame = route.predict_fractions(route.featurizer.from_amounts(amounts[good]),
+                                        confidence, thresholds_mm).set_axis(rows)
+        keys = _keys(amounts[good], good[good], route.vocabulary.elements)
+        return (frame, dict(zip(rows.tolist(), keys, strict=True))), reasons
+
+
+def _keys(amounts: np.ndarray, ok: np.ndarray, elements) -> list[str]:
+    """Each row's composition key (at.%, :func:`~gfascreen.data.parse.composition_key`) of
+    its amounts over ``elements``; "" where ``ok`` is false."""
+    from gfascreen.data.parse import composition_key
+
+    return [composition_key({elements[j]: 100 * v / row.sum() for j, v in enumerate(row)
+                             if v > 0}) if good else ""
+            for row, good in zip(amounts, ok, strict=True)]

@@ -19,6 +19,7 @@ Pure inference: :func:`gfascreen.model.training.partner.fit_partner` trains one.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +119,16 @@ class Partner:
                 raise
             return None
 
+    def over(self, elements: list[str]) -> Partner:
+        """This partner reading ``(B, len(elements))`` fractions over ``elements`` (any
+        elements of its table: e.g. all of them, for alloys outside the network's
+        vocabulary); the same boosters, nothing parsed again."""
+        other = copy.copy(self)
+        other.vocabulary = list(elements)
+        other.featurizer = DescriptorFeaturizer(self.table, other.vocabulary, self.device,
+                                                self.featurizer.dtype)
+        return other
+
     def descriptors(self, x: torch.Tensor) -> np.ndarray:
         return self.featurizer(x).cpu().numpy()
 
@@ -151,7 +162,8 @@ class Partner:
     # -- storage -------------------------------------------------------------------------
     def save(self, path: Path) -> dict:
         """Write the table and the boosters' text files into ``path``; returns the
-        manifest entry (files named, hashes added by the caller's ``ModelDir.entry``)."""
+        manifest entry (files named, hashes added by the caller's ``ModelDir.entry``; the
+        table's ``elements``, what the partner can read)."""
         self.table.save(path / TABLE_FILE)
         files = {}
         for name in BOOSTERS:
@@ -161,7 +173,8 @@ class Partner:
             tmp.replace(path / f)
             files[name] = f
         return {"table": TABLE_FILE, "boosters": files,
-                "features": DescriptorFeaturizer.feature_labels()}
+                "features": DescriptorFeaturizer.feature_labels(),
+                "elements": list(self.table.elements)}
 
     @classmethod
     def load(cls, md, device: str | torch.device = "cpu", trees: str = "auto"

@@ -33,7 +33,7 @@ the probability maps are chosen.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -412,3 +412,26 @@ def statements(cal: Calibration) -> list:
     if cal.thickness is not None:
         return probs + [Distribution(cal.thickness)]
     return probs + dmax_statements(cal)
+
+
+def calibrated_columns(cal: Calibration | None, batch: Batch,
+                       raw: dict[str, np.ndarray] | None,
+                       point: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The calibrated columns of a batch: what stands without a calibration (the raw class
+    scores ``raw``, NaN for a model without a class head; the spread as the difficulty; the
+    point readings ``point`` holds; NaN for the other Dmax statements), overwritten by each
+    statement of ``cal`` in turn (:func:`statements`: the class probabilities, then the one
+    distribution that reads their masses)."""
+    nan = np.full(len(batch), np.nan)
+    out = {c: nan for kind in KINDS + LEGACY_KINDS for c in kind.columns(batch.thresholds_mm)}
+    out.update(point)
+    out[pc.BMG_LOC_LOG] = batch.log_dmax_bmg
+    out[pc.BEYOND_RECORD] = np.zeros(len(batch), dtype=bool)
+    if raw is not None:
+        out.update({pc.P_GLASS: 1.0 - raw[pc.P_CRYSTAL], **raw})
+    out[pc.DIFFICULTY_LOG] = batch.spread_log.astype(float)
+    for st in statements(cal) if cal is not None else []:
+        batch = replace(batch, p_bmg_cal=out[pc.P_BMG], p_glass_cal=out[pc.P_GLASS])
+        if st.applies(batch):
+            out.update(st.predict(batch))
+    return out

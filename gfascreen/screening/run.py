@@ -179,8 +179,10 @@ def plan_screen(cfg: ScreenConfig) -> ScreenPlan:
     vocab = md.manifest.image_spec.vocabulary
     unknown = [e for e in grid.elements if e not in vocab.elements]
     if unknown:
-        raise GfaError(f"the model never saw {', '.join(unknown)} in training; it covers "
-                       f"{' '.join(vocab.elements)}")
+        raise GfaError(f"the model never saw {', '.join(unknown)} in training; its screens "
+                       f"cover {' '.join(vocab.elements)} (`gfascreen predict` reads an alloy "
+                       "with another element by the descriptor partner alone, where it knows "
+                       "the element)")
     precision = _precision(cfg, resumed, out, device, md.manifest)
     return ScreenPlan(cfg, grid, out, device, precision,
                       _chunk_size(cfg, resumed, device), inference_batch_for(device),

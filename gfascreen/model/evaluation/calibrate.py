@@ -32,6 +32,7 @@ from gfascreen.model.calibration import (
     CALIBRATION_FILE,
     DEFAULT_CONFIDENCE,
     DEFAULT_THRESHOLDS_MM,
+    PARTNER_ONLY,
     Calibration,
 )
 from gfascreen.model.difficulty import NEIGHBOURS, neighbourhood
@@ -56,7 +57,7 @@ from gfascreen.model.statements import (
     Exceedance,
     dmax_statements,
 )
-from gfascreen.model.targets import to_target
+from gfascreen.model.targets import from_target, to_target
 
 CONFIDENCES = (0.68, 0.9, 0.95)
 #: The candidate weights w of the members' spread in the thickness's scale
@@ -285,51 +286,59 @@ def choose_weight(reports: dict[float, dict]) -> float:
     return min(reports, key=lambda w: (abs(cov(w) - 0.9), w))
 
 
-def _weight_reports(frame: pd.DataFrame) -> dict[float, dict]:
+def _weight_reports(frame: pd.DataFrame, weights=SPREAD_WEIGHTS) -> dict[float, dict]:
     return {w: distribution_report(frame, cross_fit_distribution(frame, w, (0.9,)), (0.9,))
-            for w in SPREAD_WEIGHTS}
+            for w in weights}
 
 
 class _ChosenInside(Distribution):
     """The one distribution with its spread weight chosen on the rows it is fitted on (by
     :func:`choose_weight` on a cross-fit over their folds; :data:`DEFAULT_SPREAD_WEIGHT`
-    with one fold), each choice appended to ``chosen``."""
+    with one fold), each choice appended to ``chosen``; among ``weights`` (one: that one)."""
 
-    def __init__(self, chosen: list[float]):
+    def __init__(self, chosen: list[float], weights=SPREAD_WEIGHTS):
         super().__init__(ThicknessModel())
-        self.chosen = chosen
+        self.chosen, self.weights = chosen, tuple(weights)
 
     def fit(self, frame: pd.DataFrame) -> Distribution:
-        w = (choose_weight(_weight_reports(frame)) if frame["fold"].nunique() > 1
-             else DEFAULT_SPREAD_WEIGHT)
+        if len(self.weights) == 1:
+            w = self.weights[0]
+        else:
+            w = (choose_weight(_weight_reports(frame, self.weights))
+                 if frame["fold"].nunique() > 1 else DEFAULT_SPREAD_WEIGHT)
         self.chosen.append(w)
         self.thickness = ThicknessModel(w)
         return super().fit(frame)
 
 
 def nested_distribution(frame: pd.DataFrame, confidences=CONFIDENCES,
-                        thresholds=DEFAULT_THRESHOLDS_MM) -> tuple[dict, list[float]]:
-    """Out-of-fold readings with the spread weight chosen inside each outer fold, so the
-    reported figures never saw the fold they are measured on; and each fold's weight."""
+                        thresholds=DEFAULT_THRESHOLDS_MM, weights=SPREAD_WEIGHTS
+                        ) -> tuple[dict, list[float]]:
+    """Out-of-fold readings with the spread weight chosen (among ``weights``) inside each
+    outer fold, so the reported figures never saw the fold they are measured on; and each
+    fold's weight."""
     chosen: list[float] = []
-    return cross_fit(frame, lambda: [_ChosenInside(chosen)], confidences, thresholds), chosen
+    return (cross_fit(frame, lambda: [_ChosenInside(chosen, weights)], confidences,
+                      thresholds), chosen)
 
 
 # -- the whole procedure --------------------------------------------------------------------
-def measure(frame: pd.DataFrame) -> dict:
+def measure(frame: pd.DataFrame, weights=SPREAD_WEIGHTS,
+            point: str = "stack, read at the point") -> dict:
     """The class probabilities (both binnings; the chosen one's out-of-fold masses go into
-    ``frame``), every spread weight's cross-fitted report, and the readings of the one
-    distribution with the weight chosen inside each outer fold (nested): interval, lower
-    bound, conditional interval and P(Dmax >= T)."""
+    ``frame``), the cross-fitted report of every spread weight of ``weights``, and the
+    readings of the one distribution with the weight chosen inside each outer fold
+    (nested): interval, lower bound, conditional interval and P(Dmax >= T). ``point``
+    names the frame's own reading in the headline figures."""
     pbin, probs = class_masses(frame)
-    reports = _weight_reports(frame)
-    res, per_fold = nested_distribution(frame)
+    reports = _weight_reports(frame, weights)
+    res, per_fold = nested_distribution(frame, weights=weights)
     exc = Exceedance(Calibration()).measure(
         frame, {"exceedance": res["exceedance"][DEFAULT_CONFIDENCE]})
     return {"candidates": {weight_key(w): r for w, r in reports.items()},
             "chosen": weight_key(choose_weight(reports)),
             "chosen_per_fold": [weight_key(w) for w in per_fold],
-            "headline": ranking_figures(frame, res),
+            "headline": ranking_figures(frame, res, point),
             "intervals": distribution_report(frame, res),
             "exceedance": exc, "probability_binning": pbin,
             "probabilities": probs, "n_rows": int(len(frame)),
@@ -337,19 +346,54 @@ def measure(frame: pd.DataFrame) -> dict:
             "folds": int(frame["fold"].nunique())}
 
 
-def ranking_figures(frame: pd.DataFrame, res: dict) -> dict[str, dict]:
+def ranking_figures(frame: pd.DataFrame, res: dict, point: str = "stack, read at the point"
+                    ) -> dict[str, dict]:
     """The headline figures (:func:`~gfascreen.model.evaluation.side_by_side.headline`) of
-    the stack's own reading (as the leave-system-out table holds it) beside the one
-    distribution's (its mean ranks, its conditional median is the thickness, its class
-    masses the probabilities; nested out of fold)."""
+    the frame's own reading (``point``: the stack's, as the leave-system-out table holds
+    it) beside the one distribution's (its mean ranks, its conditional median is the
+    thickness, its class masses the probabilities; nested out of fold)."""
     from gfascreen.model.evaluation.side_by_side import headline
 
     c = DEFAULT_CONFIDENCE
     glass, bmg = frame[P_GLASS_CAL].to_numpy(), frame[P_BMG_CAL].to_numpy()
     dist = frame.assign(**{"pred_mm": res["mean"][c], "pred_bmg_mm": res["bmg_median"][c],
                            pc.P_CRYSTAL: 1 - glass, pc.P_RIBBON: glass - bmg, pc.P_BMG: bmg})
-    return {"stack, read at the point": headline(frame),
+    return {point: headline(frame),
             "one distribution (mean, conditional median)": headline(dist)}
+
+
+#: The descriptor partner's own leave-system-out columns in a model's ``lso_oof.parquet``.
+PARTNER_LSO = ("gb_log", "gb_p_crystal", "gb_p_ribbon", "gb_p_bmg", "gb_log_bmg")
+#: The partner-only distribution's thickness scale has no members' spread to weigh.
+PARTNER_WEIGHTS = (0.0,)
+
+
+def partner_frame(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """The calibration frame (:func:`lso_frame`) as the descriptor partner alone reads it,
+    for the alloys it predicts alone (an element outside the network's vocabulary): its
+    own leave-system-out columns in place of the stack's (ŷ ``gb_log`` and μ
+    ``gb_log_bmg``, log10(1 + Dmax/mm); the raw class scores ``gb_p_*``) and no members'
+    spread (0). None where the predictions lack the partner's columns."""
+    if not set(PARTNER_LSO) <= set(frame.columns):
+        return None
+    log, bmg = frame["gb_log"].to_numpy(float), frame["gb_log_bmg"].to_numpy(float)
+    out = frame.drop(columns=[P_BMG_CAL, P_GLASS_CAL], errors="ignore")
+    return out.assign(**{"pred_log": log, "pred_mm": from_target(log),
+                         "pred_bmg_mm": from_target(bmg), BMG_LOG: bmg, "sigma_log": 0.0,
+                         pc.P_CRYSTAL: frame["gb_p_crystal"], pc.P_RIBBON: frame["gb_p_ribbon"],
+                         pc.P_BMG: frame["gb_p_bmg"]})
+
+
+def calibrate_partner_only(frame: pd.DataFrame, source: str
+                           ) -> tuple[Calibration, dict] | None:
+    """The partner-only distribution, measured (nested, as :func:`measure` measures the
+    main one) and fitted on every fold of :func:`partner_frame`; None without the
+    partner's columns."""
+    pf = partner_frame(frame)
+    if pf is None:
+        return None
+    result = measure(pf, PARTNER_WEIGHTS, "partner, read at the point")
+    return fit_final(pf, result, f"{source}, the partner's own columns"), result
 
 
 def chosen_weight(result: dict) -> float:
@@ -405,6 +449,9 @@ def calibrate_model(model: str, lso: str | None = None) -> dict:
     result = measure(frame)
     source = "the model's lso_oof.parquet" if lso is None else str(lso)
     cal = fit_final(frame, result, source)
+    partner = calibrate_partner_only(frame, source)
+    if partner is not None:
+        cal.partner_only, result[PARTNER_ONLY] = partner
     attach(md, cal, None if lso is None else raw)
     slim = CalibrationReport.from_dict(result).without_candidates()
     md.manifest.extra[CALIBRATION_REPORT] = slim.to_dict()

@@ -112,7 +112,8 @@ class CalibrationReport(Record):
     :func:`~gfascreen.model.evaluation.calibrate.choose_weight`), its ``intervals`` and
     ``exceedance`` (P(Dmax >= T) per threshold T in mm), the probability maps'
     ``probability_binning`` and ``probabilities`` (per binning, per event ``glass``/``bmg``),
-    on ``n_rows`` alloys (``n_with_dmax`` with a measured Dmax) over ``folds`` folds."""
+    on ``n_rows`` alloys (``n_with_dmax`` with a measured Dmax) over ``folds`` folds;
+    ``partner_only``: the same of the partner-only distribution, where there is one."""
 
     candidates: dict[str, IntervalReport] | None = None
     chosen: str
@@ -127,6 +128,9 @@ class CalibrationReport(Record):
     n_rows: int
     n_with_dmax: int
     folds: int
+    #: The partner-only distribution's measurement (the alloys the descriptor partner
+    #: reads alone), measured the same way on the partner's own columns.
+    partner_only: CalibrationReport | None = None
 
     @classmethod
     def from_dict(cls, d, where: str = "calibration measurement") -> CalibrationReport:
@@ -145,7 +149,8 @@ class CalibrationReport(Record):
         """What the manifest keeps (``calibration_report``)."""
         from dataclasses import replace
 
-        return replace(self, candidates=None)
+        return replace(self, candidates=None, partner_only=self.partner_only
+                       and self.partner_only.without_candidates())
 
 
 @dataclass(frozen=True)

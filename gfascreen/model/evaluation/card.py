@@ -204,6 +204,22 @@ def _storage(md: ModelDir, rec: Recorded) -> str:
             f"{q.max_abs_diff_mm:.3f} mm.")
 
 
+def _outside_vocabulary(md: ModelDir) -> str:
+    """What becomes of an alloy with an element outside the network's vocabulary."""
+    vocab = md.manifest.image_spec.vocabulary.elements
+    known = (md.manifest.extra.get("partner") or {}).get("elements", vocab)
+    extra = [e for e in known if e not in vocab]
+    if not extra:
+        return "refused"
+    calibrated = (md.manifest.calibration or {}).get("partner_only") is not None
+    return (f"an element among {' '.join(extra)} is read by the descriptor partner alone: "
+            "`route` = partner only, `in_domain` = False, "
+            + ("its own distribution calibrated on the partner's leave-system-out "
+               "predictions (CALIBRATION.md)" if calibrated else "uncalibrated")
+            + ", though the partner was trained on no alloy holding such an element; any "
+            "other is refused")
+
+
 def model_card(model: str | Path) -> str:
     """The card of a saved model, rendered from :data:`TEMPLATE`."""
     md = ModelDir(model)
@@ -246,7 +262,8 @@ def model_card(model: str | Path) -> str:
         "calibration_section": _calibration(md, rec), "storage": _storage(md, rec),
         "loop_section": _loop(m),
         "min_neighbours": m.domain["min_neighbours"], "radius": f"{m.domain['radius_at_pct']:g}",
-        "lso_r2": lso_r2, "model_arg": "default" if md.is_default else str(md.path)}
+        "lso_r2": lso_r2, "model_arg": "default" if md.is_default else str(md.path),
+        "outside": _outside_vocabulary(md)}
     try:
         return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(values)
     except (KeyError, ValueError) as exc:

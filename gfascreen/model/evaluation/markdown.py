@@ -210,7 +210,37 @@ def calibration_sections(rep: CalibrationReport, level: int = 2) -> str:
         "",
         *_probability_blocks(rep, h),
     ]
+    if rep.partner_only is not None:
+        parts += [partner_only_sections(rep.partner_only, level)]
     return "\n".join(parts).strip()
+
+
+def partner_only_sections(rep: CalibrationReport, level: int = 2) -> str:
+    """The partner-only distribution's measurement (the alloys with an element outside the
+    network's vocabulary), headings at ``level``."""
+    h = "#" * level
+    return "\n".join([
+        f"{h} The descriptor partner alone: elements outside the network's vocabulary",
+        "An alloy with an element outside the network's vocabulary that the descriptor "
+        "partner knows (its element table: every element with all Magpie data and an "
+        "atomic radius) is read by the partner alone (`route` = partner only, never "
+        "`in_domain`), through a distribution of its own: beta maps of the partner's class "
+        f"scores (binning **{rep.probability_binning}**) and a thickness with one scale "
+        "for every alloy (no members, no spread), fitted and measured as above on the "
+        "partner's own leave-system-out predictions (`gb_*` in `lso_oof.parquet`: each "
+        f"alloy predicted by boosters that never saw its system; {rep.n_rows} alloys, "
+        f"{rep.n_with_dmax} with a measured Dmax). These figures are for unseen systems of "
+        "elements the partner was trained on (read `out_of_domain` for the nearest case); "
+        "an element no training alloy holds is a further step they cannot measure.",
+        "",
+        f"{h}# Ranking and thickness, out of fold (partner alone)",
+        headline_table(rep.headline) if rep.headline else "",
+        "",
+        f"{h}# Intervals and lower bounds (partner alone)",
+        coverage_table(rep.intervals),
+        "",
+        *_probability_blocks(rep, h + "#"),
+    ])
 
 
 def calibration_page(rep: CalibrationReport, model_id: str) -> str:
@@ -235,6 +265,9 @@ def calibration_summary(rep: CalibrationReport) -> str:
         lines.append(f"P({e}): ECE {r.ece:.3f}{raw}, Brier {r.brier:.4f}")
     for t, r in rep.exceedance.items():
         lines.append(f"P(Dmax >= {t} mm): ECE {r.ece:.3f}, Brier {r.brier:.4f}")
+    if rep.partner_only is not None:
+        lines += ["", "the descriptor partner alone (elements outside the network's "
+                  "vocabulary):", calibration_summary(rep.partner_only)]
     return "\n".join(lines)
 
 
@@ -265,5 +298,6 @@ def headline_table(rows: dict[str, Headline]) -> str:
 
 __all__ = ["CALIBRATION_PAGE", "EVENT_NAMES", "calibration_page", "calibration_sections",
            "calibration_summary", "calibration_text", "candidates_markdown", "coverage_table",
+           "partner_only_sections",
            "fmt", "headline_table", "metrics_table", "regression_line", "reliability_markdown",
            "report_text", "screening_table", "table"]

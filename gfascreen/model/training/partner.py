@@ -102,10 +102,12 @@ def fit_boosters(d: np.ndarray, gfa_class, dmax_mm, config: PartnerConfig) -> di
 def fit_partner(table: pd.DataFrame, elements: list[str], config: PartnerConfig | None = None,
                 element_table: ElementTable | None = None) -> Partner:
     """A partner trained on every row of ``table`` (at.% columns over ``elements``,
-    ``gfa_class``, ``dmax_mm``), pure metals added."""
+    ``gfa_class``, ``dmax_mm``), pure metals added; its element table covers every element
+    it can describe (:meth:`~gfascreen.featurize.descriptors.ElementTable.for_partner`)
+    unless ``element_table`` is given."""
     config = config or PartnerConfig()
     t = with_pure_metals(table, elements)
-    table_ = element_table or ElementTable.from_matminer(elements)
+    table_ = element_table or ElementTable.for_partner(elements)
     d = DescriptorFeaturizer(table_, elements)(table_fractions(t, elements)).numpy()
     return Partner(table_, elements, fit_boosters(d, t["gfa_class"], t[DMAX_COLUMN], config))
 
@@ -124,3 +126,28 @@ def partner_oof(d: np.ndarray, table: pd.DataFrame, folds: np.ndarray,
         out[te] = np.column_stack([o.log_dmax, o.proba, o.log_dmax_bmg])
     return pd.DataFrame(out, columns=["gb_log", "gb_p_crystal", "gb_p_ribbon", "gb_p_bmg",
                                       "gb_log_bmg"], index=table.index)
+
+
+def widen_element_table(model) -> dict:
+    """Give a saved model's partner the element table of
+    :meth:`~gfascreen.featurize.descriptors.ElementTable.for_partner` (every element it
+    can describe), its current rows verified unchanged value for value, so its predictions
+    on alloys it already read stay what they were; the boosters are untouched. Rewrites
+    the table file and its manifest entry; returns ``{"before": n, "after": n}`` (the
+    number of elements)."""
+    from gfascreen.model.partner import TABLE_FILE
+    from gfascreen.model.saved import ModelDir
+
+    md = ModelDir(model)
+    entry = md.manifest.extra.get("partner")
+    if entry is None:
+        raise GfaError(f"{md.path} has no descriptor partner")
+    old = ElementTable.load(md.verified(entry["table"]))
+    new = ElementTable.for_partner(old.elements)
+    if not new.extends(old):
+        raise GfaError("matminer's or pymatgen's element data differ from the table the "
+                       "partner was trained with; its table is left as it is")
+    new.save(md.path / TABLE_FILE)
+    entry["table"], entry["elements"] = md.entry(TABLE_FILE), list(new.elements)
+    md.write_manifest()
+    return {"before": len(old.elements), "after": len(new.elements)}

@@ -181,7 +181,7 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
     for oof in groupings.values():
         if (why := stack_refusal(md, known, oof["fold"].to_numpy())) is not None:
             raise GfaError(why)
-    table = ElementTable.from_matminer(elements)
+    table = ElementTable.for_partner(elements)
     full = with_pure_metals(known, elements)
     d = DescriptorFeaturizer(table, elements)(table_fractions(full, elements)).numpy()
     pure = pure_metal_network(md, elements).loc[full["composition"].to_numpy()[len(known):]]
@@ -246,7 +246,8 @@ def _attach(md: ModelDir, partner, stack, lso: pd.DataFrame | None, frame: pd.Da
     m.extra["partner"] = {
         "table": md.entry(files["table"]),
         "boosters": {k: md.entry(f) for k, f in files["boosters"].items()},
-        "features": files["features"], "config": asdict(config),
+        "features": files["features"], "elements": files["elements"],
+        "config": asdict(config),
         "citations": list(partner.featurizer.citations)}
     m.extra["stack"] = stack.to_dict()
     m.extra[STACK_EVALUATION] = StackEvaluation.from_dict(report).to_dict()
