@@ -321,3 +321,16 @@ def test_two_worker_processes_give_the_same_rows_and_load_the_model_once_each(
         assert not t.is_alive() and "out" in done
     pd.testing.assert_frame_equal(_sorted(pd.read_parquet(atlas_run)),
                                   _sorted(pd.read_parquet(killed)))
+
+
+@pytest.mark.skipif(__import__("shutil").which("chromium") is None,
+                    reason="no chromium installed (.ci/run installs Debian's chromium)")
+def test_the_atlas_page_fits_1400_px(atlas_run, tmp_path):
+    """Issue 36, item 5: read at 1,400 px, the atlas's table of systems with its small
+    maps fits the page (its headings wrap)."""
+    from gfascreen.screening.report import report_run
+    from tests.rendered import measure
+
+    page = measure(report_run(atlas_run, top=0), tmp_path)
+    assert len(page.tables) == 1 and not page.too_wide(), page.too_wide()
+    assert page.scroll <= page.width

@@ -30,6 +30,13 @@ def load_cached(model: str, device: str, precision: str = "fp32") -> Ensemble:
         return _CACHE[key]
 
 
+def held(model: str) -> Ensemble | None:
+    """An ensemble of ``model`` this process already holds (:func:`load_cached`, on any
+    device and in any precision), None when it holds none."""
+    with _LOCK:
+        return next((e for (m, _, _), e in _CACHE.items() if m == str(model)), None)
+
+
 def is_loaded(model: str, device: str, precision: str = "fp32") -> bool:
     """Whether :func:`load_cached` already holds this ensemble in this process."""
     return (str(model), str(device), precision) in _CACHE

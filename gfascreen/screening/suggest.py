@@ -223,7 +223,7 @@ def best_measured(known: pd.DataFrame | None) -> tuple[str, float] | None:
     return str(known.loc[i, "composition"]), float(bmg[i])
 
 
-def _spaced_picks(comp: np.ndarray, score: np.ndarray, pool: np.ndarray, n: int,
+def spaced_picks(comp: np.ndarray, score: np.ndarray, pool: np.ndarray, n: int,
                   min_distance: float) -> list[int]:
     """Rows taken greedily by score (ties by composition), each at least ``min_distance``
     at.% (half the L1 distance) from those taken before, from ``pool`` only."""
@@ -307,7 +307,7 @@ def suggest(df: pd.DataFrame, elements: list[str], n: int = 5, min_distance: flo
             raise GfaError(f"no grid point {'' if out_of_domain else 'in domain '}lies "
                            f"{away_from_known:g} at.% (L1) or more from every measured "
                            "alloy; lower --away-from-known")
-    picks = _spaced_picks(comp, ranking.score, pool, n, min_distance)
+    picks = spaced_picks(comp, ranking.score, pool, n, min_distance)
     rank = np.empty(len(df), dtype=int)
     rank[np.argsort(-ranking.score, kind="stable")] = np.arange(1, len(df) + 1)
     out = pd.DataFrame([

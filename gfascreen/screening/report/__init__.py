@@ -9,11 +9,14 @@ ternary slices at fixed at.% of it through the best region (or ``slices``), in a
 the alloy, one colour scale per quantity for every slice.
 Known alloys of the system (the training alloys the model carries, or a table given with
 ``--data``) are drawn on top, numbered, coloured by measured Dmax, with crystals and
-ribbons marked differently.
+ribbons marked differently; their table gives the model's prediction at each one's own
+composition. The page is laid out to be read at 1,400 px: no two texts of a figure
+overlap, and its tables wrap to the page.
 
 The modules, each importing only those before it:
 
 - ``panels``: what the maps show (quantities, colour scales, hover);
+- ``labels``: number labels placed apart beside their points (px), inside the drawing;
 - ``subplot``: one map on a plotly ternary subplot (image, lattice, triangle's place);
 - ``overlay``: the known alloys over the maps and their measured vs predicted table;
 - ``ternary``: a ternary's interactive maps;

@@ -2,7 +2,7 @@
 markers by kind (bulk glass with and without a measured Dmax, ribbon-only glass,
 crystal) with what was measured beside the model's prediction in the hover, their number
 labels placed apart (px; the static maps use the same placement), and the measured vs
-predicted table at each one's nearest grid point (at.%, mm)."""
+predicted table, the prediction at each one's own composition (at.%, mm)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import plotly.graph_objects as go
 
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.model import columns as pc
+from gfascreen.screening.known import own_predictions
+from gfascreen.screening.report.labels import label_sizes, place_labels
 from gfascreen.screening.report.panels import _has_interval
 
 
@@ -39,8 +41,7 @@ def _known_groups(known: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 def _known_hover(r, name: str, cmp: pd.DataFrame | None) -> str:
     """A known alloy's hover: what was measured (class, Dmax, sources) beside the model's
-    own prediction at its grid point (``cmp``: :func:`_compare_known`'s rows indexed by
-    number)."""
+    own prediction (``cmp``: :func:`_compare_known`'s rows indexed by number)."""
     txt = (f"#{r['label']} {r['composition']}<br>measured: {name}"
            + ("" if pd.isna(r[DMAX_COLUMN]) else f", Dmax {r[DMAX_COLUMN]:g} mm")
            + (f" ({r['sources']})" if isinstance(r.get("sources"), str) else ""))
@@ -48,8 +49,8 @@ def _known_hover(r, name: str, cmp: pd.DataFrame | None) -> str:
         p = cmp.loc[r["label"]]
         txt += (f"<br>predicted: Dmax {p['predicted_mm']:.2f} mm"
                 + ("" if pd.isna(p[pc.P_BMG]) else f", P(bmg) {p[pc.P_BMG]:.2f}")
-                + ("" if p["grid_point"] == r["composition"]
-                   else f" (nearest grid point {p['grid_point']})"))
+                + ("" if p["predicted_at"] == OWN
+                   else f" (at the nearest grid point {p['predicted_at']})"))
     return txt
 
 
@@ -83,41 +84,39 @@ def _known_traces(known: pd.DataFrame, elements: list[str], cmp: pd.DataFrame | 
     return traces
 
 
-def _place_labels(xy: np.ndarray, size_px: float = 14.0) -> np.ndarray:
-    """Label offsets (px, screen y down) beside points ``xy`` (px), greedy in order: the
-    first of rings of candidate positions whose box overlaps no label placed so far and
-    no point, so number labels do not overlap (a leader line joins the far ones)."""
-    placed: list[tuple[float, float]] = []
-    out = np.zeros_like(xy, dtype=float)
-    angles = np.deg2rad([45, 135, -45, -135, 90, -90, 0, 180, 22, 158, -22, -158])
-    for i, (x, y) in enumerate(xy):
-        best = None
-        for r in (16, 24, 34, 46, 60, 76):
-            for t in angles:
-                dx, dy = r * np.cos(t), -r * np.sin(t)
-                cx, cy = x + dx, y + dy
-                if any(abs(cx - px) < size_px and abs(cy - py) < size_px * 0.8
-                       for px, py in placed):
-                    continue
-                if np.any((np.abs(xy[:, 0] - cx) < size_px * 0.6)
-                          & (np.abs(xy[:, 1] - cy) < size_px * 0.5)):
-                    continue
-                best = (dx, dy)
-                break
-            if best is not None:
-                break
-        best = best or (12.0, -12.0)
-        placed.append((x + best[0], y + best[1]))
-        out[i] = best
-    return out
+def _triangle_px(box, gw: float, gh: float) -> np.ndarray:
+    """The corners (top, bottom left, bottom right; px from the plot area's top left, y
+    down) of the triangle in paper ``box`` on a plot area ``gw`` x ``gh`` px."""
+    x0, x1 = box[0] * gw, box[2] * gw
+    top, base = (1 - box[3]) * gh, (1 - box[1]) * gh
+    return np.array([[(x0 + x1) / 2, top], [x0, base], [x1, base]])
+
+
+def number_labels(fig: go.Figure, labels, xy: np.ndarray, gw: float, gh: float,
+                  area: np.ndarray | None) -> list:
+    """Number ``labels`` beside points ``xy`` (px from the top left of a plot area ``gw``
+    x ``gh`` px, y down) as annotations with a leader line to each point, placed apart
+    inside ``area`` (px) by :func:`~gfascreen.screening.report.labels.place_labels`.
+    Returns the labels left off for want of room."""
+    labels = list(labels)
+    offs = place_labels(xy, label_sizes(labels), area)
+    for t, (x0, y0), (dx, dy) in zip(labels, xy, offs, strict=True):
+        if np.isfinite(dx):
+            fig.add_annotation(x=x0 / gw, y=1 - y0 / gh, xref="paper", yref="paper",
+                               text=str(t), showarrow=True, ax=dx, ay=dy, arrowwidth=0.6,
+                               arrowhead=0, arrowcolor="#444",
+                               font={"size": 11, "color": "black"}, standoff=5,
+                               startstandoff=0, bgcolor="rgba(255,255,255,0.75)",
+                               borderpad=1)
+    return [t for t, (dx, _) in zip(labels, offs, strict=True) if not np.isfinite(dx)]
 
 
 def _known_labels(fig: go.Figure, known: pd.DataFrame, elements: list[str], box,
-                  width: int, height: int, margin: dict) -> None:
-    """The known alloys' numbers as annotations beside their markers, placed by
-    :func:`_place_labels` (a short leader line where a number had to move away); a
-    figure of ``width`` x ``height`` px with ``margin``, the triangle in paper ``box``,
-    each alloy at its share of the three ``elements`` (as plotly draws it)."""
+                  width: int, height: int, margin: dict) -> list:
+    """The known alloys' numbers beside their markers (:func:`number_labels`, inside the
+    triangle); a figure of ``width`` x ``height`` px with ``margin``, the triangle in paper
+    ``box``, each alloy at its share of the three ``elements`` (as plotly draws it).
+    Returns the numbers left off."""
     a, b, c = elements
     gw = width - margin["l"] - margin["r"]
     gh = height - margin["t"] - margin["b"]
@@ -126,39 +125,71 @@ def _known_labels(fig: go.Figure, known: pd.DataFrame, elements: list[str], box,
     fa, fb = abc[:, 0] / total, abc[:, 1] / total
     px_x = (box[0] + (1 - fb - fa / 2) * (box[2] - box[0])) * gw
     px_y = (1 - (box[1] + fa * (box[3] - box[1]))) * gh
-    offs = _place_labels(np.column_stack([px_x, px_y]))
-    for (_, r), x0, y0, (dx, dy) in zip(known.iterrows(), px_x, px_y, offs, strict=True):
-        fig.add_annotation(x=x0 / gw, y=1 - y0 / gh, xref="paper", yref="paper",
-                           text=str(r["label"]), showarrow=True, ax=dx, ay=dy,
-                           arrowwidth=0.6, arrowhead=0, arrowcolor="#444",
-                           font={"size": 11, "color": "black"}, standoff=5, startstandoff=0,
-                           bgcolor="rgba(255,255,255,0.75)", borderpad=1)
+    return number_labels(fig, known["label"], np.column_stack([px_x, px_y]), gw, gh,
+                         _triangle_px(box, gw, gh))
 
 
-def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str]
-                   ) -> pd.DataFrame:
-    """Measured vs predicted for known alloys (nearest grid point)."""
+#: ``predicted_at`` of a known alloy predicted at its own composition.
+OWN = "its composition"
+
+
+def _nearest_rows(df: pd.DataFrame, known: pd.DataFrame, elements: list[str]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Each known alloy's nearest grid row (index) and its L1 distance to it (at.%)."""
+    grid = df[elements].to_numpy(dtype=float)
+    idx, dist = np.empty(len(known), dtype=int), np.empty(len(known))
+    for k, v in enumerate(known[elements].fillna(0.0).to_numpy(dtype=float)):
+        d = np.abs(grid - v).sum(1)  # one alloy at a time: a grid of millions fits
+        idx[k] = int(d.argmin())
+        dist[k] = d[idx[k]]
+    return idx, dist
+
+
+def _known_predictions(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
+                       run: dict | None) -> tuple[pd.DataFrame, list[str], str]:
+    """The predictions at each known alloy's own composition: the grid's where it holds
+    it, the run's model's for the others (:func:`own_predictions`, loaded only then); the
+    nearest grid point's where there is no ``run`` or its model cannot score them. Returns
+    them (one row per alloy), where each is from (:data:`OWN` or that grid point) and why
+    any is a grid point's ("" when none is)."""
+    idx, dist = _nearest_rows(df, known, elements)
+    rows = df.iloc[idx].reset_index(drop=True)
+    off = dist > 1e-6
+    at = [OWN if not o else _fmt_comp(r, elements) for o, (_, r) in zip(off, rows.iterrows(),
+                                                                         strict=True)]
+    why = "no run to score them with"
+    if off.any() and run is not None:
+        own, why = own_predictions(run, known[off])
+        if own is not None:
+            cols = [c for c in rows.columns if c in own.columns]
+            rows.loc[off, cols] = own[cols].to_numpy()
+            at = [OWN] * len(known)
+    return rows, at, "" if all(a == OWN for a in at) else why
+
+
+def _compare_known(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
+                   run: dict | None = None) -> pd.DataFrame:
+    """Measured vs predicted (mm) for the known alloys, the prediction at each one's own
+    composition (:func:`_known_predictions`; column ``predicted_at``, and
+    ``attrs["note"]`` says why where it is the nearest grid point's)."""
     if not len(known):
         return pd.DataFrame()
-    grid = df[elements].to_numpy()
-    interval = _has_interval(df)
-    out = []
-    for _, r in known.iterrows():
-        v = np.array([r[e] for e in elements])
-        i = int(np.abs(grid - v).sum(1).argmin())
-        out.append({"#": r["label"], "composition": r["composition"],
-                    "class": str(r["gfa_class"]), "measured_mm": r[DMAX_COLUMN],
-                    "source": r.get("sources", ""),
-                    "predicted_mm": df[pc.DMAX_MM].iloc[i],
-                    "interval_mm": (f"{df[pc.DMAX_LO].iloc[i]:.2f}-{df[pc.DMAX_HI].iloc[i]:.2f}"
-                                    if interval else "-"),
-                    "at_least_mm": df[pc.DMAX_AT_LEAST].iloc[i]
-                    if pc.DMAX_AT_LEAST in df.columns else np.nan,
-                    pc.P_BMG: df[pc.P_BMG].iloc[i] if pc.P_BMG in df.columns else np.nan,
-                    "spread_mm": df[pc.DMAX_STD].iloc[i],
-                    pc.IN_DOMAIN: df[pc.IN_DOMAIN].iloc[i],
-                    "grid_point": _fmt_comp(df.iloc[i], elements)})
-    return pd.DataFrame(out)
+    p, at, note = _known_predictions(df, known, elements, run)
+    nan = pd.Series(np.nan, index=p.index)
+    out = pd.DataFrame({
+        "#": known["label"].to_numpy(), "composition": known["composition"].to_numpy(),
+        "class": known["gfa_class"].astype(str).to_numpy(),
+        "measured_mm": known[DMAX_COLUMN].to_numpy(),
+        "source": known["sources"].to_numpy() if "sources" in known else "",
+        "predicted_mm": p[pc.DMAX_MM],
+        "interval_mm": ([f"{lo:.2f}-{hi:.2f}" for lo, hi in zip(p[pc.DMAX_LO], p[pc.DMAX_HI],
+                                                               strict=True)]
+                        if _has_interval(df) else "-"),
+        "at_least_mm": p.get(pc.DMAX_AT_LEAST, nan), pc.P_BMG: p.get(pc.P_BMG, nan),
+        "spread_mm": p[pc.DMAX_STD], pc.IN_DOMAIN: p[pc.IN_DOMAIN].astype(bool),
+        "predicted_at": at})
+    out.attrs["note"] = note
+    return out
 
 
 def _number_known(known: pd.DataFrame) -> pd.DataFrame:

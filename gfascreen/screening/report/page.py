@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
 from gfascreen.screening.known import MEASURED_COLUMNS, known_alloys, measured_at
-from gfascreen.screening.report.overlay import _compare_known, _number_known
+from gfascreen.screening.report.overlay import _compare_known, _fmt_comp, _number_known
 from gfascreen.screening.report.quaternary import _quaternary_figs
 from gfascreen.screening.report.slices import on_slice, slice_levels
 from gfascreen.screening.report.static import _static_maps
@@ -43,6 +43,11 @@ def domain_rule(run: dict) -> str:
 
 
 def _table_html(t: pd.DataFrame) -> str:
+    """A table as HTML that wraps to the page: headings split at their underscores, a
+    list of sources at its semicolons (the CSV files keep the names and values)."""
+    t = t.rename(columns=lambda c: str(c).replace("_", " "))
+    for c in t.select_dtypes(include="object").columns:
+        t[c] = t[c].map(lambda v: v.replace(";", "; ") if isinstance(v, str) else v)
     return t.to_html(index=False, float_format=lambda v: f"{v:.3g}", border=0, classes="tbl",
                      escape=True)
 
@@ -124,14 +129,12 @@ def write_report(run_dir: str | Path, data: str | Path | None = None,
     rr = _read_report_run(Path(run_dir), data, partial, slices, system)
     outdir = report_dir(rr.run_dir, rr.request)
     outdir.mkdir(parents=True, exist_ok=True)
-    cmp = _compare_known(rr.df, rr.known, rr.elements)
+    cmp = _compare_known(rr.df, rr.known, rr.elements, rr.request)
     sections = _plot_sections(_report_figs(rr, cmp, outdir, log_color, svg, slices))
-    top = _top_rows(rr.df, rr.elements)
     picks, pick_note = _suggestions(rr, data, n_suggest)
     body = [_header(rr.elements, rr.step, rr.df, rr.request, rr.note), *sections,
-            *_picks_section(picks, pick_note),
-            "<h2>Top predicted Dmax (in domain; neighbouring grid points)</h2>",
-            _table_html(top), *_known_section(cmp, rr)]
+            *_picks_section(picks, pick_note), *_top_section(rr.df, rr.elements),
+            *_known_section(cmp, rr)]
     out = _write_page(outdir / "report.html", _page(rr.elements, body))
     if len(cmp):
         cmp.to_csv(outdir / "known_alloys.csv", index=False)
@@ -192,14 +195,14 @@ def _report_figs(rr: _ReportRun, cmp: pd.DataFrame, outdir: Path, log_color: boo
                  svg: bool, slices: list[float] | None) -> list[go.Figure]:
     """The report's figures: a ternary's maps (and its static maps, written to
     ``outdir``), a quaternary's profile and slices (and each known alloy's slice, column
-    ``slice`` of ``cmp``); none for another run."""
+    ``slice`` of ``cmp``); none for another run. ``cmp.attrs["unnumbered"]``: the known
+    alloys drawn on the maps without their number."""
     df, known, elements, step = rr.df, rr.known, rr.elements, rr.step
     if len(elements) == 3:
         figs = [_ternary_fig(df, known, elements, log_color, rr.confidence,
                              domain_rule(rr.request), cmp)]
         _static_maps(df, known, elements, step, outdir, rr.confidence, svg)
-        return figs
-    if len(elements) == 4:
+    elif len(elements) == 4:
         figs = _quaternary_figs(df, known, elements, step, log_color, rr.confidence,
                                 domain_rule(rr.request), cmp, slices)
         if len(cmp):
@@ -207,8 +210,19 @@ def _report_figs(rr: _ReportRun, cmp: pd.DataFrame, outdir: Path, log_color: boo
             at = on_slice(known, elements[3], levels, step)
             cmp["slice"] = [f"{elements[3]} {v:g} at.%" if np.isfinite(v) else "-"
                             for v in at]
-        return figs
-    return []
+    else:
+        return []
+    if len(cmp):
+        cmp.attrs["unnumbered"] = _unnumbered(figs[-1], cmp)
+    return figs
+
+
+def _unnumbered(fig: go.Figure, cmp: pd.DataFrame) -> list:
+    """The known alloys drawn on the maps ``fig`` (a quaternary's: those on a slice) whose
+    number found no room beside their marker (:mod:`.labels`)."""
+    shown = {a.text for a in fig.layout.annotations}
+    drawn = cmp[cmp["slice"] != "-"] if "slice" in cmp else cmp
+    return [n for n in drawn["#"] if str(n) not in shown]
 
 
 def _plot_sections(figs: list[go.Figure]) -> list[str]:
@@ -219,16 +233,38 @@ def _plot_sections(figs: list[go.Figure]) -> list[str]:
     return sections
 
 
+#: The top predicted table: how many grid points, and how far each lies at least from
+#: every one above it (at.% that must move to turn one into the other, half the L1
+#: distance), so that it lists separate places, not one peak's neighbouring grid points.
+TOP_N, TOP_SPACING_AT_PCT = 10, 3.0
+
+
 def _top_rows(df: pd.DataFrame, elements: list[str]) -> pd.DataFrame:
-    """The ten grid points of highest predicted Dmax in domain, with the composition
-    (at.%), the predictions, and what was measured there when anything was."""
+    """The :data:`TOP_N` grid points of highest predicted Dmax in domain, each at least
+    :data:`TOP_SPACING_AT_PCT` at.% from those above it (:func:`spaced_picks`): the
+    composition (at.%), the predictions, and what was measured there when anything was."""
+    from gfascreen.screening.suggest import spaced_picks
+
     shown = [pc.DMAX_MM, pc.DMAX_LO, pc.DMAX_HI, pc.DMAX_AT_LEAST, pc.P_GLASS, pc.P_BMG]
-    cols = elements + [c for c in shown if c in df.columns] \
-        + pc.threshold_columns(df.columns) + [pc.IN_DOMAIN] \
-        + [c for c in MEASURED_COLUMNS if c in df.columns]
-    top = df[df[pc.IN_DOMAIN]].sort_values(pc.DMAX_MM, ascending=False).head(10)
+    cols = ["composition"] + [c for c in shown if c in df.columns] \
+        + pc.threshold_columns(df.columns) + [c for c in MEASURED_COLUMNS if c in df.columns]
+    rows = spaced_picks(df[elements].to_numpy(dtype=float), df[pc.DMAX_MM].to_numpy(float),
+                        df[pc.IN_DOMAIN].to_numpy(bool), TOP_N, TOP_SPACING_AT_PCT)
+    top = df.iloc[rows].reset_index(drop=True)
+    top.insert(0, "composition", [_fmt_comp(r, elements) for _, r in top.iterrows()])
     return top[[c for c in cols if c not in MEASURED_COLUMNS
                 or (top["measured_class"] != "").any()]]
+
+
+def _top_section(df: pd.DataFrame, elements: list[str]) -> list[str]:
+    """The top predicted table's heading, how its rows were chosen, and the table."""
+    top = _top_rows(df, elements)
+    return [f"<h2>Top predicted Dmax: {len(top)} places in domain</h2>",
+            f"<p>The grid points of highest predicted Dmax in domain, each at least "
+            f"{TOP_SPACING_AT_PCT:g} at.% from every one above it (the at.% that must move "
+            f"to turn one into the other: {2 * TOP_SPACING_AT_PCT:g} at.% L1), so that the "
+            "list shows separate places rather than one peak's neighbouring grid "
+            "points.</p>", _table_html(top)]
 
 
 def _suggestions(rr: _ReportRun, data: str | Path | None, n_suggest: int
@@ -275,14 +311,26 @@ def _known_section(cmp: pd.DataFrame, rr: _ReportRun) -> list[str]:
     if not len(cmp):
         return [f"<p>No alloy of this system is among {html.escape(rr.known_source)}.</p>"]
     elements, step = rr.elements, rr.step
+    at = ("Predicted: the model's prediction at each alloy's own composition."
+          if not cmp.attrs.get("note") else
+          "Predicted: at each alloy's own composition where column <i>predicted at</i> "
+          "says so, else at its nearest grid point (" + html.escape(cmp.attrs["note"]) + ").")
     return [f"<h2>Known alloys of this system ({len(cmp)}, from "
             f"{html.escape(rr.known_source)}): measured vs predicted</h2>",
-            ("<p># = the number beside the marker on the map.</p>" if len(elements) != 4
+            ("<p># = the number beside the marker on the map" if len(elements) != 4
              else f"<p># = the number beside the marker on the slice its {elements[3]} "
              f"is within {step / 2:g} at.% of (column <i>slice</i>; - : on no slice "
              "shown); a bulk glass with a measured Dmax is also numbered on the profile "
-             "along it.</p>"),
+             "along it") + _unnumbered_text(cmp.attrs.get("unnumbered", [])) + f". {at}</p>",
             _table_html(cmp)]
+
+
+def _unnumbered_text(numbers: list) -> str:
+    """The clause naming the known alloys drawn on a map without their number."""
+    if not numbers:
+        return ""
+    return ("; where markers crowd, the numbers that found no room are left off the map "
+            f"(hover the marker for it): {', '.join(f'#{n}' for n in numbers)}")
 
 
 def _page(elements: list[str], body: list[str]) -> str:
@@ -290,8 +338,9 @@ def _page(elements: list[str], body: list[str]) -> str:
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
             f"<title>gfascreen {html.escape('-'.join(elements))}</title><style>"
             "body{font-family:sans-serif;margin:2em;max-width:1250px}"
-            ".tbl{border-collapse:collapse;font-size:13px}.tbl td,.tbl th{padding:2px 8px;"
-            "border-bottom:1px solid #ddd}</style></head><body>" + "\n".join(body)
+            ".tbl{border-collapse:collapse;font-size:13px;max-width:100%}"
+            ".tbl td,.tbl th{padding:2px 8px;border-bottom:1px solid #ddd;"
+            "overflow-wrap:break-word}</style></head><body>" + "\n".join(body)
             + "</body></html>")
 
 

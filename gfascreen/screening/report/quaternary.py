@@ -22,6 +22,7 @@ from gfascreen.screening.report.overlay import (
     _known_groups,
     _known_labels,
     _known_traces,
+    number_labels,
 )
 from gfascreen.screening.report.panels import _Hover, _hover_marker, _hover_rows, _panels, f32
 from gfascreen.screening.report.slices import on_slice, slice_levels
@@ -29,7 +30,7 @@ from gfascreen.screening.report.subplot import (
     _add_domain_legend,
     _add_map_image,
     _axis_titles,
-    _colorbar_x,
+    _colorbar_at,
     _map_image,
     _panel_box,
     _panel_spacing,
@@ -39,8 +40,12 @@ from gfascreen.screening.report.subplot import (
 
 #: The quaternary report's slices: a fixed size (px), so the maps' images and the known
 #: alloys' number labels can be placed on the triangles (see ``subplot._triangle_box``).
-QUAT_WIDTH, QUAT_ROW_PX, QUAT_GAP_PX = 1200, 300, 120
-QUAT_MARGIN = {"l": 110, "r": 60, "t": 200, "b": 60}
+QUAT_WIDTH, QUAT_ROW_PX, QUAT_GAP_PX = 1200, 330, 120
+QUAT_MARGIN = {"l": 90, "r": 85, "t": 200, "b": 60}
+#: The profile along the fourth element: its height and margins (px, the legend in the
+#: bottom one) and its x axis's range (at.%), fixed so its numbers can be placed in px.
+PROFILE_HEIGHT, PROFILE_X = 380, (-2.0, 102.0)
+PROFILE_MARGIN = {"l": 80, "r": 80, "t": 90, "b": 100}
 
 
 def _quaternary_panels(df: pd.DataFrame, confidence: float | None, log_color: bool
@@ -97,19 +102,13 @@ def _profile_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
                                                "%{y:.2f}<extra></extra>"), secondary_y=True)
     g = known[(known["gfa_class"].astype(str) == "bmg") & known[DMAX_COLUMN].notna()] \
         if len(known) else known
+    top = 1.08 * max(float(best.max()), float(g[DMAX_COLUMN].max()) if len(g) else 0.0, 1.0)
     if len(g):
-        fig.add_trace(go.Scatter(
-            x=g[d].fillna(0.0).to_numpy(float), y=g[DMAX_COLUMN].to_numpy(float),
-            mode="markers+text", text=[str(v) for v in g["label"]], textposition="top center",
-            name="known: bulk glass, measured Dmax (mm), numbered as in the table",
-            hovertext=[f"#{r['label']} {r['composition']}: measured Dmax {r[DMAX_COLUMN]:g} mm"
-                       for _, r in g.iterrows()], hoverinfo="text",
-            marker={"color": "#d62728", "size": 9, "line": {"width": 1, "color": "black"}}),
-            secondary_y=False)
+        _profile_known(fig, g, d, top)
     for lv in levels:
         fig.add_vline(x=lv, line={"color": "#d62728", "width": 1, "dash": "dash"})
-    fig.update_xaxes(title_text=f"{d} (at.%)", range=[-2, 102], dtick=10)
-    fig.update_yaxes(title_text="Dmax (mm)", rangemode="tozero", secondary_y=False)
+    fig.update_xaxes(title_text=f"{d} (at.%)", range=list(PROFILE_X), dtick=10)
+    fig.update_yaxes(title_text="Dmax (mm)", range=[0, top], secondary_y=False)
     if p_title is not None:
         fig.update_yaxes(title_text=p_title, range=[0, 1.02], secondary_y=True,
                          showgrid=False, tickmode="linear", tick0=0, dtick=0.2)
@@ -117,9 +116,37 @@ def _profile_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
         title={"text": f"Best predicted Dmax{' and P(bulk glass)' if p_title else ''} at "
                        f"each {d} at.% of {'-'.join(elements)} (dashed: the slices below)"
                        f"<br><sup>Slices {html.escape(why)}</sup>"},
-        width=QUAT_WIDTH, height=380, legend={"orientation": "h", "y": -0.22},
-        margin={"l": 80, "r": 80, "t": 90, "b": 60})
+        width=QUAT_WIDTH, height=PROFILE_HEIGHT, autosize=False, margin=PROFILE_MARGIN,
+        legend={"orientation": "h", "y": -52 / _plot_px(PROFILE_HEIGHT, PROFILE_MARGIN, "y"),
+                "yanchor": "top"})
     return fig
+
+
+def _plot_px(size: int, margin: dict, axis: str) -> int:
+    """The plot area's width (``axis`` "x") or height ("y") in px, the figure ``size`` px
+    that way with ``margin``."""
+    return size - (margin["l"] + margin["r"] if axis == "x" else margin["t"] + margin["b"])
+
+
+def _profile_known(fig: go.Figure, g: pd.DataFrame, d: str, top: float) -> None:
+    """The known bulk glasses ``g`` on the profile at their at.% of ``d`` and measured
+    Dmax (mm; the axis from 0 to ``top``), numbered as in the table (placed apart inside
+    the plot area; a number with no room is left off, its hover names it)."""
+    x = g[d].fillna(0.0).to_numpy(float)
+    y = g[DMAX_COLUMN].to_numpy(float)
+    fig.add_trace(go.Scatter(
+        x=x, y=y, mode="markers",
+        name="known: bulk glass, measured Dmax (mm), numbered as in the table",
+        hovertext=[f"#{r['label']} {r['composition']}: measured Dmax {r[DMAX_COLUMN]:g} mm"
+                   for _, r in g.iterrows()], hoverinfo="text",
+        marker={"color": "#d62728", "size": 9, "line": {"width": 1, "color": "black"}}),
+        secondary_y=False)
+    gw = _plot_px(QUAT_WIDTH, PROFILE_MARGIN, "x")
+    gh = _plot_px(PROFILE_HEIGHT, PROFILE_MARGIN, "y")
+    x0, x1 = (v * gw for v in fig.layout.xaxis.domain)  # the right axis takes a share
+    xy = np.column_stack([x0 + (x - PROFILE_X[0]) / (PROFILE_X[1] - PROFILE_X[0]) * (x1 - x0),
+                          (1 - y / top) * gh])
+    number_labels(fig, g["label"], xy, gw, gh, np.array([[x0, 0], [x1, 0], [x1, gh], [x0, gh]]))
 
 
 def _quaternary_figs(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
@@ -217,13 +244,12 @@ class _SliceGeometry:
 
     @property
     def spacing(self) -> float:
-        return _panel_spacing(self.cols)
+        return _panel_spacing(QUAT_WIDTH, QUAT_MARGIN)
 
-    @property
-    def bar(self) -> dict:
-        """Each quantity's one colour bar, beside the first slice (its triangle's height)."""
-        return {"y": 1 - QUAT_ROW_PX / 2 / self.gh, "yanchor": "middle", "lenmode": "pixels",
-                "len": 0.8 * QUAT_ROW_PX}
+    def bar(self, box: tuple[float, float, float, float], left: bool = False) -> dict:
+        """A colour bar beside the triangle in paper ``box`` (``left``: the known alloys'
+        at the figure's left edge)."""
+        return _colorbar_at(box, QUAT_WIDTH, self.height, QUAT_MARGIN, left)
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,7 +283,7 @@ class _SliceKnown:
         have theirs)."""
         here = self.known[np.isclose(self.slice_of, level)]
         traces = _known_traces(here, elements, self.cmp, cmax=self.cmax,
-                               colorbar={"x": -0.12, **geo.bar})
+                               colorbar=geo.bar(box, left=True))
         for (group, _), t in zip(_known_groups(here), traces, strict=True):
             t.name = f"known: {KNOWN_STYLE[group]['name']} ({self.counts[group]} on the " \
                      "slices)"
@@ -323,7 +349,6 @@ def _slice_panel(fig: go.Figure, grid: _QuaternaryGrid, sl: _Slice, geo: _SliceG
     if len(sl.rows) >= 3 and sl.total > 0:
         _add_map_image(fig, box, _map_image(v[sl.rows], grid.dom[sl.rows], sl.lat, sl.eff,
                                             cmap, rng["cmin"], rng["cmax"]))
-    x = _colorbar_x(col, geo.cols, geo.spacing)
     for sel, _inside, extra in _hover_rows(sl.thin, grid.dom):
         hover = grid.hover.at(sel, extra) if col == 1 else grid.value_hover(sel, v, title,
                                                                             extra)
@@ -332,7 +357,7 @@ def _slice_panel(fig: go.Figure, grid: _QuaternaryGrid, sl: _Slice, geo: _SliceG
             mode="markers", showlegend=False, name=f"{title}, {grid.elements[3]} "
                                                    f"{sl.level:g} at.%", **hover,
             marker=_hover_marker(v[sel], cscale, rng, title, col not in scaled,
-                                 {"x": x, **geo.bar})),
+                                 geo.bar(box))),
             row=row, col=col)
         scaled.add(col)
     return box

@@ -93,14 +93,33 @@ def _subplot_key(i: int) -> str:
     return "ternary" if i == 1 else f"ternary{i}"
 
 
-def _panel_spacing(n: int) -> float:
-    """The horizontal spacing (paper) between ``n`` panels: wider for two."""
-    return 0.16 if n == 2 else 0.1
+#: Px between two panels' triangles: room for the first's right-hand axis title and the
+#: next's left-hand one (under the corners), or for the first's colour bar (beside it).
+PANEL_GAP_PX = 125
+#: A colour bar's thickness (px) and the share of its triangle's height it spans, from the
+#: top down, so that it stays clear of the axis titles under the corners.
+COLORBAR_PX, COLORBAR_SHARE = 14, 0.7
 
 
-def _colorbar_x(col: int, n: int, spacing: float) -> float:
-    """The paper x of panel ``col``'s colour bar (of ``n``): just right of the panel."""
-    return col * (1 - (n - 1) * spacing) / n + (col - 1) * spacing + 0.005
+def _panel_spacing(width: int, margin: dict) -> float:
+    """The horizontal spacing (paper) of :data:`PANEL_GAP_PX` between panels of a figure
+    ``width`` px wide with ``margin`` (px)."""
+    return PANEL_GAP_PX / (width - margin["l"] - margin["r"])
+
+
+def _colorbar_at(box: tuple[float, float, float, float], width: int, height: int,
+                 margin: dict, left: bool = False) -> dict:
+    """A colour bar beside a triangle (paper ``box``, the figure ``width`` x ``height`` px
+    with ``margin``): just right of it, or with ``left`` at the figure's left edge (the
+    known alloys' scale); level with its top, :data:`COLORBAR_SHARE` of its height long.
+    Inside the figure, so plotly.js never widens a margin (that would move the triangles
+    off the images and labels placed on them)."""
+    gw = width - margin["l"] - margin["r"]
+    gh = height - margin["t"] - margin["b"]
+    x = -(margin["l"] - 16) / gw if left else box[2] + 6 / gw
+    return {"x": x, "xanchor": "left", "y": box[3], "yanchor": "top", "lenmode": "pixels",
+            "len": COLORBAR_SHARE * (box[3] - box[1]) * gh, "thickness": COLORBAR_PX,
+            "xpad": 4}
 
 
 def _panel_box(fig: go.Figure, i: int, width: int, height: int, margin: dict

@@ -19,7 +19,7 @@ from gfascreen.screening.report.subplot import (
     _add_domain_legend,
     _add_map_image,
     _axis_titles,
-    _colorbar_x,
+    _colorbar_at,
     _lattice,
     _map_image,
     _panel_box,
@@ -29,8 +29,10 @@ from gfascreen.screening.report.subplot import (
 )
 
 #: The ternary report's fixed size (px): the map images are placed on the triangles by it.
-TERNARY_WIDTH, TERNARY_HEIGHT = 1200, 520
-TERNARY_MARGIN = {"l": 110, "r": 60, "t": 80, "b": 60}
+TERNARY_WIDTH, TERNARY_HEIGHT = 1200, 490
+#: Margins (px): room for the known alloys' colour bar (left), the last panel's colour bar
+#: (right) and the legend (bottom), so plotly.js never widens them.
+TERNARY_MARGIN = {"l": 90, "r": 85, "t": 80, "b": 80}
 
 
 def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
@@ -43,13 +45,14 @@ def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
     panels = _panels(df, confidence, log_color)
     n = len(panels)
     fig = make_subplots(rows=1, cols=n, specs=[[{"type": "ternary"}] * n],
-                        horizontal_spacing=_panel_spacing(n),
+                        horizontal_spacing=_panel_spacing(TERNARY_WIDTH, TERNARY_MARGIN),
                         subplot_titles=[p[1] for p in panels])
     grid = _TernaryGrid.of(df, elements, confidence)
-    boxes = [_ternary_panel(fig, grid, col, n, panel, rule)
+    boxes = [_ternary_panel(fig, grid, col, panel, rule)
              for col, panel in enumerate(panels, start=1)]
     if len(known):
-        for t in _known_traces(known, elements, cmp):
+        bar = _colorbar_at(boxes[0], TERNARY_WIDTH, TERNARY_HEIGHT, TERNARY_MARGIN, left=True)
+        for t in _known_traces(known, elements, cmp, colorbar=bar):
             fig.add_trace(t, row=1, col=1)
         _known_labels(fig, known, elements, boxes[0], TERNARY_WIDTH, TERNARY_HEIGHT,
                       TERNARY_MARGIN)
@@ -58,8 +61,8 @@ def _ternary_fig(df: pd.DataFrame, known: pd.DataFrame, elements: list[str],
         fig.layout[_subplot_key(i)].update(**_axis_titles(elements, ticks), sum=100,
                                            bgcolor="rgba(0,0,0,0)")
     fig.update_layout(width=TERNARY_WIDTH, height=TERNARY_HEIGHT, autosize=False,
-                      legend={"orientation": "h", "y": -0.12}, margin=TERNARY_MARGIN,
-                      plot_bgcolor="rgba(0,0,0,0)")
+                      legend={"orientation": "h", "y": -0.02, "yanchor": "top"},
+                      margin=TERNARY_MARGIN, plot_bgcolor="rgba(0,0,0,0)")
     return fig
 
 
@@ -86,18 +89,18 @@ class _TernaryGrid:
                    np.flatnonzero(_thin(lat)), _Hover.of(df, elements, confidence))
 
 
-def _ternary_panel(fig: go.Figure, grid: _TernaryGrid, col: int, n: int,
+def _ternary_panel(fig: go.Figure, grid: _TernaryGrid, col: int,
                    panel: tuple[pd.Series, str, str, str], rule: str
                    ) -> tuple[float, float, float, float]:
-    """Panel ``col`` of ``n``: its map image, the hover points (in and out of domain)
+    """Panel ``col``: its map image, the hover points (in and out of domain)
     coloured on its scale, and on the first the pale region's legend entry. Returns the
     triangle's paper box."""
     values, title, cscale, cmap = panel
-    x = _colorbar_x(col, n, _panel_spacing(n))
     v = values.to_numpy(dtype=float)
     rng = ({"cmin": 0.0, "cmax": 1.0} if title.startswith("P(") else
            {"cmin": float(np.nanmin(v)), "cmax": float(np.nanmax(v))})
     box = _panel_box(fig, col, TERNARY_WIDTH, TERNARY_HEIGHT, TERNARY_MARGIN)
+    bar = _colorbar_at(box, TERNARY_WIDTH, TERNARY_HEIGHT, TERNARY_MARGIN)
     _add_map_image(fig, box, _map_image(v, grid.dom, grid.lat, grid.step, cmap, rng["cmin"],
                                         rng["cmax"]))
     comp = " ".join(f"{e} %{{a}}" if k == 0 else f"{e} %{{{'bc'[k - 1]}}}"
@@ -111,7 +114,7 @@ def _ternary_panel(fig: go.Figure, grid: _TernaryGrid, col: int, n: int,
         fig.add_trace(go.Scatterternary(
             a=f32(grid.abc[sel, 0]), b=f32(grid.abc[sel, 1]), c=f32(grid.abc[sel, 2]),
             mode="markers", **hover, showlegend=False,
-            marker=_hover_marker(v[sel], cscale, rng, title, inside, {"x": x, "len": 0.8})),
+            marker=_hover_marker(v[sel], cscale, rng, title, inside, bar)),
             row=1, col=col)
     if col == 1 and not grid.dom.all():
         _add_domain_legend(fig, rule)
