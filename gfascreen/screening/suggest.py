@@ -343,6 +343,31 @@ def run_calibration(run: dict):
         return None
 
 
+def default_ranking(df: pd.DataFrame, calibration, space: pd.DataFrame, elements: list[str],
+                    out_of_domain: bool = False, ucb: float | None = None,
+                    target_mm: float | None = None) -> tuple[float | None, str]:
+    """The target thickness (mm) suggest ranks by (None: the expected gain, or ``ucb``) and
+    the sentence that says how the picks are ranked, given the known alloys ``space`` of
+    the composition space: what ``gfascreen suggest`` and the report both read."""
+    from gfascreen.data.parse import alloy_system
+
+    if ucb is None and target_mm is None and _distribution(df, calibration) is not None:
+        best = best_measured(space if len(space) else None)
+        return None, ("ranked by the expected gain in Dmax (mm) over the best measured alloy "
+                      f"of this composition space, {best[0]} ({best[1]:g} mm)" if best else
+                      "ranked by the expected gain in Dmax (mm) over 1 mm (no measured bulk "
+                      "glass in this composition space)")
+    if ucb is None and target_mm is None:
+        known = space[space["system"] == alloy_system(elements)] if len(space) else space
+        pool = (np.ones(len(df), dtype=bool) if out_of_domain
+                else df[pc.IN_DOMAIN].to_numpy(bool))
+        target_mm, why = default_target_mm(known, df, calibration, pool)
+        return target_mm, f"target thickness: {why}"
+    if target_mm is not None:
+        return target_mm, f"target thickness: --target-mm {target_mm:g}"
+    return None, ""
+
+
 def suggest_run(run_dir, n: int = 5, min_distance: float = 5.0, out_of_domain: bool = False,
                 ucb: float | None = None, target_mm: float | None = None,
                 partial: bool = False, away_from_known: float = AWAY_FROM_KNOWN_AT_PCT,
@@ -351,7 +376,6 @@ def suggest_run(run_dir, n: int = 5, min_distance: float = 5.0, out_of_domain: b
     atlas, from its rows), with the model's known alloys of the composition space; also
     says how the ranking was chosen and, on further lines, why fewer than ``n`` picks came
     back."""
-    from gfascreen.data.parse import alloy_system
     from gfascreen.screening.known import known_alloys
     from gfascreen.screening.runs import load_run
     from gfascreen.screening.system_rows import load_system_run, require_system
@@ -363,22 +387,8 @@ def suggest_run(run_dir, n: int = 5, min_distance: float = 5.0, out_of_domain: b
     elements = run["grid"]["elements"]
     calibration = run_calibration(run)
     space, _ = known_alloys(run, elements, subsystems=True)
-    why = ""
-    if ucb is None and target_mm is None and _distribution(df, calibration) is not None:
-        best = best_measured(space if len(space) else None)
-        why = ("ranked by the expected gain in Dmax (mm) over the best measured alloy of "
-               f"this composition space, {best[0]} ({best[1]:g} mm)" if best else
-               "ranked by the expected gain in Dmax (mm) over 1 mm (no measured bulk glass "
-               "in this composition space)")
-    elif ucb is None and target_mm is None:
-        known = (space[space["system"] == alloy_system(elements)]
-                 if len(space) else space)
-        pool = (np.ones(len(df), dtype=bool) if out_of_domain
-                else df[pc.IN_DOMAIN].to_numpy(bool))
-        target_mm, why = default_target_mm(known, df, calibration, pool)
-        why = f"target thickness: {why}"
-    elif target_mm is not None:
-        why = f"target thickness: --target-mm {target_mm:g}"
+    target_mm, why = default_ranking(df, calibration, space, elements, out_of_domain, ucb,
+                                     target_mm)
     if r.note:
         why = (why + "; " if why else "") + "PARTIAL: " + r.note
     picks = suggest(df, elements, n, min_distance, out_of_domain, calibration, ucb,

@@ -271,13 +271,17 @@ def _suggestions(rr: _ReportRun, data: str | Path | None, n_suggest: int
                  ) -> tuple[pd.DataFrame, str]:
     """The next experiments (:func:`~gfascreen.screening.suggest.suggest`) and the
     paragraph that says how they were chosen, or why there are none."""
-    from gfascreen.screening.suggest import default_target_mm, run_calibration, suggest
+    from gfascreen.screening.suggest import (
+        AWAY_FROM_KNOWN_AT_PCT,
+        default_ranking,
+        run_calibration,
+        suggest,
+    )
 
     df = rr.df
     calibration = run_calibration(rr.request)
-    target_mm, target_why = default_target_mm(rr.known, df, calibration,
-                                              df[pc.IN_DOMAIN].to_numpy(bool))
     space, _ = known_alloys(rr.request, rr.elements, data, subsystems=True)
+    target_mm, why = default_ranking(df, calibration, space, rr.elements)
     which = (f" --system {'-'.join(rr.elements)}"
              if rr.request["grid"].get("atlas_system") else "")
     try:
@@ -285,10 +289,9 @@ def _suggestions(rr: _ReportRun, data: str | Path | None, n_suggest: int
                         target_mm=target_mm, known=space if len(space) else None)
     except GfaError as exc:
         return pd.DataFrame(), f"<p>{html.escape(str(exc))}</p>"
-    return picks, ("<p>Spaced at least 5 at.% apart, in domain, ranked by the calibrated "
-                   f"probability of casting at least {target_mm:g} mm "
-                   f"({html.escape(target_why)}; the upper confidence score for a model "
-                   "without a predictive distribution); the same table comes from "
+    return picks, ("<p>Spaced at least 5 at.% apart, in domain, at least "
+                   f"{AWAY_FROM_KNOWN_AT_PCT:g} at.% (L1) from every measured alloy, "
+                   f"{html.escape(why)}; the same table comes from "
                    f"<code>gfascreen suggest {html.escape(str(rr.run_dir) + which)}</code>.</p>")
 
 
