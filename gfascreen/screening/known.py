@@ -109,24 +109,3 @@ def measured_at(table: pd.DataFrame, elements: list[str], known: pd.DataFrame | 
     return measured(keys, known)
 
 
-def own_predictions(run: dict, known: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
-    """The predictions of a screening run's model at the ``known`` alloys' own
-    compositions (one row each, in order), with the run's interval confidence and
-    P(Dmax >= T) thresholds (mm): by the ensemble this process already holds for that model
-    (a screen writing its report), else loaded once on the CPU. None, and why, when the
-    model cannot be opened or is no longer the one the run was screened with."""
-    from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
-    from gfascreen.screening.score import held, load_cached
-
-    path = run["model"]["path"]
-    try:
-        ens = held(path) or load_cached(path, "cpu")
-    except GfaError as exc:
-        return None, f"the run's model could not be opened: {exc}"
-    if ens.hash != run["model"]["hash"]:
-        return None, f"the model at {path} is no longer the one this run was screened with"
-    iv = run.get("interval", {})
-    return ens.predict(known["composition"].tolist(),
-                       confidence=iv.get("confidence") or DEFAULT_CONFIDENCE,
-                       thresholds_mm=tuple(iv.get("thresholds_mm") or DEFAULT_THRESHOLDS_MM)
-                       ), ""

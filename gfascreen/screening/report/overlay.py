@@ -11,8 +11,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from gfascreen.data.labels import DMAX_COLUMN
+from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
-from gfascreen.screening.known import own_predictions
 from gfascreen.screening.report.labels import label_sizes, place_labels
 from gfascreen.screening.report.panels import _has_interval
 
@@ -199,3 +199,26 @@ def _number_known(known: pd.DataFrame) -> pd.DataFrame:
     k = known.sort_values([DMAX_COLUMN, "composition"], ascending=[False, True],
                           na_position="last").reset_index(drop=True)
     return k.assign(label=np.arange(1, len(k) + 1))
+
+
+def own_predictions(run: dict, known: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
+    """The predictions of a screening run's model at the ``known`` alloys' own
+    compositions (one row each, in order), with the run's interval confidence and
+    P(Dmax >= T) thresholds (mm): by the ensemble this process already holds for that model
+    (a screen writing its report), else loaded once on the CPU. None, and why, when the
+    model cannot be opened or is no longer the one the run was screened with."""
+    from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
+    from gfascreen.screening.score import held, load_cached
+
+    path = run["model"]["path"]
+    try:
+        ens = held(path) or load_cached(path, "cpu")
+    except GfaError as exc:
+        return None, f"the run's model could not be opened: {exc}"
+    if ens.hash != run["model"]["hash"]:
+        return None, f"the model at {path} is no longer the one this run was screened with"
+    iv = run.get("interval", {})
+    return ens.predict(known["composition"].tolist(),
+                       confidence=iv.get("confidence") or DEFAULT_CONFIDENCE,
+                       thresholds_mm=tuple(iv.get("thresholds_mm") or DEFAULT_THRESHOLDS_MM)
+                       ), ""
