@@ -28,6 +28,7 @@ import numpy as np
 
 from gfascreen.data.labels import RIBBON_DMAX_MM
 from gfascreen.errors import GfaError
+from gfascreen.model.targets import from_target, to_target
 
 #: Dmax (mm) the hurdle gives a ribbon-only glass (the melt-spun ribbon's thickness scale).
 RIBBON_MM = RIBBON_DMAX_MM
@@ -70,12 +71,13 @@ class StackOutput:
 
     @property
     def log_dmax(self) -> np.ndarray:
-        return np.log10(1.0 + self.dmax_mm)
+        """The hurdle Dmax in log10(1 + Dmax/mm)."""
+        return to_target(self.dmax_mm)
 
     @property
     def dmax_bmg_mm(self) -> np.ndarray:
         """The bulk-glass thickness in mm (clipped at 0)."""
-        return np.clip(10.0 ** self.log_dmax_bmg - 1.0, 0.0, None)
+        return from_target(self.log_dmax_bmg)
 
 
 @dataclass
@@ -144,7 +146,7 @@ class Stack:
         log_bmg = f[:, cols] @ self.bmg_coef_ + self.bmg_intercept_
         w = self.rank_weight
         log_rank = w * f[:, FEATURES.index("net_log")] + (1 - w) * f[:, FEATURES.index("gb_log")]
-        d_rank = np.clip(10.0 ** log_rank - 1.0, 0.0, None)
+        d_rank = from_target(log_rank)
         return StackOutput(p, log_bmg, p[:, 2] * d_rank + p[:, 1] * RIBBON_MM)
 
     # -- storage (a few numbers: the manifest) ----------------------------------------------

@@ -31,6 +31,7 @@ from gfascreen.model.evaluation.recorded import STACK_EVALUATION
 from gfascreen.model.evaluation.side_by_side import headline
 from gfascreen.model.evaluation.stack_report import StackEvaluation
 from gfascreen.model.saved import ModelDir
+from gfascreen.model.targets import from_target
 from gfascreen.model.training.partner import (
     PartnerConfig,
     fit_boosters,
@@ -58,7 +59,7 @@ def pure_metal_network(md: ModelDir, elements: list[str]) -> pd.DataFrame:
     ens = Ensemble.load(md.path, device="cpu", parts="network")
     reg, prob = ens.member_log_dmax(torch.eye(len(elements), dtype=torch.float32))
     log = reg.mean(0).numpy().astype(float)
-    return pd.DataFrame({"pred_log": log, "pred_mm": 10.0 ** log - 1.0,
+    return pd.DataFrame({"pred_log": log, "pred_mm": from_target(log),
                          pc.P_CRYSTAL: prob[:, 0].numpy(), pc.P_RIBBON: prob[:, 1].numpy(),
                          pc.P_BMG: prob[:, 2].numpy()}, index=list(elements))
 
