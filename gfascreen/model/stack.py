@@ -28,6 +28,7 @@ import numpy as np
 
 from gfascreen.data.labels import RIBBON_DMAX_MM
 from gfascreen.errors import GfaError
+from gfascreen.model.probabilities import logit
 from gfascreen.model.targets import from_target, to_target
 
 #: Dmax (mm) the hurdle gives a ribbon-only glass (the melt-spun ribbon's thickness scale).
@@ -43,12 +44,8 @@ FEATURES = ("net_log", "net_logit_glass", "net_logit_bmg",
 CLASS_FEATURES = ("net_logit_glass", "net_logit_bmg", "gb_logit_glass", "gb_logit_bmg")
 #: The inputs of the bulk-glass thickness blend.
 BMG_FEATURES = ("net_log", "gb_log", "gb_log_bmg")
+#: How far from 0 and 1 the parts' class probabilities are clipped before their logits.
 _EPS = 1e-4
-
-
-def _logit(p) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
 
 
 def stack_features(net_log, net_proba, gb_log, gb_proba, gb_log_bmg) -> np.ndarray:
@@ -56,8 +53,8 @@ def stack_features(net_log, net_proba, gb_log, gb_proba, gb_log_bmg) -> np.ndarr
     ribbon / bmg."""
     net_proba, gb_proba = np.asarray(net_proba, float), np.asarray(gb_proba, float)
     return np.column_stack([
-        net_log, _logit(1 - net_proba[:, 0]), _logit(net_proba[:, 2]),
-        gb_log, _logit(1 - gb_proba[:, 0]), _logit(gb_proba[:, 2]), gb_log_bmg])
+        net_log, logit(1 - net_proba[:, 0], _EPS), logit(net_proba[:, 2], _EPS),
+        gb_log, logit(1 - gb_proba[:, 0], _EPS), logit(gb_proba[:, 2], _EPS), gb_log_bmg])
 
 
 @dataclass
