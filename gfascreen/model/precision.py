@@ -40,16 +40,11 @@ def resolve_device(device: str = "auto") -> torch.device:
     return d
 
 
-#: Points per chunk (and Parquet part) and images per inference batch, by device kind: a
-#: CPU part every few seconds; a GPU fed batches large enough to keep it busy (measured on
-#: one H200: ResNet50 bf16 at batch 128 ran 28 k images/s, at 16,384 141 k).
-CHUNK_SIZE = {"cpu": 512, "cuda": 8192}
+#: Images per inference batch, by device kind: a GPU fed batches large enough to keep it
+#: busy (measured on one H200: ResNet50 bf16 at batch 128 ran 28 k images/s, at 16,384
+#: 141 k). Screening's chunk sizes are screening's own
+#: (:data:`gfascreen.screening.options.CHUNK_SIZE`).
 INFERENCE_BATCH = {"cpu": 128, "cuda": 4096}
-
-
-def chunk_size_for(device: torch.device) -> int:
-    """The default screening chunk for a device (a CPU's for anything but CUDA)."""
-    return CHUNK_SIZE.get(device.type, CHUNK_SIZE["cpu"])
 
 
 def inference_batch_for(device: torch.device) -> int:
