@@ -88,8 +88,10 @@ def resolve_precision(precision: str, device: torch.device, bf16_diff: float | N
 
 
 def autocast(device: torch.device, bf16: bool = False):
-    """The one place precision is applied: bfloat16 autocast when ``bf16`` (on CUDA; on a
-    CPU only where it has native bf16), float32 otherwise, on every device."""
+    """The autocast context of a forward pass: bfloat16 when ``bf16`` (on CUDA; on a CPU
+    only where it has native bf16), float32 otherwise. Which precision a run uses is
+    :func:`resolve_precision`'s; :func:`gfascreen.model.network.for_inference` casts the
+    trunk's weights to match."""
     import torch
 
     if bf16 and device.type == "cuda":
