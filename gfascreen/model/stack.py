@@ -15,7 +15,7 @@ scores and its bulk-glass thickness. Outputs:
   ranks better than the bulk-glass blend, which is the better thickness).
 
 The stack is fitted on out-of-fold predictions (leave-system-out for the shipped model;
-:mod:`gfascreen.model.training.stacking` nests it so that its own predictions are out of
+:mod:`gfascreen.model.training.nested_stack` nests it so that its own predictions are out of
 fold) and stored as a few numbers in the manifest. ``fit`` uses scikit-learn;
 ``predict`` is numpy.
 """
@@ -82,7 +82,7 @@ class Stack:
     """Multinomial logistic class model + linear bulk-glass blend; ``fit`` returns the
     fitted object. ``C``: inverse L2 strength of the logistic regression (on standardised
     inputs); ``rank_weight``: the network's weight in the ranking Dmax (chosen by
-    :func:`gfascreen.model.training.stacking.choose_rank_weight`, nested)."""
+    :func:`gfascreen.model.training.nested_stack.choose_rank_weight`, nested)."""
 
     C: float = 1.0
     rank_weight: float = 0.3
