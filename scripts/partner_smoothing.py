@@ -18,18 +18,18 @@ from gfascreen.featurize.descriptors import DescriptorFeaturizer, ElementTable
 from gfascreen.model.local_average import average, neighbours
 from gfascreen.model.partner import predict_boosters
 from gfascreen.model.saved import ModelDir
+from gfascreen.model.training.attach_stack import (
+    NET_COLUMNS,
+    network_oof,
+    pure_metal_network,
+    side_by_side,
+)
 from gfascreen.model.training.partner import (
     PartnerConfig,
     fit_boosters,
     pure_metals_as_crystals,
     table_fractions,
     with_pure_metals,
-)
-from gfascreen.model.training.stack_model import (
-    NET_COLUMNS,
-    network_oof,
-    pure_metal_network,
-    side_by_side,
 )
 
 GB = ["gb_log", "gb_p_crystal", "gb_p_ribbon", "gb_p_bmg", "gb_log_bmg"]

@@ -18,7 +18,7 @@ from gfascreen.model.evaluation.side_by_side import headline
 from gfascreen.model.evaluation.stack_report import Headline
 from gfascreen.model.stack import RIBBON_MM
 from gfascreen.model.targets import to_target
-from gfascreen.model.training.stacking import features_of
+from gfascreen.model.training.nested_stack import features_of
 
 #: name: (class-model inputs, bulk-glass blend inputs, C, ranking Dmax) over
 #: FEATURES = net_log, net_logit_glass, net_logit_bmg, gb_log, gb_logit_glass,

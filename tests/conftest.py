@@ -167,8 +167,8 @@ def stacked_model(tiny_ensemble, tmp_path_factory):
     import shutil
 
     from gfascreen.model.saved import ModelDir
+    from gfascreen.model.training.attach_stack import stack_model
     from gfascreen.model.training.partner import PartnerConfig
-    from gfascreen.model.training.stack_model import stack_model
 
     pytest.importorskip("lightgbm")
     pytest.importorskip("matminer")

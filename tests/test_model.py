@@ -424,10 +424,10 @@ def test_train_reads_a_csv_of_formulas_and_dmax(tmp_path, capsys):
 
 def test_one_trainer_steps_schedules_skips_and_stops():
     """The one optimiser loop's parts (training, update and pre-training all use them)."""
-    from gfascreen.model.training.trainer import Batches, EarlyStopping, Trainer
+    from gfascreen.model.training.trainer import Batches, EarlyStopping, Optimiser
 
     w = torch.nn.Parameter(torch.ones(2))
-    tr = Trainer([w], lr=0.1, weight_decay=0.0, total_steps=4, what="fold 7")
+    tr = Optimiser([w], lr=0.1, weight_decay=0.0, total_steps=4, what="fold 7")
     lrs = []
     for _ in range(6):  # past the schedule's end: held at its last value, no error
         assert tr.step((w ** 2).sum())

@@ -305,7 +305,8 @@ def test_chunk_size_follows_the_device_and_a_resumed_run(tiny_ensemble, tmp_path
     a resumed run keeps the chunk size it was started with."""
     import torch
 
-    from gfascreen.model.precision import chunk_size_for, inference_batch_for
+    from gfascreen.model.precision import inference_batch_for
+    from gfascreen.screening.options import chunk_size_for
     from gfascreen.screening.run import plan_screen
 
     assert chunk_size_for(torch.device("cpu")) == 512

@@ -69,7 +69,7 @@ def _synthetic_frame(n=400, seed=0) -> pd.DataFrame:
 
 
 def test_stacking_is_nested_out_of_fold():
-    from gfascreen.model.training.stacking import nested_stack_oof
+    from gfascreen.model.training.nested_stack import nested_stack_oof
 
     frame = _synthetic_frame()
     before, weights = nested_stack_oof(frame)
@@ -87,7 +87,7 @@ def test_stacking_is_nested_out_of_fold():
 
 def test_stack_round_trips_and_refuses_other_inputs():
     from gfascreen.model.stack import Stack
-    from gfascreen.model.training.stacking import features_of, fit_stack
+    from gfascreen.model.training.nested_stack import features_of, fit_stack
 
     frame = _synthetic_frame()
     s = fit_stack(frame)

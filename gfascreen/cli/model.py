@@ -55,7 +55,7 @@ def _cmd_train(a: argparse.Namespace) -> None:
 def _stack_after_training(out: str) -> None:
     """The descriptor partner and the stack on the run's own folds (a note, not a failure,
     when the table cannot carry them, e.g. a table of one class)."""
-    from gfascreen.model.training.stack_model import stack_model
+    from gfascreen.model.training.attach_stack import stack_model
 
     try:
         rep = stack_model(out, progress=lambda m: None)
@@ -145,7 +145,7 @@ def _cmd_stack(a: argparse.Namespace) -> None:
     from gfascreen.model.evaluation.card import write_model_card
     from gfascreen.model.evaluation.markdown import headline_table
     from gfascreen.model.evaluation.stack_report import StackEvaluation
-    from gfascreen.model.training.stack_model import stack_model
+    from gfascreen.model.training.attach_stack import stack_model
 
     rep = StackEvaluation.from_dict(stack_model(
         a.model, a.random_oof, progress=to_stderr, frames=a.frames))
@@ -162,7 +162,7 @@ def _cmd_calibrate(a: argparse.Namespace) -> None:
     from gfascreen.model.saved import ModelDir
 
     if a.lso is not None and "stack" in ModelDir(a.model).manifest.extra:
-        from gfascreen.model.training.stack_model import stack_model
+        from gfascreen.model.training.attach_stack import stack_model
 
         print("the model carries a stack: re-stacking on these leave-system-out "
               "predictions, then calibrating", file=sys.stderr)

@@ -3,14 +3,17 @@
 Magpie statistics (Ward et al. 2016; matminer's ``ElementProperty`` "magpie" preset): for
 each of 22 element properties, the minimum, maximum, range, composition-weighted mean,
 mean absolute deviation and mode (the property of the most abundant element; ties give
-the smallest value) — 132 numbers — plus the Miedema mixing enthalpy ΔH_mix (kJ/mol,
-Σ_{i<j} 4 ΔH_ij x_i x_j, Takeuchi & Inoue 2005) and the atomic-size mismatch
-δ = sqrt(Σ x_i (1 − r_i / r̄)²) (Yang & Zhang 2012; pymatgen's empirical radii).
+the smallest value) — 132 numbers — plus four alloy quantities (:data:`ALLOY_FEATURES`):
+the Miedema mixing enthalpy ΔH_mix (kJ/mol, Σ_{i<j} 4 ΔH_ij x_i x_j, Takeuchi & Inoue
+2005), the atomic-size mismatch δ = sqrt(Σ x_i (1 − r_i / r̄)²) (a fraction, not %; Yang &
+Zhang 2012; pymatgen's empirical radii), the ideal mixing entropy over R,
+S_mix/R = −Σ x_i ln x_i (dimensionless), and the number of elements.
 
 They are computed vectorised in torch from the same ``(B, N)`` fraction tensors the OP
 images come from, on the tensor's device, from an :class:`ElementTable` that travels
 with the model (built once at training time from matminer's and pymatgen's data, so
-inference needs neither). ``tests/test_descriptors.py`` checks them against matminer.
+inference needs neither). ``tests/test_stack.py`` checks the Magpie block against
+matminer.
 """
 
 from __future__ import annotations

@@ -72,9 +72,6 @@ class Vocabulary:
                 f"({len(self)} elements: {' '.join(self.elements)})"
             ) from None
 
-    def covers(self, elements: Iterable[str]) -> bool:
-        return all(e in self.elements for e in elements)
-
     def to_dict(self) -> dict:
         return {"elements": list(self.elements), "order": self.order,
                 "min_count": self.min_count}

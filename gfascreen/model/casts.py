@@ -33,8 +33,10 @@ import pandas as pd
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.model.distribution import Predictive
+from gfascreen.model.probabilities import logit
 from gfascreen.model.targets import to_target
 
+#: How far from 0 and 1 a class mass is clipped before its logit.
 _EPS = 1e-6
 #: The model part: the cast alloys with the uncorrected model's readings at them.
 CASTS_FILE = "casts.parquet"
@@ -45,11 +47,6 @@ CAST_COLUMNS = ("composition", "gfa_class", DMAX_COLUMN, "before_mu_log", "befor
                 "before_p_bmg")
 #: The logit shift's search interval (±) and bisection steps (to ~1e-11).
 _MAX_SHIFT, _BISECTIONS = 30.0, 42
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -197,7 +194,7 @@ class CastCorrection:
         found by bisection; none with ``class_sd`` 0, the class masses then stay)."""
         if self.class_sd <= 0 or not w.shape[1]:
             return np.zeros(len(w))
-        lp = _logit(p)
+        lp = logit(p, _EPS)
         lo, hi = np.full(len(w), -_MAX_SHIFT), np.full(len(w), _MAX_SHIFT)
         for _ in range(_BISECTIONS):
             mid = (lo + hi) / 2

@@ -15,6 +15,15 @@ known alloys' ``measured_*`` columns (:mod:`gfascreen.screening.known`) are not 
 and are not named here; the alloy table's measured ``dmax_mm`` is
 :data:`gfascreen.data.labels.DMAX_COLUMN`.
 
+Two names keep two meanings, by decision (issue 38): renaming an output column would break
+users' tables, and renaming the stored frames' columns would change the shipped model's
+``lso_oof.parquet``. ``dmax_mm`` is measured in the alloy table and in out-of-fold frames
+(:data:`~gfascreen.data.labels.DMAX_COLUMN`, predictions there are ``pred_mm``) and predicted
+in outputs (:data:`DMAX_MM`); where both meet in an output, the measured value is
+``measured_dmax_mm``. ``p_bmg`` is the raw class score in out-of-fold and calibration frames,
+whose calibrated value is ``p_bmg_cal`` (:data:`gfascreen.model.statements.P_BMG_CAL`), and
+calibrated in outputs (:data:`P_BMG`).
+
 Imports nothing of gfascreen: every layer may read it.
 """
 

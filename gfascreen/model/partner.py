@@ -14,7 +14,8 @@ The trees run where :data:`TORCH_TREES` says: as torch tensors on the model's de
 device) or through LightGBM's ``Booster.predict`` on the CPU (docs/throughput.md has the
 measurements behind the choice).
 
-Pure inference: :func:`gfascreen.model.training.partner.fit_partner` trains one.
+Pure inference: :mod:`gfascreen.model.training.partner` trains one (``fit_boosters``,
+called by ``gfascreen stack``; ``fit_partner``, by ``gfascreen update``).
 """
 
 from __future__ import annotations

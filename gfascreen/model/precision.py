@@ -40,16 +40,11 @@ def resolve_device(device: str = "auto") -> torch.device:
     return d
 
 
-#: Points per chunk (and Parquet part) and images per inference batch, by device kind: a
-#: CPU part every few seconds; a GPU fed batches large enough to keep it busy (measured on
-#: one H200: ResNet50 bf16 at batch 128 ran 28 k images/s, at 16,384 141 k).
-CHUNK_SIZE = {"cpu": 512, "cuda": 8192}
+#: Images per inference batch, by device kind: a GPU fed batches large enough to keep it
+#: busy (measured on one H200: ResNet50 bf16 at batch 128 ran 28 k images/s, at 16,384
+#: 141 k). Screening's chunk sizes are screening's own
+#: (:data:`gfascreen.screening.options.CHUNK_SIZE`).
 INFERENCE_BATCH = {"cpu": 128, "cuda": 4096}
-
-
-def chunk_size_for(device: torch.device) -> int:
-    """The default screening chunk for a device (a CPU's for anything but CUDA)."""
-    return CHUNK_SIZE.get(device.type, CHUNK_SIZE["cpu"])
 
 
 def inference_batch_for(device: torch.device) -> int:
@@ -93,8 +88,10 @@ def resolve_precision(precision: str, device: torch.device, bf16_diff: float | N
 
 
 def autocast(device: torch.device, bf16: bool = False):
-    """The one place precision is applied: bfloat16 autocast when ``bf16`` (on CUDA; on a
-    CPU only where it has native bf16), float32 otherwise, on every device."""
+    """The autocast context of a forward pass: bfloat16 when ``bf16`` (on CUDA; on a CPU
+    only where it has native bf16), float32 otherwise. Which precision a run uses is
+    :func:`resolve_precision`'s; :func:`gfascreen.model.network.for_inference` casts the
+    trunk's weights to match."""
     import torch
 
     if bf16 and device.type == "cuda":

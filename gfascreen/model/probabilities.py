@@ -50,11 +50,14 @@ def observed_event(event: str, gfa_class) -> np.ndarray:
 #: ranking), ``platt`` (logistic in the score's logit, Platt 1999) or ``isotonic`` (step
 #: maps; read for older models).
 METHODS = ("beta", "platt", "isotonic")
+#: How far from 0 and 1 a raw score is clipped before its logit or log.
 _EPS = 1e-6
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
+def logit(p, eps: float) -> np.ndarray:
+    """ln(p / (1 - p)) of probabilities clipped to [``eps``, 1 - ``eps``] (float64): the one
+    logit of the model; each caller states its own ``eps``."""
+    p = np.clip(np.asarray(p, dtype=float), eps, 1 - eps)
     return np.log(p / (1 - p))
 
 
@@ -163,7 +166,7 @@ def _fit_map(method: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
 
         if len(np.unique(y)) < 2:
             raise GfaError("a probability map needs both outcomes among its alloys")
-        f = _beta_features(x) if method == "beta" else _logit(x)[:, None]
+        f = _beta_features(x) if method == "beta" else logit(x, _EPS)[:, None]
         keep = np.ones(f.shape[1], dtype=bool)
         while keep.any():
             lr = LogisticRegression(C=1e6, max_iter=2000).fit(f[:, keep], y)
@@ -173,8 +176,7 @@ def _fit_map(method: str, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
                 return coef, np.array([float(lr.intercept_[0])])
             keep &= coef > 0
         # No score that rises with the outcome: the constant map at its frequency.
-        rate = float(np.clip(np.mean(y), _EPS, 1 - _EPS))
-        return np.zeros(f.shape[1]), np.array([np.log(rate / (1 - rate))])
+        return np.zeros(f.shape[1]), np.array([float(logit(np.mean(y), _EPS))])
     from sklearn.isotonic import IsotonicRegression
 
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(x, y)
@@ -186,7 +188,7 @@ def _apply_map(method: str, params: tuple[np.ndarray, np.ndarray], x: np.ndarray
                ) -> np.ndarray:
     a, b = params
     if method in ("beta", "platt"):
-        f = _beta_features(x) if method == "beta" else _logit(x)[:, None]
+        f = _beta_features(x) if method == "beta" else logit(x, _EPS)[:, None]
         return 1.0 / (1.0 + np.exp(-(f @ np.asarray(a, dtype=float) + float(b[0]))))
     return np.interp(x, a, b)
 

@@ -15,7 +15,7 @@ scores and its bulk-glass thickness. Outputs:
   ranks better than the bulk-glass blend, which is the better thickness).
 
 The stack is fitted on out-of-fold predictions (leave-system-out for the shipped model;
-:mod:`gfascreen.model.training.stacking` nests it so that its own predictions are out of
+:mod:`gfascreen.model.training.nested_stack` nests it so that its own predictions are out of
 fold) and stored as a few numbers in the manifest. ``fit`` uses scikit-learn;
 ``predict`` is numpy.
 """
@@ -28,6 +28,8 @@ import numpy as np
 
 from gfascreen.data.labels import RIBBON_DMAX_MM
 from gfascreen.errors import GfaError
+from gfascreen.model.probabilities import logit
+from gfascreen.model.targets import from_target, to_target
 
 #: Dmax (mm) the hurdle gives a ribbon-only glass (the melt-spun ribbon's thickness scale).
 RIBBON_MM = RIBBON_DMAX_MM
@@ -42,12 +44,8 @@ FEATURES = ("net_log", "net_logit_glass", "net_logit_bmg",
 CLASS_FEATURES = ("net_logit_glass", "net_logit_bmg", "gb_logit_glass", "gb_logit_bmg")
 #: The inputs of the bulk-glass thickness blend.
 BMG_FEATURES = ("net_log", "gb_log", "gb_log_bmg")
+#: How far from 0 and 1 the parts' class probabilities are clipped before their logits.
 _EPS = 1e-4
-
-
-def _logit(p) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
 
 
 def stack_features(net_log, net_proba, gb_log, gb_proba, gb_log_bmg) -> np.ndarray:
@@ -55,8 +53,8 @@ def stack_features(net_log, net_proba, gb_log, gb_proba, gb_log_bmg) -> np.ndarr
     ribbon / bmg."""
     net_proba, gb_proba = np.asarray(net_proba, float), np.asarray(gb_proba, float)
     return np.column_stack([
-        net_log, _logit(1 - net_proba[:, 0]), _logit(net_proba[:, 2]),
-        gb_log, _logit(1 - gb_proba[:, 0]), _logit(gb_proba[:, 2]), gb_log_bmg])
+        net_log, logit(1 - net_proba[:, 0], _EPS), logit(net_proba[:, 2], _EPS),
+        gb_log, logit(1 - gb_proba[:, 0], _EPS), logit(gb_proba[:, 2], _EPS), gb_log_bmg])
 
 
 @dataclass
@@ -70,12 +68,13 @@ class StackOutput:
 
     @property
     def log_dmax(self) -> np.ndarray:
-        return np.log10(1.0 + self.dmax_mm)
+        """The hurdle Dmax in log10(1 + Dmax/mm)."""
+        return to_target(self.dmax_mm)
 
     @property
     def dmax_bmg_mm(self) -> np.ndarray:
         """The bulk-glass thickness in mm (clipped at 0)."""
-        return np.clip(10.0 ** self.log_dmax_bmg - 1.0, 0.0, None)
+        return from_target(self.log_dmax_bmg)
 
 
 @dataclass
@@ -83,7 +82,7 @@ class Stack:
     """Multinomial logistic class model + linear bulk-glass blend; ``fit`` returns the
     fitted object. ``C``: inverse L2 strength of the logistic regression (on standardised
     inputs); ``rank_weight``: the network's weight in the ranking Dmax (chosen by
-    :func:`gfascreen.model.training.stacking.choose_rank_weight`, nested)."""
+    :func:`gfascreen.model.training.nested_stack.choose_rank_weight`, nested)."""
 
     C: float = 1.0
     rank_weight: float = 0.3
@@ -144,7 +143,7 @@ class Stack:
         log_bmg = f[:, cols] @ self.bmg_coef_ + self.bmg_intercept_
         w = self.rank_weight
         log_rank = w * f[:, FEATURES.index("net_log")] + (1 - w) * f[:, FEATURES.index("gb_log")]
-        d_rank = np.clip(10.0 ** log_rank - 1.0, 0.0, None)
+        d_rank = from_target(log_rank)
         return StackOutput(p, log_bmg, p[:, 2] * d_rank + p[:, 1] * RIBBON_MM)
 
     # -- storage (a few numbers: the manifest) ----------------------------------------------

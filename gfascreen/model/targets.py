@@ -8,6 +8,10 @@ glass here at all".
 maps crystals to 0, ribbons (0.1 mm) to 0.041, a 1 mm rod to 0.30 and 72 mm to 1.86, and
 is exactly invertible. "log-Dmax" in all reported metrics and output columns means this
 quantity, whatever the training target.
+
+This module is the one converter between Dmax in mm and either scale: code that needs
+log10(1 + Dmax/mm) or its inverse calls :func:`to_target` / :func:`from_target` with the
+default ``kind`` (the inverse is clipped at 0 mm).
 """
 
 from __future__ import annotations

@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from gfascreen.screening.palette import AtlasGrid
     from gfascreen.screening.score import ChunkScorer
 
+#: Points per chunk (and Parquet part) by device kind, when ``--chunk-size`` is 0: a CPU
+#: part every few seconds; a GPU's large enough to keep it busy. A run records its own.
+CHUNK_SIZE = {"cpu": 512, "cuda": 8192}
+
+
+def chunk_size_for(device: torch.device) -> int:
+    """The default screening chunk (points) for a device (a CPU's for anything but CUDA)."""
+    return CHUNK_SIZE.get(device.type, CHUNK_SIZE["cpu"])
+
 
 @dataclass
 class ScreenConfig:
@@ -119,8 +128,9 @@ HELP = {
                   f"(default {','.join(f'{t:g}' for t in DEFAULT_THRESHOLDS_MM)})",
     "scheduler": "address of a Dask distributed scheduler (default: score in this process, "
                  "Parquet parts written on a background thread)",
-    "chunk_size": "points per chunk and Parquet part (default 0 = by device: 512 on a CPU, "
-                  "progress every few seconds; 8192 on a GPU; a resumed run keeps its own)",
+    "chunk_size": f"points per chunk and Parquet part (default 0 = by device: "
+                  f"{CHUNK_SIZE['cpu']} on a CPU, progress every few seconds; "
+                  f"{CHUNK_SIZE['cuda']} on a GPU; a resumed run keeps its own)",
     "bounds": "per-element at.%% bounds, e.g. 'Zr:40-70,Al:0-20'",
     "resume": "finish a run: skip parts already written, redo damaged ones",
     "max_points": "refuse grids larger than this (default 2,000,000)",

@@ -125,7 +125,7 @@ def _resumed(cfg: ScreenConfig, out: Path) -> dict | None:
 
 def _chunk_size(cfg: ScreenConfig, resumed: dict | None, device) -> int:
     """``chunk_size`` 0 means: a resumed run's own, else the device's default."""
-    from gfascreen.model.precision import chunk_size_for
+    from gfascreen.screening.options import chunk_size_for
 
     if cfg.chunk_size != 0:
         return cfg.chunk_size

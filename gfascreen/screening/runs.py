@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from gfascreen.errors import GfaError
+from gfascreen.screening.options import CHUNK_SIZE
 
 PART = re.compile(r"^part-(\d{5})\.parquet$")
 #: The marker file of a finished run, written last (empty, as Spark and Hadoop write it).
@@ -122,7 +123,7 @@ def resume_command(run: dict, out: Path) -> str:
                                       for e, (lo, hi) in bounds.items())]
     if not g.get("include_edges", True):
         args.append("--interior")
-    if run.get("chunk_size") not in (None, 512):
+    if run.get("chunk_size") not in (None, CHUNK_SIZE["cpu"]):
         args += ["--chunk-size", str(run["chunk_size"])]
     if model.get("path") not in (None, "default"):
         args += ["--model", str(model["path"])]
@@ -157,7 +158,7 @@ class Run:
 
 def expected_parts(run: dict) -> int:
     points = int(run.get("grid", {}).get("points", 0))
-    size = int(run.get("chunk_size") or 512)
+    size = int(run.get("chunk_size") or CHUNK_SIZE["cpu"])
     return max(1, math.ceil(points / size)) if points else 0
 
 

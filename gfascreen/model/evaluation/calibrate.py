@@ -443,7 +443,7 @@ def calibrate_model(model: str, lso: str | None = None) -> dict:
     if "stack" in md.manifest.extra and "net_pred_log" not in raw.columns:
         raise GfaError(f"{model} predicts with a stack, and {lso} holds the network's "
                        "predictions alone: re-stack on them (`gfascreen calibrate MODEL --lso "
-                       "RUN` does, or gfascreen.model.training.stack_model.stack_model(MODEL, "
+                       "RUN` does, or gfascreen.model.training.attach_stack.stack_model(MODEL, "
                        "lso=RUN)), which also calibrates")
     frame = lso_frame(md, raw)
     result = measure(frame)

@@ -13,15 +13,12 @@ import pandas as pd
 
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.model import columns as pc
+from gfascreen.model.targets import to_target
 
 #: Famous bulk glasses of five systems, read before and after every update.
 REFERENCE_ALLOYS = ("Zr41.2Ti13.8Cu12.5Ni10Be22.5", "Pd40Cu30Ni10P20", "Cu46Zr46Al8",
                     "Mg65Cu25Y10", "La55Al25Ni20")
 ROLES = ("cast", "known", "reference")
-
-
-def _log(mm) -> np.ndarray:
-    return np.log10(1.0 + np.asarray(mm, dtype=float))
 
 
 def _rows(before, cast: pd.DataFrame) -> pd.DataFrame:
@@ -52,9 +49,10 @@ def moved_table(before, after, cast: pd.DataFrame) -> pd.DataFrame:
     b = after.predict(list(rows["alloy"]))
     rows["measured_mm"] = rows["measured_mm"].fillna(a["measured_dmax_mm"])
     rows["before_mm"], rows["after_mm"] = a[pc.DMAX_MM].to_numpy(), b[pc.DMAX_MM].to_numpy()
-    rows["moved_log"] = _log(rows["after_mm"]) - _log(rows["before_mm"])
+    rows["moved_log"] = to_target(rows["after_mm"]) - to_target(rows["before_mm"])
     for when in ("before", "after"):
-        rows[f"err_{when}_log"] = np.abs(_log(rows[f"{when}_mm"]) - _log(rows["measured_mm"]))
+        rows[f"err_{when}_log"] = np.abs(to_target(rows[f"{when}_mm"])
+                                         - to_target(rows["measured_mm"]))
     return rows
 
 

@@ -1,4 +1,4 @@
-"""The stack's evaluation, typed: what :func:`gfascreen.model.training.stack_model.stack_model`
+"""The stack's evaluation, typed: what :func:`gfascreen.model.training.attach_stack.stack_model`
 returns and the manifest keeps (``stack_evaluation``): per grouping, the headline figures
 of the network, the partner and the stack on identical folds. ``to_dict`` writes back the
 dict that ``from_dict`` read.

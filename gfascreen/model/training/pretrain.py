@@ -28,7 +28,7 @@ from gfascreen.featurize import OPImageFeaturizer, Vocabulary
 from gfascreen.featurize.pairs import pair_matrices, parse_pairs, raw_pair_matrix
 from gfascreen.model.backbone import DEFAULT_BACKBONE, TRUNK
 from gfascreen.model.network import NetworkSpec, forward_batches
-from gfascreen.model.training.trainer import Trainer
+from gfascreen.model.training.trainer import Optimiser
 
 #: Element properties whose composition-weighted mean and standard deviation are targets.
 PROPERTIES = ("Z", "X", "atomic_radius", "mendeleev_no", "row", "group", "melting_point",
@@ -118,8 +118,8 @@ def pretrain(vocab: Vocabulary, out: str | Path, config: PretrainConfig,
     net = _model(feat.out_channels, y.shape[1], c.stem, c.backbone).to(dev).to(
         memory_format=torch.channels_last)
     steps = int(np.ceil(c.n_compositions / c.batch_size))
-    trainer = Trainer(net.parameters(), c.lr, c.weight_decay, total_steps=c.epochs * steps,
-                      what="pre-training")
+    optimiser = Optimiser(net.parameters(), c.lr, c.weight_decay, total_steps=c.epochs * steps,
+                          what="pre-training")
     history = []
     for epoch in range(c.epochs):
         t0, net = time.perf_counter(), net.train()
@@ -129,7 +129,7 @@ def pretrain(vocab: Vocabulary, out: str | Path, config: PretrainConfig,
             idx = perm[s * c.batch_size:(s + 1) * c.batch_size]
             img = feat.images(xt[idx].to(dev)).contiguous(memory_format=torch.channels_last)
             loss = nn.functional.mse_loss(net(img)["reg"], yt[idx].to(dev))
-            trainer.step(loss)
+            optimiser.step(loss)
             total += float(loss.detach()) * len(idx)
         r2 = _held_out_r2(net, feat, xt[-n_val:], yt[-n_val:], dev)
         history.append({"epoch": epoch + 1, "loss": total / c.n_compositions,

@@ -218,7 +218,7 @@ def _calibrate(rel: Release) -> str:
 
 
 def _stack(rel: Release, progress: Callable[[str], None]) -> str:
-    from gfascreen.model.training.stack_model import stack_model
+    from gfascreen.model.training.attach_stack import stack_model
 
     rep = stack_model(rel.out, rel.random_oof, config=rel.partner, progress=progress)
     return f"stack on unseen systems: {rep['system']['parts']['stack']}"

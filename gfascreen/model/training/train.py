@@ -48,7 +48,7 @@ from gfascreen.model.saved import (
 )
 from gfascreen.model.targets import TARGETS, from_target, to_target
 from gfascreen.model.training.folds import assign_folds
-from gfascreen.model.training.trainer import Batches, DmaxLoss, EarlyStopping, Trainer
+from gfascreen.model.training.trainer import Batches, DmaxLoss, EarlyStopping, Optimiser
 from gfascreen.tableio import write_parquet_atomic
 
 
@@ -116,7 +116,7 @@ def _r2(y: np.ndarray, p: np.ndarray) -> float:
 
 class FoldTrainer:
     """Trains one fold's member with early stopping, checkpointing every epoch (the loop of
-    :mod:`.trainer`: :class:`Batches`, :class:`DmaxLoss`, :class:`Trainer`,
+    :mod:`.trainer`: :class:`Batches`, :class:`DmaxLoss`, :class:`Optimiser`,
     :class:`EarlyStopping`)."""
 
     def __init__(self, config: TrainConfig, vocab: Vocabulary, out: Path, fold: int,
@@ -131,7 +131,7 @@ class FoldTrainer:
         """Training rows of this run's recipe (its LDS and bulk-glass loss weights)."""
         return Batches.make(self.c, x, y, cls)
 
-    def _setup(self, n_rows: int) -> tuple[torch.nn.Module, Trainer]:
+    def _setup(self, n_rows: int) -> tuple[torch.nn.Module, Optimiser]:
         c = self.c
         torch.manual_seed(c.seed * 7919 + self.fold)
         base = init_model(c.init)
@@ -142,17 +142,17 @@ class FoldTrainer:
         model = model.to(self.device)
         model = model.to(memory_format=torch.channels_last)
         _, total, _ = step_budget(c, n_rows)
-        trainer = Trainer(model.parameters(), c.lr, c.weight_decay, total_steps=total,
-                          pct_start=0.15, what=f"fold {self.fold}")
-        return model, trainer
+        optimiser = Optimiser(model.parameters(), c.lr, c.weight_decay, total_steps=total,
+                              pct_start=0.15, what=f"fold {self.fold}")
+        return model, optimiser
 
-    def _restore(self, ckpt: Path, model, trainer: Trainer) -> dict:
+    def _restore(self, ckpt: Path, model, optimiser: Optimiser) -> dict:
         saved = torch.load(ckpt, map_location=self.device, weights_only=True)
         model.load_state_dict(saved["model"])
-        trainer.load_state_dict(saved)
+        optimiser.load_state_dict(saved)
         state = json.loads(saved["state"])
         if state["history"]:
-            trainer.skipped = state["history"][-1].get("skipped_steps", 0)
+            optimiser.skipped = state["history"][-1].get("skipped_steps", 0)
         return state
 
     def fit(self, x: torch.Tensor, y: np.ndarray, cls: np.ndarray, x_val: torch.Tensor,
@@ -162,13 +162,13 @@ class FoldTrainer:
         from safetensors.torch import load_file
 
         c = self.c
-        model, trainer = self._setup(len(x))
+        model, optimiser = self._setup(len(x))
         data = self.batches(x, y, cls)
         ckpt = self.out / f"ckpt_{self.fold}.ckpt"
         best_path = self.out / f".best_{self.fold}.safetensors"
         state = {"epoch": 0, "best": -float("inf"), "bad": 0, "history": []}
         if resume and ckpt.exists():
-            state = self._restore(ckpt, model, trainer)
+            state = self._restore(ckpt, model, optimiser)
         per_epoch, total, epochs = step_budget(c, len(x))
         bar = tqdm(total=epochs, initial=state["epoch"], desc=f"fold {self.fold}",
                    disable=not self.progress, unit="epoch")
@@ -183,7 +183,7 @@ class FoldTrainer:
             loss = 0.0
             for _ in range(every if state["epoch"] + every <= epochs else epochs - state["epoch"]):
                 epoch = state["epoch"]
-                loss = self._epoch(model, trainer, data, epoch,
+                loss = self._epoch(model, optimiser, data, epoch,
                                    min(per_epoch, total - epoch * per_epoch))
                 state["epoch"] = epoch + 1
                 bar.update(1)
@@ -195,8 +195,8 @@ class FoldTrainer:
             state["best"], state["bad"] = stop.best, stop.bad
             state["history"].append({"epoch": state["epoch"], "loss": loss,
                                      "val_r2_log": score, "seconds": round(time.time() - t0, 1),
-                                     "skipped_steps": trainer.skipped})
-            self._checkpoint(ckpt, model, trainer, state)
+                                     "skipped_steps": optimiser.skipped})
+            self._checkpoint(ckpt, model, optimiser, state)
             bar.set_postfix(loss=f"{loss:.4f}", val_r2_log=f"{score:.3f}")
         bar.close()
         if not best_path.exists():  # no validation scored (one value: R² undefined)
@@ -205,13 +205,13 @@ class FoldTrainer:
         return load_file(str(best_path)), state
 
     @staticmethod
-    def _checkpoint(ckpt: Path, model, trainer: Trainer, state: dict) -> None:
+    def _checkpoint(ckpt: Path, model, optimiser: Optimiser, state: dict) -> None:
         tmp = ckpt.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), **trainer.state_dict(),
+        torch.save({"model": model.state_dict(), **optimiser.state_dict(),
                     "state": json.dumps(state)}, tmp)
         os.replace(tmp, ckpt)
 
-    def _epoch(self, model, trainer: Trainer, data: Batches, epoch: int, n_steps: int
+    def _epoch(self, model, optimiser: Optimiser, data: Batches, epoch: int, n_steps: int
                ) -> float:
         """One pass over the shuffled rows, stopped after ``n_steps`` optimiser steps."""
         c = self.c
@@ -238,7 +238,7 @@ class FoldTrainer:
                 out = model(img, b.y if c.fds else None)
             loss = self.loss(out, b, lam, j)
             # A skipped step is fatal once it is no longer rare (1 % of the steps so far).
-            trainer.step(loss, max(3, 0.01 * (epoch + 1) * len(data) / c.batch_size))
+            optimiser.step(loss, max(3, 0.01 * (epoch + 1) * len(data) / c.batch_size))
             if model.fds is not None:
                 model.fds.accumulate(out["features"][b.has_y], b.y[b.has_y])
             total += float(loss.detach()) * len(idx)

@@ -4,7 +4,7 @@ saved model (:mod:`.update`) and label-free pre-training (:mod:`.pretrain`):
 - :class:`Batches`: a set of training rows as tensors (fractions, target, weights, classes);
 - :class:`DmaxLoss`: the members' loss (weighted squared error of the Dmax head, class
   cross-entropy, Mixup);
-- :class:`Trainer`: AdamW, the optional one-cycle schedule, and the step (a step with a
+- :class:`Optimiser`: AdamW, the optional one-cycle schedule, and the step (a step with a
   non-finite gradient is skipped and counted, fatal once it is no longer rare);
 - :class:`EarlyStopping`: the best validation score and the patience that ends a run.
 
@@ -105,7 +105,7 @@ class DmaxLoss:
         return loss
 
 
-class Trainer:
+class Optimiser:
     """AdamW over ``params`` at ``lr``; with ``total_steps`` a one-cycle schedule (peak
     ``lr``, warm-up over ``pct_start`` of the steps, cosine decay), stepped after every
     optimiser step and held at its last value past its end."""
@@ -178,4 +178,4 @@ class EarlyStopping:
         return epoch >= self.min_epochs and self.bad >= self.patience
 
 
-__all__ = ["Batches", "DmaxLoss", "EarlyStopping", "Trainer"]
+__all__ = ["Batches", "DmaxLoss", "EarlyStopping", "Optimiser"]

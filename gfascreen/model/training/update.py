@@ -63,7 +63,7 @@ from gfascreen.model.saved import (
     write_manifest,
 )
 from gfascreen.model.training.train import FoldTrainer, table_tensors
-from gfascreen.model.training.trainer import Batches, Trainer
+from gfascreen.model.training.trainer import Batches, Optimiser
 from gfascreen.tableio import write_parquet_atomic
 
 #: Parameters an update trains (name prefixes): the trunk's last stage and the heads.
@@ -111,12 +111,12 @@ def _freeze_batch_norm(model: OPResNet) -> None:
 def update_member(trainer: FoldTrainer, model: OPResNet, new: Batches, replay: Batches,
                   config: UpdateConfig) -> OPResNet:
     """Fine-tune ``model`` in place on ``new`` with rehearsal on ``replay`` (the run's
-    loss and the one :class:`~gfascreen.model.training.trainer.Trainer`, at a constant
+    loss and the one :class:`~gfascreen.model.training.trainer.Optimiser`, at a constant
     ``lr``); returns it."""
     for n, p in model.named_parameters():
         p.requires_grad_(n.startswith(TRAINABLE))
-    opt = Trainer([p for p in model.parameters() if p.requires_grad], config.lr,
-                  trainer.c.weight_decay, what="update")
+    opt = Optimiser([p for p in model.parameters() if p.requires_grad], config.lr,
+                      trainer.c.weight_decay, what="update")
     g = torch.Generator().manual_seed(config.seed)
     _freeze_batch_norm(model)
     dev = trainer.device

@@ -21,6 +21,7 @@ import pandas as pd
 
 from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
+from gfascreen.model.targets import to_target
 from gfascreen.screening.options import TOP_REPORTS
 from gfascreen.screening.report.page import _page, _write_page, report_dir, write_report
 from gfascreen.screening.report.subplot import _map_image
@@ -104,7 +105,7 @@ def _rows_of(faces: dict[str, pd.DataFrame], elements: list[str]) -> pd.DataFram
 
 def _colour(rows: pd.DataFrame) -> np.ndarray:
     """What a small map's colour shows: log10(1 + predicted Dmax/mm)."""
-    return np.log10(1.0 + rows[pc.DMAX_MM].to_numpy(float))
+    return to_target(rows[pc.DMAX_MM].to_numpy(float))
 
 
 def _thumb(rows: pd.DataFrame, elements: list[str], step: float, vmax: float) -> str:
@@ -112,7 +113,7 @@ def _thumb(rows: pd.DataFrame, elements: list[str], step: float, vmax: float) ->
     ``vmax`` mm) as a PNG data URI."""
     if not len(rows):
         return ""
-    top = float(np.log10(1.0 + vmax))
+    top = float(to_target(vmax))
     if len(elements) == 2:
         return _strip(rows, elements, step, top)
     if len(elements) == 4:

@@ -2,7 +2,7 @@
 
 1. The partner's out-of-fold predictions on the folds of the network's own out-of-fold
    predictions (the model's ``lso_oof.parquet``: leave-system-out), identical folds;
-2. the nested stack on them (:func:`~gfascreen.model.training.stacking.nested_stack_oof`),
+2. the nested stack on them (:func:`~gfascreen.model.training.nested_stack.nested_stack_oof`),
    and the side-by-side figures of network, partner and stack
    (:mod:`gfascreen.model.evaluation.side_by_side`), also on random folds when a
    random-fold out-of-fold table of the same members is given;
@@ -31,6 +31,8 @@ from gfascreen.model.evaluation.recorded import STACK_EVALUATION
 from gfascreen.model.evaluation.side_by_side import headline
 from gfascreen.model.evaluation.stack_report import StackEvaluation
 from gfascreen.model.saved import ModelDir
+from gfascreen.model.targets import from_target
+from gfascreen.model.training.nested_stack import fit_stack, nested_stack_oof, part_frames
 from gfascreen.model.training.partner import (
     PartnerConfig,
     fit_boosters,
@@ -39,7 +41,6 @@ from gfascreen.model.training.partner import (
     table_fractions,
     with_pure_metals,
 )
-from gfascreen.model.training.stacking import fit_stack, nested_stack_oof, part_frames
 
 NET_COLUMNS = ("pred_log", "pred_mm", pc.P_CRYSTAL, pc.P_RIBBON, pc.P_BMG)
 
@@ -58,7 +59,7 @@ def pure_metal_network(md: ModelDir, elements: list[str]) -> pd.DataFrame:
     ens = Ensemble.load(md.path, device="cpu", parts="network")
     reg, prob = ens.member_log_dmax(torch.eye(len(elements), dtype=torch.float32))
     log = reg.mean(0).numpy().astype(float)
-    return pd.DataFrame({"pred_log": log, "pred_mm": 10.0 ** log - 1.0,
+    return pd.DataFrame({"pred_log": log, "pred_mm": from_target(log),
                          pc.P_CRYSTAL: prob[:, 0].numpy(), pc.P_RIBBON: prob[:, 1].numpy(),
                          pc.P_BMG: prob[:, 2].numpy()}, index=list(elements))
 

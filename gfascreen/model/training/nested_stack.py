@@ -22,12 +22,7 @@ from gfascreen.model import columns as pc
 from gfascreen.model.evaluation.side_by_side import ranking_score
 from gfascreen.model.local_average import DEFAULT_STEP_AT_PCT
 from gfascreen.model.stack import Stack, StackOutput, stack_features
-from gfascreen.model.targets import to_target
-
-
-def from_log(log) -> np.ndarray:
-    """log10(1 + Dmax/mm) -> Dmax (mm), clipped at 0."""
-    return np.clip(10.0 ** np.asarray(log, dtype=float) - 1.0, 0.0, None)
+from gfascreen.model.targets import from_target, to_target
 
 NET_PROBA = (pc.P_CRYSTAL, pc.P_RIBBON, pc.P_BMG)
 GB_PROBA = ("gb_p_crystal", "gb_p_ribbon", "gb_p_bmg")
@@ -108,7 +103,8 @@ def part_frames(frame: pd.DataFrame, stacked: pd.DataFrame) -> dict[str, pd.Data
     base = frame[["composition", "system", "fold", "gfa_class", DMAX_COLUMN]]
     net = base.assign(pred_mm=frame["pred_mm"], pred_bmg_mm=frame["pred_mm"],
                       **{c: frame[c] for c in [pc.P_CRYSTAL, pc.P_BMG]})
-    gb = base.assign(pred_mm=from_log(frame["gb_log"]), pred_bmg_mm=from_log(frame["gb_log_bmg"]),
+    gb = base.assign(pred_mm=from_target(frame["gb_log"]),
+                     pred_bmg_mm=from_target(frame["gb_log_bmg"]),
                      **{c: frame[f"gb_{c}"] for c in [pc.P_CRYSTAL, pc.P_BMG]})
     stack = base.join(stacked)
     return {"network": net, "partner": gb, "stack": stack}
