@@ -177,7 +177,7 @@ MODEL_CASES = {
 
 
 def _rehash(d: Path, name: str) -> None:
-    from gfascreen.model.saved import sha256_file
+    from gfascreen.model.parts import sha256_file
 
     def fix(m):
         for e in [*m["members"], m["known_alloys"]]:

@@ -19,7 +19,8 @@ ON_GRID = {"La": 50.0, "Co": 30.0, "Al": 20.0}
 @pytest.fixture(scope="module")
 def known_model(tiny_ensemble, tmp_path_factory):
     """The tiny ensemble whose known alloys also hold Al20Co30La50 (bmg, 2.5 mm)."""
-    from gfascreen.model.saved import KNOWN_ALLOYS, ModelDir, write_known_alloys
+    from gfascreen.model.known import KNOWN_ALLOYS, write_known_alloys
+    from gfascreen.model.saved import ModelDir
 
     d = tmp_path_factory.mktemp("known") / "model"
     shutil.copytree(tiny_ensemble, d)
@@ -33,7 +34,7 @@ def known_model(tiny_ensemble, tmp_path_factory):
     els = [c for c in known.columns if c not in ("composition", "system", "gfa_class",
                                                   "dmax_mm", "sources", "n_source_rows")]
     md.manifest.known_alloys = write_known_alloys(d, known, els)
-    assert md.manifest.known_alloys["file"] == KNOWN_ALLOYS
+    assert md.manifest.known_alloys.file == KNOWN_ALLOYS
     md.write_manifest()
     return d
 
@@ -88,7 +89,7 @@ def test_screen_parquet_and_report_carry_the_measurements(known_model, tmp_path)
 
 
 def test_grid_lookup_matches_on_the_composition_key():
-    from gfascreen.screening.known import measured_at
+    from gfascreen.model.known import measured_at
 
     known = pd.DataFrame({"composition": ["Al8Cu46Zr46", "Cu50Zr50"], "gfa_class": ["bmg",
                           "ribbon"], "dmax_mm": [2.0, 0.1], "sources": ["a", "b"],

@@ -142,6 +142,40 @@ def test_training_and_evaluation_import_one_way():
     assert not any(bad.values()), {m: d for m, d in bad.items() if d}
 
 
+def test_lower_layers_never_import_screening():
+    """Nothing under gfascreen.model, gfascreen.featurize or gfascreen.data imports
+    gfascreen.screening, at the top or inside a function: screening reads the model (its
+    known alloys: gfascreen.model.known), never the other way round."""
+    graph = _module_imports()
+    lower = ("gfascreen.model", "gfascreen.featurize", "gfascreen.data")
+    bad = {m: sorted(d for d in deps if d.startswith("gfascreen.screening"))
+           for m, deps in graph.items() if m.startswith(lower)}
+    assert not any(bad.values()), {m: d for m, d in bad.items() if d}
+
+
+#: The manifest keys of the parts stored beside its fields, read only through their
+#: typed records (gfascreen.model.parts; Manifest.partner, .stack, .casts).
+_PART_ACCESS = r"""(extra\[|extra\.get\(|extra\.pop\(|in [\w.]*extra\b)"""
+_PART_KEYS = ("partner", "stack", "casts", "calibration", "known_alloys", "members")
+
+
+def test_manifest_parts_are_read_through_their_records():
+    """No ``extra["partner"]``, ``extra.get("stack")``, ``"casts" in m.extra`` … outside
+    the records' modules: each part of a manifest has one reader."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    owners = {root / "gfascreen/model/parts.py", root / "gfascreen/model/saved.py"}
+    key = "[\"'](" + "|".join(_PART_KEYS) + ")[\"']"
+    pattern = re.compile(rf"({key}\s*{_PART_ACCESS}|{_PART_ACCESS}\s*{key})")
+    hits = [f"{f.relative_to(root)}:{n}: {line.strip()}"
+            for d in ("gfascreen", "scripts") for f in sorted((root / d).rglob("*.py"))
+            if f not in owners
+            for n, line in enumerate(f.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not hits, hits
+
+
 #: Modules that may spell a prediction column's name, and why.
 _NAMES_COLUMNS = {
     # The registry itself.

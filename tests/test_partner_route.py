@@ -5,6 +5,7 @@ network's rows unchanged to the byte."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -24,13 +25,13 @@ def narrowed(model, dest):
 
     shutil.copytree(model, dest)
     md = ModelDir(dest)
-    entry = md.manifest.extra["partner"]
-    wide = ElementTable.load(md.verified(entry["table"]))
+    part = md.manifest.partner
+    wide = ElementTable.load(md.verified(part.table))
     vocab = list(md.manifest.vocabulary["elements"])
     idx = [wide.elements.index(e) for e in vocab]
     ElementTable(vocab, wide.properties[idx], wide.radius[idx],
-                 wide.hmix[np.ix_(idx, idx)]).save(md.path / entry["table"]["file"])
-    entry["table"] = md.entry(entry["table"]["file"])
+                 wide.hmix[np.ix_(idx, idx)]).save(md.path / part.table.file)
+    md.manifest.partner = replace(part, table=md.entry(part.table.file))
     md.write_manifest()
     return dest
 
@@ -132,7 +133,7 @@ def test_an_element_outside_the_vocabulary_gets_the_partners_calibrated_reading(
 
     d, result = partner_model
     entry = ModelDir(d).manifest.calibration
-    assert entry["partner_only"]["thickness"]["spread_weight"] == 0.0
+    assert entry.partner_only["thickness"]["spread_weight"] == 0.0
     assert "partner_only" in result and "partner alone" in (d / "CALIBRATION.md").read_text()
     ens = Ensemble.load(d, device="cpu")
     res = ens.predict(["Sc20Cu40Al40", "Cu46Zr46Al8", "Zr55Cu30Al10In5", "Cu90Kr10", "Xx5",

@@ -74,7 +74,7 @@ def test_a_screen_that_fails_before_scoring_leaves_nothing_that_blocks_a_retry(
 
     model = tmp_path / "model"
     shutil.copytree(tiny_ensemble, model)
-    member = model / ModelDir(model).manifest.members[0]["file"]
+    member = model / ModelDir(model).manifest.members[0].file
     member.rename(tmp_path / "aside")
     out = tmp_path / "run"
     with pytest.raises(GfaError, match="is missing"):
@@ -382,7 +382,7 @@ def test_one_screen_loads_and_verifies_the_model_once(tiny_ensemble, tmp_path, m
         lambda cls, *a, **k: loads.append(k.get("device")) or real_load(cls, *a, **k)))
     real_state = saved.ModelDir.member_state
     monkeypatch.setattr(saved.ModelDir, "member_state",
-                        lambda self, e: verified.append(e["file"]) or real_state(self, e))
+                        lambda self, e: verified.append(e.file) or real_state(self, e))
     real_parse = calibration.parse_thresholds
     monkeypatch.setattr(calibration, "parse_thresholds",
                         lambda t: parsed.append(t) or real_parse(t))
@@ -390,7 +390,7 @@ def test_one_screen_loads_and_verifies_the_model_once(tiny_ensemble, tmp_path, m
     assert len(list(out.glob("part-*.parquet"))) == 5
     members = saved.ModelDir(tiny_ensemble).manifest.members
     assert len(loads) == 1, loads
-    assert sorted(verified) == sorted(m["file"] for m in members)
+    assert sorted(verified) == sorted(m.file for m in members)
     assert parsed == ["1,5"]
     assert {"p_dmax_ge_1", "p_dmax_ge_5"} <= set(pd.read_parquet(out).columns)
 

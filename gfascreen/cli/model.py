@@ -161,7 +161,7 @@ def _cmd_calibrate(a: argparse.Namespace) -> None:
     from gfascreen.model.evaluation.markdown import calibration_summary
     from gfascreen.model.saved import ModelDir
 
-    if a.lso is not None and "stack" in ModelDir(a.model).manifest.extra:
+    if a.lso is not None and ModelDir(a.model).manifest.stack is not None:
         from gfascreen.model.training.attach_stack import stack_model
 
         print("the model carries a stack: re-stacking on these leave-system-out "

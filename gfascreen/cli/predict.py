@@ -57,7 +57,7 @@ def _predict_batches(ens, formulas: list, a: argparse.Namespace, thresholds):
 def _unknown_columns(res) -> list[str]:
     """The measured_* columns when no input is a known alloy (left off the printed table;
     files keep them)."""
-    from gfascreen.screening.known import MEASURED_COLUMNS
+    from gfascreen.model.known import MEASURED_COLUMNS
 
     cols = [c for c in MEASURED_COLUMNS if c in res.columns]
     return cols if cols and (res["measured_class"] == "").all() else []

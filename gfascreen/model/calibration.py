@@ -380,7 +380,7 @@ def load_model_calibration(md) -> Calibration | None:
     """The calibration a saved model carries (None when it has none): the one loader used
     by inference, suggestions and reports."""
     entry = md.manifest.calibration
-    return None if entry is None else Calibration.load(md.verified(entry), entry)
+    return None if entry is None else entry.read(md.path)
 
 
 def coverage(y_log: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:

@@ -116,29 +116,31 @@ class CastCorrection:
         return self.fit(x_at_pct, casts["gfa_class"].astype(str).to_numpy(),
                         to_target(casts[DMAX_COLUMN].to_numpy(float)), before)
 
-    def save(self, out: Path) -> dict:
-        """Write the part into the model folder ``out``; its manifest entry."""
-        from gfascreen.model.saved import sha256_file
+    def write_table(self, path: Path) -> int:
+        """Write the casts it was fitted on (:data:`CAST_COLUMNS`) to ``path``; their
+        number (the manifest entry: :meth:`gfascreen.model.parts.CastsEntry.write`)."""
         from gfascreen.tableio import write_parquet_atomic
 
-        write_parquet_atomic(self.table_[list(CAST_COLUMNS)], out / CASTS_FILE)
-        return {"file": CASTS_FILE, "sha256": sha256_file(out / CASTS_FILE),
-                "alloys": int(len(self.table_)), "settings": self.settings()}
+        write_parquet_atomic(self.table_[list(CAST_COLUMNS)], path)
+        return int(len(self.table_))
 
     @classmethod
     def load(cls, model_dir, featurizer) -> CastCorrection | None:
-        """The part a model directory carries (None: no casts), fitted on its table;
-        ``featurizer`` reads the compositions (the model's vocabulary)."""
-        entry = model_dir.manifest.extra.get("casts")
-        if entry is None:
-            return None
-        casts = pd.read_parquet(model_dir.verified(entry))
+        """The part a model directory carries (None: no casts), read through its manifest
+        entry (:class:`~gfascreen.model.parts.CastsEntry`)."""
+        entry = model_dir.manifest.casts
+        return None if entry is None else entry.read(model_dir.path, featurizer)
+
+    @classmethod
+    def from_file(cls, path: Path, settings: dict, featurizer) -> CastCorrection:
+        """The correction of ``settings`` fitted on the casts table at ``path`` (verified by
+        the caller); ``featurizer`` reads the compositions (the model's vocabulary)."""
+        casts = pd.read_parquet(path)
         amounts, reasons = featurizer.parse(casts["composition"].tolist())
         if any(reasons):
-            raise GfaError(f"{model_dir.path / CASTS_FILE}: "
-                           f"{next(r for r in reasons if r)}")
+            raise GfaError(f"{path}: {next(r for r in reasons if r)}")
         x = 100.0 * featurizer.from_amounts(amounts).double().cpu().numpy()
-        return cls(**entry["settings"]).fit_table(casts, x)
+        return cls(**settings).fit_table(casts, x)
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         d2 = _sq_dist(a, b)

@@ -28,7 +28,9 @@ from gfascreen.model.calibration import (
 from gfascreen.model.casts import CastCorrection
 from gfascreen.model.columns import COLUMNS, prediction_columns
 from gfascreen.model.difficulty import NEIGHBOURS, Neighbourhood, neighbourhood
+from gfascreen.model.known import measured
 from gfascreen.model.network import OPResNet, for_inference, forward_members
+from gfascreen.model.parts import sha256_file
 from gfascreen.model.precision import (
     check_precision,
     inference_batch_for,
@@ -40,7 +42,6 @@ from gfascreen.model.saved import (
     bf16_record,
     default_model_dir,
     model_hash,
-    sha256_file,
 )
 from gfascreen.model.statements import Batch, calibrated_columns
 from gfascreen.model.targets import from_target, kind_of, to_target
@@ -125,7 +126,7 @@ class Ensemble:
             try:
                 net.load_state_dict(md.member_state(entry), assign=True)
             except RuntimeError as exc:
-                raise GfaError(f"model member {entry['file']} does not fit the architecture "
+                raise GfaError(f"model member {entry.file} does not fit the architecture "
                                f"in the manifest ({str(exc).splitlines()[0]})") from None
             members.append(for_inference(net, bf16=precision == "bf16").to(dev))
         ens = cls(members, md, dev, precision, cls._calibration(md))
@@ -135,16 +136,15 @@ class Ensemble:
     def use_parts(self, parts: str) -> None:
         """``"stack"`` (the partner and stack, where the model has them) or ``"network"``."""
         from gfascreen.model.partner import Partner
-        from gfascreen.model.stack import Stack
 
         if parts not in PARTS:
             raise GfaError(f"--parts {parts!r}: choose {' or '.join(PARTS)}")
-        entry = self.manifest.extra.get("stack")
+        stack = self.manifest.stack
         self.partner = self.stack = None
-        if parts == "stack" and entry is not None:
+        if parts == "stack" and stack is not None:
             self.partner = Partner.load(self.model_dir, self.device)
-            self.stack = Stack.from_dict(entry)
-        if parts == "network" and entry is not None and self.calibration is not None:
+            self.stack = stack
+        if parts == "network" and stack is not None and self.calibration is not None:
             # The calibration was fitted on the stack's outputs, not the members'.
             self.calibration = None
 
@@ -250,16 +250,14 @@ class Ensemble:
         cal = self.calibration
         ref_y = self.domain_y if cal is not None and cal.needs_knn else None
         return neighbourhood(x.to(self.device), self.domain, ref_y,
-                             float(self.manifest.domain["radius_at_pct"]),
-                             int(self.manifest.domain["min_neighbours"]),
+                             float(self.manifest.domain.radius_at_pct),
+                             int(self.manifest.domain.min_neighbours),
                              cal.k if cal is not None else NEIGHBOURS)
 
     def measured(self, keys) -> pd.DataFrame:
         """What is known of the compositions with these keys: ``measured_class``,
         ``measured_dmax_mm``, ``measured_source`` of the model's known alloys (empty / NaN
-        for the others; :func:`gfascreen.screening.known.measured`)."""
-        from gfascreen.screening.known import measured
-
+        for the others; :func:`gfascreen.model.known.measured`)."""
         return measured(keys, self.known_alloys)
 
     def predict(self, compositions, strict: bool = False,

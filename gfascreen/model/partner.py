@@ -185,13 +185,13 @@ class Partner:
         the text is parsed by :mod:`gfascreen.model.trees` alone (LightGBM not needed)."""
         from gfascreen.model.trees import model_features
 
-        entry = md.manifest.extra.get("partner")
-        if entry is None:
+        part = md.manifest.partner
+        if part is None:
             return None
-        table = ElementTable.load(md.verified(entry["table"]))
+        table = ElementTable.load(part.table.verified(md.path))
         boosters = {}
         for name in BOOSTERS:
-            f = md.verified(entry["boosters"][name])
+            f = part.boosters[name].verified(md.path)
             try:
                 boosters[name] = f.read_text()
                 features = model_features(boosters[name])

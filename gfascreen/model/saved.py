@@ -21,29 +21,37 @@ Training (:mod:`gfascreen.model.training.train`) writes this directory; inferenc
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import platform
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.featurize.spec import ImageSpec
 from gfascreen.model.backbone import PACK_FLOAT16, TRUNK
 from gfascreen.model.network import NetworkSpec
+from gfascreen.model.parts import (
+    CASTS_KEY,
+    PARTNER_KEY,
+    STACK_KEY,
+    CalibrationEntry,
+    CastsEntry,
+    DomainPart,
+    FileEntry,
+    MemberEntry,
+    PartnerPart,
+)
+from gfascreen.model.stack import Stack
 
 FORMAT = "gfascreen-ensemble"
 FORMAT_VERSION = 2
-#: A composition is in domain when this many training alloys lie within DOMAIN_RADIUS.
-DOMAIN_MIN_NEIGHBOURS = 2
-#: L1 distance between compositions in at.% (sum of |differences|; 20 = 10 at.% moved).
-DOMAIN_RADIUS_AT_PCT = 20.0
 #: Weights share one int8 scale per output channel and per group of this many inputs.
 GROUP = 128
 #: Parameter-name prefixes kept in float16 when packing (the backbone's
@@ -51,17 +59,6 @@ GROUP = 128
 KEEP_FLOAT16 = tuple(f"{TRUNK}.{layer}." for layer in PACK_FLOAT16)
 #: The packed storage, as the manifest and each member's metadata name it.
 PACKED = f"int8-group{GROUP}+fp16({','.join(PACK_FLOAT16)})"
-KNOWN_ALLOYS = "known_alloys.parquet"
-#: Columns of ``known_alloys.parquet`` besides the at.% element columns.
-KNOWN_COLUMNS = ("composition", "system", "gfa_class", DMAX_COLUMN, "sources", "n_source_rows")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def library_versions() -> dict:
@@ -75,20 +72,63 @@ def library_versions() -> dict:
 
 
 # -- the manifest ------------------------------------------------------------------------
+def _typed(cls):
+    """A reader of one part: its record as is, or read from its JSON (or another record's)."""
+    def read(e):
+        if e is None or isinstance(e, cls):
+            return e
+        return cls.from_dict(e.to_dict() if hasattr(e, "to_dict") else e)
+    return read
+
+
+def _members(entries) -> list[MemberEntry]:
+    return [_typed(MemberEntry)(e) for e in entries]
+
+
+#: The manifest's fields that are parts: each held as its typed record
+#: (:mod:`gfascreen.model.parts`; a dict given for one is read by its record).
+_PART_FIELDS = {"members": _members, "known_alloys": _typed(FileEntry),
+                "calibration": _typed(CalibrationEntry), "lso_oof": _typed(FileEntry),
+                "domain": _typed(DomainPart)}
+
+
+class _StoredPart:
+    """A part stored among the manifest's other keys (``extra[key]``), read and written
+    only through its record: ``None`` when absent; setting it stores the record's JSON in
+    place (the key order stays), setting None removes it."""
+
+    def __init__(self, key: str, read):
+        self.key, self.read = key, read
+
+    def __get__(self, manifest, owner=None):
+        if manifest is None:
+            return self
+        d = manifest.extra.get(self.key)
+        return None if d is None else self.read(d)
+
+    def __set__(self, manifest, part) -> None:
+        if part is None:
+            manifest.extra.pop(self.key, None)
+        else:
+            manifest.extra[self.key] = part.to_dict()
+
+
 @dataclass
 class Manifest:
     """What a model directory holds and how to rebuild its networks (``manifest.json``).
 
-    ``members``, ``known_alloys`` and ``calibration`` name files with their SHA-256;
-    ``extra`` keeps anything else a tool recorded (evaluations, wall times, the packing
-    check), written at the top level of the JSON."""
+    ``members``, ``known_alloys``, ``calibration``, ``lso_oof`` and ``domain`` are typed
+    records (:mod:`gfascreen.model.parts`), as are the parts stored among the other keys:
+    :attr:`partner`, :attr:`stack` and :attr:`casts`. ``extra`` keeps anything else a tool
+    recorded (evaluations, wall times, the packing check), written at the top level of the
+    JSON."""
 
     id: str
     vocabulary: dict
     image: dict
     target: str
     architecture: dict
-    members: list[dict]
+    members: list[MemberEntry]
     classes: list[str] | None = None
     quant: str = "float32"
     config: dict = field(default_factory=dict)
@@ -96,17 +136,20 @@ class Manifest:
     data: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
-    domain: dict = field(default_factory=lambda: {
-        "min_neighbours": DOMAIN_MIN_NEIGHBOURS, "radius_at_pct": DOMAIN_RADIUS_AT_PCT})
-    known_alloys: dict | None = None
-    calibration: dict | None = None
-    lso_oof: dict | None = None
+    domain: DomainPart = field(default_factory=DomainPart)
+    known_alloys: FileEntry | None = None
+    calibration: CalibrationEntry | None = None
+    lso_oof: FileEntry | None = None
     extra: dict = field(default_factory=dict)
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
     _REQUIRED = {"id": str, "vocabulary": dict, "image": dict, "target": str,
                  "architecture": dict, "members": list}
+
+    def __setattr__(self, name, value):
+        typed = _PART_FIELDS.get(name)
+        super().__setattr__(name, value if typed is None else typed(value))
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "manifest") -> Manifest:
@@ -123,13 +166,13 @@ class Manifest:
                                "the model directory is damaged: re-pack or re-train it")
         if not d["members"]:
             raise GfaError(f"{where} lists no members")
-        for m in d["members"]:
-            _check_entry(m, where, "member")
-        for key in ("known_alloys", "calibration", "lso_oof"):
-            if d.get(key) is not None:
-                _check_entry(d[key], where, key)
         names = {f.name for f in fields(cls)}
         known = {k: v for k, v in d.items() if k in names and k != "extra"}
+        for key, reader in _ENTRY_READERS.items():
+            if key == "members":
+                known[key] = [reader(m, where, "member") for m in d[key]]
+            elif d.get(key) is not None:
+                known[key] = reader(d[key], where, key)
         extra = {k: v for k, v in d.items() if k not in names}
         m = cls(**known, extra={**d.get("extra", {}), **extra})
         m.network_spec_at(where)  # the specs build, or the manifest is refused here
@@ -161,18 +204,36 @@ class Manifest:
         return NetworkSpec.from_manifest(self.architecture, self.classes, self.target,
                                          image.in_channels, where)
 
+    #: The descriptor partner's files (None: the members alone).
+    partner = _StoredPart(PARTNER_KEY, PartnerPart.from_dict)
+    #: The stack that joins the members and the partner into ``dmax_mm`` (None: the
+    #: members alone; :mod:`gfascreen.model.stack`).
+    stack = _StoredPart(STACK_KEY, Stack.from_dict)
+    #: The lab's casts' correction (None: the model has none; :mod:`gfascreen.model.casts`).
+    casts = _StoredPart(CASTS_KEY, CastsEntry.from_dict)
+
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in _PART_FIELDS:
+            v = d[key]
+            d[key] = ([e.to_dict() for e in v] if key == "members"
+                      else None if v is None else v.to_dict())
+        d = {k: copy.deepcopy(v) for k, v in d.items()}
         extra = d.pop("extra")
         return {"format": d.pop("format"), "format_version": d.pop("format_version"),
                 **d, **extra}
+
+
+#: How each file entry of the manifest JSON is read (and validated).
+_ENTRY_READERS = {"members": MemberEntry.from_dict, "known_alloys": FileEntry.from_dict,
+                  "calibration": CalibrationEntry.from_dict, "lso_oof": FileEntry.from_dict}
 
 
 def model_hash(manifest: Manifest) -> str:
     """One hash for a model's weights: SHA-256 over its members' SHA-256s."""
     h = hashlib.sha256()
     for m in manifest.members:
-        h.update(m["sha256"].encode())
+        h.update(m.sha256.encode())
     return h.hexdigest()
 
 
@@ -180,13 +241,13 @@ def stack_hash(manifest: Manifest) -> str | None:
     """SHA-256 over what joins the members into a prediction: the descriptor partner's file
     hashes and the stack's numbers (None for a model predicting with its members alone).
     With :func:`model_hash` it identifies the predictions a model makes."""
-    partner, stack = manifest.extra.get("partner"), manifest.extra.get("stack")
+    partner, stack = manifest.partner, manifest.stack
     if stack is None:
         return None
-    h = hashlib.sha256(json.dumps(stack, sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps(stack.to_dict(), sort_keys=True).encode())
     if partner:
-        for entry in [partner["table"], *partner["boosters"].values()]:
-            h.update(entry["sha256"].encode())
+        for entry in partner.files:
+            h.update(entry.sha256.encode())
     return h.hexdigest()
 
 
@@ -207,14 +268,6 @@ def bf16_record(manifest: Manifest) -> float | None:
     except (KeyError, TypeError, ValueError):
         return None
     return value if np.isfinite(value) else None
-
-
-def _check_entry(entry, where: str, what: str) -> None:
-    if not isinstance(entry, dict) or not entry.get("file") or not entry.get("sha256"):
-        raise GfaError(f"{where}: {what} entry {entry!r} needs a file name and its sha256; "
-                       "every file of a model is verified")
-    if Path(entry["file"]).name != entry["file"]:
-        raise GfaError(f"{where}: {what} file {entry['file']!r} must be a plain file name")
 
 
 # -- the packing codec, both directions --------------------------------------------------
@@ -288,17 +341,12 @@ class ModelDir:
             raise GfaError(f"{mpath} is not valid JSON ({exc})") from None
         self.manifest = Manifest.from_dict(raw, str(mpath))
 
-    def verified(self, entry: dict) -> Path:
-        """The path of a listed file, after checking that it exists and matches its hash."""
-        f = self.path / entry["file"]
-        if not f.is_file():
-            raise GfaError(f"model file {f} is missing")
-        if sha256_file(f) != entry["sha256"]:
-            raise GfaError(f"model file {f} does not match its checksum in the manifest; "
-                           "the file is corrupt or was changed")
-        return f
+    def verified(self, entry: FileEntry) -> Path:
+        """The path of a listed file, after checking that it exists and matches its hash
+        (:meth:`FileEntry.verified <gfascreen.model.parts.FileEntry.verified>`)."""
+        return entry.verified(self.path)
 
-    def member_state(self, entry: dict) -> dict[str, torch.Tensor]:
+    def member_state(self, entry: MemberEntry) -> dict[str, torch.Tensor]:
         """One member's float32 state dict (decoded from its storage)."""
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -318,7 +366,7 @@ class ModelDir:
         """Kept leave-system-out out-of-fold predictions (None when not shipped)."""
         return self._parquet(self.manifest.lso_oof)
 
-    def _parquet(self, entry: dict | None) -> pd.DataFrame | None:
+    def _parquet(self, entry: FileEntry | None) -> pd.DataFrame | None:
         if entry is None:
             return None
         f = self.verified(entry)
@@ -333,32 +381,12 @@ class ModelDir:
             self.manifest = manifest
         write_manifest(self.path, self.manifest)
 
-    def entry(self, file: str, **info) -> dict:
+    def entry(self, file: str, **info) -> FileEntry:
         """A manifest entry for a file of this directory, with its checksum."""
-        return {"file": file, "sha256": sha256_file(self.path / file), **info}
+        return FileEntry.of(self.path, file, **info)
 
 
 def write_manifest(path: Path, manifest: Manifest) -> None:
     tmp = path / ".manifest.json.tmp"
     tmp.write_text(json.dumps(manifest.to_dict(), indent=2))
     os.replace(tmp, path / "manifest.json")
-
-
-def known_alloys_table(table: pd.DataFrame, elements: list[str]) -> pd.DataFrame:
-    """The slice of a (prepared, in-domain) training table a model carries: identity,
-    labels, provenance summary and the at.% columns of its vocabulary."""
-    cols = [c for c in KNOWN_COLUMNS if c in table.columns]
-    els = [e for e in elements if e in table.columns]
-    out = table[cols + els].copy()
-    out["gfa_class"] = out["gfa_class"].astype(str)
-    return out.reset_index(drop=True)
-
-
-def write_known_alloys(path: Path, table: pd.DataFrame, elements: list[str]) -> dict:
-    """Write ``known_alloys.parquet`` into a model directory; returns its manifest entry."""
-    from gfascreen.tableio import write_parquet_atomic
-
-    known = known_alloys_table(table, elements)
-    write_parquet_atomic(known, path / KNOWN_ALLOYS)
-    return {"file": KNOWN_ALLOYS, "sha256": sha256_file(path / KNOWN_ALLOYS),
-            "rows": int(len(known))}

@@ -7,7 +7,7 @@ and last, atomically, the empty ``_SUCCESS`` marker (the Spark/Hadoop convention
 ``_SUCCESS``, not finished; every reader checks it). Names starting with ``_`` or ``.`` are
 skipped by pyarrow, so ``pandas.read_parquet(run_dir)`` reads exactly the results.
 Columns: the at.% of each element, ``system``, :data:`gfascreen.model.columns.COLUMNS`
-and :data:`gfascreen.screening.known.MEASURED_COLUMNS` (a known alloy's measurements).
+and :data:`gfascreen.model.known.MEASURED_COLUMNS` (a known alloy's measurements).
 
 The options are resolved once into a :class:`~gfascreen.screening.options.ScreenPlan`
 (:func:`plan_screen`) and the model is loaded once. On one machine the chunks are scored in
@@ -208,7 +208,7 @@ def _request(plan: ScreenPlan) -> dict:
              "unseen": _unseen_figures(md.manifest),
              "data_sha256": md.manifest.data.get("sha256"),
              "precision": plan.precision}  # the one used (checked on --resume)
-    cal = md.manifest.calibration
+    cal = md.manifest.calibration.info if md.manifest.calibration else None
     interval = ({"confidence": plan.confidence,
                  "method": cal.get("method") or ("one distribution per alloy" if
                                                  cal.get("thickness") else None),

@@ -11,7 +11,7 @@ import pandas as pd
 from gfascreen.data.parse import alloy_system
 from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
 from gfascreen.model.ensemble import Ensemble
-from gfascreen.screening.known import measured_at
+from gfascreen.model.known import measured_at
 from gfascreen.screening.palette import row_systems
 
 _CACHE: dict[tuple[str, str, str], Ensemble] = {}
@@ -63,7 +63,7 @@ def score_chunk(units: np.ndarray, elements: list[str], step: float,
                 scorer: ChunkScorer, own_systems: bool = False) -> pd.DataFrame:
     """Lattice units ``(n, k)`` -> table with at.% columns, ``system`` and predictions
     (columns: :data:`gfascreen.model.columns.COLUMNS`, then
-    :data:`gfascreen.screening.known.MEASURED_COLUMNS`). ``system`` is the screened
+    :data:`gfascreen.model.known.MEASURED_COLUMNS`). ``system`` is the screened
     system's, or with ``own_systems`` (an atlas) each row's own elements present."""
     ens = scorer.ensemble()
     x = ens.featurizer.from_amounts(units, elements)

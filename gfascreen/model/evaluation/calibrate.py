@@ -42,6 +42,7 @@ from gfascreen.model.evaluation.calibration_report import (
 )
 from gfascreen.model.evaluation.markdown import CALIBRATION_PAGE, calibration_page
 from gfascreen.model.evaluation.recorded import CALIBRATION_REPORT
+from gfascreen.model.parts import CalibrationEntry
 from gfascreen.model.probabilities import (
     EVENTS,
     PROB_BINNINGS,
@@ -130,8 +131,8 @@ def lso_frame(model: ModelDir, lso: pd.DataFrame) -> pd.DataFrame:
     folds = out["fold"].to_numpy()
     dom = np.zeros(len(out), dtype=bool)
     spread = np.zeros(len(out))
-    radius = float(model.manifest.domain["radius_at_pct"])
-    need_n = int(model.manifest.domain["min_neighbours"])
+    radius = float(model.manifest.domain.radius_at_pct)
+    need_n = int(model.manifest.domain.min_neighbours)
     for k in np.unique(folds):
         te, tr = folds == k, folds != k
         nb = neighbourhood(x[te], x[tr], out["y"].to_numpy()[tr], radius, need_n, NEIGHBOURS)
@@ -215,7 +216,7 @@ def replay(md: ModelDir, frame: pd.DataFrame, confidences=CONFIDENCES) -> dict:
     :func:`lso_frame`): sets the frame's out-of-fold class masses (its probability binning,
     cross-fitted) and returns its out-of-fold readings (``lo``, ``hi``, ``at_least``:
     log, by confidence; ``exceedance``)."""
-    entry = md.manifest.calibration or {}
+    entry = md.manifest.calibration.info if md.manifest.calibration else {}
     pbin = (entry.get("probabilities") or {}).get("binning", "none")
     cross = cross_fit_probabilities(frame, pbin)
     frame[P_BMG_CAL], frame[P_GLASS_CAL] = cross[pc.P_BMG], cross[pc.P_GLASS]
@@ -418,7 +419,8 @@ def fit_final(frame: pd.DataFrame, result: dict, source: str) -> Calibration:
     return Calibration(info=info, probabilities=probs.maps, thickness=dist.thickness)
 
 
-def attach(md: ModelDir, cal: Calibration, lso: pd.DataFrame | None = None) -> dict:
+def attach(md: ModelDir, cal: Calibration, lso: pd.DataFrame | None = None
+           ) -> CalibrationEntry:
     """Store the calibration (and, when given, the predictions it was fitted on) in the
     model directory; returns the manifest's calibration entry."""
     entry = cal.save(md.path / CALIBRATION_FILE)
@@ -440,7 +442,7 @@ def calibrate_model(model: str, lso: str | None = None) -> dict:
     measurement (manifest) and its tables (``CALIBRATION.md``). Returns the measurement."""
     md = ModelDir(model)
     raw = read_lso(md, lso)
-    if "stack" in md.manifest.extra and "net_pred_log" not in raw.columns:
+    if md.manifest.stack is not None and "net_pred_log" not in raw.columns:
         raise GfaError(f"{model} predicts with a stack, and {lso} holds the network's "
                        "predictions alone: re-stack on them (`gfascreen calibrate MODEL --lso "
                        "RUN` does, or gfascreen.model.training.attach_stack.stack_model(MODEL, "

@@ -35,7 +35,7 @@ from gfascreen.model.evaluation.recorded import EVALUATION, Recorded
 from gfascreen.model.evaluation.stack_report import headline_rows
 from gfascreen.model.recipe import TrainConfig
 from gfascreen.model.saved import GROUP, ModelDir
-from gfascreen.model.stack import RIBBON_MM, Stack
+from gfascreen.model.stack import RIBBON_MM
 
 TEMPLATE = Path(__file__).with_name("model_card.md")
 CARD = "MODEL_CARD.md"
@@ -88,18 +88,18 @@ def _section(ev: Evaluation | None, command: str) -> str:
 
 
 def _stack(m, rec: Recorded) -> str:
-    if m.extra.get("stack") is None:
+    stack = m.stack
+    if stack is None:
         return ("No stack: the members alone (`gfascreen stack MODEL` adds the descriptor "
                 "partner and the stack).")
-    stack = Stack.from_dict(m.extra["stack"])
-    p, w = m.extra.get("partner", {}), stack.rank_weight
+    w, features = stack.rank_weight, m.partner.features if m.partner else []
     step = stack.partner_step_at_pct
     averaged = (f" The partner is read as its mean over the composition and its neighbours "
                 f"{step:g} at.% away (no spike at its training alloys; the stack's figures "
                 f"unchanged on the leave-system-out folds: docs/research-log.md)."
                 if step > 0 else "")
     text = (f"Prediction = the stack of the members and a descriptor partner (LightGBM on "
-            f"{len(p.get('features', []))} element-property descriptors: Magpie statistics, "
+            f"{len(features)} element-property descriptors: Magpie statistics, "
             f"ΔH_mix, δ, S_mix, number of elements): class probabilities from a multinomial "
             f"logistic regression over both parts' class scores; `dmax_bmg_mm` (the "
             f"thickness if a bulk glass) a linear blend of the three regressions fitted on "
@@ -116,9 +116,9 @@ def _stack(m, rec: Recorded) -> str:
 
 
 def _calibration(md: ModelDir, rec: Recorded) -> str:
-    cal = md.manifest.calibration
-    if cal is None:
+    if md.manifest.calibration is None:
         return "Not calibrated yet: `gfascreen calibrate MODEL --lso RUN`."
+    cal = md.manifest.calibration.info
     maps = (cal.get("probabilities") or {}).get("binning")
     if isinstance(cal.get("thickness"), dict):
         th = cal["thickness"]
@@ -207,11 +207,13 @@ def _storage(md: ModelDir, rec: Recorded) -> str:
 def _outside_vocabulary(md: ModelDir) -> str:
     """What becomes of an alloy with an element outside the network's vocabulary."""
     vocab = md.manifest.image_spec.vocabulary.elements
-    known = (md.manifest.extra.get("partner") or {}).get("elements", vocab)
+    part = md.manifest.partner
+    known = part.elements if part is not None and part.elements is not None else vocab
     extra = [e for e in known if e not in vocab]
     if not extra:
         return "refused"
-    calibrated = (md.manifest.calibration or {}).get("partner_only") is not None
+    cal = md.manifest.calibration
+    calibrated = cal is not None and cal.partner_only is not None
     return (f"an element among {' '.join(extra)} is read by the descriptor partner alone: "
             "`route` = partner only, `in_domain` = False, "
             + ("its own distribution calibrated on the partner's leave-system-out "
@@ -261,7 +263,7 @@ def model_card(model: str | Path) -> str:
         "stack_section": _stack(m, rec), "systems_section": _systems(md),
         "calibration_section": _calibration(md, rec), "storage": _storage(md, rec),
         "loop_section": _loop(m),
-        "min_neighbours": m.domain["min_neighbours"], "radius": f"{m.domain['radius_at_pct']:g}",
+        "min_neighbours": m.domain.min_neighbours, "radius": f"{m.domain.radius_at_pct:g}",
         "lso_r2": lso_r2, "model_arg": "default" if md.is_default else str(md.path),
         "outside": _outside_vocabulary(md)}
     try:

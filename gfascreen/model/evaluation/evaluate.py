@@ -78,7 +78,7 @@ def member_oof(ens, x, folds: np.ndarray) -> tuple[np.ndarray, np.ndarray | None
     reg = np.full(len(x), np.nan)
     prob = np.zeros((len(x), len(ens.classes))) if ens.classes else None
     for j, info in enumerate(ens.manifest.members):
-        sel = np.flatnonzero(folds == info["fold"])
+        sel = np.flatnonzero(folds == info.fold)
         r, p = ens.member_log_dmax(x[sel], members=[j])
         reg[sel] = r[0].numpy()
         if prob is not None and p is not None:

@@ -30,6 +30,7 @@ from gfascreen.model.evaluation.calibration_report import CalibrationReport
 from gfascreen.model.evaluation.recorded import STACK_EVALUATION
 from gfascreen.model.evaluation.side_by_side import headline
 from gfascreen.model.evaluation.stack_report import StackEvaluation
+from gfascreen.model.parts import PartnerPart
 from gfascreen.model.saved import ModelDir
 from gfascreen.model.targets import from_target
 from gfascreen.model.training.nested_stack import fit_stack, nested_stack_oof, part_frames
@@ -199,7 +200,7 @@ def stack_model(model: str | Path, random_oof: str | Path | None = None,
     partner = Partner(table, elements, fit_boosters(d, full["gfa_class"], full[DMAX_COLUMN],
                                                     config))
     if changed.any():
-        from gfascreen.model.saved import write_known_alloys
+        from gfascreen.model.known import write_known_alloys
 
         md.manifest.known_alloys = write_known_alloys(md.path, known, elements)
     lso_table = _lso_relabelled(groupings.get("system"), known, changed)
@@ -244,13 +245,12 @@ def _attach(md: ModelDir, partner, stack, lso: pd.DataFrame | None, frame: pd.Da
 
     files = partner.save(md.path)
     m = md.manifest
-    m.extra["partner"] = {
-        "table": md.entry(files["table"]),
-        "boosters": {k: md.entry(f) for k, f in files["boosters"].items()},
-        "features": files["features"], "elements": files["elements"],
-        "config": asdict(config),
-        "citations": list(partner.featurizer.citations)}
-    m.extra["stack"] = stack.to_dict()
+    m.partner = PartnerPart(md.entry(files["table"]),
+                            {k: md.entry(f) for k, f in files["boosters"].items()},
+                            {"features": files["features"], "config": asdict(config),
+                             "citations": list(partner.featurizer.citations),
+                             "elements": files["elements"]})
+    m.stack = stack
     m.extra[STACK_EVALUATION] = StackEvaluation.from_dict(report).to_dict()
     if lso is None:  # fitted on the training folds: nothing leave-system-out to carry
         md.write_manifest(m)

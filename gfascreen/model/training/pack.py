@@ -23,7 +23,8 @@ from safetensors.torch import load_file, save_file
 from gfascreen.model import columns as pc
 from gfascreen.model.ensemble import Ensemble
 from gfascreen.model.evaluation.recorded import QUANTIZATION_CHECK, QuantizationCheck
-from gfascreen.model.saved import PACKED, ModelDir, encode_state, sha256_file, write_manifest
+from gfascreen.model.parts import sha256_file
+from gfascreen.model.saved import PACKED, ModelDir, encode_state, write_manifest
 
 
 def prediction_difference(ref: Ensemble, other: Ensemble) -> dict:
@@ -53,19 +54,19 @@ def pack_ensemble(run_dir: str | Path, out_dir: str | Path,
     out.mkdir(parents=True, exist_ok=True)
     members = []
     for m in run.manifest.members:
-        tmp = out / f".{m['file']}.tmp"
+        tmp = out / f".{m.file}.tmp"
         save_file(encode_state(load_file(str(run.verified(m)))), str(tmp),
                   metadata={"quant": PACKED})
-        os.replace(tmp, out / m["file"])
-        members.append({**m, "sha256": sha256_file(out / m["file"])})
+        os.replace(tmp, out / m.file)
+        members.append(replace(m, sha256=sha256_file(out / m.file)))
     for entry in (run.manifest.known_alloys, run.manifest.calibration, run.manifest.lso_oof):
         if entry is not None:
-            shutil.copy2(run.verified(entry), out / entry["file"])
+            shutil.copy2(run.verified(entry), out / entry.file)
     manifest = replace(run.manifest, id=model_id, quant=PACKED, members=members)
     write_manifest(out, manifest)
     q = prediction_difference(Ensemble.load(run.path, device="cpu"),
                               Ensemble.load(out, device="cpu"))
-    q["member_mb"] = [round((out / m["file"]).stat().st_size / 1e6, 2) for m in members]
+    q["member_mb"] = [round((out / m.file).stat().st_size / 1e6, 2) for m in members]
     manifest.extra[QUANTIZATION_CHECK] = QuantizationCheck.from_dict(q).to_dict()
     walls = [json.loads(f.read_text())["wall_s"] for f in sorted(run.path.glob("member_*.json"))]
     if walls:  # the run's training time per member (s), for the model card

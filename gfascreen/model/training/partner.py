@@ -8,7 +8,7 @@ casting, a fact the training sources do not state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -139,15 +139,16 @@ def widen_element_table(model) -> dict:
     from gfascreen.model.saved import ModelDir
 
     md = ModelDir(model)
-    entry = md.manifest.extra.get("partner")
-    if entry is None:
+    part = md.manifest.partner
+    if part is None:
         raise GfaError(f"{md.path} has no descriptor partner")
-    old = ElementTable.load(md.verified(entry["table"]))
+    old = ElementTable.load(md.verified(part.table))
     new = ElementTable.for_partner(old.elements)
     if not new.extends(old):
         raise GfaError("matminer's or pymatgen's element data differ from the table the "
                        "partner was trained with; its table is left as it is")
     new.save(md.path / TABLE_FILE)
-    entry["table"], entry["elements"] = md.entry(TABLE_FILE), list(new.elements)
+    md.manifest.partner = replace(part, table=md.entry(TABLE_FILE),
+                                  info={**part.info, "elements": list(new.elements)})
     md.write_manifest()
     return {"before": len(old.elements), "after": len(new.elements)}

@@ -17,8 +17,9 @@ import pandas as pd
 
 from gfascreen.errors import GfaError
 from gfascreen.model.evaluation.evaluate import member_oof
+from gfascreen.model.parts import sha256_file
 from gfascreen.model.recipe import TrainConfig, prepare_table
-from gfascreen.model.saved import model_hash, sha256_file
+from gfascreen.model.saved import model_hash
 from gfascreen.model.training.folds import assign_folds
 from gfascreen.model.training.train import oof_table
 from gfascreen.tableio import write_parquet_atomic

@@ -29,7 +29,9 @@ from gfascreen.errors import GfaError
 from gfascreen.featurize import ImageSpec, OPImageFeaturizer, Vocabulary
 from gfascreen.featurize.pairs import pair_matrices, parse_pairs
 from gfascreen.model.evaluation.metrics import regression_report
+from gfascreen.model.known import write_known_alloys
 from gfascreen.model.network import NetworkSpec, build_network, forward_batches
+from gfascreen.model.parts import sha256_file
 from gfascreen.model.precision import autocast, resolve_device
 from gfascreen.model.recipe import (
     TrainConfig,
@@ -42,8 +44,6 @@ from gfascreen.model.saved import (
     Manifest,
     ModelDir,
     library_versions,
-    sha256_file,
-    write_known_alloys,
     write_manifest,
 )
 from gfascreen.model.targets import TARGETS, from_target, to_target

@@ -38,6 +38,7 @@ loads and predicts (:func:`verify_updated`): a failed update leaves no folder be
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import time
@@ -52,14 +53,13 @@ from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
 from gfascreen.model.backbone import prefixes
+from gfascreen.model.known import KNOWN_ALLOYS, known_alloys_table
 from gfascreen.model.network import OPResNet
+from gfascreen.model.parts import CastsEntry, FileEntry, MemberEntry, PartnerPart, sha256_file
 from gfascreen.model.recipe import UPDATE_MAX_ROWS, TrainConfig, left_out, prepare_table
 from gfascreen.model.saved import (
-    KNOWN_ALLOYS,
     Manifest,
     ModelDir,
-    known_alloys_table,
-    sha256_file,
     write_manifest,
 )
 from gfascreen.model.training.train import FoldTrainer, table_tensors
@@ -67,6 +67,8 @@ from gfascreen.model.training.trainer import Batches, Optimiser
 from gfascreen.tableio import write_parquet_atomic
 
 #: Parameters an update trains (name prefixes): the trunk's last stage and the heads.
+#: Manifest key of the update record (what the update did, and the previous one's).
+UPDATE = "update"
 TRAINABLE = (*prefixes("stage4"), "reg.", "cls.")
 #: What the update record says of the parts it carries unchanged.
 CARRIED = {
@@ -137,7 +139,7 @@ def update_member(trainer: FoldTrainer, model: OPResNet, new: Batches, replay: B
 
 # -- the parts -----------------------------------------------------------------------------
 def fine_tune_members(base: ModelDir, t: pd.DataFrame, known: pd.DataFrame, out: Path,
-                      config: UpdateConfig, device: str) -> list[dict]:
+                      config: UpdateConfig, device: str) -> list[MemberEntry]:
     """Every member of ``base`` fine-tuned on the new alloys ``t`` (rehearsing on
     ``known``), written float32 into ``out``; returns the manifest's member entries."""
     m = base.manifest
@@ -152,8 +154,8 @@ def fine_tune_members(base: ModelDir, t: pd.DataFrame, known: pd.DataFrame, out:
         model = model.to(device).to(memory_format=torch.channels_last)
         update_member(trainer, model, new, replay, replace(config, seed=config.seed + j))
         save_file({k: v.contiguous().cpu() for k, v in model.state_dict().items()},
-                  str(out / entry["file"]))
-        members.append({**entry, "sha256": sha256_file(out / entry["file"])})
+                  str(out / entry.file))
+        members.append(replace(entry, sha256=sha256_file(out / entry.file)))
     return members
 
 
@@ -161,25 +163,21 @@ def carry_files(base: ModelDir, out: Path, entries) -> None:
     """Copy the listed files of ``base`` into ``out``, each verified first."""
     for entry in entries:
         if entry is not None:
-            shutil.copy2(base.verified(entry), out / entry["file"])
+            shutil.copy2(base.verified(entry), out / entry.file)
 
 
-def refit_partner(base: ModelDir, known: pd.DataFrame, out: Path) -> dict:
+def refit_partner(base: ModelDir, known: pd.DataFrame, out: Path) -> PartnerPart:
     """The base's descriptor partner refitted on ``known`` (its settings and element
     table), written into ``out``; returns its manifest entry."""
     from gfascreen.featurize.descriptors import ElementTable
     from gfascreen.model.training.partner import PartnerConfig, fit_partner
 
-    entry = base.manifest.extra["partner"]
+    part = base.manifest.partner
     elements = list(base.manifest.vocabulary["elements"])
-    table = ElementTable.load(base.verified(entry["table"]))
-    partner = fit_partner(known, elements, PartnerConfig(**entry.get("config", {})), table)
+    table = ElementTable.load(base.verified(part.table))
+    partner = fit_partner(known, elements, PartnerConfig(**part.config), table)
     files = partner.save(out)
-    return {**entry,
-            "table": {"file": files["table"], "sha256": sha256_file(out / files["table"])},
-            "boosters": {k: {"file": f, "sha256": sha256_file(out / f)}
-                         for k, f in files["boosters"].items()},
-            "features": files["features"]}
+    return part.with_files(out, files["table"], files["boosters"], features=files["features"])
 
 
 def merged_known(known: pd.DataFrame, t: pd.DataFrame, elements: list[str]) -> pd.DataFrame:
@@ -266,21 +264,21 @@ def _members(base: ModelDir, out: Path, t: pd.DataFrame, known: pd.DataFrame,
 
 def _carried(m: Manifest) -> dict:
     """The update record's lines for the parts carried unchanged (those the base has)."""
-    have = {"stack": "stack" in m.extra, "calibration": m.calibration is not None,
+    have = {"stack": m.stack is not None, "calibration": m.calibration is not None,
             "lso_oof": m.lso_oof is not None, "figures": True}
     return {k: text if have[k] else "none: the base model has none"
             for k, text in CARRIED.items()}
 
 
 def _partner(base: ModelDir, out: Path, merged: pd.DataFrame, config: UpdateConfig,
-             record: dict, progress) -> dict | None:
+             record: dict, progress) -> PartnerPart | None:
     """The descriptor partner refitted (asked for) or carried: its manifest entry (None:
     the base has none); the update record says which."""
-    entry = base.manifest.extra.get("partner")
+    entry = base.manifest.partner
     if entry is None:
         return None
     if not config.partner:
-        carry_files(base, out, [entry["table"], *entry["boosters"].values()])
+        carry_files(base, out, entry.files)
         record["partner"] = "carried unchanged (--refit-partner refits it)"
         return entry
     progress(f"refitting the descriptor partner on {len(merged)} alloys")
@@ -298,12 +296,14 @@ def _write_updated(base: ModelDir, out: Path, t: pd.DataFrame, known: pd.DataFra
     merged = merged_known(known, t, list(m.vocabulary["elements"]))
     members, quant, record = _members(base, out, t, known, config, device, progress)
     record = {"base": m.id, "alloys": int(len(t)), **_carried(m), "seconds": {}, **record}
-    extra = {k: v for k, v in m.extra.items() if k != "casts"}
+    new = replace(m, id=f"{m.id}+update", members=members, quant=quant,
+                  extra=copy.deepcopy(m.extra))
+    new.casts = None
     partner = _partner(base, out, merged, config, record, progress)
     if partner is not None:
-        extra["partner"] = partner
+        new.partner = partner
     if quant != m.quant:  # the packing's check no longer describes these members
-        extra.pop("quantization_check", None)
+        new.extra.pop("quantization_check", None)
     write_parquet_atomic(merged, out / KNOWN_ALLOYS)
     carry_files(base, out, (m.calibration, m.lso_oof))
     if (base.path / "CALIBRATION.md").is_file():
@@ -311,20 +311,16 @@ def _write_updated(base: ModelDir, out: Path, t: pd.DataFrame, known: pd.DataFra
     record["known_alloys"] = f"merged: {len(known)} known, {len(t)} cast, {len(merged)} in all"
     progress("carried unchanged: " + ", ".join(
         k for k, v in record.items() if isinstance(v, str) and v.startswith("carried")))
-    if "update" in m.extra:
-        record["previous"] = m.extra["update"]
-    fields = {k: v for k, v in m.to_dict().items() if k not in m.extra}
-    manifest = {**fields, **extra, "id": f"{m.id}+update", "members": members,
-                "quant": quant,
-                "known_alloys": {"file": KNOWN_ALLOYS, "sha256": sha256_file(out / KNOWN_ALLOYS),
-                                 "rows": int(len(merged))}}
-    write_manifest(out, Manifest.from_dict(manifest))
+    if UPDATE in m.extra:
+        record["previous"] = m.extra[UPDATE]
+    new.known_alloys = FileEntry.of(out, KNOWN_ALLOYS, rows=int(len(merged)))
+    write_manifest(out, new)
     if m.calibration is not None:
-        extra["casts"] = write_casts(base, out, t)
-        record["casts"] = (f"{extra['casts']['alloys']} cast alloys correct the distribution "
+        new.casts = write_casts(base, out, t)
+        record["casts"] = (f"{new.casts.info['alloys']} cast alloys correct the distribution "
                            "near them (gfascreen.model.casts)")
-    extra["update"] = record
-    write_manifest(out, Manifest.from_dict({**manifest, **extra}))
+    new.extra[UPDATE] = record
+    write_manifest(out, new)
     return record
 
 
@@ -335,7 +331,7 @@ def cast_table(base: ModelDir, t: pd.DataFrame) -> pd.DataFrame:
 
     new = t[["composition", "gfa_class", DMAX_COLUMN]].copy()
     new["gfa_class"] = castable_class(new["gfa_class"], new[DMAX_COLUMN])
-    entry = base.manifest.extra.get("casts")
+    entry = base.manifest.casts
     if entry is None:
         return new.reset_index(drop=True)
     old = pd.read_parquet(base.verified(entry))[["composition", "gfa_class", DMAX_COLUMN]]
@@ -343,7 +339,7 @@ def cast_table(base: ModelDir, t: pd.DataFrame) -> pd.DataFrame:
                      ignore_index=True)
 
 
-def write_casts(base: ModelDir, out: Path, t: pd.DataFrame) -> dict:
+def write_casts(base: ModelDir, out: Path, t: pd.DataFrame) -> CastsEntry:
     """The casts' part of the model in ``out`` (whose manifest has no casts yet): the cast
     alloys with the model's uncorrected distributions at them; its manifest entry."""
     from gfascreen.model.casts import CastCorrection
@@ -357,7 +353,7 @@ def write_casts(base: ModelDir, out: Path, t: pd.DataFrame) -> dict:
                          before_p_bmg=p[pc.P_BMG].to_numpy(float))
     x = 100.0 * ens.featurizer.from_amounts(
         ens.featurizer.parse(casts["composition"].tolist())[0]).double().cpu().numpy()
-    return CastCorrection().fit_table(casts, x).save(out)
+    return CastsEntry.write(CastCorrection().fit_table(casts, x), out)
 
 
 def verify_updated(base: ModelDir, out: Path, t: pd.DataFrame) -> pd.DataFrame:

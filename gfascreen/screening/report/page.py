@@ -18,7 +18,8 @@ import plotly.graph_objects as go
 
 from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
-from gfascreen.screening.known import MEASURED_COLUMNS, known_alloys, measured_at
+from gfascreen.model.known import MEASURED_COLUMNS, measured_at
+from gfascreen.screening.known import known_alloys
 from gfascreen.screening.report.overlay import _compare_known, _fmt_comp, _number_known
 from gfascreen.screening.report.quaternary import _quaternary_figs
 from gfascreen.screening.report.slices import on_slice, slice_levels
@@ -37,7 +38,7 @@ def domain_rule(run: dict) -> str:
 
     try:
         d = ModelDir(run["model"]["path"]).manifest.domain
-        return DOMAIN_RULE.format(n=int(d["min_neighbours"]), r=float(d["radius_at_pct"]))
+        return DOMAIN_RULE.format(n=int(d.min_neighbours), r=float(d.radius_at_pct))
     except (GfaError, KeyError, TypeError, ValueError):
         return "out of domain (pale): too few training alloys nearby (the model's rule)"
 
