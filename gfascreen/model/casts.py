@@ -24,7 +24,7 @@ measured in the loop simulation, ``scripts/loop_simulation.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +73,6 @@ class _System:
     alpha: np.ndarray
 
 
-@dataclass
 class CastCorrection:
     """The correction of the one distribution by cast alloys (module docstring). The
     defaults are the loop simulation's choice (``scripts/loop_simulation.py``: the lowest
@@ -84,26 +83,23 @@ class CastCorrection:
     ``gate_at_pct``: a composition with m at.% of elements outside a cast's system takes
     exp(-m / gate_at_pct) of what that cast says."""
 
-    broad_at_pct: float = 30.0
-    broad_sd: float = 0.2
-    local_at_pct: float = 4.0
-    local_sd: float = 0.2
-    noise_sd: float = 0.1
-    class_sd: float = 4.0
-    class_at_pct: float = 15.0
-    gate_at_pct: float = 3.0
-    systems_: list[_System] = field(default_factory=list, repr=False)
-    xt_: np.ndarray | None = field(default=None, repr=False)
-    glass_: np.ndarray | None = field(default=None, repr=False)
-    bmg_: np.ndarray | None = field(default=None, repr=False)
-    p_glass_: np.ndarray | None = field(default=None, repr=False)
-    p_bmg_: np.ndarray | None = field(default=None, repr=False)
-    table_: pd.DataFrame | None = field(default=None, repr=False)
+    #: The parameters (``__init__``'s, what the manifest records).
+    PARAMETERS = ("broad_at_pct", "broad_sd", "local_at_pct", "local_sd", "noise_sd",
+                  "class_sd", "class_at_pct", "gate_at_pct")
+
+    def __init__(self, broad_at_pct=30.0, broad_sd=0.2, local_at_pct=4.0, local_sd=0.2,
+                 noise_sd=0.1, class_sd=4.0, class_at_pct=15.0, gate_at_pct=3.0):
+        self.broad_at_pct, self.broad_sd = float(broad_at_pct), float(broad_sd)
+        self.local_at_pct, self.local_sd = float(local_at_pct), float(local_sd)
+        self.noise_sd, self.class_sd = float(noise_sd), float(class_sd)
+        self.class_at_pct, self.gate_at_pct = float(class_at_pct), float(gate_at_pct)
+        self.systems_: list[_System] = []
+        self.xt_ = self.glass_ = self.bmg_ = self.p_glass_ = self.p_bmg_ = None
+        self.table_: pd.DataFrame | None = None
 
     def settings(self) -> dict[str, float]:
         """The parameters (what the manifest records)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if not f.name.endswith("_")}
+        return {name: getattr(self, name) for name in self.PARAMETERS}
 
     def fit_table(self, casts: pd.DataFrame, x_at_pct) -> CastCorrection:
         """:meth:`fit` on a table of :data:`CAST_COLUMNS` (the stored part) and the casts'
