@@ -17,6 +17,7 @@ from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
 from gfascreen.screening.palette import AtlasGrid, atlas_grid, row_systems
 from gfascreen.screening.run import ScreenConfig, screen
+from tests.helpers import one_line_error
 
 PALETTE = "La,Co,Al,Zr"  # the tiny model's vocabulary holds these
 #: 4 ternary interiors of 36 points, 6 binary interiors of 9, 4 pure metals, at 10 at.%.
@@ -226,10 +227,9 @@ def test_bad_atlas_options_one_line_before_any_work(args, msg, tiny_ensemble, tm
     from gfascreen.cli import main
 
     out = tmp_path / "out"
-    assert main(["screen", "--step", "10", "--model", str(tiny_ensemble), "--out", str(out),
-                 "--quiet", *args]) == 2  # a later --step wins
-    err = capsys.readouterr().err
-    assert err.startswith("gfascreen: error: ") and msg in err and len(err.splitlines()) == 1
+    code = main(["screen", "--step", "10", "--model", str(tiny_ensemble), "--out", str(out),
+                 "--quiet", *args])  # a later --step wins
+    one_line_error(code, capsys.readouterr().err, msg)
     assert not out.exists()
 
 

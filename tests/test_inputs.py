@@ -13,23 +13,7 @@ import pandas as pd
 import pytest
 
 from gfascreen import cli
-
-
-def run_cli(argv: list[str], capsys, main=cli.main) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's own exits
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code, err, match: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("note:")]
-    assert len(lines) == 1, err
-    assert match in lines[0], err
+from tests.helpers import one_line_error, run_cli
 
 
 def predict(model, *argv) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 from gfascreen import cli
 from gfascreen.errors import GfaError
 from gfascreen.model.recipe import TrainConfig, recorded_recipe
+from tests.helpers import one_line_error
 
 #: Tiny members: two folds, one epoch of one batch.
 TINY = {"folds": 2, "epochs": 1, "max_steps": 1, "batch_size": 8, "min_count": 1,
@@ -63,8 +64,8 @@ def test_plan_lists_every_step_and_its_command_and_runs_nothing(tiny_table, tiny
     assert "--grouping system" in text and "--max-steps 1" in text and "--folds 2" in text
     assert f"gfascreen stack {out} --random-oof {runs / 'm_random2'}" in text
     assert not runs.exists() and not out.exists()
-    assert cli.main(["release", "--out", str(out), "--steps", "pack,bogus", "--plan"]) == 2
-    assert "unknown step(s) bogus" in capsys.readouterr().err
+    code = cli.main(["release", "--out", str(out), "--steps", "pack,bogus", "--plan"])
+    one_line_error(code, capsys.readouterr().err, "unknown step(s) bogus")
 
 
 def test_release_builds_a_calibrated_stacked_carded_model_and_resumes(tiny_table,
