@@ -36,6 +36,21 @@ def one_line_error(code: int, err: str, match: str | None = None, notes: int = 0
     return line
 
 
+def error_after_progress(code: int, err: str, match: str | None = None) -> str:
+    """A failure once work has begun: exit status 2, no traceback, the progress said so
+    far, then exactly one error line, the last, starting ``gfascreen: error:`` (holding
+    ``match``). Returns the error line."""
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert [ln.startswith(ERROR_PREFIX) for ln in lines].count(True) == 1, err
+    line = lines[-1]
+    assert line.startswith(ERROR_PREFIX), err
+    if match is not None:
+        assert match in line, err
+    return line
+
+
 def usage_error(code: int, err: str, match: str | None = None) -> str:
     """argparse's refusal of an option: exit status 2, no traceback, its usage and one
     line ``gfascreen ...: error: ...`` (holding ``match``) last. Returns the error line."""

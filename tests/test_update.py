@@ -14,7 +14,7 @@ from gfascreen import cli
 from gfascreen.model.ensemble import Ensemble
 from gfascreen.model.saved import ModelDir
 from gfascreen.model.targets import to_target
-from tests.helpers import one_line_error
+from tests.helpers import error_after_progress
 
 CAST = {"La60Co15Al25": 6.0, "La55Co25Al20": 4.0, "La65Co20Al15": 0.0, "La50Co30Al20": 0.1}
 
@@ -166,7 +166,8 @@ def test_a_failed_update_leaves_no_folder(stacked_model, tmp_path, capsys, monke
     argv = ["train", "--init", str(stacked_model[0]), "--data",
             str(_cast_csv(tmp_path / "c.csv")), "--out", str(out), "--quiet",
             "--refit-partner"]
-    one_line_error(cli.main(argv), capsys.readouterr().err, "the partner could not be refitted")
+    error_after_progress(cli.main(argv), capsys.readouterr().err,
+                         "the partner could not be refitted")
     assert list(tmp_path.iterdir()) == [tmp_path / "c.csv"]  # no out, no hidden sibling
     monkeypatch.undo()
     out.mkdir()
