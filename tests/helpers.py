@@ -3,6 +3,10 @@ refusal (``one_line_error``)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 from gfascreen import cli
 
 #: How the CLI starts a refusal of its own (``gfascreen.cli._run``).
@@ -64,3 +68,35 @@ def usage_error(code: int, err: str, match: str | None = None) -> str:
     if match is not None:
         assert match in line, err
     return line
+
+
+#: A ``gfascreen`` child whose scoring stops for good after FREE chunks: each later chunk
+#: waits on a gate that never opens, until the process is killed or interrupted.
+_HELD = """import sys, time
+from gfascreen.screening import score
+real, calls = score.score_chunk, [0]
+def held(*a, **k):
+    calls[0] += 1
+    while calls[0] > FREE:
+        time.sleep(0.05)
+    return real(*a, **k)
+score.score_chunk = held
+from gfascreen.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def held_screen(argv: list[str], free: int, **popen) -> subprocess.Popen:
+    """``gfascreen ARGV`` in a child process that scores ``free`` chunks and then holds
+    (never finishes by itself): a kill or Ctrl-C lands part-way for certain, whatever the
+    machine's load, with no timing to tune."""
+    code = _HELD.replace("FREE", str(int(free)))
+    return subprocess.Popen([sys.executable, "-c", code, *argv], **popen)
+
+
+def wait_for(cond, p: subprocess.Popen, limit: float = 120.0) -> None:
+    """Poll ``cond`` until it holds, the child ``p`` exits, or ``limit`` seconds pass (a
+    bound against hanging, not a measurement)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and not cond() and p.poll() is None:
+        time.sleep(0.05)

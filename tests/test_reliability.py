@@ -153,7 +153,13 @@ def test_killed_scheduler_stops_with_one_line_and_resumes(tiny_ensemble, finishe
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out = tmp_path / "run"
     try:
-        time.sleep(3)
+        deadline = time.monotonic() + 120  # the scheduler listening: a bound, not a timing
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
 
         def kill_when_started():
             deadline = time.time() + 120
