@@ -1,3 +1,8 @@
+"""The screening report (``gfascreen report``): its HTML page, maps (PNG, SVG), tables and
+slices, checked as files and, where Chromium is installed, rendered (:mod:`tests.rendered`).
+The model's own reports (card, calibration, typed manifest sections):
+``test_model_reports.py``."""
+
 import shutil
 import subprocess
 import sys
