@@ -487,35 +487,55 @@ def test_precision_used_is_recorded_and_a_resumed_run_keeps_its_own(tiny_ensembl
     assert json.loads((fp / "_summary.json").read_text())["precision"] == "fp32"
 
 
-@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
-                    reason="this CPU has no native bf16")
-def test_bf16_check_script_records_what_auto_reads(tiny_ensemble, tmp_path, capsys):
-    """scripts/bf16_check.py --write measures bf16 against fp32 on the model's known alloys
-    and records it in the manifest; --precision auto then picks bf16 for that model here."""
-    import importlib.util
+def test_bf16_check_records_what_auto_reads(tiny_ensemble, tmp_path, capsys, monkeypatch):
+    """``gfascreen bf16-check MODEL --write`` measures bf16 against fp32 on the model's known
+    alloys and records it in the manifest; --precision auto then picks bf16 for that model
+    on a CPU with native bf16 (this CPU said to have it: emulated, the same arithmetic)."""
     import shutil
-    from pathlib import Path
 
+    from gfascreen import cli
+    from gfascreen.model import precision
     from gfascreen.model.saved import BF16_CHECK, ModelDir, bf16_record, model_hash
     from gfascreen.screening.run import plan_screen
 
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
     model = tmp_path / "m"
     shutil.copytree(tiny_ensemble, model)
-    path = Path(__file__).resolve().parent.parent / "scripts" / "bf16_check.py"
-    spec = importlib.util.spec_from_file_location("bf16_check", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     assert plan_screen(_cfg(model, tmp_path / "a")).precision == "fp32"
-    rec = mod.main(["--model", str(model)])  # measures only
+    assert cli.main(["bf16-check", str(model), "--device", "cpu"]) == 0  # measures only
+    assert "compositions x 2 members" in capsys.readouterr().out
     assert BF16_CHECK not in ModelDir(model).manifest.extra
-    rec = mod.main(["--model", str(model), "--write"])
+    assert cli.main(["bf16-check", str(model), "--device", "cpu", "--write"]) == 0
     md = ModelDir(model)
-    assert md.manifest.extra[BF16_CHECK]["model_hash"] == model_hash(md.manifest)
+    rec = md.manifest.extra[BF16_CHECK]
+    assert rec["model_hash"] == model_hash(md.manifest) and rec["device"] == "cpu"
     assert rec["compositions"] == len(md.known_alloys()) and rec["members"] == 2
     assert bf16_record(md.manifest) == rec["max_abs_diff_log10_1p_dmax"]
     assert "recorded as bf16_check" in capsys.readouterr().out
     expected = "bf16" if rec["max_abs_diff_log10_1p_dmax"] <= 0.02 else "fp32"
     assert plan_screen(_cfg(model, tmp_path / "b")).precision == expected
+
+
+def test_bf16_check_refused_and_skipped_in_a_release_without_native_bf16(
+        tiny_ensemble, tmp_path, capsys, monkeypatch):
+    """Without native bf16 the command refuses in one line and the release's step is
+    skipped with a note naming the command; the model is left as it was."""
+    import shutil
+
+    from gfascreen import cli
+    from gfascreen.model import precision
+    from gfascreen.model.training.bf16_check import release_step
+
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    model = tmp_path / "m"
+    shutil.copytree(tiny_ensemble, model)
+    before = (model / "manifest.json").read_bytes()
+    code = cli.main(["bf16-check", str(model), "--device", "cpu", "--write"])
+    one_line_error(code, capsys.readouterr().err, "computes no bf16 natively")
+    if not torch.cuda.is_available():
+        note = release_step(str(model))
+        assert note.startswith("skipped: ") and f"gfascreen bf16-check {model} --write" in note
+    assert (model / "manifest.json").read_bytes() == before
 
 
 def test_parts_are_written_while_the_next_chunk_is_scored(reference_run, tiny_ensemble,
