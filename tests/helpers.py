@@ -24,50 +24,44 @@ def run_cli(argv: list[str], capsys, main=cli.main) -> tuple[int, str, str]:
     return code, out, err
 
 
+def _refusal(code: int, err: str, line: str, well_formed: bool, match: str | None) -> str:
+    """What every refusal shares: exit status 2, no traceback, its error ``line`` well
+    formed and holding ``match``."""
+    assert code == 2, err
+    assert "Traceback" not in err, err
+    assert well_formed, err
+    assert match is None or match in line, err
+    return line
+
+
 def one_line_error(code: int, err: str, match: str | None = None, notes: int = 0) -> str:
     """A refusal: exit status 2, no traceback, and on stderr exactly one error line
     starting ``gfascreen: error:`` (holding ``match``), after exactly ``notes`` lines of
     ``note: ...`` where the command says one before failing. Returns the error line."""
-    assert code == 2, err
-    assert "Traceback" not in err, err
-    lines = err.splitlines()
+    lines = err.splitlines() or [""]
     assert len(lines) == notes + 1, err
     assert all(ln.startswith("note: ") for ln in lines[:notes]), err
-    line = lines[-1]
-    assert line.startswith(ERROR_PREFIX), err
-    if match is not None:
-        assert match in line, err
-    return line
+    return _refusal(code, err, lines[-1], lines[-1].startswith(ERROR_PREFIX), match)
 
 
 def error_after_progress(code: int, err: str, match: str | None = None) -> str:
     """A failure once work has begun: exit status 2, no traceback, the progress said so
     far, then exactly one error line, the last, starting ``gfascreen: error:`` (holding
     ``match``). Returns the error line."""
-    assert code == 2, err
-    assert "Traceback" not in err, err
-    lines = err.splitlines()
-    assert [ln.startswith(ERROR_PREFIX) for ln in lines].count(True) == 1, err
-    line = lines[-1]
-    assert line.startswith(ERROR_PREFIX), err
-    if match is not None:
-        assert match in line, err
-    return line
+    lines = err.splitlines() or [""]
+    errors = [ln for ln in lines if ln.startswith(ERROR_PREFIX)]
+    return _refusal(code, err, lines[-1], errors == [lines[-1]], match)
 
 
 def usage_error(code: int, err: str, match: str | None = None) -> str:
     """argparse's refusal of an option: exit status 2, no traceback, its usage and one
     line ``gfascreen ...: error: ...`` (holding ``match``) last. Returns the error line."""
-    assert code == 2, err
-    assert "Traceback" not in err, err
-    lines = err.splitlines()
-    assert lines[0].startswith("usage: gfascreen"), err
-    assert all(ln.startswith(" ") for ln in lines[1:-1]), err  # the usage's own lines
+    lines = err.splitlines() or [""]
+    usage = lines[0].startswith("usage: gfascreen") and all(
+        ln.startswith(" ") for ln in lines[1:-1])  # the usage's own lines
     line = lines[-1]
-    assert line.startswith("gfascreen") and ": error: " in line, err
-    if match is not None:
-        assert match in line, err
-    return line
+    return _refusal(code, err, line, usage and line.startswith("gfascreen")
+                    and ": error: " in line, match)
 
 
 #: A ``gfascreen`` child whose scoring stops for good after FREE chunks: each later chunk
