@@ -185,6 +185,7 @@ def test_cli_help_for_every_subcommand():
         assert r.returncode == 0 and "usage" in r.stdout
 
 
+@pytest.mark.slow
 def test_cli_train_and_evaluate(tiny_table, tmp_path, capsys):
     from gfascreen import cli
 
@@ -387,6 +388,7 @@ def test_init_from_a_saved_model_fine_tunes_its_members(tiny_table, tiny_ensembl
                  progress=False)
 
 
+@pytest.mark.slow
 def test_train_reads_a_csv_of_formulas_and_dmax(tmp_path, capsys):
     """A lab's own alloys as `formula,Dmax` (mm): classes from the Dmax (0 crystal, <= 0.1
     ribbon, more bulk glass), duplicates merged, unreadable rows kept aside with the reason,

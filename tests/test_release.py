@@ -68,6 +68,7 @@ def test_plan_lists_every_step_and_its_command_and_runs_nothing(tiny_table, tiny
     one_line_error(code, capsys.readouterr().err, "unknown step(s) bogus")
 
 
+@pytest.mark.slow
 def test_release_builds_a_calibrated_stacked_carded_model_and_resumes(tiny_table,
                                                                        tiny_recipe, tmp_path):
     pytest.importorskip("lightgbm")

@@ -107,6 +107,7 @@ KILL_POINTS = {
 
 
 @pytest.mark.parametrize("when", list(KILL_POINTS))
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(when, reference_run, tiny_ensemble, tmp_path):
     out = tmp_path / "killed"
     args = _screen_args(tiny_ensemble, out)
@@ -125,6 +126,7 @@ def test_sigkill_then_resume_equals_uninterrupted(when, reference_run, tiny_ense
     assert not list(out.glob(".*.tmp")) and not (out / "_lock").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_a_resumable_run_and_says_how(reference_run, tiny_ensemble, tmp_path):
     out = tmp_path / "int"
     args = _screen_args(tiny_ensemble, out)

@@ -81,6 +81,7 @@ def _cast_csv(path):
     return path
 
 
+@pytest.mark.slow
 def test_an_update_of_a_model_with_a_partner_and_a_stack_loads_and_predicts(
         stacked_model, tmp_path, capsys):
     """``--refit-partner`` on a model like the shipped one (members, partner, stack, known
@@ -154,6 +155,7 @@ def test_an_update_corrects_the_distribution_near_the_casts_and_nowhere_else(
     assert ModelDir(out2).manifest.extra["update"]["previous"]["alloys"] == 4
 
 
+@pytest.mark.slow
 def test_a_failed_update_leaves_no_folder(stacked_model, tmp_path, capsys, monkeypatch):
     from gfascreen.errors import GfaError
     from gfascreen.model.training import update
