@@ -203,7 +203,7 @@ STAGES = [("gfascreen.screening.grid", "CompositionGrid.units_chunks", "grid"),
           ("gfascreen.model.ensemble", "Ensemble._stacked", "partner + stack"),
           ("gfascreen.model.ensemble", "Ensemble._statements",
            "calibrated statements (probabilities, intervals, bounds, P(Dmax>=T))"),
-          ("gfascreen.screening.run", "_write_part", "Parquet parts")]
+          ("gfascreen.screening.run", "write_part", "Parquet parts")]
 
 
 def bench_pipeline_stub(model: str, system: str = "La-Co-Al", step: float = 0.5) -> dict:
@@ -235,7 +235,7 @@ def bench_pipeline_stub(model: str, system: str = "La-Co-Al", step: float = 0.5)
 
         setattr(owner, name, timed)
         undo.append((owner, name, real))
-    score._CACHE[(str(model), "cpu", "fp32")] = ens
+    score.hold(model, "cpu", "fp32", ens)
     try:
         with tempfile.TemporaryDirectory() as d:
             t = time.perf_counter()
@@ -246,7 +246,7 @@ def bench_pipeline_stub(model: str, system: str = "La-Co-Al", step: float = 0.5)
     finally:
         for owner, name, real in undo:
             setattr(owner, name, real)
-        score._CACHE.pop((str(model), "cpu", "fp32"), None)
+        score.forget(model)
     n = len(CompositionGrid(system, step))
     # member_outputs includes the OP images: report it net of them.
     spent["members (stub) + images"] -= spent.get("OP images", 0.0)

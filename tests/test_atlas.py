@@ -17,6 +17,7 @@ from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
 from gfascreen.screening.palette import AtlasGrid, atlas_grid, row_systems
 from gfascreen.screening.run import ScreenConfig, screen
+from tests.helpers import held_screen, one_line_error, wait_for
 
 PALETTE = "La,Co,Al,Zr"  # the tiny model's vocabulary holds these
 #: 4 ternary interiors of 36 points, 6 binary interiors of 9, 4 pure metals, at 10 at.%.
@@ -226,10 +227,9 @@ def test_bad_atlas_options_one_line_before_any_work(args, msg, tiny_ensemble, tm
     from gfascreen.cli import main
 
     out = tmp_path / "out"
-    assert main(["screen", "--step", "10", "--model", str(tiny_ensemble), "--out", str(out),
-                 "--quiet", *args]) == 2  # a later --step wins
-    err = capsys.readouterr().err
-    assert err.startswith("gfascreen: error: ") and msg in err and len(err.splitlines()) == 1
+    code = main(["screen", "--step", "10", "--model", str(tiny_ensemble), "--out", str(out),
+                 "--quiet", *args])  # a later --step wins
+    one_line_error(code, capsys.readouterr().err, msg)
     assert not out.exists()
 
 
@@ -246,19 +246,6 @@ def test_bad_systems_files(text, msg, tmp_path):
 
 
 # -- kill, Ctrl-C, resume ------------------------------------------------------------------
-SLOW = ("import sys, time; from gfascreen.screening import score; f = score.score_chunk; "
-        "score.score_chunk = lambda *a, **k: (time.sleep(1.0), f(*a, **k))[1]; "
-        "from gfascreen.cli import main; sys.exit(main(sys.argv[1:]))")
-
-
-def _wait_for(cond, p, limit=120.0):
-    import time
-
-    deadline = time.time() + limit
-    while time.time() < deadline and not cond() and p.poll() is None:
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 def test_ctrl_c_then_the_printed_command_finishes_the_atlas(atlas_run, tiny_ensemble,
                                                             tmp_path):
@@ -266,9 +253,8 @@ def test_ctrl_c_then_the_printed_command_finishes_the_atlas(atlas_run, tiny_ense
     args = ["screen", "--elements", PALETTE, "--order", "3", "--step", "10", "--model",
             str(tiny_ensemble), "--device", "cpu", "--chunk-size", "40", "--out", str(out),
             "--quiet"]
-    p = subprocess.Popen([sys.executable, "-c", SLOW, *args], stderr=subprocess.PIPE,
-                         text=True)
-    _wait_for(lambda: bool(list(out.glob("part-*.parquet"))), p)
+    p = held_screen(args, 1, stderr=subprocess.PIPE, text=True)  # holds after one chunk
+    wait_for(lambda: bool(list(out.glob("part-*.parquet"))), p)
     p.send_signal(signal.SIGINT)
     err = p.communicate(timeout=60)[1]
     assert p.returncode == 130 and "Traceback" not in err, err

@@ -13,23 +13,7 @@ import pandas as pd
 import pytest
 
 from gfascreen import cli
-
-
-def run_cli(argv: list[str], capsys, main=cli.main) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse's own exits
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_line_error(code, err, match: str) -> None:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("note:")]
-    assert len(lines) == 1, err
-    assert match in lines[0], err
+from tests.helpers import one_line_error, run_cli
 
 
 def predict(model, *argv) -> list[str]:
@@ -194,7 +178,7 @@ def test_screen_version_like_gfascreen_version(capsys):
 def _interrupt_after_first_part(monkeypatch):
     from gfascreen.screening import run
 
-    real, calls = run._write_part, {"n": 0}
+    real, calls = run.write_part, {"n": 0}
 
     def write_then_interrupt(*a, **k):
         calls["n"] += 1
@@ -202,7 +186,7 @@ def _interrupt_after_first_part(monkeypatch):
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(run, "_write_part", write_then_interrupt)
+    monkeypatch.setattr(run, "write_part", write_then_interrupt)
     return real
 
 
@@ -222,7 +206,7 @@ def test_ctrl_c_prints_one_line_with_a_command_that_resumes(calibrated_ensemble,
     printed = lines[0].split("`")[1]
     from gfascreen.screening import run
 
-    monkeypatch.setattr(run, "_write_part", real)
+    monkeypatch.setattr(run, "write_part", real)
     words = shlex.split(printed)
     assert words[0] == "screen" and "--resume" in words
     for opt in ("--confidence", "--thresholds", "--bounds", "--model", "--chunk-size"):
@@ -313,16 +297,16 @@ def test_resume_removes_the_marker_while_parts_change(finished_run, tiny_ensembl
     (d / "part-00001.parquet").write_bytes(b"PAR1 torn")  # damaged under the marker
     cmd = ["screen", "--system", "La-Co-Al", "--step", "10", "--out", str(d), "--model",
            str(tiny_ensemble), "--chunk-size", "20", "--device", "cpu", "--quiet", "--resume"]
-    real = run._write_part
+    real = run.write_part
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(run, "_write_part", interrupted)
+    monkeypatch.setattr(run, "write_part", interrupted)
     code, _, err = run_cli(cmd, capsys)
     assert code == 130, err
     assert not (d / "_SUCCESS").exists()  # the part being redone is not there yet
-    monkeypatch.setattr(run, "_write_part", real)
+    monkeypatch.setattr(run, "write_part", real)
     code, _, err = run_cli(cmd, capsys)
     assert code == 0, err
     assert (d / "_SUCCESS").is_file() and load_run(d).complete

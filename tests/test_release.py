@@ -12,6 +12,7 @@ import pytest
 from gfascreen import cli
 from gfascreen.errors import GfaError
 from gfascreen.model.recipe import TrainConfig, recorded_recipe
+from tests.helpers import one_line_error
 
 #: Tiny members: two folds, one epoch of one batch.
 TINY = {"folds": 2, "epochs": 1, "max_steps": 1, "batch_size": 8, "min_count": 1,
@@ -55,7 +56,7 @@ def test_plan_lists_every_step_and_its_command_and_runs_nothing(tiny_table, tiny
                      str(runs), "--recipe", str(tiny_recipe), "--plan"]) == 0
     text = capsys.readouterr().out
     names = ["train-random", "train-system", "pack", "random-oof", "evaluate-random",
-             "evaluate-system", "calibrate", "stack", "card"]
+             "evaluate-system", "calibrate", "stack", "bf16-check", "card"]
     lines = [ln for ln in text.splitlines() if ln[:1].isdigit()]
     assert [ln.split()[1] for ln in lines] == names
     assert all("to run" in ln for ln in lines)
@@ -63,10 +64,11 @@ def test_plan_lists_every_step_and_its_command_and_runs_nothing(tiny_table, tiny
     assert "--grouping system" in text and "--max-steps 1" in text and "--folds 2" in text
     assert f"gfascreen stack {out} --random-oof {runs / 'm_random2'}" in text
     assert not runs.exists() and not out.exists()
-    assert cli.main(["release", "--out", str(out), "--steps", "pack,bogus", "--plan"]) == 2
-    assert "unknown step(s) bogus" in capsys.readouterr().err
+    code = cli.main(["release", "--out", str(out), "--steps", "pack,bogus", "--plan"])
+    one_line_error(code, capsys.readouterr().err, "unknown step(s) bogus")
 
 
+@pytest.mark.slow
 def test_release_builds_a_calibrated_stacked_carded_model_and_resumes(tiny_table,
                                                                        tiny_recipe, tmp_path):
     pytest.importorskip("lightgbm")
@@ -95,6 +97,8 @@ def test_release_builds_a_calibrated_stacked_carded_model_and_resumes(tiny_table
     assert len(m.extra["training_wall_s"]) == 2 and m.calibration is not None
     assert "net_pred_log" in ModelDir(rel.out).lso_oof().columns
     assert "tiny-release" in (rel.out / "MODEL_CARD.md").read_text()
+    bf16 = json.loads(rel.log.read_text())["steps"]["bf16-check"]["summary"]
+    assert ("bf16_check" in m.extra) != bf16.startswith("skipped: "), bf16  # native bf16 only
     pred = Ensemble.load(rel.out, device="cpu").predict(["Al25Co20La55"])
     assert np.isfinite(pred[["dmax_mm", "dmax_lo", "dmax_bmg_mm", "p_glass"]].to_numpy()).all()
     log = json.loads(rel.log.read_text())
@@ -115,7 +119,7 @@ def test_release_builds_a_calibrated_stacked_carded_model_and_resumes(tiny_table
     del log["steps"]["calibrate"]
     rel.log.write_text(json.dumps(log))
     assert [p.step.name for p in plan(steps(rel)) if not p.done] == ["calibrate", "stack",
-                                                                      "card"]
+                                                                      "bf16-check", "card"]
     # Another recipe in the same runs is refused, not resumed with the saved one.
     other = replace(rel, recipe=replace(rel.recipe, lr=0.01))
     with pytest.raises(GfaError, match="other inputs"):

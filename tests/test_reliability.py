@@ -12,26 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gfascreen import cli
 from gfascreen.errors import GfaError
 from gfascreen.screening.runs import load_run
-
-
-def _cli(argv, capsys):
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_line(code, err, match):
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("note:")]
-    assert len(lines) == 1, err
-    assert match in err, err
+from tests.helpers import one_line_error, run_cli
 
 
 @pytest.fixture
@@ -45,19 +28,19 @@ def missing_part(finished_run, tmp_path):
 @pytest.mark.parametrize("argv", [["report"], ["suggest", "--n", "100000"],
                                   ["suggest", "--ucb", "0.9"]])
 def test_incomplete_run_is_one_line_with_the_resume_command(missing_part, argv, capsys):
-    code, _, err = _cli([argv[0], str(missing_part), *argv[1:]], capsys)
-    _one_line(code, err, "is incomplete (3 of 4 parts; resume with `screen --system "
+    code, _, err = run_cli([argv[0], str(missing_part), *argv[1:]], capsys)
+    one_line_error(code, err, "is incomplete (3 of 4 parts; resume with `screen --system "
                          "La-Co-Al --step 10")
     assert "--resume" in err and "--chunk-size 20" in err
     assert not (missing_part / "_report").exists()
 
 
 def test_partial_report_and_suggest_say_so(missing_part, capsys):
-    code, out, err = _cli(["report", str(missing_part), "--partial"], capsys)
+    code, out, err = run_cli(["report", str(missing_part), "--partial"], capsys)
     assert code == 0, err
     page = (missing_part / "_report" / "report.html").read_text()
     assert "Partial run" in page and "3 of 4 parts" in page
-    code, out, err = _cli(["suggest", str(missing_part), "--partial", "--n", "2",
+    code, out, err = run_cli(["suggest", str(missing_part), "--partial", "--n", "2",
                            "--out-of-domain", "--min-distance", "0"], capsys)
     assert code == 0, err
     assert "PARTIAL" in err
@@ -68,12 +51,12 @@ def test_live_writer_is_reported_as_such(finished_run, tmp_path, capsys):
     shutil.copytree(finished_run, d)
     (d / "_summary.json").unlink()
     (d / "_lock").write_text(f'{{"pid": {os.getpid()}}}')
-    code, _, err = _cli(["report", str(d)], capsys)
-    _one_line(code, err, f"being written by a live `screen` (process {os.getpid()}")
+    code, _, err = run_cli(["report", str(d)], capsys)
+    one_line_error(code, err, f"being written by a live `screen` (process {os.getpid()}")
     # A dead owner's lock is no longer "live": the run is just incomplete.
     (d / "_lock").write_text('{"pid": 999999999}')
-    code, _, err = _cli(["suggest", str(d)], capsys)
-    _one_line(code, err, "is incomplete (4 of 4 parts")
+    code, _, err = run_cli(["suggest", str(d)], capsys)
+    one_line_error(code, err, "is incomplete (4 of 4 parts")
 
 
 def test_example_reads_through_the_run_reader(missing_part, capsys):
@@ -128,8 +111,8 @@ def test_full_disk_stops_with_one_line_and_resumes_to_the_same_table(
     out = tmp_path / "run"
     argv = ["screen", "--system", "La-Co-Al", "--step", "10", "--out", str(out), "--model",
             str(tiny_ensemble), "--device", "cpu", "--chunk-size", "20", "--quiet"]
-    code, _, err = _cli(argv, capsys)
-    _one_line(code, err, "the disk holding")
+    code, _, err = run_cli(argv, capsys)
+    one_line_error(code, err, "the disk holding")
     assert "No space left on device" in err and "--resume" in err
     names = sorted(p.name for p in out.iterdir())
     assert not [n for n in names if n.endswith(".tmp")], names
@@ -139,7 +122,7 @@ def test_full_disk_stops_with_one_line_and_resumes_to_the_same_table(
         i = int(part.stem.split("-")[1])
         assert pq.ParquetFile(part).metadata.num_rows == min(20, 66 - 20 * i)
     monkeypatch.setattr(pq, "write_table", real)
-    code, _, err = _cli(argv + ["--resume"], capsys)
+    code, _, err = run_cli(argv + ["--resume"], capsys)
     assert code == 0, err
     import pandas as pd
 
@@ -170,7 +153,13 @@ def test_killed_scheduler_stops_with_one_line_and_resumes(tiny_ensemble, finishe
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     out = tmp_path / "run"
     try:
-        time.sleep(3)
+        deadline = time.monotonic() + 120  # the scheduler listening: a bound, not a timing
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
 
         def kill_when_started():
             deadline = time.time() + 120
@@ -183,7 +172,7 @@ def test_killed_scheduler_stops_with_one_line_and_resumes(tiny_ensemble, finishe
         argv = ["screen", "--system", "La-Co-Al", "--step", "10", "--out", str(out),
                 "--model", str(tiny_ensemble), "--device", "cpu", "--chunk-size", "1",
                 "--quiet", "--scheduler", addr]
-        code, _, err = _cli(argv, capsys)
+        code, _, err = run_cli(argv, capsys)
         killer.join()
     finally:
         sched.kill()
@@ -192,10 +181,10 @@ def test_killed_scheduler_stops_with_one_line_and_resumes(tiny_ensemble, finishe
         worker.wait()
     if code == 0:
         pytest.skip("the run finished before the scheduler was killed")
-    _one_line(code, err, f"lost the Dask scheduler or its workers at {addr}")
+    one_line_error(code, err, f"lost the Dask scheduler or its workers at {addr}")
     assert "--resume" in err
     assert not list(out.glob("*.tmp")) and not list(out.glob(".*.tmp"))
-    code, _, err = _cli(argv[:-2] + ["--chunk-size", "1", "--resume"][2:], capsys)
+    code, _, err = run_cli(argv[:-2] + ["--chunk-size", "1", "--resume"][2:], capsys)
     assert code == 0, err
     import pandas as pd
 

@@ -12,6 +12,7 @@ import torch
 
 from gfascreen.errors import GfaError
 from gfascreen.screening.run import ScreenConfig, screen
+from tests.helpers import held_screen, one_line_error, wait_for
 
 
 def _cfg(model, out, **kw):
@@ -89,39 +90,30 @@ def test_a_screen_that_fails_before_scoring_leaves_nothing_that_blocks_a_retry(
     assert len(pd.read_parquet(screen(_cfg(model, out)))) == 231
 
 
-SLOW = ("import sys, time; from gfascreen.screening import score; f = score.score_chunk; "
-        "score.score_chunk = lambda *a, **k: (time.sleep(1.0), f(*a, **k))[1]; "
-        "from gfascreen.cli import main; sys.exit(main(sys.argv[1:]))")
-
-
 def _screen_args(model, out):
     return ["screen", "--system", "La-Co-Al", "--step", "5", "--model", str(model),
             "--device", "cpu", "--chunk-size", "50", "--out", str(out), "--quiet"]
 
 
-def _wait_for(cond, p, limit=120.0):
-    deadline = time.time() + limit
-    while time.time() < deadline and not cond() and p.poll() is None:
-        time.sleep(0.05)
-
-
+#: When the child is killed: (chunks it scores before holding, the moment of the kill).
 KILL_POINTS = {
     # before _run.json exists (interpreter still starting)
-    "before the run file": lambda out: True,
-    # _run.json written, first chunk being scored (slow chunks: 1 s each)
-    "mid-chunk": lambda out: (out / "_run.json").exists(),
-    # at least one part written, others pending
-    "between chunks": lambda out: bool(list(out.glob("part-*.parquet"))),
+    "before the run file": (0, lambda out: True),
+    # _run.json written, first chunk being scored (and held)
+    "mid-chunk": (0, lambda out: (out / "_run.json").exists()),
+    # one part written, the next chunk held
+    "between chunks": (1, lambda out: bool(list(out.glob("part-*.parquet")))),
 }
 
 
 @pytest.mark.parametrize("when", list(KILL_POINTS))
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(when, reference_run, tiny_ensemble, tmp_path):
     out = tmp_path / "killed"
     args = _screen_args(tiny_ensemble, out)
-    # Slow chunks (1 s each) by patching the scorer in the child, so the kill lands mid-run.
-    p = subprocess.Popen([sys.executable, "-c", SLOW, *args])
-    _wait_for(lambda: KILL_POINTS[when](out), p)
+    free, ready = KILL_POINTS[when]
+    p = held_screen(args, free)  # the child holds after `free` chunks: the kill lands mid-run
+    wait_for(lambda: ready(out), p)
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     assert len(list(out.glob("part-*.parquet"))) < 5, "the run should have been killed part-way"
@@ -134,12 +126,12 @@ def test_sigkill_then_resume_equals_uninterrupted(when, reference_run, tiny_ense
     assert not list(out.glob(".*.tmp")) and not (out / "_lock").exists()
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_a_resumable_run_and_says_how(reference_run, tiny_ensemble, tmp_path):
     out = tmp_path / "int"
     args = _screen_args(tiny_ensemble, out)
-    p = subprocess.Popen([sys.executable, "-c", SLOW, *args], stderr=subprocess.PIPE,
-                         text=True)
-    _wait_for(lambda: bool(list(out.glob("part-*.parquet"))), p)
+    p = held_screen(args, 1, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: bool(list(out.glob("part-*.parquet"))), p)
     p.send_signal(signal.SIGINT)
     err = p.communicate(timeout=60)[1]
     assert p.returncode == 130, err
@@ -172,8 +164,7 @@ def test_cli_screen_alias_bad_input_one_line(tiny_ensemble):
     assert exe.exists(), "the `screen` console script is not installed"
     r = subprocess.run([str(exe), "--system", "La-Co-Al", "--step", "0.3", "--model",
                         str(tiny_ensemble)], capture_output=True, text=True)
-    assert r.returncode == 2
-    assert "does not divide 100" in r.stderr and "Traceback" not in r.stderr
+    one_line_error(r.returncode, r.stderr, "does not divide 100")
 
 
 def test_quaternary_run(tiny_ensemble, tmp_path):
@@ -328,9 +319,12 @@ def test_gpu_shaped_batches_give_todays_answers(calibrated_ensemble, tmp_path, m
     from gfascreen.screening import score
 
     def run(name):
-        monkeypatch.setattr(score, "_CACHE", {})  # reload: the batch is read at load
+        score.forget()  # reload: the batch is read at load
         out = tmp_path / name
-        screen(_cfg(calibrated_ensemble, out, step=2, chunk_size=0))
+        try:
+            screen(_cfg(calibrated_ensemble, out, step=2, chunk_size=0))
+        finally:
+            score.forget()  # no later test scores with this shape's ensemble
         parts = sorted(out.glob("part-*.parquet"))
         return pd.read_parquet(out).sort_values(["La", "Co", "Al"]).reset_index(drop=True), parts
 
@@ -375,7 +369,7 @@ def test_one_screen_loads_and_verifies_the_model_once(tiny_ensemble, tmp_path, m
     from gfascreen.model.ensemble import Ensemble
     from gfascreen.screening import score
 
-    monkeypatch.setattr(score, "_CACHE", {})
+    score.forget()  # a fresh process: nothing held
     loads, verified, parsed = [], [], []
     real_load = Ensemble.load.__func__
     monkeypatch.setattr(Ensemble, "load", classmethod(
@@ -496,30 +490,28 @@ def test_precision_used_is_recorded_and_a_resumed_run_keeps_its_own(tiny_ensembl
     assert json.loads((fp / "_summary.json").read_text())["precision"] == "fp32"
 
 
-@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(),
-                    reason="this CPU has no native bf16")
-def test_bf16_check_script_records_what_auto_reads(tiny_ensemble, tmp_path, capsys):
-    """scripts/bf16_check.py --write measures bf16 against fp32 on the model's known alloys
-    and records it in the manifest; --precision auto then picks bf16 for that model here."""
-    import importlib.util
+def test_bf16_check_records_what_auto_reads(tiny_ensemble, tmp_path, capsys, monkeypatch):
+    """``gfascreen bf16-check MODEL --write`` measures bf16 against fp32 on the model's known
+    alloys and records it in the manifest; --precision auto then picks bf16 for that model
+    on a CPU with native bf16 (this CPU said to have it: emulated, the same arithmetic)."""
     import shutil
-    from pathlib import Path
 
+    from gfascreen import cli
+    from gfascreen.model import precision
     from gfascreen.model.saved import BF16_CHECK, ModelDir, bf16_record, model_hash
     from gfascreen.screening.run import plan_screen
 
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
     model = tmp_path / "m"
     shutil.copytree(tiny_ensemble, model)
-    path = Path(__file__).resolve().parent.parent / "scripts" / "bf16_check.py"
-    spec = importlib.util.spec_from_file_location("bf16_check", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     assert plan_screen(_cfg(model, tmp_path / "a")).precision == "fp32"
-    rec = mod.main(["--model", str(model)])  # measures only
+    assert cli.main(["bf16-check", str(model), "--device", "cpu"]) == 0  # measures only
+    assert "compositions x 2 members" in capsys.readouterr().out
     assert BF16_CHECK not in ModelDir(model).manifest.extra
-    rec = mod.main(["--model", str(model), "--write"])
+    assert cli.main(["bf16-check", str(model), "--device", "cpu", "--write"]) == 0
     md = ModelDir(model)
-    assert md.manifest.extra[BF16_CHECK]["model_hash"] == model_hash(md.manifest)
+    rec = md.manifest.extra[BF16_CHECK]
+    assert rec["model_hash"] == model_hash(md.manifest) and rec["device"] == "cpu"
     assert rec["compositions"] == len(md.known_alloys()) and rec["members"] == 2
     assert bf16_record(md.manifest) == rec["max_abs_diff_log10_1p_dmax"]
     assert "recorded as bf16_check" in capsys.readouterr().out
@@ -527,34 +519,61 @@ def test_bf16_check_script_records_what_auto_reads(tiny_ensemble, tmp_path, caps
     assert plan_screen(_cfg(model, tmp_path / "b")).precision == expected
 
 
+def test_bf16_check_refused_and_skipped_in_a_release_without_native_bf16(
+        tiny_ensemble, tmp_path, capsys, monkeypatch):
+    """Without native bf16 the command refuses in one line and the release's step is
+    skipped with a note naming the command; the model is left as it was."""
+    import shutil
+
+    from gfascreen import cli
+    from gfascreen.model import precision
+    from gfascreen.model.training.bf16_check import release_step
+
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    model = tmp_path / "m"
+    shutil.copytree(tiny_ensemble, model)
+    before = (model / "manifest.json").read_bytes()
+    code = cli.main(["bf16-check", str(model), "--device", "cpu", "--write"])
+    one_line_error(code, capsys.readouterr().err, "computes no bf16 natively")
+    if not torch.cuda.is_available():
+        note = release_step(str(model))
+        assert note.startswith("skipped: ") and f"gfascreen bf16-check {model} --write" in note
+    assert (model / "manifest.json").read_bytes() == before
+
+
 def test_parts_are_written_while_the_next_chunk_is_scored(reference_run, tiny_ensemble,
                                                           tmp_path, monkeypatch):
-    """One writer thread: chunk N's part is written while chunk N+1 is scored (slow writes
-    here), in order, atomically, and the table is the uninterrupted one."""
+    """One writer thread: chunk N's part is written while chunk N+1 is scored (each write
+    here waits until the next chunk's scoring has begun: a writer that did not overlap
+    would wait in vain), in order, atomically, and the table is the uninterrupted one."""
     import threading
 
     from gfascreen.screening import run, score
 
-    events = []
-    real_score, real_write = score.score_chunk, run._write_part
+    events, overlapped = [], []
+    begun = [threading.Event() for _ in range(5)]  # chunk i's scoring has begun
+    real_score, real_write = score.score_chunk, run.write_part
 
     def scored(*a, **k):
-        events.append(("score", time.perf_counter(), threading.current_thread().name))
+        i = sum(e == "score" for e, _, _ in events)
+        events.append(("score", i, threading.current_thread().name))
+        begun[i].set()
         return real_score(*a, **k)
 
-    def slow_write(df, path, meta):
-        time.sleep(0.3)
+    def write_once_next_is_scored(df, path, meta):
+        i = sum(e == "written" for e, _, _ in events)
+        if i + 1 < len(begun):  # no waiting in vain twice: 60 s only while all overlapped
+            overlapped.append(begun[i + 1].wait(timeout=60 if all(overlapped) else 0))
         r = real_write(df, path, meta)
-        events.append(("written", time.perf_counter(), threading.current_thread().name))
+        events.append(("written", i, threading.current_thread().name))
         return r
 
     monkeypatch.setattr(score, "score_chunk", scored)
-    monkeypatch.setattr(run, "_write_part", slow_write)
+    monkeypatch.setattr(run, "write_part", write_once_next_is_scored)
     out = screen(_cfg(tiny_ensemble, tmp_path / "overlap"))
-    scores = [t for e, t, _ in events if e == "score"]
-    writes = [t for e, t, _ in events if e == "written"]
-    assert len(scores) == len(writes) == 5
-    assert all(scores[i + 1] < writes[i] for i in range(4)), events  # overlapped
+    assert [i for e, i, _ in events if e == "score"] == list(range(5))
+    assert [i for e, i, _ in events if e == "written"] == list(range(5))
+    assert overlapped == [True] * 4, events  # part N written while N+1 was being scored
     assert {n for e, _, n in events if e == "written"} == {"gfascreen-part-writer"}
     assert {n for e, _, n in events if e == "score"} == {threading.main_thread().name}
     a = pd.read_parquet(reference_run).sort_values(["La", "Co"]).reset_index(drop=True)

@@ -35,6 +35,7 @@ def test_manifest_checksums_and_sizes():
     assert (DEFAULT / "MODEL_CARD.md").read_text().count("R²") >= 4
 
 
+@pytest.mark.slow
 def test_predict_from_shipped_ensemble_offline():
     r = subprocess.run([sys.executable, "-m", "gfascreen", "predict", "Al25Co20La55",
                         "Zr55Co29Al16", "--device", "cpu"], capture_output=True, text=True,

@@ -68,6 +68,7 @@ def _synthetic_frame(n=400, seed=0) -> pd.DataFrame:
         "gb_p_ribbon": 1 - gb_pc - gb_pb, "gb_p_bmg": gb_pb, "gb_log_bmg": y + noise(0.1)})
 
 
+@pytest.mark.slow
 def test_stacking_is_nested_out_of_fold():
     from gfascreen.model.training.nested_stack import nested_stack_oof
 
@@ -173,6 +174,7 @@ def test_a_pure_metal_is_a_crystal_and_the_taper_stops_at_93_at_pct(stacked_mode
     assert df["p_glass"].iloc[2] > 0 and df["p_glass"].iloc[3] > 0
 
 
+@pytest.mark.slow
 def test_train_stacks_on_its_folds_and_calibrate_restacks_on_unseen_systems(tiny_table,
                                                                               tmp_path):
     """The README's own-model sequence: train (random folds: the stack on them, nothing

@@ -11,6 +11,7 @@ import pytest
 from gfascreen import cli
 from gfascreen.tableio import write_parquet_atomic
 from tests.conftest import make_table
+from tests.helpers import one_line_error
 
 TINY = ["--folds", "2", "--steps", "2", "--batch-size", "16", "--quiet"]
 
@@ -20,13 +21,6 @@ def _train(tmp_path, table: pd.DataFrame, capsys, *extra: str):
     write_parquet_atomic(table.reset_index(drop=True), data)
     code = cli.main(["train", "--data", str(data), "--out", str(out), *TINY, *extra])
     return code, capsys.readouterr(), out
-
-
-def _one_line_error(code: int, err: str) -> str:
-    assert code == 2
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert lines[-1].startswith("gfascreen: error: ") and "Traceback" not in err, err
-    return lines[-1]
 
 
 def test_a_table_of_bulk_glasses_alone_trains_and_says_what_it_left_out(tmp_path, capsys):
@@ -69,13 +63,13 @@ def test_a_table_of_glasses_and_crystals_without_bulk_glasses_trains(tmp_path, c
 def test_a_table_too_small_or_without_a_dmax_is_refused_at_the_start(tmp_path, capsys):
     t = make_table(40)
     code, std, out = _train(tmp_path, t.head(1), capsys, "--min-count", "1")
-    line = _one_line_error(code, std.err)
+    line = one_line_error(code, std.err)
     assert "the table has 1 alloy(s) to train on (of 1 rows); --folds 2 needs at least 6" \
         in line
     assert not out.exists() and "small table" not in std.err
     code, std, out = _train(tmp_path, t.head(8), capsys, "--min-count", "1", "--folds", "10")
-    assert "or lower --folds (2 folds need 6)" in _one_line_error(code, std.err)
+    assert "or lower --folds (2 folds need 6)" in one_line_error(code, std.err)
     bmg = t.assign(gfa_class="bmg", dmax_mm=np.nan)
     code, std, out = _train(tmp_path, bmg, capsys, "--min-count", "1")
-    assert "no alloy of the table has a Dmax" in _one_line_error(code, std.err)
+    assert "no alloy of the table has a Dmax" in one_line_error(code, std.err)
     assert not out.exists()

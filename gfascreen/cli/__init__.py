@@ -1,5 +1,5 @@
 """Command line: gfascreen data | train | evaluate | card | pack | calibrate | stack |
-release | predict | screen | report | suggest | validate, and screen (an alias of
+bf16-check | release | predict | screen | report | suggest | validate, and screen (an alias of
 gfascreen screen). ``release`` runs the others' model-making steps in order, resumably.
 
 Every user error (:class:`~gfascreen.errors.GfaError`) is printed as one line on stderr
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_pack_command(sub)
     model.add_calibrate_command(sub)
     model.add_stack_command(sub)
+    model.add_bf16_check_command(sub)
     model.add_release_command(sub)
     predict.add_predict_command(sub)
     screen.add_screen_args(sub.add_parser("screen", help="score every composition of a system"))

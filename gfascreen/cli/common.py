@@ -46,6 +46,28 @@ def add_config_args(p: argparse.ArgumentParser, cls, helps: dict[str, str],
                            if h and "(default" not in h and default != "" else h)
 
 
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """``--model`` and ``--device``, as every command that loads a model spells them."""
+    p.add_argument("--model", default="default",
+                   help="model directory (default: default, the shipped model)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
+
+
+def add_run_args(p: argparse.ArgumentParser, partial: str, system: str) -> None:
+    """A command that reads a finished screen: the run directory, ``--partial`` (read an
+    incomplete run's parts) and ``--system`` (one system of an atlas run); ``partial`` and
+    ``system`` are the command's own help of the two."""
+    p.add_argument("run_dir")
+    p.add_argument("--partial", action="store_true", help=partial)
+    p.add_argument("--system", default=None, help=system)
+
+
+def add_known_data_arg(p: argparse.ArgumentParser, what: str = "training table") -> None:
+    """``--data``: the training table of the known alloys, by default the model's own."""
+    p.add_argument("--data", default=None,
+                   help=f"{what} (default: the alloys the model carries)")
+
+
 def check_output(path: str) -> None:
     """An output table's format (by extension) and directory, checked before any work;
     ``-`` is standard output (CSV)."""

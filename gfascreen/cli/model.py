@@ -1,6 +1,6 @@
 """The commands that make a model: ``data build`` (the training table), ``train``,
-``evaluate``, ``card``, ``pack``, ``calibrate``, ``stack`` and ``release`` (all of them in
-order, resumably)."""
+``evaluate``, ``card``, ``pack``, ``calibrate``, ``stack``, ``bf16-check`` and ``release``
+(all of them in order, resumably)."""
 
 from __future__ import annotations
 
@@ -176,6 +176,15 @@ def _cmd_calibrate(a: argparse.Namespace) -> None:
           f"{write_model_card(a.model)}")
 
 
+def _cmd_bf16_check(a: argparse.Namespace) -> None:
+    from gfascreen.model.training.bf16_check import measure, record, summary
+
+    rec = measure(a.model, a.device)
+    print(summary(rec))
+    if a.write:
+        print(record(a.model, rec))
+
+
 def _cmd_release(a: argparse.Namespace) -> None:
     from dataclasses import replace
 
@@ -333,6 +342,20 @@ def add_stack_command(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--frames", default=None,
                     help="directory to keep the out-of-fold frames in, for research")
     st.set_defaults(func=_cmd_stack)
+
+
+def add_bf16_check_command(sub: argparse._SubParsersAction) -> None:
+    b = sub.add_parser("bf16-check", help="bf16 against fp32 on a model's alloys; --write "
+                       "records it for --precision auto")
+    b.add_argument("model", nargs="?", default="default",
+                   help="model directory (default: default, the shipped model)")
+    b.add_argument("--write", action="store_true",
+                   help="record the figures in the model's manifest (bf16_check): "
+                        "--precision auto then runs the model in bf16 where it is sound")
+    b.add_argument("--device", default="auto",
+                   help="a device with native bf16: a GPU, or a CPU with AVX512-BF16 or AMX "
+                        "(default auto)")
+    b.set_defaults(func=_cmd_bf16_check)
 
 
 def add_release_command(sub: argparse._SubParsersAction) -> None:

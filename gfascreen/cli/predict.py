@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from gfascreen.cli.common import check_output, write_table
+from gfascreen.cli.common import add_model_args, check_output, write_table
 from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
 
@@ -174,9 +174,7 @@ def add_predict_command(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--output", default=None,
                     help="write .csv, .parquet or .json (by extension) instead of printing; "
                          "- writes CSV to standard output (notes on stderr)")
-    pr.add_argument("--model", default="default",
-                    help="model directory (default: the shipped ensemble)")
-    pr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    add_model_args(pr)
     pr.add_argument("--precision", choices=PRECISIONS, default=ScreenConfig.precision,
                     help=SCREEN_HELP["precision"])
     pr.add_argument("--confidence", type=float, default=ScreenConfig.confidence,

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from gfascreen.cli.common import (
     add_config_args,
+    add_known_data_arg,
+    add_model_args,
+    add_run_args,
     check_output,
     config_from_args,
     write_table,
@@ -129,24 +132,19 @@ def add_report_command(sub: argparse._SubParsersAction) -> None:
     from gfascreen.screening.options import TOP_REPORTS
 
     r = sub.add_parser("report", help="HTML/PNG/SVG maps of a screening run")
-    r.add_argument("run_dir")
-    r.add_argument("--data", default=None,
-                   help="training table for the known-alloy overlay (default: the alloys the "
-                        "model carries)")
+    add_run_args(r, partial="report an incomplete run from the parts written so far (said "
+                 "so on the page)",
+                 system="an atlas run: the report of this one system, from the atlas's rows "
+                 "(default: the atlas's page, its table of systems)")
+    add_known_data_arg(r, "training table for the known-alloy overlay")
     r.add_argument("--log-color", action="store_true", help="log colour scale for Dmax")
     r.add_argument("--svg", action="store_true",
                    help="also write map.svg beside map.png (ternaries; several MB at fine "
                         "steps)")
-    r.add_argument("--partial", action="store_true",
-                   help="report an incomplete run from the parts written so far (said so "
-                        "on the page)")
     r.add_argument("--slices", type=_at_pct_list, default=None, metavar="AT,AT,...",
                    help="quaternary runs: the at.%% of the fourth element to slice at, on the "
                         "run's grid, e.g. 10,15,20 (default: four through the best region, "
                         "said on the page)")
-    r.add_argument("--system", default=None,
-                   help="an atlas run: the report of this one system, from the atlas's rows "
-                        "(default: the atlas's page, its table of systems)")
     r.add_argument("--top", type=int, default=TOP_REPORTS,
                    help="an atlas's page: also write the own reports of this many best "
                         f"systems (default {TOP_REPORTS}; ~5 s each)")
@@ -155,7 +153,8 @@ def add_report_command(sub: argparse._SubParsersAction) -> None:
 
 def add_suggest_command(sub: argparse._SubParsersAction) -> None:
     sg = sub.add_parser("suggest", help="the next alloys to cast from a finished screen")
-    sg.add_argument("run_dir")
+    add_run_args(sg, partial="suggest from an incomplete run's parts written so far",
+                 system="an atlas run: suggest in this system, from the atlas's rows")
     sg.add_argument("-n", "--count", "--n", dest="n", type=int, default=5,
                     help="how many compositions (default 5)")
     sg.add_argument("--min-distance", type=float, default=5.0,
@@ -174,10 +173,6 @@ def add_suggest_command(sub: argparse._SubParsersAction) -> None:
                     help="also pick where the model has no nearby training alloys")
     sg.add_argument("--output", default=None,
                     help="write .csv, .parquet or .json; - writes CSV to standard output")
-    sg.add_argument("--partial", action="store_true",
-                    help="suggest from an incomplete run's parts written so far")
-    sg.add_argument("--system", default=None,
-                    help="an atlas run: suggest in this system, from the atlas's rows")
     sg.set_defaults(func=_cmd_suggest)
 
 
@@ -190,13 +185,10 @@ def add_validate_command(sub: argparse._SubParsersAction) -> None:
                    help="from the model's kept leave-system-out predictions (no retraining, "
                         "no screen; writes blind.md and blind.csv)")
     v.add_argument("--step", type=float, default=1.0, help="grid step in at.%% (default 1)")
-    v.add_argument("--model", default="default",
-                   help="model directory (default: default, the shipped model)")
-    v.add_argument("--data", default=None,
-                   help="training table (default: the alloys the model carries)")
+    add_model_args(v)
+    add_known_data_arg(v)
     v.add_argument("--out", default="validation",
                    help="output directory (default validation)")
-    v.add_argument("--device", default="auto", help="auto, cpu, cuda ... (default auto)")
     v.add_argument("--holdout-system", action="store_true",
                    help="retrain without each system's alloys first (costs a full training)")
     v.set_defaults(func=_cmd_validate)

@@ -5,7 +5,7 @@ Scoring precision (``--precision``): ``fp32`` is float32 everywhere; ``bf16`` is
 autocast (refused on a CPU without native bf16); ``auto`` (the default of ``screen`` and
 ``predict``) is bf16 where the hardware computes it natively (CUDA, or a CPU with
 AVX512-BF16 or AMX) *and* the model records a measured bf16-vs-fp32 difference on its known
-alloys of at most :data:`BF16_MAX_DIFF_LOG` (``scripts/bf16_check.py --write``), else fp32.
+alloys of at most :data:`BF16_MAX_DIFF_LOG` (``gfascreen bf16-check MODEL --write``), else fp32.
 """
 
 from __future__ import annotations

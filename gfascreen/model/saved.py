@@ -252,7 +252,7 @@ def stack_hash(manifest: Manifest) -> str | None:
 
 
 #: Manifest key of the measured bf16-vs-fp32 difference on the model's known alloys
-#: (written by ``scripts/bf16_check.py --write``; read by ``--precision auto``).
+#: (written by ``gfascreen bf16-check MODEL --write``; read by ``--precision auto``).
 BF16_CHECK = "bf16_check"
 
 

@@ -309,7 +309,9 @@ def _heal(out: Path, grid: CompositionGrid, chunk_size: int) -> set[int]:
     return done
 
 
-def _write_part(df: pd.DataFrame, path: Path, meta: dict) -> tuple[str, int]:
+def write_part(df: pd.DataFrame, path: Path, meta: dict) -> tuple[str, int]:
+    """Write one scored part atomically: the one place a screen writes a part (the tests
+    slow or fail a write here)."""
     write_parquet_atomic(df, path, meta)
     return ("part-written", len(df))
 
@@ -318,7 +320,7 @@ class PartWriter:
     """Writes parts on one background thread while the caller scores the next chunk.
 
     A bounded queue (at most ``depth`` scored chunks wait, so memory stays bounded); parts
-    are written in the order given, each atomically (:func:`_write_part`); the first write
+    are written in the order given, each atomically (:func:`write_part`); the first write
     error is raised in the caller, at its next :meth:`put` or on leaving the ``with``
     block, and nothing is written after it. Leaving the block, normally or on an error or
     Ctrl-C, writes what is already queued first: every part is whole or absent, and a
@@ -337,7 +339,7 @@ class PartWriter:
                 continue  # after a failure: drain, write nothing more
             df, path = item
             try:
-                _, n = _write_part(df, path, self.meta)
+                _, n = write_part(df, path, self.meta)
                 self.bar.update(n)
             except BaseException as exc:  # raised in the scoring thread
                 self._error = exc

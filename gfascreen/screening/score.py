@@ -42,6 +42,21 @@ def is_loaded(model: str, device: str, precision: str = "fp32") -> bool:
     return (str(model), str(device), precision) in _CACHE
 
 
+def hold(model: str, device: str, precision: str, ens: Ensemble) -> None:
+    """Hold ``ens`` as the ensemble :func:`load_cached` gives for these keys (a benchmark's
+    stub members)."""
+    with _LOCK:
+        _CACHE[(str(model), str(device), precision)] = ens
+
+
+def forget(model: str | None = None) -> None:
+    """Drop the ensembles this process holds (of ``model``, or all): the next
+    :func:`load_cached` reads the model again."""
+    with _LOCK:
+        for key in [k for k in _CACHE if model is None or k[0] == str(model)]:
+            del _CACHE[key]
+
+
 @dataclass(frozen=True)
 class ChunkScorer:
     """What a chunk is scored with, as plain values (travels to Dask workers): the model,

@@ -15,7 +15,10 @@ prints them with those commands):
    (``gfascreen calibrate MODEL --lso RUN``);
 8. ``stack``: the descriptor partner and the stack fitted on those predictions, beside the
    random-fold ones, then recalibrated (``gfascreen stack MODEL --random-oof RUN``);
-9. ``card``: ``MODEL_CARD.md`` (``gfascreen card MODEL``).
+9. ``bf16-check``: bf16 against fp32 on the model's alloys, recorded for ``--precision
+   auto`` (``gfascreen bf16-check MODEL --write``); skipped with a note on a machine without
+   native bf16;
+10. ``card``: ``MODEL_CARD.md`` (``gfascreen card MODEL``).
 
 This is the order the shipped model was made in (v2 calibrated, then stacked into v3).
 Re-running skips every step whose result is on disk (a finished training run, or a step
@@ -224,6 +227,12 @@ def _stack(rel: Release, progress: Callable[[str], None]) -> str:
     return f"stack on unseen systems: {rep['system']['parts']['stack']}"
 
 
+def _bf16_check(rel: Release) -> str:
+    from gfascreen.model.training.bf16_check import release_step
+
+    return release_step(str(rel.out))
+
+
 def _card(rel: Release) -> str:
     from gfascreen.model.evaluation.card import write_model_card
 
@@ -266,6 +275,9 @@ def steps(rel: Release, progress: Callable[[str], None] = print, bars: bool = Tr
         logged("stack", "descriptor partner and stack on them, recalibrated",
                f"gfascreen stack {o} --random-oof {_q(oof)}", rel.out / "partner_classes.txt",
                lambda: _stack(rel, progress)),
+        logged("bf16-check", "bf16 against fp32, recorded for --precision auto (where this "
+               "machine has native bf16)", f"gfascreen bf16-check {o} --write",
+               rel.out / "manifest.json", lambda: _bf16_check(rel)),
         logged("card", "the model card", f"gfascreen card {o}", rel.out / "MODEL_CARD.md",
                lambda: _card(rel)),
     ]

@@ -1,6 +1,7 @@
 """Reports are typed results: each section the shipped model's manifest records reads into
 its dataclass and writes back the same JSON, the card and CALIBRATION.md are rendered from
-them alone, and a malformed section is a one-line error naming it."""
+them alone, and a malformed section is a one-line error naming it. The screening report's page:
+``test_report_page.py``."""
 
 import copy
 import json

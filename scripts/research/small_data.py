@@ -9,7 +9,8 @@ network row: the same recipe started from a trunk pre-trained, label-free, on ge
 compositions over the same vocabulary (:mod:`gfascreen.model.training.pretrain`). Resumable: rerun
 to continue.
 
-Usage: python scripts/small_data.py [--data train.parquet] [--steps 800] [--out runs/bmg_steps]
+Usage: python scripts/research/small_data.py [--data train.parquet] [--steps 800]
+           [--out runs/bmg_steps]
            [--pretrain [--pre-n 20000 --pre-epochs 3 --pre-lr 1e-3]]
 """
 

@@ -1,3 +1,8 @@
+"""The screening report (``gfascreen report``): its HTML page, maps (PNG, SVG), tables and
+slices, checked as files and, where Chromium is installed, rendered (:mod:`tests.rendered`).
+The model's own reports (card, calibration, typed manifest sections):
+``test_model_reports.py``."""
+
 import shutil
 import subprocess
 import sys
@@ -161,6 +166,7 @@ def test_quaternary_default_slices_go_through_the_best_region():
         slice_levels(df, ["Zr", "Cu", "Al", "Ni"], 5, [12])
 
 
+@pytest.mark.slow
 def test_cli_report_slices(quaternary_run, ternary_run):
     run, table = quaternary_run
 
@@ -390,6 +396,7 @@ def test_suggest_spacing_domain_and_determinism(shipped_reports, tiny_ensemble, 
     assert len(qp) == 3 and {"Zr", "Cu", "Al", "La", "reason"} <= set(qp.columns)
 
 
+@pytest.mark.slow
 def test_cli_report(ternary_run, tiny_table):
     r = subprocess.run([sys.executable, "-m", "gfascreen", "report", str(ternary_run),
                         "--data", str(tiny_table), "--log-color"],
@@ -412,6 +419,7 @@ def test_validate_summary(tiny_ensemble, tiny_table, tmp_path):
     assert (tmp_path / "val" / "screen_La-Co-Al_step10" / "_report" / "report.html").exists()
 
 
+@pytest.mark.slow
 def test_report_weight_partial_bundle_image_maps_and_hover(tiny_ensemble, tmp_path,
                                                            monkeypatch):
     """A fine ternary report stays light (issue 28, item 10): plotly.js's cartesian partial
@@ -470,6 +478,7 @@ def test_top_predicted_are_spaced_apart():
     assert dist[np.triu_indices(TOP_N, 1)].min() >= TOP_SPACING_AT_PCT - 1e-9
 
 
+@pytest.mark.slow
 def test_known_alloys_predicted_at_their_own_composition(ternary_run, quaternary_run,
                                                          tiny_table, tiny_ensemble):
     """Issue 36: the known-alloy table gives the model's prediction at each alloy's own

@@ -4,7 +4,7 @@ Each run is either a training run directory (its ``oof.parquet``) or an ensemble
 whose member K was trained without fold K of the same split (``default`` = the shipped
 ensemble): its out-of-fold predictions are recomputed, member K predicting fold K.
 
-Usage: python scripts/compare_runs.py runs/amp14/random5 [--other default]
+Usage: python scripts/research/compare_runs.py runs/amp14/random5 [--other default]
            [--data train.parquet]
 """
 

@@ -4,16 +4,17 @@ Every trained row is ``gfascreen train``'s defaults (800 optimiser steps, one-cy
 schedule, floor target, class head) plus one switch, trained on fold 0 of the random
 5-fold split and fold 0 of the leave-system-out split (the declared screening folds, the
 same seeded folds as the shipped model's) and scored on those folds' held-out alloys. The
-first row is the shipped model (v2: 10 epochs at constant budget per epoch) on the same
-folds, read from what it carries: member 0's predictions on random fold 0 and its
-leave-system-out out-of-fold predictions of fold 0 (no training).
+first row is the shipped model's network (v3's members, trained as v2: 10 epochs at
+constant budget per epoch) on the same folds, read from what it carries: member 0's
+predictions on random fold 0 and its leave-system-out out-of-fold predictions of fold 0 (no
+training).
 
 Judged on leave-system-out: bulk-glass R² of log10(1+Dmax) and Spearman, within-system
 Spearman, pooled Spearman; random fold 0 beside them. Cost: the member's training seconds
 and the device it trained on (``where``), from its log. Resumable: rerun to continue;
 the table is rewritten after every row (``runs/hyp2/table.csv`` and ``.md``).
 
-Usage: python scripts/hypotheses.py [--rows steps bmg-weight mixture no-maxpool]
+Usage: python scripts/research/hypotheses.py [--rows steps bmg-weight mixture no-maxpool]
            [--groupings system random] [--fold 0] [--data train.parquet] [--runs runs/hyp2]
 """
 
@@ -115,7 +116,7 @@ def main() -> None:
     p.add_argument("--fold", type=int, default=0,
                    help="the fold (0 = the declared screening fold; others confirm a row)")
     a = p.parse_args()
-    rows = {"shipped model (v2: 10 epochs, floor target)":
+    rows = {"shipped network (v3's members: 10 epochs, floor target)":
             row_metrics(*shipped_row(a.data, a.fold), None, "carried predictions")}
     for key in a.rows:
         d = train_row(key, a.data, a.runs, a.groupings, a.fold)

@@ -12,7 +12,7 @@ alloys are ranked. Within-system Spearman, "best alloy in the top 20 %" and the 
 absolute error of log10(1 + Dmax/mm) (the scale) are compared with k = 0 (the same
 member, the same remaining alloys) over ``--draws`` random draws.
 
-Usage: python scripts/closing_loop.py [--run runs/hyp2/steps/system] [--k 3 5] [--draws 3]
+Usage: python scripts/research/closing_loop.py [--run runs/hyp2/steps/system] [--k 3 5] [--draws 3]
        [--min-alloys 10] [--min-bmg 3]
 Writes ``RUN/closing_loop.csv`` (one row per system, k and draw) and prints the table.
 """

@@ -1,8 +1,8 @@
 """The descriptor partner alone in the small-data regime: bulk glasses with a measured
-Dmax, random 5-fold on the folds `gfascreen train` (and scripts/small_data.py) use, so its
+Dmax, random 5-fold on the folds `gfascreen train` (and scripts/research/small_data.py) use, so its
 figures sit beside the network's and the baselines' there.
 
-Usage: python scripts/small_data_partner.py [TABLE]   (default runs/train.parquet)
+Usage: python scripts/research/small_data_partner.py [TABLE]   (default runs/train.parquet)
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Stack variants on the frames `gfascreen stack MODEL --frames DIR` keeps: each variant
 fitted for each held-out fold on the other folds (nested), scored on the real alloys.
 
-Usage: python scripts/stack_variants.py DIR
+Usage: python scripts/research/stack_variants.py DIR
 """
 
 from __future__ import annotations
