@@ -8,12 +8,14 @@ import pytest
 from scipy.stats import norm
 
 from gfascreen.errors import GfaError
-from gfascreen.model.calibration import Calibration, parse_thresholds, threshold_column
+from gfascreen.model.calibration import Calibration
+from gfascreen.model.columns import threshold_column
 from gfascreen.model.probabilities import (
     ProbabilityCalibration,
     expected_calibration_error,
     reliability_table,
 )
+from gfascreen.model.statement_options import parse_thresholds
 from gfascreen.model.targets import to_target
 
 

@@ -254,7 +254,7 @@ def test_resume_command_keeps_every_compared_option():
     assert (a.system, a.step, a.out, a.bounds, a.interior, a.chunk_size) == (
         "Zr-Cu-Al", 0.5, "/runs/x y", "Zr:40-70", True, 8192)
     assert (a.model, a.precision, a.confidence, a.resume) == ("/models/a b", "bf16", 0.68, True)
-    from gfascreen.model.calibration import parse_thresholds
+    from gfascreen.model.statement_options import parse_thresholds
 
     assert parse_thresholds(a.thresholds) == (0.5, 2.0, 72.0)
 

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from gfascreen.errors import GfaError
-from gfascreen.model.calibration import Calibration, coverage
+from gfascreen.model.calibration import Calibration
 from gfascreen.model.evaluation.screening_metrics import glass_auc, within_system
+from gfascreen.model.reliability import coverage
 
 
 def _sys(name, measured, predicted):
@@ -85,7 +86,7 @@ def test_intervals_clip_at_zero_mm_and_mondrian_bins():
     lo_mm, hi_mm = cal.interval_mm(np.zeros(1), np.full(1, 0.1), np.array([1]))
     assert lo_mm[0] == 0.0 and hi_mm[0] > 0
     assert coverage(np.array([0.0, 1.0, np.nan]), np.zeros(3), np.full(3, 0.5)) == 0.5
-    from gfascreen.model.calibration import mondrian_bins
+    from gfascreen.model.mondrian import mondrian_bins
 
     assert mondrian_bins("none", dom) is None
     assert mondrian_bins("domain+bmg", [True, False, True], [0.9, 0.9, 0.1]).tolist() == [3, 2, 1]

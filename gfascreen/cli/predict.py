@@ -136,8 +136,8 @@ def _predict_notes(res) -> None:
 
 
 def _cmd_predict(a: argparse.Namespace) -> None:
-    from gfascreen.model.calibration import check_confidence, parse_thresholds
     from gfascreen.model.ensemble import Ensemble
+    from gfascreen.model.statement_options import check_confidence, parse_thresholds
 
     check_confidence(a.confidence)
     thresholds = parse_thresholds(a.thresholds)

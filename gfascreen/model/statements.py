@@ -40,13 +40,9 @@ import pandas as pd
 
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.model import columns as pc
-from gfascreen.model.calibration import (
-    DEFAULT_CONFIDENCE,
-    Calibration,
-    coverage,
-    mondrian_bins,
-)
+from gfascreen.model.calibration import Calibration
 from gfascreen.model.distribution import Predictive, ThicknessModel
+from gfascreen.model.mondrian import mondrian_bins
 from gfascreen.model.probabilities import (
     EVENTS,
     ProbabilityCalibration,
@@ -54,6 +50,8 @@ from gfascreen.model.probabilities import (
     probability_report,
     raw_event,
 )
+from gfascreen.model.reliability import coverage
+from gfascreen.model.statement_options import DEFAULT_CONFIDENCE
 from gfascreen.model.targets import from_target, to_target
 
 #: The registry's column of each calibrated event's probability.

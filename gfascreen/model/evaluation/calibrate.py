@@ -28,13 +28,8 @@ from gfascreen.data.labels import DMAX_COLUMN, castable_class
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model import columns as pc
-from gfascreen.model.calibration import (
-    CALIBRATION_FILE,
-    DEFAULT_CONFIDENCE,
-    DEFAULT_THRESHOLDS_MM,
-    PARTNER_ONLY,
-    Calibration,
-)
+from gfascreen.model.calibration import CALIBRATION_FILE, PARTNER_ONLY, Calibration
+from gfascreen.model.columns import DEFAULT_THRESHOLDS_MM
 from gfascreen.model.difficulty import NEIGHBOURS, neighbourhood
 from gfascreen.model.distribution import ThicknessModel
 from gfascreen.model.evaluation.calibration_report import (
@@ -48,6 +43,7 @@ from gfascreen.model.probabilities import (
     PROB_BINNINGS,
 )
 from gfascreen.model.saved import ModelDir
+from gfascreen.model.statement_options import DEFAULT_CONFIDENCE
 from gfascreen.model.statements import (
     BMG_LOG,
     P_BMG_CAL,
