@@ -10,11 +10,8 @@ from scipy.stats import norm
 from gfascreen.errors import GfaError
 from gfascreen.model.calibration import Calibration
 from gfascreen.model.columns import threshold_column
-from gfascreen.model.probabilities import (
-    ProbabilityCalibration,
-    expected_calibration_error,
-    reliability_table,
-)
+from gfascreen.model.probabilities import ProbabilityCalibration
+from gfascreen.model.reliability import expected_calibration_error, reliability_table
 from gfascreen.model.statement_options import parse_thresholds
 from gfascreen.model.targets import to_target
 

@@ -142,6 +142,18 @@ def test_training_and_evaluation_import_one_way():
     assert not any(bad.values()), {m: d for m, d in bad.items() if d}
 
 
+def test_inference_modules_never_import_evaluation_or_training():
+    """Nothing under gfascreen.model outside its training and evaluation packages imports
+    them, at the top or inside a function: what calibration measures (ECE, Brier,
+    coverage) is gfascreen.model.reliability, which evaluation reads too."""
+    graph = _module_imports()
+    apart = ("gfascreen.model.training", "gfascreen.model.evaluation")
+    inference = [m for m in graph if m.startswith("gfascreen.model") and not m.startswith(apart)]
+    assert "gfascreen.model.statements" in inference
+    bad = {m: sorted(d for d in graph[m] if d.startswith(apart)) for m in inference}
+    assert not any(bad.values()), {m: d for m, d in bad.items() if d}
+
+
 def test_lower_layers_never_import_screening():
     """Nothing under gfascreen.model, gfascreen.featurize or gfascreen.data imports
     gfascreen.screening, at the top or inside a function: screening reads the model (its

@@ -92,7 +92,8 @@ def test_shipped_calibration_covers_its_leave_system_out_alloys():
     (its atoms at 0 and 0.1 mm make it cover more: measured 0.97); P(glass), P(bulk glass)
     and every P(Dmax >= T) within 0.02 ECE."""
     from gfascreen.model.evaluation import calibrate as C
-    from gfascreen.model.probabilities import expected_calibration_error, observed_event
+    from gfascreen.model.probabilities import observed_event
+    from gfascreen.model.reliability import expected_calibration_error
 
     md = ModelDir("default")
     frame = C.lso_frame(md, C.read_lso(md))

@@ -47,10 +47,9 @@ from gfascreen.model.probabilities import (
     EVENTS,
     ProbabilityCalibration,
     observed_event,
-    probability_report,
     raw_event,
 )
-from gfascreen.model.reliability import coverage
+from gfascreen.model.reliability import coverage, probability_report
 from gfascreen.model.statement_options import DEFAULT_CONFIDENCE
 from gfascreen.model.targets import from_target, to_target
 
