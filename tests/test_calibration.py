@@ -264,8 +264,8 @@ def test_each_statement_writes_the_registry_columns_it_declares():
         assert set(declared) <= set(prediction_columns(thresholds))
     frame = _calibration_frame()
     cal = Calibration(binning="domain+bmg", method="cps")
-    cal.probabilities = ClassProbabilities(binning="domain").fit(frame).maps
-    frame["p_bmg_cal"] = cal.probabilities.predict(frame["p_crystal"], frame["p_bmg"],
+    cal.probabilities_ = ClassProbabilities(binning="domain").fit(frame).maps
+    frame["p_bmg_cal"] = cal.probabilities_.predict(frame["p_crystal"], frame["p_bmg"],
                                                    frame["in_domain"])["p_bmg"]
     made = statements(cal)
     made[1].fit(frame)  # the Dmax statements share one distribution

@@ -95,13 +95,13 @@ def test_intervals_clip_at_zero_mm_and_mondrian_bins():
 
 
 def test_calibration_roundtrip_and_refusals(tmp_path):
-    cal = Calibration(beta=0.02, info={"calibrated_on": "test"}).fit(np.linspace(-1, 1, 50),
+    cal = Calibration(beta=0.02, info_={"calibrated_on": "test"}).fit(np.linspace(-1, 1, 50),
                                                                 np.ones(50))
     entry = cal.save(tmp_path / "c.safetensors")
     back = Calibration.load(tmp_path / "c.safetensors", entry)
     a = cal.interval_log(np.ones(3), np.ones(3))
     b = back.interval_log(np.ones(3), np.ones(3))
-    assert np.array_equal(a[0], b[0]) and back.info["calibrated_on"] == "test"
+    assert np.array_equal(a[0], b[0]) and back.info_["calibrated_on"] == "test"
     assert back.method == "symmetric"
     with pytest.raises(GfaError, match="at least 20"):
         Calibration().fit(np.ones(5), np.ones(5))

@@ -139,7 +139,7 @@ def test_pure_metals_are_crystals_and_probabilities_have_no_plateau():
     pure = ens.predict_fractions(torch.eye(len(ens.vocabulary.elements)))
     assert pure["p_glass"].max() <= 0.05
     lso = ModelDir("default").lso_oof()
-    cal = ens.calibration.probabilities.predict(lso["p_crystal"].to_numpy(),
+    cal = ens.calibration.probabilities_.predict(lso["p_crystal"].to_numpy(),
                                                 lso["p_bmg"].to_numpy(),
                                                 lso["in_domain"].to_numpy())
     for c in ("p_glass", "p_bmg"):

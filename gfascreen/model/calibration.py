@@ -36,11 +36,12 @@ PARTNER_ONLY = "partner_only"
 class Calibration(ConformalScores):
     """The conformal residuals with what was fitted beside them on the same predictions.
 
-    ``probabilities``: the class-probability maps (None: raw head outputs); ``info``:
-    free text of how it was made (kept in the manifest entry)."""
+    ``probabilities_``: the class-probability maps fitted on the same predictions (None:
+    raw head outputs); ``info_``: how it was made, free text kept in the manifest entry
+    (both set by ``gfascreen calibrate`` or read from a model directory)."""
 
-    info: dict = field(default_factory=dict)
-    probabilities: ProbabilityCalibration | None = None
+    info_: dict = field(default_factory=dict)
+    probabilities_: ProbabilityCalibration | None = None
     #: The thickness of a bulk glass given that it is one (this version's calibrations:
     #: every Dmax statement is read off :class:`~gfascreen.model.distribution.Predictive`);
     #: None in older models, whose statements read the residuals.
@@ -76,14 +77,14 @@ class Calibration(ConformalScores):
         the partner-only part's under ``partner_only/``) and the manifest entry."""
         t = self.tensors()
         entry = self.entry()
-        if self.probabilities is not None:
-            t.update(self.probabilities.tensors())
-            entry["probabilities"] = self.probabilities.entry()
+        if self.probabilities_ is not None:
+            t.update(self.probabilities_.tensors())
+            entry["probabilities"] = self.probabilities_.entry()
         if self.partner_only is not None:
             pt, pe = self.partner_only.stored()
             t.update({f"{PARTNER_ONLY}/{k}": v for k, v in pt.items()})
-            entry[PARTNER_ONLY] = {**self.partner_only.info, **pe}
-        return t, {**self.info, **entry}  # the typed fields win over free-text info
+            entry[PARTNER_ONLY] = {**self.partner_only.info_, **pe}
+        return t, {**self.info_, **entry}  # the typed fields win over free-text info
 
     def save(self, path: Path) -> dict:
         """Write the residuals and probability maps (safetensors) and return the
@@ -130,14 +131,14 @@ class Calibration(ConformalScores):
         probs = (ProbabilityCalibration.from_tensors(t, entry["probabilities"])
                  if isinstance(entry.get("probabilities"), dict) else None)
         if isinstance(entry.get("thickness"), dict):
-            return cls(info=info, probabilities=probs,
+            return cls(info_=info, probabilities_=probs,
                        thickness=ThicknessModel.from_tensors(t, entry["thickness"]))
         return cls(beta=float(entry["beta"]), binning=str(entry["binning"]),
-                   cap_mm=float(entry.get("cap_mm", CAP_MM)), info=info,
+                   cap_mm=float(entry.get("cap_mm", CAP_MM)), info_=info,
                    # Older models wrote a sentence here: their intervals are symmetric.
                    method=entry["method"] if entry.get("method") in METHODS else "symmetric",
                    difficulty=difficulty if difficulty in DIFFICULTIES else "members",
-                   k=int(entry.get("k", NEIGHBOURS)), probabilities=probs,
+                   k=int(entry.get("k", NEIGHBOURS)), probabilities_=probs,
                    alphas_=t.get("alphas"), scores_=t["scores"],
                    bins_=t.get("bins"))
 

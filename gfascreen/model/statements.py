@@ -405,7 +405,7 @@ def dmax_statements(distribution: Calibration) -> list[_Conformal]:
 def statements(cal: Calibration) -> list:
     """A model calibration's statements, in the order they are made: the class
     probabilities (whose P(bmg) the Mondrian bins read), then the Dmax statements."""
-    probs = [ClassProbabilities(maps=cal.probabilities)] if cal.probabilities is not None else []
+    probs = [ClassProbabilities(maps=cal.probabilities_)] if cal.probabilities_ is not None else []
     if cal.thickness is not None:
         return probs + [Distribution(cal.thickness)]
     return probs + dmax_statements(cal)

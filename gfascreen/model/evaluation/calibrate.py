@@ -412,7 +412,7 @@ def fit_final(frame: pd.DataFrame, result: dict, source: str) -> Calibration:
     info = {"calibrated_on": f"{bmg} leave-system-out bulk glasses with a measured Dmax "
                              f"({source}); probabilities on {len(frame)} alloys",
             "rule": "gfascreen.model.evaluation.calibrate.choose_weight"}
-    return Calibration(info=info, probabilities=probs.maps, thickness=dist.thickness)
+    return Calibration(info_=info, probabilities_=probs.maps, thickness=dist.thickness)
 
 
 def attach(md: ModelDir, cal: Calibration, lso: pd.DataFrame | None = None
