@@ -69,7 +69,7 @@ def test_one_line_file_is_one_prediction(tiny_ensemble, tmp_path, capsys):
     ("Cu46Zr46Al8\nnot a formula\n", ["Cu46Zr46Al8", "not a formula"]),
 ])
 def test_first_line_is_a_header_only_when_it_names_columns(text, expected, tmp_path):
-    from gfascreen.tableio import read_formula_input
+    from gfascreen.data.formula_table import read_formula_input
 
     f = tmp_path / "in.txt"
     f.write_text(text)
@@ -112,7 +112,7 @@ def test_id_column_first_names_the_formula_column(tiny_ensemble, tmp_path, capsy
 
 
 def test_a_column_named_formula_is_found_without_column(tmp_path):
-    from gfascreen.tableio import read_formula_input
+    from gfascreen.data.formula_table import read_formula_input
 
     f = tmp_path / "in.csv"
     f.write_text("id,formula\n7,Cu46Zr46Al8\n")

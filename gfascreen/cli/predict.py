@@ -70,7 +70,7 @@ def _predict_inputs(a: argparse.Namespace):
 
     formulas, extras = list(a.formulas), None
     if a.input:
-        from gfascreen.tableio import read_formula_input
+        from gfascreen.data.formula_table import read_formula_input
 
         read, extras, notes = read_formula_input(a.input, a.column)
         for n in notes:
