@@ -26,7 +26,7 @@ from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.data.parse import alloy_system
 from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
-from gfascreen.model.calibration import DEFAULT_CONFIDENCE
+from gfascreen.model.statement_options import DEFAULT_CONFIDENCE
 from gfascreen.screening.grid import parse_system
 
 #: What :func:`validate` and :func:`validate_blind` write into their ``out`` directory.
@@ -177,7 +177,7 @@ def blind_table(frame: pd.DataFrame, cross: dict, systems: list[str],
     of ``confidence`` intervals, and the reliability of the calibrated probabilities: mean
     P(bulk glass) vs the observed share of bulk glasses, mean P(Dmax >= 5 mm) vs the
     observed share."""
-    from gfascreen.model.calibration import coverage
+    from gfascreen.model.reliability import coverage
 
     pct = round(100 * confidence)
     rows = []

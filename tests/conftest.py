@@ -101,7 +101,7 @@ def calibrated_ensemble(tiny_ensemble, tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("cal") / "model"
     shutil.copytree(tiny_ensemble, d)
     rng = np.random.default_rng(0)
-    cal = Calibration(info={"method": "test", "calibrated_on": "synthetic"}).fit(
+    cal = Calibration(info_={"method": "test", "calibrated_on": "synthetic"}).fit(
         0.1 * rng.standard_normal(500), np.full(500, 0.05))
     return _attach_calibration(d, cal)
 
@@ -157,7 +157,7 @@ def synthetic_distribution(seed: int = 1):
     mu = rng.uniform(0.3, 1.2, n)
     thick = ThicknessModel(0.5).fit(mu, rng.gamma(2.0, 0.02, n),
                                     mu + 0.2 * rng.standard_normal(n))
-    return Calibration(info={"calibrated_on": "synthetic"}, probabilities=probs,
+    return Calibration(info_={"calibrated_on": "synthetic"}, probabilities_=probs,
                        thickness=thick)
 
 

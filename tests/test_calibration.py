@@ -8,12 +8,11 @@ import pytest
 from scipy.stats import norm
 
 from gfascreen.errors import GfaError
-from gfascreen.model.calibration import Calibration, parse_thresholds, threshold_column
-from gfascreen.model.probabilities import (
-    ProbabilityCalibration,
-    expected_calibration_error,
-    reliability_table,
-)
+from gfascreen.model.calibration import Calibration
+from gfascreen.model.columns import threshold_column
+from gfascreen.model.probabilities import ProbabilityCalibration
+from gfascreen.model.reliability import expected_calibration_error, reliability_table
+from gfascreen.model.statement_options import parse_thresholds
 from gfascreen.model.targets import to_target
 
 
@@ -265,8 +264,8 @@ def test_each_statement_writes_the_registry_columns_it_declares():
         assert set(declared) <= set(prediction_columns(thresholds))
     frame = _calibration_frame()
     cal = Calibration(binning="domain+bmg", method="cps")
-    cal.probabilities = ClassProbabilities(binning="domain").fit(frame).maps
-    frame["p_bmg_cal"] = cal.probabilities.predict(frame["p_crystal"], frame["p_bmg"],
+    cal.probabilities_ = ClassProbabilities(binning="domain").fit(frame).maps
+    frame["p_bmg_cal"] = cal.probabilities_.predict(frame["p_crystal"], frame["p_bmg"],
                                                    frame["in_domain"])["p_bmg"]
     made = statements(cal)
     made[1].fit(frame)  # the Dmax statements share one distribution

@@ -88,7 +88,7 @@ def test_any_bounds_text_gives_a_grid_or_a_one_line_refusal(bounds):
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=200), st.sampled_from([".csv", ".txt", ".json", ".parquet"]))
 def test_any_input_file_gives_formulas_or_a_one_line_refusal(tmp_path_factory, data, suffix):
-    from gfascreen.tableio import read_formula_input
+    from gfascreen.data.formula_table import read_formula_input
 
     path = tmp_path_factory.mktemp("in") / f"input{suffix}"
     path.write_bytes(data)

@@ -53,7 +53,7 @@ def test_one_line_file_is_one_prediction(tiny_ensemble, tmp_path, capsys):
     ("Cu46Zr46Al8\nnot a formula\n", ["Cu46Zr46Al8", "not a formula"]),
 ])
 def test_first_line_is_a_header_only_when_it_names_columns(text, expected, tmp_path):
-    from gfascreen.tableio import read_formula_input
+    from gfascreen.data.formula_table import read_formula_input
 
     f = tmp_path / "in.txt"
     f.write_text(text)
@@ -96,7 +96,7 @@ def test_id_column_first_names_the_formula_column(tiny_ensemble, tmp_path, capsy
 
 
 def test_a_column_named_formula_is_found_without_column(tmp_path):
-    from gfascreen.tableio import read_formula_input
+    from gfascreen.data.formula_table import read_formula_input
 
     f = tmp_path / "in.csv"
     f.write_text("id,formula\n7,Cu46Zr46Al8\n")
@@ -238,7 +238,7 @@ def test_resume_command_keeps_every_compared_option():
     assert (a.system, a.step, a.out, a.bounds, a.interior, a.chunk_size) == (
         "Zr-Cu-Al", 0.5, "/runs/x y", "Zr:40-70", True, 8192)
     assert (a.model, a.precision, a.confidence, a.resume) == ("/models/a b", "bf16", 0.68, True)
-    from gfascreen.model.calibration import parse_thresholds
+    from gfascreen.model.statement_options import parse_thresholds
 
     assert parse_thresholds(a.thresholds) == (0.5, 2.0, 72.0)
 

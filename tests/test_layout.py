@@ -142,6 +142,18 @@ def test_training_and_evaluation_import_one_way():
     assert not any(bad.values()), {m: d for m, d in bad.items() if d}
 
 
+def test_inference_modules_never_import_evaluation_or_training():
+    """Nothing under gfascreen.model outside its training and evaluation packages imports
+    them, at the top or inside a function: what calibration measures (ECE, Brier,
+    coverage) is gfascreen.model.reliability, which evaluation reads too."""
+    graph = _module_imports()
+    apart = ("gfascreen.model.training", "gfascreen.model.evaluation")
+    inference = [m for m in graph if m.startswith("gfascreen.model") and not m.startswith(apart)]
+    assert "gfascreen.model.statements" in inference
+    bad = {m: sorted(d for d in graph[m] if d.startswith(apart)) for m in inference}
+    assert not any(bad.values()), {m: d for m, d in bad.items() if d}
+
+
 def test_lower_layers_never_import_screening():
     """Nothing under gfascreen.model, gfascreen.featurize or gfascreen.data imports
     gfascreen.screening, at the top or inside a function: screening reads the model (its
@@ -260,3 +272,50 @@ def test_a_column_is_the_string_of_its_name(tmp_path):
     assert back == pc.DMAX_MM and back.unit == "mm" and back.description == pc.DMAX_MM.description
     with pytest.raises(AttributeError):
         pc.DMAX_MM.unit = "cm"
+
+
+#: The one module that reads a table of formulas from a user's file (predict --input,
+#: train --data) ...
+_FORMULA_READER = "gfascreen/data/formula_table.py"
+#: ... and the modules that read other tables, each an artefact gfascreen wrote or fetched.
+_READS_ARTEFACTS = {
+    "gfascreen/data/build.py": "the data sets it downloads (data build)",
+    "gfascreen/model/saved.py": "a model directory's known alloys",
+    "gfascreen/model/casts.py": "a model's cast alloys",
+    "gfascreen/model/training/update.py": "a model's known alloys",
+    "gfascreen/model/training/train.py": "a training run's out-of-fold predictions",
+    "gfascreen/model/training/attach_stack.py": "training runs' out-of-fold predictions",
+    "gfascreen/model/training/random_oof.py": "the data build's training table",
+    "gfascreen/model/evaluation/calibrate.py": "a model's leave-system-out predictions",
+    "gfascreen/model/evaluation/evaluate.py": "a training run and its table",
+    "gfascreen/model/evaluation/baselines.py": "its own cache",
+    "gfascreen/screening/runs.py": "a screening run",
+    "gfascreen/screening/run.py": "a screening run's chunks",
+    "gfascreen/screening/systems.py": "a screening run's systems file",
+    "gfascreen/screening/known.py": "the data build's training table",
+    "gfascreen/validation.py": "the data build's training table",
+    "gfascreen/cli/model.py": "a Parquet file's row count",
+}
+_TABLE_READ = r"\b(read_csv|read_parquet|read_json|read_excel|read_table|ParquetFile|csv\.reader)\("
+
+
+def test_one_module_reads_formula_tables():
+    """Reading a user's table of formulas (format, delimiter, header rule, one-line errors)
+    is gfascreen/data/formula_table.py's alone: every other table read in gfascreen is of
+    an artefact listed above with what it is."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    pattern = re.compile(_TABLE_READ)
+    hits = [f"{f.relative_to(root)}:{n}: {line.strip()}"
+            for f in sorted((root / "gfascreen").rglob("*.py"))
+            if f.relative_to(root).as_posix() not in (_FORMULA_READER, *_READS_ARTEFACTS)
+            for n, line in enumerate(f.read_text().splitlines(), 1)
+            if pattern.search(line) and not line.lstrip().startswith(("#", "``"))]
+    assert not hits, hits
+    assert pattern.search((root / _FORMULA_READER).read_text())
+    # Both commands read through it: predict's formulas, train's Dmax table.
+    graph = _module_imports()
+    assert "gfascreen.data.formula_table" in graph["gfascreen.cli.predict"]
+    assert "gfascreen.data.formula_table" in graph["gfascreen.data.user_table"]

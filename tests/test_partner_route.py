@@ -81,8 +81,8 @@ def _distribution(seed: int):
     p_bmg = np.clip(0.6 * (cls == "bmg") + rng.uniform(0, 0.4, 300), 0.01, 0.99)
     p_crystal = np.clip((1 - p_bmg) * np.where(cls == "crystal", 0.8, 0.2), 0, 1)
     mu = rng.uniform(0.3, 1.2, 300)
-    return Calibration(info={"calibrated_on": f"synthetic {seed}"},
-                       probabilities=ProbabilityCalibration().fit(p_crystal, p_bmg, cls),
+    return Calibration(info_={"calibrated_on": f"synthetic {seed}"},
+                       probabilities_=ProbabilityCalibration().fit(p_crystal, p_bmg, cls),
                        thickness=ThicknessModel(0.0 if seed else 0.5).fit(
                            mu, np.full(300, 0.05), mu + 0.2 * rng.standard_normal(300)))
 
@@ -107,9 +107,9 @@ def test_the_partner_only_calibration_round_trips_beside_the_main_one(tmp_path):
     assert np.array_equal(back.partner_only.thickness.z_, both.partner_only.thickness.z_)
     p = np.array([0.1, 0.5, 0.9])
     for a, b in ((back, main), (back.partner_only, both.partner_only)):
-        got, want = a.probabilities.predict(p, p), b.probabilities.predict(p, p)
+        got, want = a.probabilities_.predict(p, p), b.probabilities_.predict(p, p)
         assert all(np.array_equal(got[k], want[k]) for k in want)
-    assert "partner_only" not in back.info and "partner_only" not in back.partner_only.info
+    assert "partner_only" not in back.info_ and "partner_only" not in back.partner_only.info_
     assert Calibration.load(tmp_path / "alone.safetensors",
                             main.save(tmp_path / "alone.safetensors")).partner_only is None
 

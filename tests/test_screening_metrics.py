@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 
 from gfascreen.errors import GfaError
-from gfascreen.model.calibration import Calibration, coverage
+from gfascreen.model.calibration import Calibration
 from gfascreen.model.evaluation.screening_metrics import glass_auc, within_system
+from gfascreen.model.reliability import coverage
 
 
 def _sys(name, measured, predicted):
@@ -85,7 +86,7 @@ def test_intervals_clip_at_zero_mm_and_mondrian_bins():
     lo_mm, hi_mm = cal.interval_mm(np.zeros(1), np.full(1, 0.1), np.array([1]))
     assert lo_mm[0] == 0.0 and hi_mm[0] > 0
     assert coverage(np.array([0.0, 1.0, np.nan]), np.zeros(3), np.full(3, 0.5)) == 0.5
-    from gfascreen.model.calibration import mondrian_bins
+    from gfascreen.model.mondrian import mondrian_bins
 
     assert mondrian_bins("none", dom) is None
     assert mondrian_bins("domain+bmg", [True, False, True], [0.9, 0.9, 0.1]).tolist() == [3, 2, 1]
@@ -94,13 +95,13 @@ def test_intervals_clip_at_zero_mm_and_mondrian_bins():
 
 
 def test_calibration_roundtrip_and_refusals(tmp_path):
-    cal = Calibration(beta=0.02, info={"calibrated_on": "test"}).fit(np.linspace(-1, 1, 50),
+    cal = Calibration(beta=0.02, info_={"calibrated_on": "test"}).fit(np.linspace(-1, 1, 50),
                                                                 np.ones(50))
     entry = cal.save(tmp_path / "c.safetensors")
     back = Calibration.load(tmp_path / "c.safetensors", entry)
     a = cal.interval_log(np.ones(3), np.ones(3))
     b = back.interval_log(np.ones(3), np.ones(3))
-    assert np.array_equal(a[0], b[0]) and back.info["calibrated_on"] == "test"
+    assert np.array_equal(a[0], b[0]) and back.info_["calibrated_on"] == "test"
     assert back.method == "symmetric"
     with pytest.raises(GfaError, match="at least 20"):
         Calibration().fit(np.ones(5), np.ones(5))

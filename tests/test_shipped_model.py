@@ -93,7 +93,8 @@ def test_shipped_calibration_covers_its_leave_system_out_alloys():
     (its atoms at 0 and 0.1 mm make it cover more: measured 0.97); P(glass), P(bulk glass)
     and every P(Dmax >= T) within 0.02 ECE."""
     from gfascreen.model.evaluation import calibrate as C
-    from gfascreen.model.probabilities import expected_calibration_error, observed_event
+    from gfascreen.model.probabilities import observed_event
+    from gfascreen.model.reliability import expected_calibration_error
 
     md = ModelDir("default")
     frame = C.lso_frame(md, C.read_lso(md))
@@ -139,7 +140,7 @@ def test_pure_metals_are_crystals_and_probabilities_have_no_plateau():
     pure = ens.predict_fractions(torch.eye(len(ens.vocabulary.elements)))
     assert pure["p_glass"].max() <= 0.05
     lso = ModelDir("default").lso_oof()
-    cal = ens.calibration.probabilities.predict(lso["p_crystal"].to_numpy(),
+    cal = ens.calibration.probabilities_.predict(lso["p_crystal"].to_numpy(),
                                                 lso["p_bmg"].to_numpy(),
                                                 lso["in_domain"].to_numpy())
     for c in ("p_glass", "p_bmg"):

@@ -70,7 +70,7 @@ def _predict_inputs(a: argparse.Namespace):
 
     formulas, extras = list(a.formulas), None
     if a.input:
-        from gfascreen.tableio import read_formula_input
+        from gfascreen.data.formula_table import read_formula_input
 
         read, extras, notes = read_formula_input(a.input, a.column)
         for n in notes:
@@ -136,8 +136,8 @@ def _predict_notes(res) -> None:
 
 
 def _cmd_predict(a: argparse.Namespace) -> None:
-    from gfascreen.model.calibration import check_confidence, parse_thresholds
     from gfascreen.model.ensemble import Ensemble
+    from gfascreen.model.statement_options import check_confidence, parse_thresholds
 
     check_confidence(a.confidence)
     thresholds = parse_thresholds(a.thresholds)

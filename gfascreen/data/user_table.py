@@ -2,7 +2,8 @@
 
 ``gfascreen train --data my_alloys.csv`` (often with ``--init default``, to fine-tune the
 shipped members on a few cast alloys) reads the file through :func:`table_from_csv`: one
-formula column (``formula``, ``composition`` or ``alloy``; else the first column), one
+formula column (``formula``, ``composition``, ``alloy`` …: the reader's rule,
+:mod:`gfascreen.data.formula_table`; else the first column), one
 Dmax column (``dmax``, ``dmax_mm`` or ``d_max``, any case) in mm and, optionally, a
 ``class`` column (crystal / ribbon / bmg). Without a class the Dmax decides
 (:func:`~gfascreen.data.labels.class_of_dmax`). Rows of one composition are merged by the
@@ -19,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from gfascreen.data.build import SourceRow, assemble_table, merge_composition
+from gfascreen.data.formula_table import Where, formula_column, read_formula_table
 from gfascreen.data.labels import CLASSES, DMAX_COLUMN, class_of_dmax, label_dmax
 from gfascreen.data.parse import composition_key, normalise, parse_formula
 from gfascreen.errors import GfaError
 
-FORMULA_NAMES = ("formula", "composition", "alloy")
 DMAX_NAMES = ("dmax", DMAX_COLUMN, "d_max")
 
 
@@ -49,20 +50,17 @@ def _label(dmax: float | None, cls: str | None) -> tuple[str | None, float | Non
 def table_from_csv(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(table, rejects)`` from a CSV of formulas and Dmax; one row per composition
     (duplicates merged as the data build merges one source's rows)."""
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError,
-            pd.errors.EmptyDataError) as exc:
-        raise GfaError(f"cannot read {path} as a CSV of formulas and Dmax ({exc})") from None
+    df, _, _ = read_formula_table(path, "--data", header=True)
     return table_from_frame(df, path)
 
 
 def table_from_frame(df: pd.DataFrame, path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`table_from_csv`'s rule for a table already read (all columns as text)."""
     df = df.astype(str).replace({"nan": "", "None": ""})
+    df = df[(df.apply(lambda col: col.str.strip()) != "").any(axis=1)]  # blank lines
     if df.shape[1] == 0 or len(df) == 0:
         raise GfaError(f"{path} holds no alloys; give a CSV with columns formula,Dmax")
-    f_col = _column(df, FORMULA_NAMES) or df.columns[0]
+    f_col = formula_column(df, Where("--data", str(path)))
     d_col = _column(df, DMAX_NAMES)
     c_col = _column(df, ("class", "gfa_class"))
     if d_col is None and c_col is None:
@@ -97,13 +95,8 @@ def table_from_frame(df: pd.DataFrame, path: str | Path) -> tuple[pd.DataFrame, 
 
 def read_training_rows(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(table, rejects)`` from a Parquet table of ``data build`` (no rejects), or from a
-    CSV or a Parquet of formulas and Dmax (one rule: :func:`table_from_frame`)."""
-    if Path(path).suffix.lower() in (".csv", ".txt"):
-        return table_from_csv(path)
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise GfaError(f"cannot read training table {path}: {exc}") from None
+    CSV, Parquet or JSON of formulas and Dmax (one rule: :func:`table_from_frame`)."""
+    df, _, _ = read_formula_table(path, "--data", header=True)
     if {"gfa_class", "system"} <= set(df.columns):  # a table of `data build`
         return df, pd.DataFrame(columns=["row", "raw_formula", "reason"])
     return table_from_frame(df, path)

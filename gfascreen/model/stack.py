@@ -92,7 +92,8 @@ class Stack:
     intercept_: np.ndarray | None = None     # (3,)
     bmg_coef_: np.ndarray | None = None      # (3,)
     bmg_intercept_: float = 0.0
-    info: dict = field(default_factory=dict)
+    #: What the fit saw: rows, and bulk glasses with a measured thickness (counts).
+    info_: dict = field(default_factory=dict)
     #: The neighbourhood (at.%) the partner is averaged over before the stack reads it
     #: (:mod:`gfascreen.model.local_average`; 0: read at the composition itself).
     partner_step_at_pct: float = 0.0
@@ -117,7 +118,7 @@ class Stack:
         cols = [FEATURES.index(c) for c in BMG_FEATURES]
         lin = LinearRegression().fit(f[bmg][:, cols], np.asarray(y_log)[bmg])
         self.bmg_coef_, self.bmg_intercept_ = lin.coef_.copy(), float(lin.intercept_)
-        self.info = {"n": int(len(f)), "n_bmg_thickness": int(bmg.sum())}
+        self.info_ = {"n": int(len(f)), "n_bmg_thickness": int(bmg.sum())}
         return self
 
     def _z(self, f: np.ndarray) -> np.ndarray:
@@ -155,7 +156,7 @@ class Stack:
                 "mean": self.mean_.tolist(), "scale": self.scale_.tolist(),
                 "coef": self.coef_.tolist(), "intercept": self.intercept_.tolist(),
                 "bmg_coef": self.bmg_coef_.tolist(), "bmg_intercept": self.bmg_intercept_,
-                "partner_step_at_pct": self.partner_step_at_pct, "info": self.info}
+                "partner_step_at_pct": self.partner_step_at_pct, "info": self.info_}
 
     @classmethod
     def from_dict(cls, d: dict) -> Stack:
@@ -170,7 +171,7 @@ class Stack:
                     scale_=np.asarray(d["scale"], float), coef_=np.asarray(d["coef"], float),
                     intercept_=np.asarray(d["intercept"], float),
                     bmg_coef_=np.asarray(d["bmg_coef"], float),
-                    bmg_intercept_=float(d["bmg_intercept"]), info=dict(d.get("info", {})),
+                    bmg_intercept_=float(d["bmg_intercept"]), info_=dict(d.get("info", {})),
                     partner_step_at_pct=float(d.get("partner_step_at_pct", 0.0)))
         except (KeyError, TypeError, ValueError) as exc:
             raise GfaError(f"the manifest's stack is damaged ({exc})") from None

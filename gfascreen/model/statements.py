@@ -40,20 +40,17 @@ import pandas as pd
 
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.model import columns as pc
-from gfascreen.model.calibration import (
-    DEFAULT_CONFIDENCE,
-    Calibration,
-    coverage,
-    mondrian_bins,
-)
+from gfascreen.model.calibration import Calibration
 from gfascreen.model.distribution import Predictive, ThicknessModel
+from gfascreen.model.mondrian import mondrian_bins
 from gfascreen.model.probabilities import (
     EVENTS,
     ProbabilityCalibration,
     observed_event,
-    probability_report,
     raw_event,
 )
+from gfascreen.model.reliability import coverage, probability_report
+from gfascreen.model.statement_options import DEFAULT_CONFIDENCE
 from gfascreen.model.targets import from_target, to_target
 
 #: The registry's column of each calibrated event's probability.
@@ -408,7 +405,7 @@ def dmax_statements(distribution: Calibration) -> list[_Conformal]:
 def statements(cal: Calibration) -> list:
     """A model calibration's statements, in the order they are made: the class
     probabilities (whose P(bmg) the Mondrian bins read), then the Dmax statements."""
-    probs = [ClassProbabilities(maps=cal.probabilities)] if cal.probabilities is not None else []
+    probs = [ClassProbabilities(maps=cal.probabilities_)] if cal.probabilities_ is not None else []
     if cal.thickness is not None:
         return probs + [Distribution(cal.thickness)]
     return probs + dmax_statements(cal)

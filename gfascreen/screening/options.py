@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
+from gfascreen.model.columns import DEFAULT_THRESHOLDS_MM
+from gfascreen.model.statement_options import DEFAULT_CONFIDENCE
 
 if TYPE_CHECKING:
     import torch

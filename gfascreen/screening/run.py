@@ -160,9 +160,9 @@ def plan_screen(cfg: ScreenConfig) -> ScreenPlan:
     """Resolve the options once into a :class:`ScreenPlan`: grid, output directory, device,
     precision, chunk and batch size, thresholds, confidence, the model's manifest. Every
     check that needs no model runs here, before any model loads."""
-    from gfascreen.model.calibration import check_confidence, parse_thresholds
     from gfascreen.model.precision import check_precision, inference_batch_for, resolve_device
     from gfascreen.model.saved import ModelDir
+    from gfascreen.model.statement_options import check_confidence, parse_thresholds
 
     if cfg.chunk_size < 0:
         raise GfaError(f"--chunk-size must be positive (or 0: by device), got {cfg.chunk_size}")

@@ -110,7 +110,8 @@ def resume_command(run: dict, out: Path) -> str:
     and thresholds) as it was given, quoted for a POSIX shell, so it works as printed."""
     import shlex
 
-    from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
+    from gfascreen.model.columns import DEFAULT_THRESHOLDS_MM
+    from gfascreen.model.statement_options import DEFAULT_CONFIDENCE
 
     g = run.get("grid", {})
     model = run.get("model") or {}

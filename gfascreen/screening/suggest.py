@@ -31,8 +31,8 @@ import pandas as pd
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
-from gfascreen.model.calibration import CAP_MM
 from gfascreen.model.distribution import BULK_MIN_MM
+from gfascreen.model.statement_options import CAP_MM
 
 #: Confidence of the interval whose upper bound is the score.
 UCB = 0.68
@@ -50,7 +50,7 @@ def _difficulty(df: pd.DataFrame, calibration) -> np.ndarray:
 
 
 def _bins(df: pd.DataFrame, calibration):
-    from gfascreen.model.calibration import mondrian_bins
+    from gfascreen.model.mondrian import mondrian_bins
 
     return mondrian_bins(calibration.binning, df[pc.IN_DOMAIN], df.get(pc.P_BMG))
 
@@ -153,7 +153,7 @@ def _check_suggest_args(n: int, min_distance: float, ucb: float | None,
                         target_mm: float | None, away_from_known: float) -> None:
     """One :class:`GfaError` naming the first option out of its range."""
     if ucb is not None:
-        from gfascreen.model.calibration import check_confidence
+        from gfascreen.model.statement_options import check_confidence
 
         check_confidence(ucb, "--ucb")
     if target_mm is not None and not 0 < target_mm <= CAP_MM:

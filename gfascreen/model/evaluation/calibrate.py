@@ -28,13 +28,8 @@ from gfascreen.data.labels import DMAX_COLUMN, castable_class
 from gfascreen.errors import GfaError
 from gfascreen.featurize import OPImageFeaturizer
 from gfascreen.model import columns as pc
-from gfascreen.model.calibration import (
-    CALIBRATION_FILE,
-    DEFAULT_CONFIDENCE,
-    DEFAULT_THRESHOLDS_MM,
-    PARTNER_ONLY,
-    Calibration,
-)
+from gfascreen.model.calibration import CALIBRATION_FILE, PARTNER_ONLY, Calibration
+from gfascreen.model.columns import DEFAULT_THRESHOLDS_MM
 from gfascreen.model.difficulty import NEIGHBOURS, neighbourhood
 from gfascreen.model.distribution import ThicknessModel
 from gfascreen.model.evaluation.calibration_report import (
@@ -48,6 +43,7 @@ from gfascreen.model.probabilities import (
     PROB_BINNINGS,
 )
 from gfascreen.model.saved import ModelDir
+from gfascreen.model.statement_options import DEFAULT_CONFIDENCE
 from gfascreen.model.statements import (
     BMG_LOG,
     P_BMG_CAL,
@@ -416,7 +412,7 @@ def fit_final(frame: pd.DataFrame, result: dict, source: str) -> Calibration:
     info = {"calibrated_on": f"{bmg} leave-system-out bulk glasses with a measured Dmax "
                              f"({source}); probabilities on {len(frame)} alloys",
             "rule": "gfascreen.model.evaluation.calibrate.choose_weight"}
-    return Calibration(info=info, probabilities=probs.maps, thickness=dist.thickness)
+    return Calibration(info_=info, probabilities_=probs.maps, thickness=dist.thickness)
 
 
 def attach(md: ModelDir, cal: Calibration, lso: pd.DataFrame | None = None

@@ -207,7 +207,8 @@ def own_predictions(run: dict, known: pd.DataFrame) -> tuple[pd.DataFrame | None
     P(Dmax >= T) thresholds (mm): by the ensemble this process already holds for that model
     (a screen writing its report), else loaded once on the CPU. None, and why, when the
     model cannot be opened or is no longer the one the run was screened with."""
-    from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
+    from gfascreen.model.columns import DEFAULT_THRESHOLDS_MM
+    from gfascreen.model.statement_options import DEFAULT_CONFIDENCE
     from gfascreen.screening.score import held, load_cached
 
     path = run["model"]["path"]

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gfascreen.model import columns as pc
-from gfascreen.model.calibration import DEFAULT_CONFIDENCE
+from gfascreen.model.statement_options import DEFAULT_CONFIDENCE
 
 
 def _has_interval(df: pd.DataFrame) -> bool:
