@@ -325,7 +325,7 @@ def test_gpu_shaped_batches_give_todays_answers(calibrated_ensemble, tmp_path, m
     the CPU shape's table (512-point chunks, 128-image passes) to float32 noise: every
     column, calibrated intervals and probabilities included."""
     from gfascreen.model import precision
-    from gfascreen.screening import score
+    from gfascreen.screening import options, score
 
     def run(name):
         monkeypatch.setattr(score, "_CACHE", {})  # reload: the batch is read at load
@@ -335,7 +335,7 @@ def test_gpu_shaped_batches_give_todays_answers(calibrated_ensemble, tmp_path, m
         return pd.read_parquet(out).sort_values(["La", "Co", "Al"]).reset_index(drop=True), parts
 
     cpu, cpu_parts = run("cpu")
-    monkeypatch.setitem(precision.CHUNK_SIZE, "cpu", precision.CHUNK_SIZE["cuda"])
+    monkeypatch.setitem(options.CHUNK_SIZE, "cpu", options.CHUNK_SIZE["cuda"])
     monkeypatch.setitem(precision.INFERENCE_BATCH, "cpu", precision.INFERENCE_BATCH["cuda"])
     gpu, gpu_parts = run("gpu")
     assert len(cpu) == len(gpu) == 1326 and len(cpu_parts) == 3 and len(gpu_parts) == 1
