@@ -611,3 +611,19 @@ def test_predict_takes_precision_auto_by_default(tiny_ensemble, tmp_path, monkey
     with pytest.raises(SystemExit):
         cli.main([*argv, "--model", str(recorded), "--precision", "fp16"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_local_screen_scores_with_its_plans_predictor(tiny_ensemble, reference_run, tmp_path,
+                                                       monkeypatch):
+    """The chunks of a screen in this process are scored by the predictor its plan loaded
+    (``ScreenPlan.ensemble``), not looked up again in the process's cache."""
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.screening import run, score
+
+    ens = Ensemble.load(tiny_ensemble, device="cpu")
+    monkeypatch.setattr(run, "load_model", lambda plan: plan.with_ensemble(ens))
+    monkeypatch.setattr(score, "load_cached", lambda *a, **k: pytest.fail("cache asked"))
+    out = screen(_cfg(tiny_ensemble, tmp_path / "own"))
+    a = pd.read_parquet(reference_run).sort_values(["La", "Co"]).reset_index(drop=True)
+    b = pd.read_parquet(out).sort_values(["La", "Co"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
