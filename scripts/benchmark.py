@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import tempfile
 import time
@@ -198,10 +199,10 @@ class StubMember(torch.nn.Module):
 STAGES = [("gfascreen.screening.grid", "CompositionGrid.units_chunks", "grid"),
           ("gfascreen.featurize.op_image", "OPImageFeaturizer.from_amounts", "fractions"),
           ("gfascreen.featurize.op_image", "OPImageFeaturizer.images", "OP images"),
-          ("gfascreen.model.ensemble", "Ensemble.member_outputs", "members (stub) + images"),
-          ("gfascreen.model.ensemble", "Ensemble.neighbourhood", "domain + neighbours"),
-          ("gfascreen.model.ensemble", "Ensemble._stacked", "partner + stack"),
-          ("gfascreen.model.ensemble", "Ensemble._statements",
+          ("gfascreen.model.members", "Members.outputs", "members (stub) + images"),
+          ("gfascreen.model.domain", "Domain.neighbourhood", "domain + neighbours"),
+          ("gfascreen.model.stack_reading", "StackReading.read", "partner + stack"),
+          ("gfascreen.model.calibrated", "CalibratedColumns.columns",
            "calibrated statements (probabilities, intervals, bounds, P(Dmax>=T))"),
           ("gfascreen.screening.run", "write_part", "Parquet parts")]
 
@@ -217,7 +218,9 @@ def bench_pipeline_stub(model: str, system: str = "La-Co-Al", step: float = 0.5)
     from gfascreen.screening.run import ScreenConfig, screen
 
     ens = Ensemble.load(model, device="cpu")
-    ens.members = [StubMember(len(ens.classes or [0, 0, 0])) for _ in ens.members]
+    stubs = [StubMember(len(ens.classes or [0, 0, 0])) for _ in ens.members]
+    ens = Ensemble(dataclasses.replace(
+        ens.parts, members=dataclasses.replace(ens.parts.members, nets=stubs)))
     spent: dict[str, float] = {}
     undo = []
     for mod_name, attr, label in STAGES:

@@ -316,7 +316,7 @@ def test_gpu_shaped_batches_give_todays_answers(calibrated_ensemble, tmp_path, m
     the CPU shape's table (512-point chunks, 128-image passes) to float32 noise: every
     column, calibrated intervals and probabilities included."""
     from gfascreen.model import precision
-    from gfascreen.screening import score
+    from gfascreen.screening import options, score
 
     def run(name):
         score.forget()  # reload: the batch is read at load
@@ -329,7 +329,7 @@ def test_gpu_shaped_batches_give_todays_answers(calibrated_ensemble, tmp_path, m
         return pd.read_parquet(out).sort_values(["La", "Co", "Al"]).reset_index(drop=True), parts
 
     cpu, cpu_parts = run("cpu")
-    monkeypatch.setitem(precision.CHUNK_SIZE, "cpu", precision.CHUNK_SIZE["cuda"])
+    monkeypatch.setitem(options.CHUNK_SIZE, "cpu", options.CHUNK_SIZE["cuda"])
     monkeypatch.setitem(precision.INFERENCE_BATCH, "cpu", precision.INFERENCE_BATCH["cuda"])
     gpu, gpu_parts = run("gpu")
     assert len(cpu) == len(gpu) == 1326 and len(cpu_parts) == 3 and len(gpu_parts) == 1
@@ -365,7 +365,7 @@ def test_one_screen_loads_and_verifies_the_model_once(tiny_ensemble, tmp_path, m
     """With ``--device auto`` (the default) one screen loads the ensemble once, verifies
     each member file once, and parses its thresholds once: the plan is resolved once and
     every chunk is scored with the model it holds."""
-    from gfascreen.model import calibration, saved
+    from gfascreen.model import saved, statement_options
     from gfascreen.model.ensemble import Ensemble
     from gfascreen.screening import score
 
@@ -377,8 +377,8 @@ def test_one_screen_loads_and_verifies_the_model_once(tiny_ensemble, tmp_path, m
     real_state = saved.ModelDir.member_state
     monkeypatch.setattr(saved.ModelDir, "member_state",
                         lambda self, e: verified.append(e.file) or real_state(self, e))
-    real_parse = calibration.parse_thresholds
-    monkeypatch.setattr(calibration, "parse_thresholds",
+    real_parse = statement_options.parse_thresholds
+    monkeypatch.setattr(statement_options, "parse_thresholds",
                         lambda t: parsed.append(t) or real_parse(t))
     out = screen(_cfg(tiny_ensemble, tmp_path / "once", device="auto", thresholds="1,5"))
     assert len(list(out.glob("part-*.parquet"))) == 5
@@ -630,3 +630,19 @@ def test_predict_takes_precision_auto_by_default(tiny_ensemble, tmp_path, monkey
     with pytest.raises(SystemExit):
         cli.main([*argv, "--model", str(recorded), "--precision", "fp16"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_a_local_screen_scores_with_its_plans_predictor(tiny_ensemble, reference_run, tmp_path,
+                                                       monkeypatch):
+    """The chunks of a screen in this process are scored by the predictor its plan loaded
+    (``ScreenPlan.ensemble``), not looked up again in the process's cache."""
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.screening import run, score
+
+    ens = Ensemble.load(tiny_ensemble, device="cpu")
+    monkeypatch.setattr(run, "load_model", lambda plan: plan.with_ensemble(ens))
+    monkeypatch.setattr(score, "load_cached", lambda *a, **k: pytest.fail("cache asked"))
+    out = screen(_cfg(tiny_ensemble, tmp_path / "own"))
+    a = pd.read_parquet(reference_run).sort_values(["La", "Co"]).reset_index(drop=True)
+    b = pd.read_parquet(out).sort_values(["La", "Co"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)

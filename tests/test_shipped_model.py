@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from gfascreen.model.ensemble import Ensemble, default_model_dir, sha256_file
+from gfascreen.model.ensemble import Ensemble, default_model_dir
+from gfascreen.model.parts import sha256_file
 from gfascreen.model.saved import ModelDir
 
 DEFAULT = default_model_dir()

@@ -18,14 +18,7 @@ from gfascreen.model.conformal import METHODS, ConformalScores
 from gfascreen.model.difficulty import DIFFICULTIES, NEIGHBOURS
 from gfascreen.model.distribution import ThicknessModel
 from gfascreen.model.probabilities import ProbabilityCalibration
-
-# Re-exported for gfascreen.model.ensemble and gfascreen.screening.score, being split on
-# another branch; new code imports them from gfascreen.model.statement_options.
-from gfascreen.model.statement_options import (  # noqa: F401
-    CAP_MM,
-    DEFAULT_CONFIDENCE,
-    DEFAULT_THRESHOLDS_MM,
-)
+from gfascreen.model.statement_options import CAP_MM
 
 CALIBRATION_FILE = "calibration.safetensors"
 #: The key (manifest entry) and tensor prefix (calibration file) of the partner-only part.

@@ -306,7 +306,8 @@ def decode_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             flat = v.float().reshape(v.shape[0], -1)
             n_in, n_groups = flat.shape[1], scale.shape[1]
             group = int(state[k + ".__group"][0])
-            flat = torch.nn.functional.pad(flat, (0, n_groups * group - n_in))
+            if n_groups * group != n_in:  # the last group padded with zeros
+                flat = torch.nn.functional.pad(flat, (0, n_groups * group - n_in))
             flat = flat.reshape(v.shape[0], n_groups, group) * scale.float().unsqueeze(2)
             out[k] = flat.reshape(v.shape[0], -1)[:, :n_in].reshape(v.shape)
         elif v.dtype in (torch.float16, torch.bfloat16):

@@ -365,8 +365,9 @@ class PartWriter:
 
 
 def _run_local(plan: ScreenPlan, done: set[int], meta: dict, bar) -> None:
-    """Chunk after chunk in this process (torch uses every core inside a chunk), the part
-    of chunk N written by the writer thread while chunk N+1 is scored."""
+    """Chunk after chunk in this process with the plan's predictor (torch uses every core
+    inside a chunk), the part of chunk N written by the writer thread while chunk N+1 is
+    scored."""
     from gfascreen.screening import score
 
     scorer = plan.scorer()
@@ -375,7 +376,7 @@ def _run_local(plan: ScreenPlan, done: set[int], meta: dict, bar) -> None:
             if i in done:
                 continue
             df = score.score_chunk(units, plan.grid.elements, plan.grid.step, scorer,
-                                   plan.atlas)
+                                   plan.atlas, ensemble=plan.ensemble)
             writer.put(df, plan.out / part_name(i))
 
 
@@ -485,8 +486,10 @@ def _forget_unscored(out: Path, new_dir: bool) -> None:
 
 
 def load_model(plan: ScreenPlan) -> ScreenPlan:
-    """The plan with its model loaded and verified (once per process: every local chunk,
-    and an in-process Dask worker on the same device, finds this one)."""
+    """The plan with its model loaded and verified, once per process: every local chunk
+    scores with this one (``plan.ensemble``); held in the process's cache
+    (:func:`~gfascreen.screening.score.load_cached`), so a report and an in-process Dask
+    worker on the same device reuse it."""
     from gfascreen.screening.score import load_cached
 
     return plan.with_ensemble(load_cached(plan.model, str(plan.device), plan.precision))

@@ -1,4 +1,6 @@
-"""Score one chunk of lattice points with an ensemble (locally, or inside a Dask task)."""
+"""Score one chunk of lattice points with a predictor: locally with the screen's own
+(``ScreenPlan.ensemble``, passed in), or inside a Dask task with the one its worker loads
+once (:func:`load_cached`)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from gfascreen.data.parse import alloy_system
-from gfascreen.model.calibration import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
 from gfascreen.model.ensemble import Ensemble
 from gfascreen.model.known import measured_at
+from gfascreen.model.statement_options import DEFAULT_CONFIDENCE, DEFAULT_THRESHOLDS_MM
 from gfascreen.screening.palette import row_systems
 
 _CACHE: dict[tuple[str, str, str], Ensemble] = {}
@@ -75,12 +77,15 @@ class ChunkScorer:
 
 
 def score_chunk(units: np.ndarray, elements: list[str], step: float,
-                scorer: ChunkScorer, own_systems: bool = False) -> pd.DataFrame:
+                scorer: ChunkScorer, own_systems: bool = False,
+                ensemble: Ensemble | None = None) -> pd.DataFrame:
     """Lattice units ``(n, k)`` -> table with at.% columns, ``system`` and predictions
     (columns: :data:`gfascreen.model.columns.COLUMNS`, then
     :data:`gfascreen.model.known.MEASURED_COLUMNS`). ``system`` is the screened
-    system's, or with ``own_systems`` (an atlas) each row's own elements present."""
-    ens = scorer.ensemble()
+    system's, or with ``own_systems`` (an atlas) each row's own elements present.
+    ``ensemble``: the predictor to score with (a local screen's, loaded once with its
+    plan); None: the one this process holds for ``scorer`` (a Dask worker's)."""
+    ens = ensemble if ensemble is not None else scorer.ensemble()
     x = ens.featurizer.from_amounts(units, elements)
     pred = ens.predict_fractions(x, scorer.confidence, scorer.batch_size,
                                  thresholds_mm=scorer.thresholds_mm)
