@@ -81,13 +81,13 @@ def _cast_csv(path):
     return path
 
 
-@pytest.mark.slow
 def test_an_update_of_a_model_with_a_partner_and_a_stack_loads_and_predicts(
-        stacked_model, tmp_path, capsys):
+        calibrated_stacked_model, tmp_path, capsys):
     """``--refit-partner`` on a model like the shipped one (members, partner, stack, known
-    alloys): the partner refitted, the stack carried, the result loads (every checksum)
-    and predicts with its stack; the table says what moved."""
-    base = stacked_model[0]
+    alloys, calibration): the partner refitted, members and stack carried, the casts'
+    correction fitted on the refitted model; the result loads (every checksum) and
+    predicts with its stack; the table says what moved."""
+    base = calibrated_stacked_model
     out = tmp_path / "mine"
     code = cli.main(["train", "--init", str(base), "--data", str(_cast_csv(tmp_path / "c.csv")),
                      "--out", str(out), "--quiet", "--refit-partner"])
@@ -105,7 +105,8 @@ def test_an_update_of_a_model_with_a_partner_and_a_stack_loads_and_predicts(
     assert new.extra["partner"]["config"] == old.extra["partner"]["config"]
     rec = new.extra["update"]
     assert rec["partner"].startswith("refitted") and rec["stack"].startswith("carried")
-    assert rec["lso_oof"].startswith("carried") and "casts" not in rec  # no calibration
+    assert rec["lso_oof"].startswith("carried") and rec["members"].startswith("carried")
+    assert rec["casts"].startswith("4 cast alloys")
     assert "| alloy | role |" in (out / "UPDATE.md").read_text()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -155,8 +156,8 @@ def test_an_update_corrects_the_distribution_near_the_casts_and_nowhere_else(
     assert ModelDir(out2).manifest.extra["update"]["previous"]["alloys"] == 4
 
 
-@pytest.mark.slow
-def test_a_failed_update_leaves_no_folder(stacked_model, tmp_path, capsys, monkeypatch):
+def test_a_failed_update_leaves_no_folder(calibrated_stacked_model, tmp_path, capsys,
+                                          monkeypatch):
     from gfascreen.errors import GfaError
     from gfascreen.model.training import update
 
@@ -165,7 +166,7 @@ def test_a_failed_update_leaves_no_folder(stacked_model, tmp_path, capsys, monke
 
     monkeypatch.setattr(update, "refit_partner", broken)
     out = tmp_path / "mine"
-    argv = ["train", "--init", str(stacked_model[0]), "--data",
+    argv = ["train", "--init", str(calibrated_stacked_model), "--data",
             str(_cast_csv(tmp_path / "c.csv")), "--out", str(out), "--quiet",
             "--refit-partner"]
     error_after_progress(cli.main(argv), capsys.readouterr().err,
@@ -175,4 +176,4 @@ def test_a_failed_update_leaves_no_folder(stacked_model, tmp_path, capsys, monke
     out.mkdir()
     (out / "x").write_text("")
     with pytest.raises(GfaError, match="not empty"):
-        update.update_model(str(stacked_model[0]), pd.DataFrame(), out)
+        update.update_model(str(calibrated_stacked_model), pd.DataFrame(), out)
