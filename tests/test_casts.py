@@ -133,8 +133,7 @@ def test_the_shipped_model_meets_the_update_goals():
                           "before_mu_log": p0["bmg_loc_log"][:len(CASTS)],
                           "before_p_glass": p0["p_glass"][:len(CASTS)],
                           "before_p_bmg": p0["p_bmg"][:len(CASTS)]})
-    x = 100 * ens.featurizer.from_amounts(ens.featurizer.parse(list(CASTS))[0]).double().numpy()
-    p1 = ens.with_casts(CastCorrection().fit_table(casts, x)).predict(names)
+    p1 = ens.with_casts(CastCorrection().fit_table(casts, ens.featurizer)).predict(names)
     y = to_target(np.array(list(CASTS.values()), float))
     n = len(CASTS)
     err0 = np.abs(p0["log_dmax"][:n].to_numpy() - y).mean()

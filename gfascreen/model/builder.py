@@ -51,7 +51,6 @@ def build(path: str | os.PathLike | None = "default", device: str = "auto",
     calibration: it was fitted on the stack's outputs, not the members'."""
     from gfascreen.featurize import OPImageFeaturizer
     from gfascreen.model.calibration import load_model_calibration
-    from gfascreen.model.casts import CastCorrection
     from gfascreen.model.precision import check_precision, resolve_device, resolve_precision
     from gfascreen.model.saved import bf16_record
 
@@ -66,7 +65,7 @@ def build(path: str | os.PathLike | None = "default", device: str = "auto",
     known = md.known_alloys()
     reader = OPImageFeaturizer(md.manifest.image_spec.vocabulary)
     domain = Domain.of(known, reader, md.manifest, dev)
-    casts = CastCorrection.load(md, reader)
+    casts = None if md.manifest.casts is None else md.manifest.casts.read(md.path, reader)
     stacked = StackReading.load(md, dev) if parts == "stack" else None
     if parts == "network" and md.manifest.stack is not None:
         calibration = None

@@ -101,15 +101,21 @@ class CastCorrection:
         """The parameters (what the manifest records)."""
         return {name: getattr(self, name) for name in self.PARAMETERS}
 
-    def fit_table(self, casts: pd.DataFrame, x_at_pct) -> CastCorrection:
-        """:meth:`fit` on a table of :data:`CAST_COLUMNS` (the stored part) and the casts'
-        compositions ``x_at_pct`` (at.%, the model's vocabulary order)."""
+    def fit_table(self, casts: pd.DataFrame, featurizer, where: str = "casts"
+                  ) -> CastCorrection:
+        """:meth:`fit` on a table of :data:`CAST_COLUMNS` (the stored part); ``featurizer``
+        reads its compositions (the model's vocabulary); ``where`` names the table in an
+        error."""
+        amounts, reasons = featurizer.parse(casts["composition"].tolist())
+        if any(reasons):
+            raise GfaError(f"{where}: {next(r for r in reasons if r)}")
+        x = 100.0 * featurizer.from_amounts(amounts).double().cpu().numpy()
         glass = casts["before_p_glass"].to_numpy(float)
         bmg = casts["before_p_bmg"].to_numpy(float)
         before = Predictive(1 - glass, glass - bmg, bmg,
                             casts["before_mu_log"].to_numpy(float), np.ones(len(casts)), None)
         self.table_ = casts.reset_index(drop=True)
-        return self.fit(x_at_pct, casts["gfa_class"].astype(str).to_numpy(),
+        return self.fit(x, casts["gfa_class"].astype(str).to_numpy(),
                         to_target(casts[DMAX_COLUMN].to_numpy(float)), before)
 
     def write_table(self, path: Path) -> int:
@@ -121,22 +127,10 @@ class CastCorrection:
         return int(len(self.table_))
 
     @classmethod
-    def load(cls, model_dir, featurizer) -> CastCorrection | None:
-        """The part a model directory carries (None: no casts), read through its manifest
-        entry (:class:`~gfascreen.model.parts.CastsEntry`)."""
-        entry = model_dir.manifest.casts
-        return None if entry is None else entry.read(model_dir.path, featurizer)
-
-    @classmethod
     def from_file(cls, path: Path, settings: dict, featurizer) -> CastCorrection:
         """The correction of ``settings`` fitted on the casts table at ``path`` (verified by
-        the caller); ``featurizer`` reads the compositions (the model's vocabulary)."""
-        casts = pd.read_parquet(path)
-        amounts, reasons = featurizer.parse(casts["composition"].tolist())
-        if any(reasons):
-            raise GfaError(f"{path}: {next(r for r in reasons if r)}")
-        x = 100.0 * featurizer.from_amounts(amounts).double().cpu().numpy()
-        return cls(**settings).fit_table(casts, x)
+        the caller: :class:`~gfascreen.model.parts.CastsEntry`)."""
+        return cls(**settings).fit_table(pd.read_parquet(path), featurizer, str(path))
 
     def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         d2 = _sq_dist(a, b)

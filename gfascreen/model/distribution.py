@@ -147,6 +147,11 @@ class Predictive:
     def __len__(self) -> int:
         return len(self.p_bmg)
 
+    def take(self, rows) -> Predictive:
+        """The distributions of ``rows`` (indices or a mask)."""
+        return Predictive(self.p_crystal[rows], self.p_ribbon[rows], self.p_bmg[rows],
+                          self.mu[rows], self.sigma[rows], self.thickness)
+
     @classmethod
     def from_columns(cls, df, thickness: ThicknessModel) -> Predictive:
         """The distributions a table of predictions holds (a screen's rows: the class

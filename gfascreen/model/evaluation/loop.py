@@ -133,14 +133,14 @@ class System:
         if cfg is None or not len(cast):
             return self.before
         c = CastCorrection(**cfg).fit(self.x[cast], self.cls[cast], self.y_log[cast],
-                                      subset(self.before, cast))
+                                      self.before.take(cast))
         return c.correct(self.x, self.before)
 
     def scores(self, cfg: dict | None, cast: np.ndarray) -> dict:
         """What the rest (not cast) reads after the casts: mean |error| of log10(1 +
         Dmax/mm) of the mean, Spearman of the mean, coverage of the 90 % interval."""
         rest = np.setdiff1d(np.arange(len(self.y_mm)), cast)
-        d, y = subset(self.after(cfg, cast), rest), self.y_mm[rest]
+        d, y = self.after(cfg, cast).take(rest), self.y_mm[rest]
         mean, lo, hi = d.mean_mm(), d.quantile_mm(0.05), d.quantile_mm(0.95)
         rho = spearmanr(mean, y).statistic if np.ptp(y) > 0 else np.nan
         return {"mae": float(np.abs(to_target(mean) - to_target(y)).mean()),
@@ -162,11 +162,6 @@ class System:
                 break
             cast.append(int(np.argmax(score)))
         return cast
-
-
-def subset(d: Predictive, m: np.ndarray) -> Predictive:
-    return Predictive(d.p_crystal[m], d.p_ribbon[m], d.p_bmg[m], d.mu[m], d.sigma[m],
-                      d.thickness)
 
 
 def casts_to_best(order: list[int], y_mm: np.ndarray) -> float:

@@ -351,9 +351,7 @@ def write_casts(base: ModelDir, out: Path, t: pd.DataFrame) -> CastsEntry:
     casts = casts.assign(before_mu_log=p[pc.BMG_LOC_LOG].to_numpy(float),
                          before_p_glass=p[pc.P_GLASS].to_numpy(float),
                          before_p_bmg=p[pc.P_BMG].to_numpy(float))
-    x = 100.0 * ens.featurizer.from_amounts(
-        ens.featurizer.parse(casts["composition"].tolist())[0]).double().cpu().numpy()
-    return CastsEntry.write(CastCorrection().fit_table(casts, x), out)
+    return CastsEntry.write(CastCorrection().fit_table(casts, ens.featurizer), out)
 
 
 def verify_updated(base: ModelDir, out: Path, t: pd.DataFrame) -> pd.DataFrame:
