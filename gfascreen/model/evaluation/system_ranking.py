@@ -7,7 +7,7 @@ the alloys with a measured Dmax (mm), each system is scored by a *statistic* of 
 alloys' predictions (:data:`STATISTICS`: its largest predicted Dmax, its largest
 P(bulk glass)) and judged on two questions a lab asks of a new system:
 
-- does it hold a bulk glass of at least :data:`BULK_MM` mm? ROC-AUC of the statistic over
+- does it hold a bulk glass of at least :data:`BULK_MIN_MM` mm? ROC-AUC of the statistic over
   every system with a measured alloy;
 - how thick is its best glass? Spearman correlation of the statistic with the system's
   best measured Dmax (mm), over systems with at least :data:`MIN_ALLOYS` measured alloys,
@@ -23,11 +23,9 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from gfascreen.data.labels import DMAX_COLUMN
+from gfascreen.data.labels import BULK_MIN_MM, DMAX_COLUMN
 from gfascreen.model import columns as pc
 
-#: Thickness (mm) from which a measured alloy is a bulk glass here.
-BULK_MM = 1.0
 #: Systems with at least this many measured alloys enter the Spearman correlations.
 MIN_ALLOYS = 3
 #: What a system is scored by: name -> (prediction column, words). ``best_dmax`` is the
@@ -39,12 +37,12 @@ STATISTICS = {"best_dmax": ("pred_mm", "largest predicted Dmax (mm)"),
 
 def per_system(oof: pd.DataFrame) -> pd.DataFrame:
     """One row per system with a measured alloy: its order, measured alloys, best measured
-    Dmax (mm), whether it holds a bulk glass of :data:`BULK_MM` mm, and each statistic."""
+    Dmax (mm), whether it holds a bulk glass of :data:`BULK_MIN_MM` mm, and each statistic."""
     d = oof[oof[DMAX_COLUMN].notna()]
     g = d.groupby("system")
     out = pd.DataFrame({"order": g["system"].first().str.count("-") + 1,
                         "alloys": g.size(), "best_measured_mm": g[DMAX_COLUMN].max()})
-    out["holds_bulk_glass"] = out["best_measured_mm"] >= BULK_MM
+    out["holds_bulk_glass"] = out["best_measured_mm"] >= BULK_MIN_MM
     for name, (col, _) in STATISTICS.items():
         if col in d.columns:
             out[name] = g[col].max()
@@ -63,7 +61,7 @@ def _spearman(s: pd.DataFrame, stat: str) -> dict:
 
 
 def system_evidence(oof: pd.DataFrame) -> dict:
-    """AUC (holds a bulk glass of :data:`BULK_MM` mm) and Spearman (best measured vs the
+    """AUC (holds a bulk glass of :data:`BULK_MIN_MM` mm) and Spearman (best measured vs the
     statistic, pooled and per order) of each statistic, and the one chosen with why (a
     figure that cannot be computed is left out)."""
     s = per_system(oof)
@@ -74,7 +72,7 @@ def system_evidence(oof: pd.DataFrame) -> dict:
                if 0 < holds.sum() < len(s) else {})
         stats[name] = {**auc, **_spearman(s, name)}
     out = {"systems": int(len(s)), "holding_bulk_glass": int(holds.sum()),
-           "bulk_mm": BULK_MM, "min_alloys": MIN_ALLOYS, "statistics": stats}
+           "bulk_mm": BULK_MIN_MM, "min_alloys": MIN_ALLOYS, "statistics": stats}
     chosen = chosen_statistic(out)
     return {**out, "chosen": chosen, "why": _why(out, chosen)}
 
@@ -107,5 +105,5 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-__all__ = ["BULK_MM", "MIN_ALLOYS", "STATISTICS", "chosen_statistic", "per_system",
+__all__ = ["MIN_ALLOYS", "STATISTICS", "chosen_statistic", "per_system",
            "system_evidence"]
