@@ -12,7 +12,7 @@ became of each:
   thickness, and their outcomes the class masses, near them and nowhere else. Chosen by the
   loop simulation on the leave-system-out folds (``scripts/loop_simulation.py``, nested:
   at k = 5 random casts of an unseen system the rest's mean |error| of log10(1 + Dmax/mm)
-  fell 0.179 -> 0.128 with the within-system Spearman up 0.445 -> 0.489). Seconds;
+  fell 0.182 -> 0.131 with the within-system Spearman up 0.444 -> 0.492). Seconds;
 - **descriptor partner**: carried, or (``UpdateConfig.partner``, ``--refit-partner``) its
   three boosters refitted on the merged known alloys (pure metals added as crystals, as
   ``gfascreen stack`` fits it), with the settings and element table the base's partner
