@@ -13,17 +13,19 @@ from gfascreen.model.trees import Forest, ForestUnsupported, model_features, par
 
 lgb = pytest.importorskip("lightgbm")
 
+#: Where values may differ: the GPU's parallel sums (gpu_check compares them).
 TOL = 1e-6
 
 
 def assert_same_as_lightgbm(booster, x: np.ndarray) -> None:
-    """Raw scores and transformed predictions of the torch forest equal LightGBM's."""
+    """Raw scores and transformed predictions of the torch forest on the CPU are
+    LightGBM's to the last bit."""
     f = Forest.from_booster(booster)
     for raw in (True, False):
         want = booster.predict(x, raw_score=raw)
         got = (f.raw(x) if raw else f.predict(x)).numpy()
         assert got.shape == want.shape
-        assert np.abs(got - want).max() <= TOL, (raw, np.abs(got - want).max())
+        assert np.array_equal(got, want), (raw, np.abs(got - want).max())
 
 
 def random_compositions(n: int, vocabulary: int, seed: int = 0) -> torch.Tensor:
@@ -47,12 +49,12 @@ def shipped():
 
 def test_shipped_boosters_equal_lightgbm(shipped):
     """Each shipped booster, on the descriptors of 3,000 random compositions (the partner's
-    own featurizer): raw scores and outputs equal LightGBM's to 1e-6."""
+    own featurizer): raw scores and outputs are LightGBM's to the last bit."""
     _, partner = shipped
     d = partner.descriptors(random_compositions(3000, len(partner.vocabulary)))
     assert np.isfinite(d).all()
-    for booster in partner.boosters.values():
-        assert_same_as_lightgbm(booster, d)
+    for text in partner.boosters.values():
+        assert_same_as_lightgbm(lgb.Booster(model_str=text), d)
 
 
 def test_partner_torch_path_equals_lightgbm_path(shipped, monkeypatch):
@@ -68,7 +70,30 @@ def test_partner_torch_path_equals_lightgbm_path(shipped, monkeypatch):
     a, b = by_torch.predict(x), by_lightgbm.predict(x)
     for name in ("log_dmax", "proba", "log_dmax_bmg"):
         got, want = getattr(a, name), getattr(b, name)
-        assert got.shape == want.shape and np.abs(got - want).max() <= TOL
+        assert got.shape == want.shape and np.array_equal(got, want)
+
+
+def test_auto_on_a_cpu_reads_small_batches_without_lightgbm(shipped, monkeypatch):
+    """``trees="auto"`` on a CPU: batches up to CPU_TORCH_ROWS rows run in torch without
+    importing LightGBM, larger ones in LightGBM; both give the LightGBM path's bits."""
+    from gfascreen.model import partner as partner_module
+    from gfascreen.model.partner import CPU_TORCH_ROWS, Partner
+
+    md, by_lightgbm = shipped
+    auto = Partner.load(md, "cpu")
+    assert auto.engine_for(CPU_TORCH_ROWS) == "torch"
+    assert auto.engine_for(CPU_TORCH_ROWS + 1) == "lightgbm"
+    small = random_compositions(CPU_TORCH_ROWS // 32, len(auto.vocabulary), seed=2)
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "lightgbm", None)  # importing it would fail
+        got = auto.predict(small, around_at_pct=1.0)  # <= 21 rows a composition
+    large = random_compositions(2 * CPU_TORCH_ROWS, len(auto.vocabulary), seed=3)
+    for x, a in ((small, got), (large, auto.predict(large))):
+        b = by_lightgbm.predict(x, around_at_pct=1.0 if x is small else 0.0)
+        for name in ("log_dmax", "proba", "log_dmax_bmg"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    monkeypatch.setattr(partner_module, "CPU_TORCH_ROWS", 0)
+    assert Partner.load(md, "cpu").engine_for(1) == "lightgbm"
 
 
 def _missing_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,17 +216,19 @@ def test_single_leaf_trees_equal_lightgbm():
 
 def test_shipped_model_with_torch_trees_keeps_its_pinned_answers(monkeypatch):
     """The whole model with the partner's trees in torch (as on CUDA, here on the CPU):
-    the stack's answers for the README alloys are the LightGBM path's, to 1e-9."""
+    the stack's answers for the README alloys are the LightGBM path's, to the last bit."""
     from gfascreen.model import partner
     from gfascreen.model.ensemble import Ensemble
 
     alloys = ["Al25Co20La55", "Zr55Co29Al16"]
-    by_lightgbm = Ensemble.load("default", device="cpu").predict(alloys)
+    monkeypatch.setattr(partner, "CPU_TORCH_ROWS", 0)  # every batch in LightGBM
+    lgb_ens = Ensemble.load("default", device="cpu")
+    by_lightgbm = lgb_ens.predict(alloys)
+    assert lgb_ens.partner.engine_for(1) == "lightgbm"
     monkeypatch.setattr(partner, "TORCH_TREES", ("cpu", "cuda"))
     ens = Ensemble.load("default", device="cpu")
     assert ens.partner.trees == "torch"
     by_torch = ens.predict(alloys)
     assert by_torch["dmax_mm"].tolist() == pytest.approx([5.953, 6.537], abs=0.01)
     num = [c for c in by_torch.columns if by_torch[c].dtype.kind == "f"]
-    np.testing.assert_allclose(by_torch[num].to_numpy(), by_lightgbm[num].to_numpy(),
-                               rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(by_torch[num].to_numpy(), by_lightgbm[num].to_numpy())

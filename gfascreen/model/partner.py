@@ -10,8 +10,8 @@ code; no pickle) and, like every model file, checksummed in the manifest. The el
 table travels with them (``descriptors.safetensors``).
 
 The trees run where :data:`TORCH_TREES` says: as torch tensors on the model's device
-(:mod:`gfascreen.model.trees`, equal to LightGBM to 1e-6, the descriptors never leaving the
-device) or through LightGBM's ``Booster.predict`` on the CPU (docs/throughput.md has the
+(:mod:`gfascreen.model.trees`, the descriptors never leaving the device; on a CPU LightGBM's
+own bits) or through LightGBM's ``Booster.predict`` on the CPU (docs/throughput.md has the
 measurements behind the choice).
 
 Pure inference: :mod:`gfascreen.model.training.partner` trains one (``fit_boosters``,
@@ -33,11 +33,16 @@ from gfascreen.featurize.descriptors import DescriptorFeaturizer, ElementTable
 #: The boosters, each a text file in the model directory.
 BOOSTERS = ("log_dmax", "classes", "log_dmax_bmg")
 TABLE_FILE = "descriptors.safetensors"
-#: ``trees="auto"``: the device kinds whose partner runs its trees in torch; elsewhere
-#: LightGBM (on a CPU the torch evaluation measured slower at torch's default threads, and
-#: loads slower: docs/throughput.md, 2026-12-07).
+#: ``trees="auto"``: the device kinds whose partner runs all its trees in torch. On other
+#: devices (the CPU) a batch of at most :data:`CPU_TORCH_ROWS` descriptor rows runs in
+#: torch and a larger one in LightGBM: on a CPU the two give the same bits
+#: (:mod:`gfascreen.model.trees`), so the choice changes only the time: importing and
+#: parsing LightGBM costs ~1.4 s once, the torch trees ~1.5 ms a row against its ~0.13 ms
+#: (2-core AVX2 EPYC, docs/throughput.md, 2026-12-07): a one-formula ``predict`` never
+#: imports LightGBM, a screen's chunks (3,584 rows at 512 ternary points) run in it.
 TORCH_TREES = ("cuda",)
-#: Where the trees may run: ``auto`` (by :data:`TORCH_TREES`), ``torch`` or ``lightgbm``.
+CPU_TORCH_ROWS = 256
+#: Where the trees may run: ``auto`` (as above), ``torch`` or ``lightgbm``.
 TREE_ENGINES = ("auto", "torch", "lightgbm")
 
 
@@ -83,9 +88,10 @@ class Partner:
     """Descriptor featurizer + boosters; ``predict(x)`` on a ``(B, N)`` fraction tensor.
 
     ``boosters``: per name of :data:`BOOSTERS`, a ``lightgbm.Booster`` or its text (the
-    stored form). ``trees`` (:data:`TREE_ENGINES`): where they run; ``auto`` is torch on
-    the device kinds of :data:`TORCH_TREES` (LightGBM where a booster uses what
-    :class:`~gfascreen.model.trees.Forest` refuses), else LightGBM."""
+    stored form). ``trees`` (:data:`TREE_ENGINES`): where they run (``auto``: see
+    :data:`TORCH_TREES`; LightGBM wherever a booster uses what
+    :class:`~gfascreen.model.trees.Forest` refuses). Each engine reads the boosters the
+    first time a batch needs it."""
 
     def __init__(self, table: ElementTable, vocabulary: list[str], boosters: dict,
                  device: str | torch.device = "cpu", trees: str = "auto"):
@@ -99,16 +105,40 @@ class Partner:
         self.boosters = boosters
         self.featurizer = DescriptorFeaturizer(table, self.vocabulary, device)
         self.device = self.featurizer.device
-        self.forests = None
-        if trees == "torch" or (trees == "auto" and self.device.type in TORCH_TREES):
-            self.forests = self._forests(required=trees == "torch")
-        if self.forests is None:
-            self.boosters = {n: _lightgbm_booster(n, b) for n, b in boosters.items()}
+        self._engines = {"torch": None, "lightgbm": None}  # read when first needed
+        self._policy = trees
+        if trees == "torch":
+            self._engine("torch", required=True)
+        elif trees == "lightgbm":
+            self._engine("lightgbm")
 
     @property
     def trees(self) -> str:
-        """Where the trees run: ``torch`` or ``lightgbm``."""
-        return "lightgbm" if self.forests is None else "torch"
+        """Where the trees run: ``torch``, ``lightgbm`` or, on a CPU with ``auto``,
+        ``torch up to 256 rows, else lightgbm``."""
+        if self._policy != "auto":
+            return self._policy
+        if self.device.type in TORCH_TREES:
+            return "torch"
+        return f"torch up to {CPU_TORCH_ROWS} rows, else lightgbm"
+
+    def engine_for(self, rows: int) -> str:
+        """The engine a batch of ``rows`` descriptor rows runs in."""
+        if self._policy != "auto":
+            return self._policy
+        if self.device.type in TORCH_TREES or rows <= CPU_TORCH_ROWS:
+            return "torch" if self._engine("torch") is not None else "lightgbm"
+        return "lightgbm"
+
+    def _engine(self, name: str, required: bool = False) -> dict | None:
+        """The boosters as ``name`` evaluates them (None: ``torch`` refuses them)."""
+        if self._engines[name] is None:
+            if name == "lightgbm":
+                self._engines[name] = {n: _lightgbm_booster(n, b)
+                                       for n, b in self.boosters.items()}
+            else:
+                self._engines[name] = self._forests(required) or False
+        return self._engines[name] or None
 
     def _forests(self, required: bool) -> dict | None:
         from gfascreen.model.trees import Forest, ForestUnsupported
@@ -148,17 +178,17 @@ class Partner:
                                for v in (o.log_dmax, o.proba, o.log_dmax_bmg)))
 
     def _at(self, x: torch.Tensor) -> PartnerOutput:
-        if self.forests is None:
-            return self.predict_descriptors(self.descriptors(x))
         return self.predict_descriptors(self.featurizer(x))
 
     def predict_descriptors(self, d: np.ndarray | torch.Tensor) -> PartnerOutput:
         """The boosters' outputs on descriptors ``d`` ``(B, F)`` (an array, or a tensor on
-        the partner's device)."""
-        if self.forests is None:
-            return predict_boosters(self.boosters, np.asarray(d))
-        f = self.forests
-        return PartnerOutput(*(f[n].predict(d).cpu().numpy() for n in BOOSTERS))
+        the partner's device), in the engine :meth:`engine_for` names."""
+        name = self.engine_for(len(d))
+        engine = self._engine(name, required=True)
+        if name == "lightgbm":
+            d = d.cpu().numpy() if isinstance(d, torch.Tensor) else np.asarray(d)
+            return predict_boosters(engine, d)
+        return PartnerOutput(*(engine[n].predict(d).cpu().numpy() for n in BOOSTERS))
 
     # -- storage -------------------------------------------------------------------------
     def save(self, path: Path) -> dict:
