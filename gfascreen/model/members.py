@@ -9,6 +9,7 @@ for a model without one (or ``parts="network"``), the prediction itself.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -37,13 +38,13 @@ class Members:
     def load(cls, md, device: torch.device, precision: str) -> Members:
         """The members of the :class:`~gfascreen.model.saved.ModelDir` ``md``, each file
         verified against its checksum before it is decoded."""
-        spec = md.manifest.network_spec
+        # Built once on the meta device (no memory, no weights), copied per member and
+        # given the decoded tensors themselves (assign=True): no second copy of the weights
+        with torch.device("meta"):
+            template = md.manifest.network_spec.build()
         nets = []
         for entry in md.manifest.members:
-            # Built on the meta device and given the decoded tensors themselves
-            # (assign=True): no random initialisation, no second copy of the weights.
-            with torch.device("meta"):
-                net = spec.build()
+            net = copy.deepcopy(template)
             try:
                 net.load_state_dict(md.member_state(entry), assign=True)
             except RuntimeError as exc:
