@@ -8,7 +8,7 @@ casting, a fact the training sources do not state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -127,28 +127,3 @@ def partner_oof(d: np.ndarray, table: pd.DataFrame, folds: np.ndarray,
     return pd.DataFrame(out, columns=["gb_log", "gb_p_crystal", "gb_p_ribbon", "gb_p_bmg",
                                       "gb_log_bmg"], index=table.index)
 
-
-def widen_element_table(model) -> dict:
-    """Give a saved model's partner the element table of
-    :meth:`~gfascreen.featurize.descriptors.ElementTable.for_partner` (every element it
-    can describe), its current rows verified unchanged value for value, so its predictions
-    on alloys it already read stay what they were; the boosters are untouched. Rewrites
-    the table file and its manifest entry; returns ``{"before": n, "after": n}`` (the
-    number of elements)."""
-    from gfascreen.model.partner import TABLE_FILE
-    from gfascreen.model.saved import ModelDir
-
-    md = ModelDir(model)
-    part = md.manifest.partner
-    if part is None:
-        raise GfaError(f"{md.path} has no descriptor partner")
-    old = ElementTable.load(md.verified(part.table))
-    new = ElementTable.for_partner(old.elements)
-    if not new.extends(old):
-        raise GfaError("matminer's or pymatgen's element data differ from the table the "
-                       "partner was trained with; its table is left as it is")
-    new.save(md.path / TABLE_FILE)
-    md.manifest.partner = replace(part, table=md.entry(TABLE_FILE),
-                                  info={**part.info, "elements": list(new.elements)})
-    md.write_manifest()
-    return {"before": len(old.elements), "after": len(new.elements)}
