@@ -4,9 +4,8 @@ to 100 exactly. Example counts are small so the suite stays fast."""
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from gfascreen.data.parse import composition_key, normalise, parse_formula
 from gfascreen.errors import GfaError
 from gfascreen.screening.grid import CompositionGrid
+from tests.helpers import run_cli
 
 FAST = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -132,13 +132,13 @@ def test_predict_progress_is_quiet_when_not_a_terminal(tiny_ensemble, tmp_path, 
                                                        monkeypatch):
     from gfascreen.cli import predict
 
-    monkeypatch.setattr(predict, "PREDICT_BATCH", 2)
+    monkeypatch.setattr(predict, "PREDICT_BATCH", 2)  # 7 inputs: four batches
     path = tmp_path / "in.txt"
     path.write_text("formula\n" + "\n".join(["Al25Co20La55"] * 7) + "\n")
-    a = argparse.Namespace(strict=False, confidence=0.9, quiet=False)
-    from gfascreen.model.ensemble import Ensemble
-
-    ens = Ensemble.load(tiny_ensemble, device="cpu")
-    res = predict._predict_batches(ens, ["Al25Co20La55"] * 7, a, (1.0,))
+    out = tmp_path / "out.csv"
+    code, _, err = run_cli(["predict", "--input", str(path), "--model", str(tiny_ensemble),
+                            "--device", "cpu", "--output", str(out)], capsys)
+    assert code == 0, err
+    res = pd.read_csv(out)
     assert len(res) == 7 and np.isfinite(res["dmax_mm"]).all()
-    assert "alloy" not in capsys.readouterr().err  # stderr is not a terminal here
+    assert "alloy/s" not in err and "predict:" not in err  # stderr is not a terminal here
