@@ -6,7 +6,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 from math import comb
 
 import numpy as np
@@ -17,7 +16,7 @@ from gfascreen.errors import GfaError
 from gfascreen.model import columns as pc
 from gfascreen.screening.palette import AtlasGrid, atlas_grid, row_systems
 from gfascreen.screening.run import ScreenConfig, screen
-from tests.helpers import held_screen, one_line_error, wait_for
+from tests.helpers import held_screen, one_line_error, run_cli, wait_for
 
 PALETTE = "La,Co,Al,Zr"  # the tiny model's vocabulary holds these
 #: 4 ternary interiors of 36 points, 6 binary interiors of 9, 4 pure metals, at 10 at.%.
@@ -248,7 +247,7 @@ def test_bad_systems_files(text, msg, tmp_path):
 # -- kill, Ctrl-C, resume ------------------------------------------------------------------
 @pytest.mark.slow
 def test_ctrl_c_then_the_printed_command_finishes_the_atlas(atlas_run, tiny_ensemble,
-                                                            tmp_path):
+                                                            tmp_path, capsys):
     out = tmp_path / "int"
     args = ["screen", "--elements", PALETTE, "--order", "3", "--step", "10", "--model",
             str(tiny_ensemble), "--device", "cpu", "--chunk-size", "40", "--out", str(out),
@@ -262,9 +261,8 @@ def test_ctrl_c_then_the_printed_command_finishes_the_atlas(atlas_run, tiny_ense
     command = err.split("`")[1]
     assert command.startswith(f"screen --elements {PALETTE} --order 3 --step 10 --out ")
     # the printed command, as typed (`screen` is `gfascreen screen`)
-    r = subprocess.run([sys.executable, "-m", "gfascreen", *shlex.split(command), "--quiet"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    code, _, err = run_cli([*shlex.split(command), "--quiet"], capsys)  # in-process
+    assert code == 0, err
     pd.testing.assert_frame_equal(_sorted(pd.read_parquet(atlas_run)),
                                   _sorted(pd.read_parquet(out)))
     assert (out / "_systems.parquet").is_file() and (out / "_SUCCESS").is_file()

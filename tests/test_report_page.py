@@ -15,6 +15,7 @@ import pytest
 from gfascreen.errors import GfaError
 from gfascreen.screening.report import write_report
 from gfascreen.screening.run import ScreenConfig, screen
+from tests.helpers import one_line_error, run_cli, usage_error
 
 
 @pytest.fixture(scope="module")
@@ -166,24 +167,21 @@ def test_quaternary_default_slices_go_through_the_best_region():
         slice_levels(df, ["Zr", "Cu", "Al", "Ni"], 5, [12])
 
 
-@pytest.mark.slow
-def test_cli_report_slices(quaternary_run, ternary_run):
+def test_cli_report_slices(quaternary_run, ternary_run, capsys):
     run, table = quaternary_run
 
     def report(*args):
-        return subprocess.run([sys.executable, "-m", "gfascreen", "report", *map(str, args)],
-                              capture_output=True, text=True)
+        return run_cli(["report", *map(str, args)], capsys)
 
-    r = report(run, "--data", table, "--slices", "20,40")
-    assert r.returncode == 0, r.stderr
-    layout = _figures(Path(r.stdout.split("report: ")[1].strip()).read_text())[1][1]
+    code, out, err = report(run, "--data", table, "--slices", "20,40")
+    assert code == 0, err
+    layout = _figures(Path(out.split("report: ")[1].strip()).read_text())[1][1]
     assert sorted({t["sum"] for t in _slice_ternaries(layout).values()}) == [60, 80]
-    for bad, msg in (("15", "no grid point has La = 15 at.%"), ("ten", "at.% values")):
-        r = report(run, "--data", table, "--slices", bad)
-        assert r.returncode == 2 and msg in r.stderr, r.stderr
-        assert "Traceback" not in r.stderr
-    r = report(ternary_run, "--slices", "10")
-    assert r.returncode == 2 and "--slices is for a quaternary run" in r.stderr, r.stderr
+    one_line_error(*report(run, "--data", table, "--slices", "15")[::2],
+                   "no grid point has La = 15 at.%")
+    usage_error(*report(run, "--data", table, "--slices", "ten")[::2], "at.% values")
+    one_line_error(*report(ternary_run, "--slices", "10")[::2],
+                   "--slices is for a quaternary run")
 
 
 def test_report_on_unfinished_run(tmp_path):
@@ -359,7 +357,8 @@ def test_quaternary_report_reads_well_at_1400_px(quaternary_run, tmp_path):
     _check_page_reads_well(write_report(run, data=table, slices=[10, 20, 30]), tmp_path)
 
 
-def test_suggest_spacing_domain_and_determinism(shipped_reports, tiny_ensemble, tmp_path):
+def test_suggest_spacing_domain_and_determinism(shipped_reports, tiny_ensemble, tmp_path,
+                                                capsys):
     from gfascreen.screening.suggest import suggest_run
 
     run = shipped_reports["La-Co-Al"].parent.parent
@@ -388,21 +387,18 @@ def test_suggest_spacing_domain_and_determinism(shipped_reports, tiny_ensemble, 
     # A quaternary run, through the CLI, to a file a lab can open.
     q = screen(ScreenConfig(system="Zr-Cu-Al-La", step=10, out=str(tmp_path / "q"),
                             model=str(tiny_ensemble), device="cpu", progress=False))
-    r = subprocess.run([sys.executable, "-m", "gfascreen", "suggest", str(q), "--n", "3",
-                        "--output", str(tmp_path / "picks.csv"), "--out-of-domain"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    code, _, err = run_cli(["suggest", str(q), "--n", "3", "--output",
+                            str(tmp_path / "picks.csv"), "--out-of-domain"], capsys)
+    assert code == 0, err
     qp = pd.read_csv(tmp_path / "picks.csv")
     assert len(qp) == 3 and {"Zr", "Cu", "Al", "La", "reason"} <= set(qp.columns)
 
 
-@pytest.mark.slow
-def test_cli_report(ternary_run, tiny_table):
-    r = subprocess.run([sys.executable, "-m", "gfascreen", "report", str(ternary_run),
-                        "--data", str(tiny_table), "--log-color"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert Path(r.stdout.split("report: ")[1].strip()).exists()
+def test_cli_report(ternary_run, tiny_table, capsys):
+    code, out, err = run_cli(["report", str(ternary_run), "--data", str(tiny_table),
+                              "--log-color"], capsys)
+    assert code == 0, err
+    assert Path(out.split("report: ")[1].strip()).exists()
 
 
 def test_validate_summary(tiny_ensemble, tiny_table, tmp_path):

@@ -12,7 +12,7 @@ import torch
 
 from gfascreen.errors import GfaError
 from gfascreen.screening.run import ScreenConfig, screen
-from tests.helpers import held_screen, one_line_error, wait_for
+from tests.helpers import held_screen, one_line_error, run_cli, wait_for
 
 
 def _cfg(model, out, **kw):
@@ -108,7 +108,8 @@ KILL_POINTS = {
 
 @pytest.mark.parametrize("when", list(KILL_POINTS))
 @pytest.mark.slow
-def test_sigkill_then_resume_equals_uninterrupted(when, reference_run, tiny_ensemble, tmp_path):
+def test_sigkill_then_resume_equals_uninterrupted(when, reference_run, tiny_ensemble, tmp_path,
+                                                  capsys):
     out = tmp_path / "killed"
     args = _screen_args(tiny_ensemble, out)
     free, ready = KILL_POINTS[when]
@@ -117,9 +118,8 @@ def test_sigkill_then_resume_equals_uninterrupted(when, reference_run, tiny_ense
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     assert len(list(out.glob("part-*.parquet"))) < 5, "the run should have been killed part-way"
-    r = subprocess.run([sys.executable, "-m", "gfascreen", *args, "--resume"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    code, _, err = run_cli([*args, "--resume"], capsys)  # the resume, in-process
+    assert code == 0, err
     a = pd.read_parquet(reference_run).sort_values(["La", "Co"]).reset_index(drop=True)
     b = pd.read_parquet(out).sort_values(["La", "Co"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
@@ -127,7 +127,8 @@ def test_sigkill_then_resume_equals_uninterrupted(when, reference_run, tiny_ense
 
 
 @pytest.mark.slow
-def test_ctrl_c_leaves_a_resumable_run_and_says_how(reference_run, tiny_ensemble, tmp_path):
+def test_ctrl_c_leaves_a_resumable_run_and_says_how(reference_run, tiny_ensemble, tmp_path,
+                                                   capsys):
     out = tmp_path / "int"
     args = _screen_args(tiny_ensemble, out)
     p = held_screen(args, 1, stderr=subprocess.PIPE, text=True)
@@ -138,9 +139,8 @@ def test_ctrl_c_leaves_a_resumable_run_and_says_how(reference_run, tiny_ensemble
     assert "Traceback" not in err and "--resume" in err
     assert any(ln.startswith("interrupted") for ln in err.splitlines()), err
     assert not (out / "_lock").exists()
-    r = subprocess.run([sys.executable, "-m", "gfascreen", *args, "--resume"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    code, _, err = run_cli([*args, "--resume"], capsys)  # the resume, in-process
+    assert code == 0, err
     assert len(pd.read_parquet(out)) == len(pd.read_parquet(reference_run))
 
 
