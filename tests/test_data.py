@@ -92,6 +92,7 @@ def test_known_alloy_merged_with_provenance(built):
     assert len(row["sources"].split(";")) >= 2
 
 
+@pytest.mark.slow
 def test_cli_build_is_deterministic(raw_dir, tmp_path):
     outs = []
     for name in ("a.parquet", "b.parquet"):

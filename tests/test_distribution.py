@@ -185,6 +185,7 @@ def _loaded(path):
     return _ENSEMBLES[str(path)]
 
 
+@pytest.mark.slow
 @settings(max_examples=5, deadline=None)
 @given(seed=st.integers(0, 10_000))
 def test_the_shipped_model_tells_one_story_about_random_alloys(seed):

@@ -344,6 +344,7 @@ def test_validate_says_where_it_writes(tiny_ensemble, tiny_table, tmp_path, caps
     assert "validation/" in err and (tmp_path / "validation" / "summary.md").is_file()
 
 
+@pytest.mark.slow
 def test_validate_cannot_be_misread(calibrated_ensemble, tmp_path, capsys, monkeypatch):
     """Issue 36, item 4: training alloys marked as seen, the files named are the files
     written (--blind too), one model load for all systems, defaults in --help."""

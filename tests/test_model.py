@@ -99,6 +99,7 @@ def test_tiny_training_end_to_end(tiny_ensemble, tiny_table):
     np.testing.assert_allclose(pred[["p_crystal", "p_ribbon", "p_bmg"]].sum(1), 1, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_and_resumes(tiny_table, tmp_path):
     cfg = TrainConfig(folds=2, epochs=2, max_steps=1, batch_size=16, min_count=1,
                       only_folds=[0], mixup=0.2)
@@ -135,6 +136,7 @@ def test_rerun_without_resume_refuses(tiny_ensemble, tiny_table):
         train_cv(tiny_table, tiny_ensemble, TrainConfig(folds=2), progress=False)
 
 
+@pytest.mark.slow
 def test_evaluate_with_baselines(tiny_ensemble, tiny_table):
     from gfascreen.model.evaluation.evaluate import evaluate_run
 
@@ -227,6 +229,7 @@ def test_cli_train_and_evaluate(tiny_table, tmp_path, capsys):
     assert "not found" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_pack_records_recomputed_quantization_error(tiny_ensemble, tmp_path):
     from gfascreen.model.training.pack import pack_ensemble, prediction_difference
 
@@ -296,6 +299,7 @@ def test_non_finite_gradients_skip_the_step_then_stop(tiny_table, tmp_path, monk
         train_cv(tiny_table, tmp_path / "b", cfg, progress=False)
 
 
+@pytest.mark.slow
 def test_floor_target_and_stem_options_round_trip(tiny_table, tmp_path):
     from gfascreen.model.targets import from_target, to_target
 

@@ -224,6 +224,7 @@ def shipped_reports(tmp_path_factory):
     return paths
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="no chromium installed (.ci/run installs "
                     "Debian's chromium so CI runs this)")
 @pytest.mark.parametrize("system", ["La-Co-Al", "Al-Co-Zr"])
@@ -328,6 +329,7 @@ def _check_page_reads_well(path: Path, tmp_path: Path) -> None:
     assert len(numbered) >= 0.8 * len(drawn), (len(numbered), len(drawn))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="no chromium installed (.ci/run installs "
                     "Debian's chromium so CI runs this)")
 @pytest.mark.parametrize("system", list(SHIPPED))
@@ -357,6 +359,7 @@ def test_quaternary_report_reads_well_at_1400_px(quaternary_run, tmp_path):
     _check_page_reads_well(write_report(run, data=table, slices=[10, 20, 30]), tmp_path)
 
 
+@pytest.mark.slow
 def test_suggest_spacing_domain_and_determinism(shipped_reports, tiny_ensemble, tmp_path,
                                                 capsys):
     from gfascreen.screening.suggest import suggest_run

@@ -311,6 +311,7 @@ def test_chunk_size_follows_the_device_and_a_resumed_run(tiny_ensemble, tmp_path
     assert resumed.chunk_size == 40
 
 
+@pytest.mark.slow
 def test_gpu_shaped_batches_give_todays_answers(calibrated_ensemble, tmp_path, monkeypatch):
     """The CUDA shape (8,192-point chunks, 4,096-image forward passes) run on this CPU gives
     the CPU shape's table (512-point chunks, 128-image passes) to float32 noise: every
@@ -448,6 +449,7 @@ def test_auto_precision_is_bf16_only_where_native_and_recorded(tiny_ensemble, tm
     assert isinstance(autocast(torch.device("cpu"), bf16=True), torch.autocast)
 
 
+@pytest.mark.slow
 def test_precision_used_is_recorded_and_a_resumed_run_keeps_its_own(tiny_ensemble, tmp_path,
                                                                     monkeypatch):
     import pyarrow.parquet as pq
@@ -490,6 +492,7 @@ def test_precision_used_is_recorded_and_a_resumed_run_keeps_its_own(tiny_ensembl
     assert json.loads((fp / "_summary.json").read_text())["precision"] == "fp32"
 
 
+@pytest.mark.slow
 def test_bf16_check_records_what_auto_reads(tiny_ensemble, tmp_path, capsys, monkeypatch):
     """``gfascreen bf16-check MODEL --write`` measures bf16 against fp32 on the model's known
     alloys and records it in the manifest; --precision auto then picks bf16 for that model

@@ -68,7 +68,6 @@ def _synthetic_frame(n=400, seed=0) -> pd.DataFrame:
         "gb_p_ribbon": 1 - gb_pc - gb_pb, "gb_p_bmg": gb_pb, "gb_log_bmg": y + noise(0.1)})
 
 
-@pytest.mark.slow
 def test_stacking_is_nested_out_of_fold():
     from gfascreen.model.training.nested_stack import nested_stack_oof
 

@@ -23,6 +23,7 @@ def _train(tmp_path, table: pd.DataFrame, capsys, *extra: str):
     return code, capsys.readouterr(), out
 
 
+@pytest.mark.slow
 def test_a_table_of_bulk_glasses_alone_trains_and_says_what_it_left_out(tmp_path, capsys):
     """Every row class "bmg" with a Dmax (a lab's table): members without a class head, no
     stack (a note says why), the model loads and predicts; a row holding an element seen
@@ -46,6 +47,7 @@ def test_a_table_of_bulk_glasses_alone_trains_and_says_what_it_left_out(tmp_path
     assert np.isfinite(pred["dmax_mm"]).all()
 
 
+@pytest.mark.slow
 def test_a_table_of_glasses_and_crystals_without_bulk_glasses_trains(tmp_path, capsys):
     """Two classes, no bulk glass: the partner's bulk-glass booster would have no rows; the
     stack is skipped with a note naming what it needs, the members predict."""

@@ -19,6 +19,7 @@ from tests.helpers import error_after_progress
 CAST = {"La60Co15Al25": 6.0, "La55Co25Al20": 4.0, "La65Co20Al15": 0.0, "La50Co30Al20": 0.1}
 
 
+@pytest.mark.slow
 def test_a_few_cast_alloys_update_every_member(tiny_ensemble, tmp_path, capsys, monkeypatch):
     import functools
 
@@ -111,6 +112,7 @@ def test_an_update_of_a_model_with_a_partner_and_a_stack_loads_and_predicts(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_an_update_corrects_the_distribution_near_the_casts_and_nowhere_else(
         calibrated_stacked_model, tmp_path, capsys):
     """The README's update command on a calibrated model with a partner and a stack: the
