@@ -107,7 +107,39 @@ def _table_rows(path: str) -> int:
         return 0
 
 
+def _statement_grid(spec: str) -> tuple[str, float]:
+    """``--statements SYSTEM[:STEP]`` (step in at.%, default 1) as (system, step)."""
+    system, _, step = spec.partition(":")
+    try:
+        return system, float(step or 1.0)
+    except ValueError:
+        raise GfaError(f"--statements {spec}: give a system and a step in at.%, e.g. "
+                       "La-Co-Al:1") from None
+
+
+def _cmd_statements(a: argparse.Namespace) -> None:
+    """``evaluate MODEL --statements SYSTEM:STEP``: the checks no fold measures."""
+    import numpy as np
+
+    from gfascreen.model.ensemble import Ensemble
+    from gfascreen.model.evaluation.statement_checks import check_statements
+    from gfascreen.screening.grid import CompositionGrid
+
+    system, step = _statement_grid(a.statements)
+    grid = CompositionGrid(system, step)
+    ens = Ensemble.load(a.run_dir, device="cpu")
+    units = np.concatenate(list(grid.units_chunks()))
+    checks = check_statements(ens, "-".join(grid.elements),
+                              ens.featurizer.from_amounts(units, grid.elements))
+    print(checks.text())
+    if a.json:
+        Path(a.json).write_text(json.dumps(checks.to_dict(), indent=1) + "\n")
+        print(f"written: {a.json}")
+
+
 def _cmd_evaluate(a: argparse.Namespace) -> None:
+    if a.statements:
+        return _cmd_statements(a)
     from gfascreen.model.evaluation.evaluate import evaluate_run
     from gfascreen.model.evaluation.evaluation_report import Evaluation
     from gfascreen.model.evaluation.markdown import report_text
@@ -292,8 +324,17 @@ def add_data_command(sub: argparse._SubParsersAction) -> None:
 
 
 def add_evaluate_command(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser("evaluate", help="metrics, screening metrics and baselines for a run")
-    e.add_argument("run_dir")
+    e = sub.add_parser("evaluate", help="metrics, screening metrics and baselines for a run; "
+                       "with --statements, checks of a model's statements")
+    e.add_argument("run_dir", help="a training run, or with --statements a model (default: "
+                   "the shipped one)")
+    e.add_argument("--statements", default=None, metavar="SYSTEM:STEP",
+                   help="check the model RUN_DIR's statements that no fold measures: the "
+                        "largest share of SYSTEM's grid (STEP at.%%, default 1) holding one "
+                        "P(glass) or P(bulk glass), the pure metals' P(glass), its thick "
+                        "bulk glasses' predicted/measured Dmax and two known ones")
+    e.add_argument("--json", default=None, metavar="FILE",
+                   help="with --statements: also write the checks as JSON")
     e.add_argument("--data", default=None, help="training table (for baselines)")
     e.add_argument("--spread-model", default=None,
                    help="model whose member spread is the difficulty for the calibration "
