@@ -154,12 +154,13 @@ def test_one_module_renders_the_reports():
 
 def test_evaluate_statements_checks_a_model(calibrated_stacked_model, tmp_path, capsys):
     """``gfascreen evaluate MODEL --statements SYSTEM:STEP``: the checks no fold measures
-    (plateaus over the system's grid, pure metals, thick bulk glasses, two known alloys),
-    printed and written as JSON; a bad grid is one line."""
+    (plateaus over the system's grid, pure metals, thick bulk glasses, the famous ones),
+    printed and written as JSON; a bad grid, or a run's option beside it, is one line."""
     import torch
 
     from gfascreen.model.ensemble import Ensemble
-    from gfascreen.model.evaluation.statement_checks import ICONS, largest_shares
+    from gfascreen.model.evaluation.moved import REFERENCE_ALLOYS
+    from gfascreen.model.evaluation.statement_checks import largest_shares
     from tests.helpers import one_line_error, run_cli
 
     out = tmp_path / "checks.json"
@@ -170,7 +171,7 @@ def test_evaluate_statements_checks_a_model(calibrated_stacked_model, tmp_path, 
     assert res["system"] == "La-Co-Al" and res["points"] == 66
     assert 1 / 66 <= res["p_glass_largest_share"] <= 1
     assert 0 <= res["pure_max_p_glass"] <= 1 and res["pure_worst"]
-    assert [i["name"] for i in res["icons"]] == [name for name, _, _ in ICONS]
+    assert [r["formula"] for r in res["references"]] == list(REFERENCE_ALLOYS)
     assert "66 grid points" in text and "pure metals" in text
     # The share counts rows holding one value: ten copies of one alloy among twenty rows
     # hold at least half (a random row may share their value), twenty copies all of it.
@@ -180,8 +181,9 @@ def test_evaluate_statements_checks_a_model(calibrated_stacked_model, tmp_path, 
     x = torch.softmax(rand, 1)
     assert largest_shares(ens, torch.cat([x[:1].repeat(10, 1), x[1:]]))[0] >= 0.5
     assert largest_shares(ens, x[:1].repeat(20, 1)) == (1.0, 1.0)
-    for spec, msg in (("La-Co-Al:ten", "give a system and a step"),
-                      ("La-Co-Xx:10", "Xx")):
-        code, _, err = run_cli(["evaluate", str(calibrated_stacked_model), "--statements",
-                                spec], capsys)
+    for extra, msg in ((["--statements", "La-Co-Al:ten"], "give a system and a step"),
+                       (["--statements", "La-Co-Xx:10"], "Xx"),
+                       (["--statements", "La-Co-Al:10", "--into", "m"], "--into: for "),
+                       (["--json", str(out)], "--json writes the --statements checks")):
+        code, _, err = run_cli(["evaluate", str(calibrated_stacked_model), *extra], capsys)
         one_line_error(code, err, msg)

@@ -125,9 +125,14 @@ def _cmd_statements(a: argparse.Namespace) -> None:
     from gfascreen.model.evaluation.statement_checks import check_statements
     from gfascreen.screening.grid import CompositionGrid
 
+    given = [opt for opt, v in (("--data", a.data), ("--spread-model", a.spread_model),
+                                ("--into", a.into)) if v]
+    if given:
+        raise GfaError(f"{', '.join(given)}: for evaluating a training run, not with "
+                       "--statements; run them as two commands")
     system, step = _statement_grid(a.statements)
     grid = CompositionGrid(system, step)
-    ens = Ensemble.load(a.run_dir, device="cpu")
+    ens = Ensemble.load(a.run_dir)
     units = np.concatenate(list(grid.units_chunks()))
     checks = check_statements(ens, "-".join(grid.elements),
                               ens.featurizer.from_amounts(units, grid.elements))
@@ -140,6 +145,9 @@ def _cmd_statements(a: argparse.Namespace) -> None:
 def _cmd_evaluate(a: argparse.Namespace) -> None:
     if a.statements:
         return _cmd_statements(a)
+    if a.json:
+        raise GfaError("--json writes the --statements checks; give --statements SYSTEM:STEP "
+                       "or leave --json out (a run's evaluation is written to evaluation.json)")
     from gfascreen.model.evaluation.evaluate import evaluate_run
     from gfascreen.model.evaluation.evaluation_report import Evaluation
     from gfascreen.model.evaluation.markdown import report_text

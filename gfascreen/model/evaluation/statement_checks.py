@@ -1,9 +1,9 @@
 """Checks of a finished model's statements that no fold measures (``gfascreen evaluate
 MODEL --statements SYSTEM:STEP``): how much of a system's grid one calibrated probability
 holds (a plateau, where a map says nothing), the pure metals' P(glass) (a pure metal is a
-crystal), and the model's reading of its own thick bulk glasses and of two well-known
-ones (the in-sample tail). The grid's fractions come from the caller (the CLI builds the
-screening grid): the model layer never imports screening.
+crystal), and the model's reading of its own thick bulk glasses (the in-sample tail) and
+of the famous bulk glasses an update is checked on. The grid's fractions come from the
+caller (the CLI builds the screening grid): the model layer never imports screening.
 """
 
 from __future__ import annotations
@@ -15,20 +15,18 @@ import torch
 
 from gfascreen.data.labels import DMAX_COLUMN
 from gfascreen.model import columns as pc
+from gfascreen.model.evaluation.moved import REFERENCE_ALLOYS
 
 #: Bulk glasses at least this thick (mm) make the in-sample tail.
 THICK_MM = 10.0
-#: Well-known bulk glasses and their measured Dmax (mm): Vit1 (Peker & Johnson 1993) and
-#: Pd40Cu30Ni10P20 (Inoue et al. 1997).
-ICONS = (("Vit1", "Zr41.2Ti13.8Cu12.5Ni10Be22.5", 50.0),
-         ("Pd40Cu30Ni10P20", "Pd40Cu30Ni10P20", 72.0))
 
 
 @dataclass(frozen=True)
-class IconReading:
-    """One well-known alloy: measured and predicted Dmax (mm), P(bulk glass)."""
+class ReferenceReading:
+    """One famous bulk glass (:data:`~gfascreen.model.evaluation.moved.REFERENCE_ALLOYS`):
+    its Dmax measured (mm; the model's known alloy, NaN if it carries none) and predicted
+    (mm), and P(bulk glass)."""
 
-    name: str
     formula: str
     measured_mm: float
     dmax_mm: float
@@ -50,7 +48,7 @@ class StatementChecks:
     thick_n: int
     median_ratio_dmax_mm: float
     median_ratio_dmax_bmg_mm: float
-    icons: tuple[IconReading, ...]
+    references: tuple[ReferenceReading, ...]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,20 +62,24 @@ class StatementChecks:
                  f"the model's {self.thick_n} bulk glasses >= {THICK_MM:g} mm: median "
                  f"predicted / measured {self.median_ratio_dmax_mm:.2f} (dmax_mm), "
                  f"{self.median_ratio_dmax_bmg_mm:.2f} (dmax_bmg_mm)"]
-        lines += [f"{i.name} ({i.measured_mm:g} mm): dmax_mm {i.dmax_mm:.1f}, dmax_bmg_mm "
-                  f"{i.dmax_bmg_mm:.1f}, P(bulk glass) {i.p_bmg:.3f}" for i in self.icons]
+        lines += [f"{r.formula} (measured {r.measured_mm:g} mm): dmax_mm {r.dmax_mm:.1f}, "
+                  f"dmax_bmg_mm {r.dmax_bmg_mm:.1f}, P(bulk glass) {r.p_bmg:.3f}"
+                  for r in self.references]
         return "\n".join(lines)
 
 
+def largest_share(values: np.ndarray) -> float:
+    """The largest share of ``values`` holding one value, rounded to 1e-9 (1.0: a
+    plateau over all of them)."""
+    _, counts = np.unique(np.round(np.asarray(values, dtype=float), 9), return_counts=True)
+    return float(counts.max() / len(values))
+
+
 def largest_shares(ens, fractions: torch.Tensor) -> tuple[float, float]:
-    """The largest share of ``fractions``' rows (vocabulary order) holding one value of
-    calibrated P(glass), and of P(bulk glass), each rounded to 1e-9."""
+    """:func:`largest_share` of calibrated P(glass) and of P(bulk glass) over
+    ``fractions``' rows (vocabulary order)."""
     df = ens.predict_fractions(fractions)
-    shares = []
-    for col in (pc.P_GLASS, pc.P_BMG):
-        _, counts = np.unique(np.round(df[col].to_numpy(), 9), return_counts=True)
-        shares.append(float(counts.max() / len(df)))
-    return shares[0], shares[1]
+    return largest_share(df[pc.P_GLASS]), largest_share(df[pc.P_BMG])
 
 
 def pure_metals(ens) -> tuple[float, str]:
@@ -102,12 +104,12 @@ def thick_tail(ens, min_mm: float = THICK_MM) -> tuple[int, float, float]:
             float(np.median(pred[pc.DMAX_BMG_MM].to_numpy() / measured)))
 
 
-def icon_readings(ens) -> tuple[IconReading, ...]:
-    """The model's reading of :data:`ICONS` (NaN where it cannot score one)."""
-    pred = ens.predict([formula for _, formula, _ in ICONS])
-    return tuple(IconReading(name, formula, mm, float(r[pc.DMAX_MM]), float(r[pc.DMAX_BMG_MM]),
-                             float(r[pc.P_BMG]))
-                 for (name, formula, mm), (_, r) in zip(ICONS, pred.iterrows(), strict=True))
+def reference_readings(ens) -> tuple[ReferenceReading, ...]:
+    """The model's reading of the famous bulk glasses (NaN where it cannot score one)."""
+    pred = ens.predict(list(REFERENCE_ALLOYS))
+    return tuple(ReferenceReading(r["input"], float(r["measured_dmax_mm"]),
+                                  float(r[pc.DMAX_MM]), float(r[pc.DMAX_BMG_MM]),
+                                  float(r[pc.P_BMG])) for _, r in pred.iterrows())
 
 
 def check_statements(ens, system: str, fractions: torch.Tensor) -> StatementChecks:
@@ -117,4 +119,4 @@ def check_statements(ens, system: str, fractions: torch.Tensor) -> StatementChec
     p_pure, worst = pure_metals(ens)
     n, ratio, ratio_bmg = thick_tail(ens)
     return StatementChecks(system, len(fractions), glass, bmg, p_pure, worst, n, ratio,
-                           ratio_bmg, icon_readings(ens))
+                           ratio_bmg, reference_readings(ens))
